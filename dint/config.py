@@ -1,0 +1,109 @@
+"""Profiles: the sizes of a whole run, read from ``config/<profile>.yaml``.
+
+A profile fixes the seed and every component's config (the world, the base model, the scorer).
+Loading it checks every name and value before any work starts, so that a typo fails at once with
+a message naming the parameter and the fix.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+
+import yaml
+
+from . import models, paths, world
+from .cache import key
+from .scoring import ScoringConfig
+
+SECTIONS = ("world", "base", "scoring")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One run's configuration."""
+
+    name: str                          # the profile's file name in config/
+    seed: int                          # the only source of randomness in the run
+    world: world.WorldConfig
+    base: models.BaseModelConfig
+    scoring: ScoringConfig
+
+    def asdict(self) -> dict:
+        return asdict(self)
+
+    def digest(self, *sections: str) -> str:
+        """A short hash of the seed and the given sections (all when none): names cached artifacts."""
+        d = self.asdict()
+        parts = {s: d[s] for s in (sections or SECTIONS)}
+        return key(self.seed, parts)[:12]
+
+    def is_default(self) -> bool:
+        """True when this profile is exactly its file's, without overrides."""
+        return self == load_profile(self.name)
+
+
+def profiles() -> list[str]:
+    """Names of the profiles in config/."""
+    return sorted(p.stem for p in paths.config_dir().glob("*.yaml"))
+
+
+def _section(cls, name: str, values: dict):
+    if not isinstance(values, dict):
+        raise ValueError(f"profile section {name!r} must be a mapping, got {type(values).__name__}")
+    valid = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - valid)
+    if unknown:
+        raise ValueError(f"unknown {name} parameter(s) {unknown}; valid {name} parameters: {sorted(valid)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return cls(**values)
+
+
+_CLASSES = {"world": world.WorldConfig, "base": models.BaseModelConfig, "scoring": ScoringConfig}
+
+
+def load_profile(name: str = "tiny", *, seed: int | None = None, **overrides: dict) -> Profile:
+    """Read ``config/<name>.yaml`` and apply overrides.
+
+    Parameters
+    ----------
+    name : profile name (``smoke``, ``tiny``, ...)
+    seed : replaces the profile's seed when given
+    **overrides : per section (``world``, ``base``, ``scoring``), a mapping of field -> value
+
+    Raises
+    ------
+    ValueError naming the unknown profile, section or parameter, or the invalid value.
+    """
+    available = profiles()
+    if name not in available:
+        raise ValueError(f"unknown profile {name!r}; available profiles: {available} "
+                         f"(files in {paths.config_dir()})")
+    raw = yaml.safe_load((paths.config_dir() / f"{name}.yaml").read_text()) or {}
+    unknown = sorted(set(raw) - {"profile", "seed", *SECTIONS})
+    if unknown:
+        raise ValueError(f"config/{name}.yaml has unknown key(s) {unknown}; valid: profile, seed, {SECTIONS}")
+    bad = sorted(set(overrides) - set(SECTIONS))
+    if bad:
+        raise ValueError(f"unknown override section(s) {bad}; valid sections: {SECTIONS}")
+    if seed is None:
+        seed = raw.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed={seed!r}: must be a non-negative integer")
+    parts = {}
+    for s in SECTIONS:
+        for where, given in ((f"config/{name}.yaml", raw.get(s)), ("overrides", overrides.get(s))):
+            if given is not None and not isinstance(given, dict):
+                raise ValueError(f"{where}: section {s!r} must be a mapping of parameter -> value, "
+                                 f"got {type(given).__name__}")
+        values = dict(raw.get(s) or {})
+        values.update(overrides.get(s) or {})
+        parts[s] = _section(_CLASSES[s], s, values)
+    return Profile(name=name, seed=seed, **parts)
+
+
+def with_seed(profile: Profile, seed: int) -> Profile:
+    return replace(profile, seed=seed)
+
+
+def describe(profile: Profile) -> str:
+    return json.dumps(profile.asdict(), indent=1, default=str)

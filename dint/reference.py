@@ -1,0 +1,116 @@
+"""A model's answer distributions against the world's reference states.
+
+The reference states of a fact are its true value, the corpus's empirical value distribution
+(what an ideal model of the corpus would say), its popular misconception if contested, and its
+type (the known cause of an error). ``facts_table`` puts a model's exact answer distribution
+beside them, one row per fact; the summaries turn that table into the numbers a claim quotes.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import divergence, stats
+from .world import World
+
+MENTION_BINS = (0, 1, 2, 4, 10, 30, np.inf)  # left-closed bins of a fact's corpus mentions
+
+
+def distributions(world: World, scores: pd.DataFrame, relation: str, form: str):
+    """Answer and corpus distributions of one relation's facts, as aligned arrays.
+
+    Returns
+    -------
+    facts : (n,) fact ids
+    logp : (n, K) log-probabilities renormalised over the relation's K candidates
+    corpus : (n, K) the corpus's empirical value distribution (rows of zeros for unseen facts)
+    """
+    values = world.values[relation]
+    col = {v: j for j, v in enumerate(values)}
+    s = scores[(scores["form"] == form) & scores["fact"].isin(world.facts.loc[world.facts.relation == relation, "fact"])]
+    s = s.sort_values(["fact", "candidate"])
+    facts = s["fact"].unique()
+    K = len(values)
+    if len(s) != len(facts) * K:
+        raise ValueError(f"scores for relation {relation!r}, form {form!r} do not cover its {K} candidates per fact")
+    logp = np.log(s["p_set"].to_numpy().reshape(len(facts), K))
+    corpus = np.zeros((len(facts), K))
+    row = {f: i for i, f in enumerate(facts)}
+    c = world.counts[world.counts["fact"].isin(row)]
+    np.add.at(corpus, (c["fact"].map(row).to_numpy(), c["value"].map(col).to_numpy()), c["count"].to_numpy())
+    total = corpus.sum(1, keepdims=True)
+    corpus = np.divide(corpus, total, out=np.zeros_like(corpus), where=total > 0)
+    return facts, logp, corpus
+
+
+def facts_table(world: World, scores: pd.DataFrame, form: str = "statement") -> pd.DataFrame:
+    """One row per fact: the model's answer distribution beside the fact's reference states.
+
+    Parameters
+    ----------
+    world : World
+    scores : tidy score table with ``fact``, ``form``, ``candidate``, ``answer``, ``p_set``,
+        ``mass_outside`` (as `dint.artifacts.score_world` returns)
+    form : "statement" or "qa"
+
+    Returns
+    -------
+    ``world.facts`` with: ``p_true`` (mass on the true value), ``answer`` (the mode), ``correct``
+    (mode is the true value), ``p_mode``, ``entropy`` (nats), ``entropy_norm`` (entropy / log K),
+    ``p_misconception`` (NaN unless contested), ``mass_outside``, ``corpus_p_true`` (the corpus's
+    share of true statements; NaN unless stated), ``kl_corpus`` (KL(corpus ‖ model), NaN for
+    unseen facts) and ``kl_uniform`` (KL(model ‖ uniform) = log K − entropy).
+    """
+    parts = []
+    for relation in world.facts["relation"].unique():
+        facts, logp, corpus = distributions(world, scores, relation, form)
+        values = np.asarray(world.values[relation], dtype=object)
+        f = world.facts.set_index("fact").loc[facts]
+        true_idx = np.array([list(values).index(v) for v in f["value"]])
+        mode = logp.argmax(1)
+        p = np.exp(logp)
+        H = divergence.entropy(logp)
+        mis = np.array([list(values).index(m) if m else -1 for m in f["misconception"]])
+        stated = corpus.sum(1) > 0
+        with np.errstate(divide="ignore"):
+            kl_corpus = np.where(stated, divergence.kl(np.log(np.where(stated[:, None], corpus, 1.0)), logp), np.nan)
+        parts.append(pd.DataFrame({
+            "fact": facts,
+            "p_true": p[np.arange(len(facts)), true_idx],
+            "answer": values[mode],
+            "correct": mode == true_idx,
+            "p_mode": p.max(1),
+            "entropy": H,
+            "entropy_norm": H / np.log(len(values)),
+            "p_misconception": np.where(mis >= 0, p[np.arange(len(facts)), np.maximum(mis, 0)], np.nan),
+            "corpus_p_true": np.where(stated, corpus[np.arange(len(facts)), true_idx], np.nan),
+            "kl_corpus": kl_corpus,
+            "kl_uniform": np.log(len(values)) - H,
+        }))
+    table = world.facts.merge(pd.concat(parts), on="fact")
+    outside = scores[scores["form"] == form].groupby("fact")["mass_outside"].first()
+    table["mass_outside"] = table["fact"].map(outside).to_numpy()
+    table["mention_bin"] = pd.cut(table["mentions"], MENTION_BINS, right=False,
+                                  labels=[_bin_label(a, b) for a, b in zip(MENTION_BINS[:-1], MENTION_BINS[1:])])
+    return table
+
+
+def _bin_label(a, b):
+    if b == a + 1:
+        return str(int(a))
+    return f"{int(a)}+" if np.isinf(b) else f"{int(a)}-{int(b) - 1}"
+
+
+def by_mentions(table: pd.DataFrame, *, confidence_level: float = 0.95, rng=0) -> pd.DataFrame:
+    """Accuracy (Wilson interval) and normalised entropy (bootstrap interval) per mention bin."""
+    rows = []
+    for b, g in table.groupby("mention_bin", observed=True):
+        acc = stats.proportion(int(g["correct"].sum()), len(g), confidence_level=confidence_level)
+        ent = stats.bootstrap_mean(g["entropy_norm"].to_numpy(), confidence_level=confidence_level, rng=rng) \
+            if len(g) > 1 else stats.Result(float(g["entropy_norm"].iloc[0]), stats.ConfidenceInterval(np.nan, np.nan), 1, "single")
+        rows.append({"mention_bin": str(b), "n": len(g),
+                     "accuracy": acc.statistic, "accuracy_low": acc.confidence_interval.low,
+                     "accuracy_high": acc.confidence_interval.high,
+                     "entropy_norm": ent.statistic, "entropy_norm_low": ent.confidence_interval.low,
+                     "entropy_norm_high": ent.confidence_interval.high})
+    return pd.DataFrame(rows)

@@ -1,0 +1,67 @@
+"""What a notebook leaves behind: numbers (JSON), tables (parquet) and figures (PDF + PNG).
+
+Numbers are written with their test, effect size and interval, flattened so the paper's macros
+can be generated from them; each write is atomic, so a failed run leaves no complete-looking file.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from . import paths, plot
+from .cache import atomic_write
+from .config import Profile
+
+
+def _plain(value):
+    if hasattr(value, "asdict"):
+        return _plain(value.asdict())
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Output locations of one notebook run: ``results/<profile>/<name>/`` and ``figures/<profile>/``."""
+
+    name: str
+    profile: Profile
+
+    @property
+    def folder(self) -> Path:
+        base = paths.results(self.profile.name)
+        if not self.profile.is_default():
+            base = base / "variants" / self.profile.digest()
+        return base / self.name
+
+    @property
+    def figures(self) -> Path:
+        base = paths.figures(self.profile.name)
+        return base if self.profile.is_default() else base / "variants" / self.profile.digest()
+
+    def figure(self, fig, suffix: str = "") -> list[Path]:
+        """Save ``fig`` as ``figures/<profile>/<name><suffix>.pdf`` and ``.png``."""
+        return plot.save(fig, self.figures / f"{self.name}{suffix}")
+
+    def table(self, name: str, df: pd.DataFrame) -> Path:
+        path = self.folder / f"{name}.parquet"
+        atomic_write(path, lambda p: df.to_parquet(p, index=False))
+        return path
+
+    def numbers(self, numbers: dict) -> Path:
+        """Write ``numbers.json``: every quoted number with its interval, test and method."""
+        payload = {"notebook": self.name, "profile": self.profile.asdict(), "numbers": _plain(numbers)}
+        path = self.folder / "numbers.json"
+        atomic_write(path, lambda p: Path(p).write_text(json.dumps(payload, indent=1)))
+        return path

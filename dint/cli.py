@@ -1,0 +1,102 @@
+"""The ``dint`` command line: build shared artifacts, run a notebook, benchmark."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _profile_args(p):
+    p.add_argument("--profile", default="tiny", help="a profile in config/ (default: tiny)")
+    p.add_argument("--seed", type=int, default=None, help="replace the profile's seed")
+
+
+def _build(args):
+    from . import artifacts
+    from .config import load_profile
+
+    P = load_profile(args.profile, seed=args.seed)
+    if args.artifact == "world":
+        w = artifacts.world(P, rebuild=args.force)
+        print(f"world: {len(w.facts)} facts, {len(w.corpus)} statements -> {artifacts.world_dir(P)}")
+    elif args.artifact == "base":
+        _, _, rec = artifacts.base_model(P, rebuild=args.force)
+        print(f"base model: {rec['n_params']:,} parameters, {rec['wall_time']:.1f} s, loss {rec['loss_last']:.3f} "
+              f"-> {artifacts.base_dir(P)}")
+    else:
+        s = artifacts.base_scores(P, rebuild=args.force)
+        print(f"base scores: {len(s)} rows -> {artifacts.scores_dir(P)}")
+
+
+def _parse_param(text):
+    import yaml
+
+    if "=" not in text:
+        raise SystemExit(f"error: -p expects NAME=VALUE, got {text!r}")
+    name, value = text.split("=", 1)
+    return name, yaml.safe_load(value)
+
+
+def _run(args):
+    from .config import load_profile
+    from .notebooks import run
+
+    params = dict(_parse_param(p) for p in args.param)
+    load_profile(args.profile, seed=args.seed)  # fail before starting a kernel
+    out = run(args.notebook, profile=args.profile, seed=args.seed, parameters=params)
+    print(f"executed -> {out}")
+
+
+def _bench(args):
+    from . import bench
+
+    if args.what == "scoring":
+        bench.scoring(args.profile, questions=args.questions, repeats=args.repeats)
+
+
+def _profiles(args):
+    from .config import profiles
+
+    print("\n".join(profiles()))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="dint", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("build", help="build (or load) a shared artifact of a profile",
+                       description="Build a shared artifact once; later calls load it.")
+    p.add_argument("artifact", choices=["world", "base", "scores"])
+    _profile_args(p)
+    p.add_argument("--force", action="store_true", help="rebuild even if a matching artifact exists")
+    p.set_defaults(fn=_build)
+
+    p = sub.add_parser("run", help="execute one notebook with Papermill",
+                       description="Execute notebooks/<NOTEBOOK>.ipynb into results/<profile>/notebooks/.")
+    p.add_argument("notebook", help="notebook name, e.g. 00_base_model")
+    _profile_args(p)
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a notebook parameter (YAML value), repeatable")
+    p.set_defaults(fn=_run)
+
+    p = sub.add_parser("bench", help="benchmarks that print their figure",
+                       description="scoring: dint's exact scorer vs lm-evaluation-harness and vs sampling.")
+    p.add_argument("what", choices=["scoring"])
+    p.add_argument("--profile", default="tiny")
+    p.add_argument("--questions", type=int, default=200)
+    p.add_argument("--repeats", type=int, default=3)
+    p.set_defaults(fn=_bench)
+
+    p = sub.add_parser("profiles", help="list the profiles in config/")
+    p.set_defaults(fn=_profiles)
+
+    args = parser.parse_args(argv)
+    try:
+        args.fn(args)
+    except (ValueError, ModuleNotFoundError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+import subprocess
+import sys
+
+import pytest
+
+from dint import paths
+from dint.cli import main
+
+
+def test_cli_help_on_every_subcommand(capsys):
+    for sub in ([], ["build"], ["run"], ["bench"], ["profiles"]):
+        with pytest.raises(SystemExit) as e:
+            main([*sub, "--help"])
+        assert e.value.code == 0
+        assert "usage: dint" in capsys.readouterr().out
+
+
+def test_cli_bad_profile_fails_before_work(capsys):
+    assert main(["build", "world", "--profile", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown profile 'nope'" in err and "smoke" in err
+
+
+def test_cli_profiles(capsys):
+    assert main(["profiles"]) == 0
+    assert {"smoke", "tiny"} <= set(capsys.readouterr().out.split())
+
+
+def test_cli_build_world(capsys):
+    assert main(["build", "world", "--profile", "smoke"]) == 0
+    assert (paths.results("smoke") / "world" / "manifest.json").exists()
+
+
+def test_snakemake_bad_profile_fails_before_work(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", "profile=nope"],
+                       cwd=paths.root(), capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "unknown profile 'nope'" in r.stdout + r.stderr
+
+
+def test_snakemake_dry_run_smoke():
+    r = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", "profile=smoke"],
+                       cwd=paths.root(), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "notebook_00" in r.stdout + r.stderr

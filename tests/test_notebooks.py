@@ -1,0 +1,62 @@
+"""Every claim notebook runs under the smoke profile, through Papermill, without an error output."""
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dint import notebooks, paths
+
+NOTEBOOKS = sorted(p.stem for p in paths.notebooks().glob("*.ipynb"))
+
+
+def test_every_notebook_is_in_the_pipeline():
+    assert NOTEBOOKS == sorted(notebooks.NOTEBOOKS)
+    snakefile = (paths.root() / "Snakefile").read_text()
+    for name in NOTEBOOKS:
+        assert f"notebooks/{name}.ipynb" in snakefile
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_committed_without_outputs(name):
+    nb = nbformat.read(notebooks.path(name), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and "profile" in params[0].source and "seed" in params[0].source
+    assert nb.cells[0].cell_type == "markdown" and "Claim" in nb.cells[0].source
+
+
+def _errors(nb):
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_under_smoke(name, tmp_path):
+    out = notebooks.run(name, profile="smoke", output=tmp_path / f"{name}.ipynb", progress=False)
+    nb = nbformat.read(out, as_version=4)
+    assert not _errors(nb)
+    numbers = paths.results("smoke") / name / "numbers.json"
+    data = json.loads(numbers.read_text())
+    assert data["notebook"] == name and data["numbers"]
+    for ext in ("pdf", "png"):
+        fig = paths.figures("smoke") / f"{name}.{ext}"
+        assert fig.stat().st_size > 1000
+
+
+def test_notebook_00_reproducible(tmp_path, monkeypatch):
+    """Two runs with the same seed, from nothing, give identical numbers."""
+    runs = []
+    for i in range(2):
+        monkeypatch.setenv("DINT_RESULTS", str(tmp_path / f"r{i}"))
+        monkeypatch.setenv("DINT_FIGURES", str(tmp_path / f"f{i}"))
+        notebooks.run("00_base_model", profile="smoke", output=tmp_path / f"00-{i}.ipynb", progress=False)
+        runs.append(json.loads(Path(tmp_path / f"r{i}" / "smoke" / "00_base_model" / "numbers.json").read_text()))
+    assert runs[0] == runs[1]
+
+
+def test_run_iv():
+    with pytest.raises(ValueError, match="unknown notebook"):
+        notebooks.run("99_nothing", profile="smoke")
+    with pytest.raises(ValueError, match="unknown profile 'nope'"):
+        notebooks.run("00_base_model", profile="nope")

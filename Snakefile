@@ -21,6 +21,7 @@ rule all:
     input:
         expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS),
         expand(f"{F}/{{nb}}.{{ext}}", nb=NOTEBOOKS, ext=["pdf", "png"]),
+        f"{R}/macros.tex",
 
 
 rule world:
@@ -51,3 +52,9 @@ rule notebook_00:
         executed=f"{R}/notebooks/00_base_model.ipynb",
         figures=multiext(f"{F}/00_base_model", ".pdf", ".png"),
     shell: "python -m dint run 00_base_model --profile {PROFILE}"
+
+
+rule macros:
+    input: "dint/macros.py", expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS)
+    output: f"{R}/macros.tex"
+    shell: "python -m dint macros --profile {PROFILE}"

@@ -53,6 +53,12 @@ def _bench(args):
         bench.scoring(args.profile, questions=args.questions, repeats=args.repeats)
 
 
+def _macros(args):
+    from . import macros
+
+    print(f"macros -> {macros.write(args.profile)}")
+
+
 def _profiles(args):
     from .config import profiles
 
@@ -85,6 +91,11 @@ def main(argv=None) -> int:
     p.add_argument("--questions", type=int, default=200)
     p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(fn=_bench)
+
+    p = sub.add_parser("macros", help="write the paper's number macros from a profile's results",
+                       description="Collect results/<profile>/*/numbers.json into results/<profile>/macros.tex.")
+    p.add_argument("--profile", default="tiny")
+    p.set_defaults(fn=_macros)
 
     p = sub.add_parser("profiles", help="list the profiles in config/")
     p.set_defaults(fn=_profiles)

@@ -146,30 +146,34 @@ def pretrain(texts: list[str], tokenizer, config: BaseModelConfig = BaseModelCon
     if config.threads:
         torch.set_num_threads(config.threads)
     start, tokens, epoch_losses = time.perf_counter(), 0, []
-    try:
-        bar = tqdm(total=total, desc="pretrain base", disable=not progress, mininterval=1.0)
-        for _ in range(config.epochs):
-            perm = torch.randperm(len(ids), generator=g)
-            losses = []
-            for b in range(steps_per_epoch):
-                idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
-                width = int(lengths[idx].max())
-                x = data[idx, :width]                                    # (B, T)
-                mask = (torch.arange(width)[None, :] < lengths[idx, None]).long()
-                labels = x.masked_fill(mask == 0, -100)
-                loss = model(input_ids=x, attention_mask=mask, labels=labels).loss
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                tokens += int(mask.sum())
-                losses.append(loss.item())
-                bar.update()
-            epoch_losses.append(float(np.mean(losses)))
-            bar.set_postfix(loss=f"{epoch_losses[-1]:.3f}")
-        bar.close()
-    finally:
-        torch.set_num_threads(threads)
+    # dropout draws from torch's global generator: seed it from `seed` inside a forked state, so the
+    # run is reproducible and the caller's random state is left as it was
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed + 1)
+        try:
+            bar = tqdm(total=total, desc="pretrain base", disable=not progress, mininterval=1.0)
+            for _ in range(config.epochs):
+                perm = torch.randperm(len(ids), generator=g)
+                losses = []
+                for b in range(steps_per_epoch):
+                    idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
+                    width = int(lengths[idx].max())
+                    x = data[idx, :width]                                    # (B, T)
+                    mask = (torch.arange(width)[None, :] < lengths[idx, None]).long()
+                    labels = x.masked_fill(mask == 0, -100)
+                    loss = model(input_ids=x, attention_mask=mask, labels=labels).loss
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    sched.step()
+                    tokens += int(mask.sum())
+                    losses.append(loss.item())
+                    bar.update()
+                epoch_losses.append(float(np.mean(losses)))
+                bar.set_postfix(loss=f"{epoch_losses[-1]:.3f}")
+            bar.close()
+        finally:
+            torch.set_num_threads(threads)
     model.eval()
     n = n_params(model)
     record = TrainRecord(config=asdict(config), seed=seed, steps=total, tokens=tokens, flops=6.0 * n * tokens,

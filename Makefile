@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.dint-installed
-CORES ?= 2
+CORES ?= $(shell nproc)
 
 .PHONY: setup reproduce test test-fast bench clean-results
 

@@ -1,6 +1,9 @@
 # The paper's pipeline: shared artifacts are built once, then each claim notebook runs on them.
 #   snakemake --cores 2 --config profile=tiny
 # A rerun redoes only what changed: code (inputs), the profile's sections (params) or a notebook.
+# Every job uses all the cores it is given (Snakemake sets OMP_NUM_THREADS from `threads`), as a
+# notebook run on its own does: floating-point results depend on the thread count, and a job run by
+# the pipeline must give the numbers the same notebook gives in JupyterLab.
 import json
 
 from dint.config import load_profile
@@ -25,6 +28,7 @@ rule all:
 
 
 rule world:
+    threads: workflow.cores
     input: "dint/world.py"
     output: f"{R}/world/manifest.json"
     params: cfg=section("world")
@@ -32,6 +36,7 @@ rule world:
 
 
 rule base_model:
+    threads: workflow.cores
     input: "dint/models.py", rules.world.output
     output: f"{R}/models/base/manifest.json"
     params: cfg=section("world", "base")
@@ -39,6 +44,7 @@ rule base_model:
 
 
 rule base_scores:
+    threads: workflow.cores
     input: "dint/scoring.py", "dint/artifacts.py", rules.base_model.output
     output: f"{R}/scores/base/manifest.json"
     params: cfg=section("world", "base", "scoring")
@@ -46,6 +52,7 @@ rule base_scores:
 
 
 rule notebook_00:
+    threads: workflow.cores
     input: "notebooks/00_base_model.ipynb", "dint/reference.py", "dint/plot.py", rules.base_scores.output
     output:
         numbers=f"{R}/00_base_model/numbers.json",
@@ -55,6 +62,7 @@ rule notebook_00:
 
 
 rule macros:
+    threads: workflow.cores
     input: "dint/macros.py", expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS)
     output: f"{R}/macros.tex"
     shell: "python -m dint macros --profile {PROFILE}"

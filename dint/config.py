@@ -6,7 +6,6 @@ a message naming the parameter and the fix.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields, replace
 
 import yaml
@@ -102,8 +101,5 @@ def load_profile(name: str = "tiny", *, seed: int | None = None, **overrides: di
 
 
 def with_seed(profile: Profile, seed: int) -> Profile:
+    """The same profile with another seed."""
     return replace(profile, seed=seed)
-
-
-def describe(profile: Profile) -> str:
-    return json.dumps(profile.asdict(), indent=1, default=str)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import paths, plot
+from . import artifacts, paths, plot
 from .cache import atomic_write
 from .config import Profile
 
@@ -40,15 +40,13 @@ class Outputs:
 
     @property
     def folder(self) -> Path:
-        base = paths.results(self.profile.name)
-        if not self.profile.is_default():
-            base = base / "variants" / self.profile.digest()
-        return base / self.name
+        return artifacts.root(self.profile) / self.name
 
     @property
     def figures(self) -> Path:
         base = paths.figures(self.profile.name)
-        return base if self.profile.is_default() else base / "variants" / self.profile.digest()
+        return base if self.profile.is_default() else base / artifacts.root(self.profile).relative_to(
+            paths.results(self.profile.name))
 
     def figure(self, fig, suffix: str = "") -> list[Path]:
         """Save ``fig`` as ``figures/<profile>/<name><suffix>.pdf`` and ``.png``."""

@@ -6,6 +6,7 @@ results are frozen dataclasses (``statistic``, ``pvalue``, ``confidence_interval
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -14,7 +15,24 @@ from statsmodels.stats.proportion import proportion_confint
 
 from .divergence import ConfidenceInterval
 
-__all__ = ["ConfidenceInterval", "Result", "pearson", "proportion", "bootstrap_mean"]
+__all__ = [
+    "ConfidenceInterval",
+    "McNemarResult",
+    "Result",
+    "adjust",
+    "bootstrap_mean",
+    "cluster_bootstrap",
+    "diff_proportions",
+    "fit_curve",
+    "gao_bon",
+    "gao_rl",
+    "logit_gee",
+    "mcnemar",
+    "paired_bootstrap",
+    "paired_permutation_test",
+    "pearson",
+    "proportion",
+]
 
 
 @dataclass(frozen=True)
@@ -99,3 +117,535 @@ def bootstrap_mean(x, *, confidence_level: float = 0.95, n_resamples: int = 2000
     ci = res.confidence_interval
     return Result(float(x.mean()), ConfidenceInterval(float(ci.low), float(ci.high)), len(x),
                   f"mean, {method} bootstrap interval")
+
+
+# ---------------------------------------------------------------- paired / clustered inference
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name}={value!r}: must be one of {', '.join(map(repr, choices))}")
+
+
+def _check_n_resamples(n_resamples):
+    if isinstance(n_resamples, bool) or int(n_resamples) != n_resamples or n_resamples < 1:
+        raise ValueError(f"n_resamples={n_resamples!r}: must be a positive integer")
+    return int(n_resamples)
+
+
+def _paired_arrays(x, y, min_n=2):
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError("x and y must be 1-D arrays of the same length")
+    if len(x) < min_n:
+        raise ValueError(f"x has {len(x)} observations; need at least {min_n}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("x and y must be finite (no nan or inf)")
+    return x, y
+
+
+def _accepts_axis(f) -> bool:
+    """Whether callable ``f`` takes an ``axis`` keyword (so scipy can vectorise over resamples)."""
+    import inspect
+    try:
+        params = inspect.signature(f).parameters
+    except (TypeError, ValueError):
+        return False
+    return "axis" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _mean_diff(x, y, axis=-1):
+    return np.mean(x - y, axis=axis)
+
+
+def paired_bootstrap(x, y, statistic=None, *, method: str = "BCa", confidence_level: float = 0.95,
+                     n_resamples: int = 2000, rng: np.random.Generator | int = 0) -> Result:
+    """Bootstrap interval for a statistic of paired samples, resampling the pairs jointly.
+
+    Parameters
+    ----------
+    x, y : (n,) arrays
+        Paired observations (``x[i]`` and ``y[i]`` measured on the same item), n >= 2.
+    statistic : callable ``f(x, y) -> float``, optional
+        Default: the mean difference ``mean(x - y)``. If it takes an ``axis`` keyword it is
+        called vectorised over resamples (``axis=-1``), otherwise once per resample.
+    method : {"BCa", "percentile"}
+    confidence_level : float in (0, 1)
+    n_resamples : int
+    rng : int seed or numpy Generator
+
+    Returns
+    -------
+    Result
+        ``statistic`` on the data, the two-sided bootstrap interval, ``n``; no p-value.
+
+    Notes
+    -----
+    Efron & Tibshirani (1993), *An Introduction to the Bootstrap*, ch. 14; wraps
+    ``scipy.stats.bootstrap(..., paired=True)``. Resampling pairs keeps the within-item
+    correlation that an unpaired bootstrap of each sample would throw away.
+    """
+    _check_level(confidence_level)
+    _check_choice("method", method, ("BCa", "percentile"))
+    n_resamples = _check_n_resamples(n_resamples)
+    x, y = _paired_arrays(x, y)
+    if statistic is None:
+        stat, vectorized, name = _mean_diff, True, "mean difference"
+    elif callable(statistic):
+        stat, vectorized, name = statistic, _accepts_axis(statistic), getattr(statistic, "__name__", "statistic")
+    else:
+        raise TypeError(f"statistic={statistic!r}: must be a callable f(x, y) or None")
+    est = float(stat(x, y))
+    if statistic is None and np.ptp(x - y) <= 1e-12 * max(1.0, float(np.abs(x - y).max())):
+        return Result(est, ConfidenceInterval(est, est), len(x), f"{name}, degenerate (constant differences)")
+    res = sps.bootstrap((x, y), stat, paired=True, vectorized=vectorized, n_resamples=n_resamples,
+                        method=method, confidence_level=confidence_level, rng=np.random.default_rng(rng))
+    ci = res.confidence_interval
+    return Result(est, ConfidenceInterval(float(ci.low), float(ci.high)), len(x),
+                  f"{name}, paired {method} bootstrap interval")
+
+
+def cluster_bootstrap(values, clusters, statistic=np.mean, *, method: str = "percentile",
+                      confidence_level: float = 0.95, n_resamples: int = 2000,
+                      rng: np.random.Generator | int = 0) -> Result:
+    """Bootstrap interval resampling whole clusters with replacement (e.g. items clustered by fact).
+
+    Parameters
+    ----------
+    values : (n,) or (n, m) array
+        One row per item; with 2-D values the columns are paired measurements of the item.
+    clusters : (n,) array of labels
+        Cluster of each row; at least 2 distinct clusters.
+    statistic : callable ``f(rows) -> float``
+        Applied to the rows of the resampled clusters, concatenated (shape (n*,) or (n*, m));
+        default ``np.mean``. For paired columns use e.g. ``lambda v: np.mean(v[:, 0] - v[:, 1])``.
+    method : {"percentile", "BCa"}
+        BCa uses the jackknife over clusters (leave one cluster out) for the acceleration.
+    confidence_level : float in (0, 1)
+    n_resamples : int
+    rng : int seed or numpy Generator
+
+    Returns
+    -------
+    Result
+        ``statistic`` on the data, the interval, ``n`` = number of clusters; no p-value.
+
+    Notes
+    -----
+    The cluster (block) bootstrap of Davison & Hinkley (1997), *Bootstrap Methods and their
+    Application*, sec. 3.8; BCa as in Efron & Tibshirani (1993), sec. 14.3, with the jackknife
+    taken over clusters. Items within a cluster are not independent, so an item-level bootstrap
+    undercovers; with one item per cluster this is the ordinary bootstrap (and draws the same
+    resamples as ``scipy.stats.bootstrap`` with the same ``rng`` when labels are in row order).
+    """
+    _check_level(confidence_level)
+    _check_choice("method", method, ("percentile", "BCa"))
+    n_resamples = _check_n_resamples(n_resamples)
+    if not callable(statistic):
+        raise TypeError(f"statistic={statistic!r}: must be a callable")
+    values = np.asarray(values, float)
+    clusters = np.asarray(clusters)
+    if values.ndim not in (1, 2) or len(values) == 0:
+        raise ValueError("values must be a non-empty 1-D or 2-D (n, m) array")
+    if clusters.ndim != 1 or len(clusters) != len(values):
+        raise ValueError(f"clusters must be 1-D with one label per row of values ({len(values)})")
+    if not np.isfinite(values).all():
+        raise ValueError("values must be finite (no nan or inf)")
+    labels, inverse = np.unique(clusters, return_inverse=True)
+    g = len(labels)
+    if g < 2:
+        raise ValueError(f"clusters has {g} distinct label; cluster_bootstrap needs at least 2")
+    order = np.argsort(inverse, kind="stable")
+    sizes = np.bincount(inverse, minlength=g)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    rows = [order[s:s + k] for s, k in zip(starts, sizes)]
+    est = float(statistic(values))
+    rng = np.random.default_rng(rng)
+    draws = rng.integers(0, g, (n_resamples, g))
+    if statistic is np.mean and values.ndim == 1:   # fast path: ratio of cluster sums
+        counts = np.zeros((n_resamples, g))
+        np.add.at(counts, (np.arange(n_resamples)[:, None], draws), 1.0)
+        sums = np.bincount(inverse, weights=values, minlength=g)
+        theta = counts @ sums / (counts @ sizes)
+    else:
+        theta = np.array([float(statistic(values[np.concatenate([rows[j] for j in d])])) for d in draws])
+    alpha = (1 - confidence_level) / 2
+    if method == "BCa":
+        jack = np.array([float(statistic(values[np.concatenate(rows[:j] + rows[j + 1:])])) for j in range(g)])
+        u = jack.mean() - jack
+        den = 6 * np.sum(u ** 2) ** 1.5
+        a = np.sum(u ** 3) / den if den > 0 else 0.0
+        z0 = sps.norm.ppf((np.count_nonzero(theta < est) + np.count_nonzero(theta <= est)) / (2 * n_resamples))
+        z = sps.norm.ppf([alpha, 1 - alpha])
+        with np.errstate(all="ignore"):
+            probs = sps.norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+        if not np.isfinite(probs).all():   # degenerate bootstrap distribution
+            probs = np.array([alpha, 1 - alpha])
+    else:
+        probs = np.array([alpha, 1 - alpha])
+    low, high = np.quantile(theta, probs)
+    return Result(est, ConfidenceInterval(float(low), float(high)), int(g),
+                  f"statistic, cluster {method} bootstrap interval ({g} clusters, {len(values)} rows)")
+
+
+def paired_permutation_test(x, y, statistic=None, *, alternative: str = "two-sided",
+                            n_resamples: int = 9999, rng: np.random.Generator | int = 0) -> Result:
+    """Sign-flip (paired permutation) test that the paired differences are centred on zero.
+
+    Parameters
+    ----------
+    x, y : (n,) arrays
+        Paired observations, n >= 2.
+    statistic : callable ``f(d) -> float`` of the differences ``d = x - y``, optional
+        Default: the mean difference. Vectorised if it takes an ``axis`` keyword.
+    alternative : {"two-sided", "greater", "less"}
+        "greater": the statistic of ``x - y`` is larger than under exchangeability.
+    n_resamples : int
+        Random sign flips; when ``2**n <= n_resamples`` the exact null distribution is used.
+    rng : int seed or numpy Generator
+
+    Returns
+    -------
+    Result
+        ``statistic`` and the permutation ``pvalue``; the interval is the two-sided 95%
+        Student-t interval of the mean difference for the default statistic, otherwise a
+        95% paired percentile bootstrap interval of the statistic (drawn from ``rng``).
+
+    Notes
+    -----
+    Fisher (1935), *The Design of Experiments*, sec. 21; wraps ``scipy.stats.permutation_test``
+    with ``permutation_type="samples"`` (swapping x[i] and y[i] flips the sign of d[i]). The
+    Monte-Carlo p-value counts the observed statistic, (k + 1) / (B + 1), so it is never 0
+    (Phipson & Smyth 2010).
+    """
+    _check_choice("alternative", alternative, ("two-sided", "greater", "less"))
+    n_resamples = _check_n_resamples(n_resamples)
+    x, y = _paired_arrays(x, y)
+    rng = np.random.default_rng(rng)
+    if statistic is None:
+        stat, vectorized, name = _mean_diff, True, "mean difference"
+    elif callable(statistic):
+        if _accepts_axis(statistic):
+            def stat(a, b, axis=-1):
+                return statistic(a - b, axis=axis)
+            vectorized = True
+        else:
+            def stat(a, b):
+                return statistic(a - b)
+            vectorized = False
+        name = getattr(statistic, "__name__", "statistic")
+    else:
+        raise TypeError(f"statistic={statistic!r}: must be a callable f(d) or None")
+    res = sps.permutation_test((x, y), stat, permutation_type="samples", vectorized=vectorized,
+                               n_resamples=n_resamples, alternative=alternative, rng=rng)
+    d = x - y
+    if statistic is None:
+        if np.ptp(d) == 0:
+            ci = ConfidenceInterval(float(d[0]), float(d[0]))
+        else:
+            t = sps.ttest_1samp(d, 0.0).confidence_interval(0.95)
+            ci = ConfidenceInterval(float(t.low), float(t.high))
+        ci_name = "t interval"
+    else:
+        ci = paired_bootstrap(x, y, lambda a, b: float(statistic(a - b)), method="percentile",
+                              n_resamples=2000, rng=rng).confidence_interval
+        ci_name = "percentile bootstrap interval"
+    return Result(float(res.statistic), ci, len(x),
+                  f"{name}, paired sign-flip permutation test ({alternative}), {ci_name}",
+                  float(res.pvalue))
+
+
+# ---------------------------------------------------------------- proportions, paired and independent
+@dataclass(frozen=True)
+class McNemarResult(Result):
+    """:class:`Result` of :func:`mcnemar`, with the discordant counts.
+
+    ``b``: pairs correct before and wrong after; ``c``: wrong before and correct after.
+    """
+
+    b: int = 0
+    c: int = 0
+
+
+def _wilson(k, n, z):
+    p = k / n
+    centre = (k + z ** 2 / 2) / (n + z ** 2)
+    half = z / (n + z ** 2) * np.sqrt(k * (n - k) / n + z ** 2 / 4)
+    low, high = centre - half, centre + half
+    return p, (0.0 if k == 0 else low), (1.0 if k == n else high)
+
+
+def _newcombe_paired(a, b, c, d, z):
+    """Newcombe (1998) method 10 interval for p_after - p_before; a: both correct, d: both wrong."""
+    n = a + b + c + d
+    p1, l1, u1 = _wilson(a + c, n, z)   # after
+    p2, l2, u2 = _wilson(a + b, n, z)   # before
+    marg = float(a + b) * (c + d) * (a + c) * (b + d)
+    ad_bc = float(a) * d - float(b) * c   # Newcombe's phi, shrunk towards 0 by n/2 when positive
+    num = ad_bc - n / 2 if ad_bc > n / 2 else (0.0 if ad_bc >= 0 else ad_bc)
+    phi = num / np.sqrt(marg) if marg > 0 else 0.0
+    diff = p1 - p2
+    delta = np.sqrt(max((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2, 0.0))
+    eps = np.sqrt(max((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2, 0.0))
+    return ConfidenceInterval(float(max(diff - delta, -1.0)), float(min(diff + eps, 1.0)))
+
+
+def mcnemar(before, after, *, method: str = "exact", confidence_level: float = 0.95) -> McNemarResult:
+    """McNemar test of paired binary outcomes, with the paired difference in proportions.
+
+    Parameters
+    ----------
+    before, after : (n,) arrays of 0/1 (or bool)
+        Correctness of the same n items before and after (e.g. base and post-trained model).
+    method : {"exact", "mid-p", "asymptotic"}
+        p-value: exact conditional binomial test on the b + c discordant pairs; its mid-p
+        version; or the uncorrected chi-square statistic (b - c)^2 / (b + c) on 1 df.
+    confidence_level : float in (0, 1)
+
+    Returns
+    -------
+    McNemarResult
+        ``statistic`` = p_after - p_before = (c - b) / n, its Newcombe interval, the two-sided
+        ``pvalue``, ``n`` pairs and the discordant counts ``b`` (1 -> 0) and ``c`` (0 -> 1).
+
+    Notes
+    -----
+    McNemar (1947); exact and asymptotic p-values wrap
+    ``statsmodels.stats.contingency_tables.mcnemar``. Mid-p = exact - P(X = min(b, c)),
+    X ~ Bin(b + c, 1/2) (the doubled one-sided mid-p), recommended with the uncorrected
+    asymptotic test by Fagerland, Lydersen & Laake (2013), BMC Med Res Methodol 13:91.
+    Interval: Newcombe (1998), Stat Med 17:2635, method 10 (Wilson score intervals for the two
+    marginal proportions combined with the phi correlation of the 2x2 table, ``ad - bc`` shrunk by
+    n/2 when positive), as in Altman et al. (2000), *Statistics with Confidence*, ch. 6 and
+    Fagerland, Lydersen & Laake (2017), *Statistical Analysis of Contingency Tables*, ch. 8.
+    """
+    from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
+
+    _check_choice("method", method, ("exact", "mid-p", "asymptotic"))
+    _check_level(confidence_level)
+    before, after = np.asarray(before), np.asarray(after)
+    if before.ndim != 1 or before.shape != after.shape or len(before) == 0:
+        raise ValueError("before and after must be non-empty 1-D arrays of the same length")
+    for name, v in (("before", before), ("after", after)):
+        if not np.isin(v, (0, 1)).all():
+            raise ValueError(f"{name} must contain only 0/1 (or bool) outcomes")
+    before, after = before.astype(bool), after.astype(bool)
+    a = int(np.sum(before & after))
+    b = int(np.sum(before & ~after))
+    c = int(np.sum(~before & after))
+    d = int(np.sum(~before & ~after))
+    n = len(before)
+    if b + c == 0:
+        pvalue = 1.0
+    elif method == "asymptotic":
+        pvalue = float(_sm_mcnemar([[a, b], [c, d]], exact=False, correction=False).pvalue)
+    else:
+        pvalue = float(_sm_mcnemar([[a, b], [c, d]], exact=True).pvalue)
+        if method == "mid-p":   # doubled before clipping at 1, so b == c gives exactly 1
+            k = min(b, c)
+            pvalue = float(min(1.0, 2 * sps.binom.cdf(k, b + c, 0.5) - sps.binom.pmf(k, b + c, 0.5)))
+    z = sps.norm.ppf(0.5 + confidence_level / 2)
+    ci = _newcombe_paired(a, b, c, d, z)
+    return McNemarResult((c - b) / n, ci, n,
+                         f"paired difference in proportions (after - before), Newcombe interval; "
+                         f"McNemar {method} test (b={b}, c={c})", pvalue, b=b, c=c)
+
+
+def diff_proportions(k1: int, n1: int, k2: int, n2: int, *, confidence_level: float = 0.95) -> Result:
+    """Difference of two independent proportions k1/n1 - k2/n2, Newcombe interval and z-test.
+
+    Parameters
+    ----------
+    k1, n1 : int
+        Successes and trials of the first sample.
+    k2, n2 : int
+        Successes and trials of the second sample.
+    confidence_level : float in (0, 1)
+
+    Returns
+    -------
+    Result
+        ``statistic`` = k1/n1 - k2/n2, the hybrid Wilson score interval, and the two-sided
+        p-value of the pooled two-proportion z-test (1 when both samples are all 0 or all 1);
+        ``n`` = n1 + n2.
+
+    Notes
+    -----
+    Newcombe (1998), Stat Med 17:873, method 10; wraps
+    ``statsmodels.stats.proportion.confint_proportions_2indep(method="newcomb")`` and
+    ``test_proportions_2indep(method="score", correction=False)`` (the pooled z-test).
+    Not for paired data: use :func:`mcnemar` when both proportions are on the same items.
+    """
+    from statsmodels.stats.proportion import (
+        confint_proportions_2indep,
+        test_proportions_2indep,
+    )
+
+    _check_level(confidence_level)
+    for kname, k, nname, n in (("k1", k1, "n1", n1), ("k2", k2, "n2", n2)):
+        if n < 1:
+            raise ValueError(f"{nname}={n}: must be >= 1")
+        if not 0 <= k <= n:
+            raise ValueError(f"{kname}={k}: must lie in [0, {nname}={n}]")
+    with warnings.catch_warnings():   # statsmodels divides by zero for its unused ratio/odds ratio
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", compare="diff",
+                                               alpha=1 - confidence_level)
+        if (k1 + k2) in (0, n1 + n2):   # pooled variance 0: no evidence of a difference
+            pvalue = 1.0
+        else:
+            pvalue = float(test_proportions_2indep(k1, n1, k2, n2, method="score", compare="diff",
+                                                   correction=False).pvalue)
+    return Result(k1 / n1 - k2 / n2, ConfidenceInterval(float(low), float(high)), int(n1 + n2),
+                  "difference of independent proportions, Newcombe hybrid score interval; pooled z-test",
+                  pvalue)
+
+
+def adjust(pvalues, *, method: str = "holm") -> np.ndarray:
+    """Adjust p-values for multiple comparisons.
+
+    Parameters
+    ----------
+    pvalues : (k,) array of p-values in [0, 1]
+    method : {"holm", "fdr_bh"}
+        Holm (1979) step-down family-wise error control, or Benjamini & Hochberg (1995)
+        false discovery rate.
+
+    Returns
+    -------
+    (k,) numpy array of adjusted p-values, in the input order.
+
+    Notes
+    -----
+    Wraps ``statsmodels.stats.multitest.multipletests``.
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    _check_choice("method", method, ("holm", "fdr_bh"))
+    p = np.asarray(pvalues, float)
+    if p.ndim != 1:
+        raise ValueError("pvalues must be a 1-D array")
+    if not ((p >= 0) & (p <= 1)).all():   # also rejects nan
+        raise ValueError("pvalues must lie in [0, 1] (no nan)")
+    if len(p) == 0:
+        return p.copy()
+    return np.asarray(multipletests(p, method=method)[1], float)
+
+
+# ---------------------------------------------------------------- models
+def logit_gee(formula: str, data, *, groups, confidence_level: float = 0.95):
+    """Logistic regression for clustered binary outcomes by GEE, as a tidy table.
+
+    Parameters
+    ----------
+    formula : str
+        Patsy formula, e.g. ``"correct ~ C(model) + log_freq"``; the response is 0/1.
+    data : pandas.DataFrame with n rows
+    groups : str or (n,) array
+        Cluster of each row (a column name of ``data`` or the labels), e.g. the fact an item
+        asks about; rows of a cluster may be correlated.
+    confidence_level : float in (0, 1)
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per term: ``term, estimate, std_error, z, pvalue, ci_low, ci_high`` on the
+        log-odds scale, with cluster-robust (sandwich) standard errors and Wald intervals.
+
+    Notes
+    -----
+    Liang & Zeger (1986), Biometrika 73:13; wraps ``statsmodels.formula.api.gee`` with a binomial
+    family (logit link) and an exchangeable working correlation; the robust covariance keeps the
+    standard errors valid when the working correlation is wrong.
+    """
+    import pandas as pd
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
+    _check_level(confidence_level)
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError("data must be a pandas DataFrame")
+    if isinstance(groups, str) and groups not in data.columns:
+        raise ValueError(f"groups={groups!r}: not a column of data")
+    if not isinstance(groups, str) and len(np.asarray(groups)) != len(data):
+        raise ValueError(f"groups must be a column name or one label per row of data ({len(data)})")
+    fit = smf.gee(formula, groups, data, family=sm.families.Binomial(),
+                  cov_struct=sm.cov_struct.Exchangeable()).fit(cov_type="robust")
+    ci = fit.conf_int(alpha=1 - confidence_level)
+    return pd.DataFrame({"term": list(fit.params.index), "estimate": fit.params.to_numpy(float),
+                         "std_error": fit.bse.to_numpy(float), "z": fit.tvalues.to_numpy(float),
+                         "pvalue": fit.pvalues.to_numpy(float), "ci_low": ci.iloc[:, 0].to_numpy(float),
+                         "ci_high": ci.iloc[:, 1].to_numpy(float)})
+
+
+def fit_curve(f, x, y, p0, *, sigma=None, confidence_level: float = 0.95) -> dict:
+    """Nonlinear least-squares fit of ``y = f(x, *params)`` with a t interval per parameter.
+
+    Parameters
+    ----------
+    f : callable ``f(x, p1, p2, ...) -> (n,) array``
+    x, y : (n,) arrays, n > number of parameters
+    p0 : (k,) initial values of the parameters
+    sigma : (n,) array, optional
+        Standard deviations of y, relative (weights); as ``scipy.optimize.curve_fit``.
+    confidence_level : float in (0, 1)
+
+    Returns
+    -------
+    dict of str to Result
+        Keyed by the parameter names of ``f`` (``p0``, ``p1``, ... if it takes ``*args``):
+        the estimate, its interval ``estimate -+ t_{n-k} SE`` and the t-test of zero.
+
+    Notes
+    -----
+    Wraps ``scipy.optimize.curve_fit`` (Levenberg-Marquardt); standard errors from the
+    asymptotic covariance scaled by the residual variance (Seber & Wild 1989, *Nonlinear
+    Regression*, sec. 5.1), so they are exact for a model linear in its parameters.
+    """
+    import inspect
+
+    from scipy.optimize import curve_fit
+
+    _check_level(confidence_level)
+    if not callable(f):
+        raise TypeError(f"f={f!r}: must be a callable f(x, *params)")
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    p0 = np.atleast_1d(np.asarray(p0, float))
+    k = len(p0)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError("x and y must be 1-D arrays of the same length")
+    if len(x) <= k:
+        raise ValueError(f"x has {len(x)} observations; fitting {k} parameters needs more than {k}")
+    try:
+        params = list(inspect.signature(f).parameters.values())[1:]
+        names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        names = []
+    if len(names) != k:
+        names = [f"p{i}" for i in range(k)]
+    popt, pcov = curve_fit(f, x, y, p0=p0, sigma=sigma, absolute_sigma=False)
+    se = np.sqrt(np.diag(pcov))
+    df = len(x) - k
+    q = sps.t.ppf(0.5 + confidence_level / 2, df)
+    out = {}
+    for name, est, s in zip(names, popt, se):
+        pvalue = float(2 * sps.t.sf(abs(est / s), df)) if s > 0 else float("nan")
+        out[name] = Result(float(est), ConfidenceInterval(float(est - q * s), float(est + q * s)), len(x),
+                           f"{name}, nonlinear least squares, t interval ({df} df)", pvalue)
+    return out
+
+
+def gao_bon(d, alpha, beta):
+    """Best-of-n gold reward against ``d = sqrt(KL)``: ``d (alpha - beta d)`` (Gao et al. 2023)."""
+    d = np.asarray(d, float)
+    return d * (alpha - beta * d)
+
+
+def gao_rl(d, alpha, beta):
+    """RL gold reward against ``d = sqrt(KL)``: ``d (alpha - beta log d)`` (Gao et al. 2023).
+
+    Gao, Schulman & Hilton (2023), *Scaling Laws for Reward Model Overoptimization*, ICML.
+    At ``d = 0`` the limit 0 is returned.
+    """
+    d = np.asarray(d, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = d * (alpha - beta * np.log(d))
+    return np.where(d == 0, 0.0, out)

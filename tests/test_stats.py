@@ -1,4 +1,4 @@
-"""Tests for dint.stats: Pearson correlation, Wilson proportions and bootstrap means."""
+"""Tests for dint.stats: correlation, proportions, paired and clustered inference, multiplicity, models."""
 import math
 
 import numpy as np
@@ -6,7 +6,24 @@ import pytest
 from scipy import stats as sps
 from statsmodels.stats.proportion import proportion_confint
 
-from dint.stats import ConfidenceInterval, Result, bootstrap_mean, pearson, proportion
+from dint.stats import (
+    ConfidenceInterval,
+    McNemarResult,
+    Result,
+    adjust,
+    bootstrap_mean,
+    cluster_bootstrap,
+    diff_proportions,
+    fit_curve,
+    gao_bon,
+    gao_rl,
+    logit_gee,
+    mcnemar,
+    paired_bootstrap,
+    paired_permutation_test,
+    pearson,
+    proportion,
+)
 
 
 def _xy(seed=0, n=30, rho=0.6):
@@ -210,3 +227,474 @@ def test_result_frozen():
     assert math.isnan(res.pvalue)
     with pytest.raises(AttributeError):
         res.statistic = 1.0
+
+
+# ---------------------------------------------------------------- paired_bootstrap
+def _paired(seed=0, n=30, shift=0.3):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    return x, x + rng.normal(shift, 1.0, n)
+
+
+def test_paired_bootstrap_iv():
+    x, y = _paired()
+    with pytest.raises(ValueError, match="confidence_level"):
+        paired_bootstrap(x, y, confidence_level=1.0)
+    with pytest.raises(ValueError, match="method"):
+        paired_bootstrap(x, y, method="basic")
+    with pytest.raises(ValueError, match="n_resamples"):
+        paired_bootstrap(x, y, n_resamples=0)
+    with pytest.raises(ValueError, match="x and y must be 1-D arrays of the same length"):
+        paired_bootstrap(x, y[:-1])
+    with pytest.raises(ValueError, match="x has 1 observations"):
+        paired_bootstrap([1.0], [2.0])
+    with pytest.raises(ValueError, match="finite"):
+        paired_bootstrap([1.0, np.nan], [2.0, 3.0])
+    with pytest.raises(TypeError, match="statistic"):
+        paired_bootstrap(x, y, statistic=3)
+
+
+@pytest.mark.parametrize("method", ["BCa", "percentile"])
+def test_paired_bootstrap_against_scipy(method):
+    x, y = _paired(1, 25)
+    res = paired_bootstrap(x, y, method=method, confidence_level=0.9, n_resamples=1000, rng=7)
+    ref = sps.bootstrap((x, y), lambda a, b, axis: np.mean(a - b, axis=axis), paired=True, method=method,
+                        confidence_level=0.9, n_resamples=1000, rng=np.random.default_rng(7))
+    np.testing.assert_allclose([res.confidence_interval.low, res.confidence_interval.high],
+                               [ref.confidence_interval.low, ref.confidence_interval.high], rtol=1e-12)
+    assert res.statistic == pytest.approx(np.mean(x - y), rel=1e-12)
+    assert res.n == 25 and method in res.method and math.isnan(res.pvalue)
+    assert isinstance(res.confidence_interval.low, float)
+
+
+def test_paired_bootstrap_custom_statistic():
+    x, y = _paired(2, 20)
+    # vectorised (takes axis) and non-vectorised statistics give the same interval from the same rng
+    vec = paired_bootstrap(x, y, lambda a, b, axis=-1: np.median(a - b, axis=axis), n_resamples=500, rng=3)
+    loop = paired_bootstrap(x, y, lambda a, b: np.median(a - b), n_resamples=500, rng=3)
+    assert vec.statistic == loop.statistic == pytest.approx(np.median(x - y))
+    np.testing.assert_allclose([vec.confidence_interval.low, vec.confidence_interval.high],
+                               [loop.confidence_interval.low, loop.confidence_interval.high], rtol=1e-12)
+    assert paired_bootstrap(x, y, rng=np.random.default_rng(4)) == paired_bootstrap(x, y, rng=4)
+
+
+def test_paired_bootstrap_against_theory():
+    # Pairing removes the shared item effect: the paired interval is far narrower than the
+    # unpaired one when x and y are strongly correlated, and about 2 z sd(d) / sqrt(n) wide.
+    rng = np.random.default_rng(5)
+    item = rng.normal(0, 3, 60)
+    x, y = item + rng.normal(0, 0.5, 60), item + 0.2 + rng.normal(0, 0.5, 60)
+    ci = paired_bootstrap(x, y, rng=1).confidence_interval
+    unpaired = sps.bootstrap((x, y), lambda a, b, axis: np.mean(a, axis=axis) - np.mean(b, axis=axis),
+                             rng=np.random.default_rng(1)).confidence_interval
+    assert (ci.high - ci.low) < 0.4 * (unpaired.high - unpaired.low)
+    d = x - y
+    assert ci.high - ci.low == pytest.approx(2 * 1.96 * d.std(ddof=1) / math.sqrt(60), rel=0.15)
+    const = paired_bootstrap([1.0, 2.0, 3.0], [0.5, 1.5, 2.5])
+    assert const.confidence_interval == ConfidenceInterval(0.5, 0.5)
+
+
+# ---------------------------------------------------------------- cluster_bootstrap
+def test_cluster_bootstrap_iv():
+    v = np.arange(6.0)
+    with pytest.raises(ValueError, match="confidence_level"):
+        cluster_bootstrap(v, [0, 0, 1, 1, 2, 2], confidence_level=0)
+    with pytest.raises(ValueError, match="method"):
+        cluster_bootstrap(v, [0, 0, 1, 1, 2, 2], method="basic")
+    with pytest.raises(ValueError, match="n_resamples"):
+        cluster_bootstrap(v, [0, 0, 1, 1, 2, 2], n_resamples=2.5)
+    with pytest.raises(ValueError, match="clusters must be 1-D with one label per row"):
+        cluster_bootstrap(v, [0, 1])
+    with pytest.raises(ValueError, match="clusters has 1 distinct label"):
+        cluster_bootstrap(v, np.zeros(6))
+    with pytest.raises(ValueError, match="values must be"):
+        cluster_bootstrap(np.ones((2, 2, 2)), [0, 1])
+    with pytest.raises(TypeError, match="statistic"):
+        cluster_bootstrap(v, [0, 0, 1, 1, 2, 2], statistic=None)
+
+
+@pytest.mark.parametrize("method", ["percentile", "BCa"])
+def test_cluster_bootstrap_against_scipy(method):
+    # One item per cluster (labels in row order): the ordinary bootstrap, same resamples as scipy.
+    v = np.random.default_rng(3).exponential(size=35)
+    ref = sps.bootstrap((v,), np.mean, method=method, n_resamples=1000, confidence_level=0.9,
+                        rng=np.random.default_rng(11)).confidence_interval
+    for stat in (np.mean, lambda a: float(np.mean(a))):   # fast path and generic path
+        res = cluster_bootstrap(v, np.arange(35), stat, method=method, n_resamples=1000, confidence_level=0.9,
+                                rng=11)
+        np.testing.assert_allclose([res.confidence_interval.low, res.confidence_interval.high],
+                                   [ref.low, ref.high], rtol=1e-12)
+        assert res.statistic == pytest.approx(v.mean()) and res.n == 35 and method in res.method
+
+
+def test_cluster_bootstrap_paired_columns():
+    rng = np.random.default_rng(4)
+    fact = np.repeat(np.arange(12), 3)
+    base = rng.normal(size=12)[fact]
+    v = np.column_stack([base + rng.normal(0, 0.3, 36), base + 0.5 + rng.normal(0, 0.3, 36)])
+    res = cluster_bootstrap(v, fact, lambda r: np.mean(r[:, 1] - r[:, 0]), n_resamples=500, rng=2)
+    assert res.statistic == pytest.approx(np.mean(v[:, 1] - v[:, 0]))
+    assert res.confidence_interval.low < res.statistic < res.confidence_interval.high
+    assert res.n == 12
+    # rows need not be sorted by cluster: permuting the rows changes nothing
+    perm = rng.permutation(36)
+    again = cluster_bootstrap(v[perm], fact[perm], lambda r: np.mean(r[:, 1] - r[:, 0]), n_resamples=500, rng=2)
+    np.testing.assert_allclose([again.confidence_interval.low, again.confidence_interval.high],
+                               [res.confidence_interval.low, res.confidence_interval.high], rtol=1e-12)
+    bca = cluster_bootstrap(v, fact, lambda r: np.mean(r[:, 1] - r[:, 0]), method="BCa", n_resamples=500, rng=2)
+    assert bca.confidence_interval.low < bca.statistic < bca.confidence_interval.high
+
+
+def test_cluster_bootstrap_coverage_against_theory():
+    # 30 clusters of 5 items, intraclass correlation 0.5 (design effect 3): the cluster interval
+    # covers the true mean about 95% of the time; the item-level one undercovers (about 74%).
+    rng = np.random.default_rng(0)
+    g, m, reps = 30, 5, 200
+    labels = np.repeat(np.arange(g), m)
+    cluster_hits = naive_hits = 0
+    for _ in range(reps):
+        v = rng.normal(size=g)[labels] + rng.normal(size=g * m)
+        c = cluster_bootstrap(v, labels, n_resamples=1000, rng=rng).confidence_interval
+        nv = cluster_bootstrap(v, np.arange(g * m), n_resamples=1000, rng=rng).confidence_interval
+        cluster_hits += c.low <= 0 <= c.high
+        naive_hits += nv.low <= 0 <= nv.high
+    assert 0.90 <= cluster_hits / reps <= 0.99
+    assert naive_hits / reps < 0.85
+
+
+# ---------------------------------------------------------------- paired_permutation_test
+def test_paired_permutation_test_iv():
+    x, y = _paired()
+    with pytest.raises(ValueError, match="alternative"):
+        paired_permutation_test(x, y, alternative="bigger")
+    with pytest.raises(ValueError, match="n_resamples"):
+        paired_permutation_test(x, y, n_resamples=-5)
+    with pytest.raises(ValueError, match="x and y must be 1-D"):
+        paired_permutation_test(np.ones((3, 2)), np.ones((3, 2)))
+    with pytest.raises(TypeError, match="statistic"):
+        paired_permutation_test(x, y, statistic="mean")
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "less", "greater"])
+def test_paired_permutation_test_against_scipy(alternative):
+    x, y = _paired(6, 25)
+    res = paired_permutation_test(x, y, alternative=alternative, n_resamples=2000, rng=9)
+    ref = sps.permutation_test((x, y), lambda a, b, axis: np.mean(a - b, axis=axis), permutation_type="samples",
+                               alternative=alternative, n_resamples=2000, rng=np.random.default_rng(9))
+    assert res.pvalue == ref.pvalue
+    assert res.statistic == pytest.approx(ref.statistic, rel=1e-12)
+    t = sps.ttest_1samp(x - y, 0.0).confidence_interval(0.95)
+    np.testing.assert_allclose([res.confidence_interval.low, res.confidence_interval.high], [t.low, t.high])
+    assert res.n == 25 and alternative in res.method
+
+
+def test_paired_permutation_test_never_zero():
+    x = np.arange(40.0)
+    res = paired_permutation_test(x + 10, x, n_resamples=999, rng=0)   # every difference is +10
+    assert res.pvalue == pytest.approx(2 / 1000)                         # (0 + 1) / (999 + 1), doubled
+    assert paired_permutation_test(x + 10, x, alternative="greater", n_resamples=999).pvalue == pytest.approx(1 / 1000)
+    # small n: exact null distribution over all 2**n sign flips, smallest p is 2 / 2**n
+    exact = paired_permutation_test([1.0, 2, 3, 4, 5], [0.0, 0, 0, 0, 0])
+    assert exact.pvalue == pytest.approx(2 / 32)
+    med = paired_permutation_test(x + 10, x, np.median, n_resamples=999, rng=0)
+    assert med.pvalue > 0 and med.statistic == 10.0
+    assert med.confidence_interval == ConfidenceInterval(10.0, 10.0)
+
+
+def test_paired_permutation_test_against_theory():
+    # Under H0 (symmetric differences) the test is level 0.05; 300 replications: SE about 0.013.
+    rng = np.random.default_rng(1)
+    rejections = 0
+    for _ in range(300):
+        x = rng.normal(size=20)
+        y = x + rng.standard_t(3, 20)
+        rejections += paired_permutation_test(x, y, n_resamples=999, rng=rng).pvalue <= 0.05
+    assert 0.02 <= rejections / 300 <= 0.09
+    # and agrees with the paired t-test on normal data
+    x, y = _paired(8, 50, 0.4)
+    res = paired_permutation_test(x, y, n_resamples=9999, rng=2)
+    assert res.pvalue == pytest.approx(sps.ttest_rel(x, y).pvalue, rel=0.25)
+
+
+# ---------------------------------------------------------------- mcnemar
+def _table(a, b, c, d):
+    """before/after outcomes: a both correct, b correct -> wrong, c wrong -> correct, d both wrong."""
+    before = np.array([1] * a + [1] * b + [0] * c + [0] * d)
+    after = np.array([1] * a + [0] * b + [1] * c + [0] * d)
+    return before, after
+
+
+def test_mcnemar_iv():
+    before, after = _table(3, 2, 9, 4)
+    with pytest.raises(ValueError, match="method"):
+        mcnemar(before, after, method="chi2")
+    with pytest.raises(ValueError, match="confidence_level"):
+        mcnemar(before, after, confidence_level=95)
+    with pytest.raises(ValueError, match="before and after must be non-empty 1-D arrays of the same length"):
+        mcnemar(before, after[:-1])
+    with pytest.raises(ValueError, match="after must contain only 0/1"):
+        mcnemar(before, after * 2)
+
+
+@pytest.mark.parametrize("table", [(3, 2, 9, 4), (20, 5, 6, 30), (0, 0, 4, 0), (10, 13, 3, 1)])
+def test_mcnemar_against_statsmodels(table):
+    from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
+    a, b, c, d = table
+    before, after = _table(*table)
+    exact = mcnemar(before, after)
+    assert isinstance(exact, McNemarResult) and isinstance(exact, Result)
+    assert exact.pvalue == sm_mcnemar([[a, b], [c, d]], exact=True).pvalue
+    asym = mcnemar(before, after, method="asymptotic")
+    assert asym.pvalue == pytest.approx(sm_mcnemar([[a, b], [c, d]], exact=False, correction=False).pvalue)
+    midp = mcnemar(before, after, method="mid-p")
+    assert midp.pvalue <= exact.pvalue
+    assert (exact.b, exact.c, exact.n) == (b, c, a + b + c + d)
+    assert exact.statistic == pytest.approx(after.mean() - before.mean())
+    assert exact.confidence_interval == midp.confidence_interval == asym.confidence_interval
+    assert -1 <= exact.confidence_interval.low <= exact.statistic <= exact.confidence_interval.high <= 1
+    assert f"b={b}, c={c}" in exact.method
+    assert exact.asdict()["b"] == b
+
+
+def test_mcnemar_against_theory():
+    # b=2, c=9: X ~ Bin(11, 1/2); exact = 2 P(X <= 2) = 134/2048; mid-p = exact - P(X = 2) = 79/2048
+    before, after = _table(5, 2, 9, 5)
+    exact, midp = mcnemar(before, after).pvalue, mcnemar(before, after, method="mid-p").pvalue
+    assert exact == pytest.approx(2 * sps.binom.cdf(2, 11, 0.5), rel=1e-12)
+    assert exact == pytest.approx(134 / 2048, rel=1e-12)
+    assert midp == pytest.approx(2 * sps.binom.cdf(2, 11, 0.5) - sps.binom.pmf(2, 11, 0.5), rel=1e-12)
+    assert midp == pytest.approx(79 / 2048, rel=1e-12)
+    # Fagerland et al. (2013) example (b=1, c=7): exact 0.0703, mid-p 0.0391, asymptotic 0.0339
+    before, after = _table(1, 1, 7, 12)
+    assert mcnemar(before, after).pvalue == pytest.approx(18 / 256, rel=1e-12)
+    assert mcnemar(before, after, method="mid-p").pvalue == pytest.approx(10 / 256, rel=1e-12)
+    assert mcnemar(before, after, method="asymptotic").pvalue == pytest.approx(sps.chi2.sf(36 / 8, 1), rel=1e-12)
+    # no discordant pairs: no evidence, p = 1 for every method
+    same = _table(6, 0, 0, 4)
+    for method in ("exact", "mid-p", "asymptotic"):
+        assert mcnemar(*same, method=method).pvalue == 1.0
+    assert mcnemar(*_table(3, 4, 4, 3), method="mid-p").pvalue == pytest.approx(1.0)
+
+
+def _newcombe_paired_reference(a, b, c, d):
+    # Newcombe (1998) method 10 as set out by Fagerland, Lydersen & Laake (2017, ch. 8), after - before
+    n = a + b + c + d
+    p1, p2 = (a + c) / n, (a + b) / n
+    (l1, u1), (l2, u2) = (proportion_confint(a + c, n, method="wilson"), proportion_confint(a + b, n, method="wilson"))
+    margins = (a + b) * (c + d) * (a + c) * (b + d)
+    A = a * d - b * c
+    psi = 0.0 if margins == 0 else ((A - n / 2) if A > n / 2 else (0.0 if A >= 0 else A)) / math.sqrt(margins)
+    low = p1 - p2 - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2 - 2 * psi * (p1 - l1) * (u2 - p2))
+    high = p1 - p2 + math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2 - 2 * psi * (p2 - l2) * (u1 - p1))
+    return low, high
+
+
+@pytest.mark.parametrize("table", [(1, 7, 1, 12), (59, 16, 6, 80), (20, 5, 6, 30), (3, 2, 9, 4), (12, 0, 4, 9)])
+def test_mcnemar_interval_against_theory(table):
+    ci = mcnemar(*_table(*table)).confidence_interval
+    np.testing.assert_allclose([ci.low, ci.high], _newcombe_paired_reference(*table), rtol=1e-9, atol=1e-12)
+
+
+def test_mcnemar_interval_uncorrelated_is_independent_newcombe():
+    # With no correlation (ad - bc = 0) the paired interval is the independent Newcombe interval.
+    from statsmodels.stats.proportion import confint_proportions_2indep
+    a, b, c, d = 4, 8, 6, 12
+    assert a * d == b * c
+    n = a + b + c + d
+    ci = mcnemar(*_table(a, b, c, d)).confidence_interval
+    low, high = confint_proportions_2indep(a + c, n, a + b, n, method="newcomb")
+    np.testing.assert_allclose([ci.low, ci.high], [low, high], rtol=1e-10)
+
+
+def test_mcnemar_interval_coverage():
+    # Newcombe's interval covers p_after - p_before at about its nominal level (n = 80, 200 reps).
+    rng = np.random.default_rng(3)
+    probs = np.array([0.5, 0.1, 0.2, 0.2])     # a, b, c, d cells: true difference c - b = 0.1
+    hits = 0
+    for _ in range(200):
+        ci = mcnemar(*_table(*rng.multinomial(80, probs))).confidence_interval
+        hits += ci.low <= 0.1 <= ci.high
+    assert 0.90 <= hits / 200 <= 0.99
+
+
+# ---------------------------------------------------------------- diff_proportions
+def test_diff_proportions_iv():
+    with pytest.raises(ValueError, match="confidence_level"):
+        diff_proportions(1, 10, 2, 10, confidence_level=2)
+    with pytest.raises(ValueError, match="n1=0"):
+        diff_proportions(0, 0, 2, 10)
+    with pytest.raises(ValueError, match="k2=11"):
+        diff_proportions(1, 10, 11, 10)
+    with pytest.raises(ValueError, match="k1=-1"):
+        diff_proportions(-1, 10, 1, 10)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("k1, n1, k2, n2", [(30, 50, 20, 60), (0, 10, 3, 12), (7, 7, 1, 9), (56, 70, 48, 80)])
+@pytest.mark.parametrize("level", [0.95, 0.9])
+def test_diff_proportions_against_statsmodels(k1, n1, k2, n2, level):
+    from statsmodels.stats.proportion import (
+        confint_proportions_2indep,
+        proportions_ztest,
+    )
+    res = diff_proportions(k1, n1, k2, n2, confidence_level=level)
+    low, high = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", alpha=1 - level)
+    assert res.confidence_interval == ConfidenceInterval(float(low), float(high))
+    assert res.pvalue == pytest.approx(proportions_ztest([k1, k2], [n1, n2])[1], rel=1e-10)
+    assert res.statistic == pytest.approx(k1 / n1 - k2 / n2) and res.n == n1 + n2
+
+
+def test_diff_proportions_against_theory():
+    # Newcombe (1998) method 10: D -+ sqrt of the squared Wilson half-widths on each side
+    k1, n1, k2, n2 = 56, 70, 48, 80
+    p1, p2 = k1 / n1, k2 / n2
+    (l1, u1), (l2, u2) = proportion_confint(k1, n1, method="wilson"), proportion_confint(k2, n2, method="wilson")
+    res = diff_proportions(k1, n1, k2, n2)
+    np.testing.assert_allclose([res.confidence_interval.low, res.confidence_interval.high],
+                               [p1 - p2 - math.hypot(p1 - l1, u2 - p2), p1 - p2 + math.hypot(u1 - p1, p2 - l2)],
+                               rtol=1e-10)
+    pooled = (k1 + k2) / (n1 + n2)
+    z = (p1 - p2) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    assert res.pvalue == pytest.approx(2 * sps.norm.sf(abs(z)), rel=1e-10)
+    assert diff_proportions(0, 5, 0, 7).pvalue == 1.0
+    assert diff_proportions(5, 5, 7, 7).pvalue == 1.0
+
+
+# ---------------------------------------------------------------- adjust
+def test_adjust_iv():
+    with pytest.raises(ValueError, match="method"):
+        adjust([0.1, 0.2], method="bonferroni")
+    with pytest.raises(ValueError, match="pvalues must lie in"):
+        adjust([0.1, 1.2])
+    with pytest.raises(ValueError, match="pvalues must lie in"):
+        adjust([0.1, np.nan])
+    with pytest.raises(ValueError, match="pvalues must be a 1-D"):
+        adjust([[0.1, 0.2]])
+
+
+@pytest.mark.parametrize("method", ["holm", "fdr_bh"])
+def test_adjust_against_statsmodels(method):
+    from statsmodels.stats.multitest import multipletests
+    p = np.random.default_rng(0).uniform(0, 0.2, 12)
+    out = adjust(p, method=method)
+    np.testing.assert_array_equal(out, multipletests(p, method=method)[1])
+    assert isinstance(out, np.ndarray) and out.shape == p.shape
+    assert adjust([], method=method).shape == (0,)
+
+
+def test_adjust_against_theory():
+    p = np.array([0.01, 0.04, 0.03, 0.5])
+    # Holm: sorted p_(i) * (k - i + 1), running max: 0.04, 0.09, 0.09, 0.5
+    np.testing.assert_allclose(adjust(p), [0.04, 0.09, 0.09, 0.5])
+    # BH: p_(i) * k / i, running min from the top: 0.04, 0.0533, 0.0533, 0.5
+    np.testing.assert_allclose(adjust(p, method="fdr_bh"), [0.04, 0.16 / 3, 0.16 / 3, 0.5])
+
+
+# ---------------------------------------------------------------- logit_gee
+def _clustered_binary(seed=0, g=60, m=4):
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    fact = np.repeat(np.arange(g), m)
+    x = rng.normal(size=g * m)
+    eta = -0.2 + 0.8 * x + rng.normal(0, 1.0, g)[fact]
+    return pd.DataFrame({"correct": (rng.uniform(size=g * m) < 1 / (1 + np.exp(-eta))).astype(int),
+                         "x": x, "fact": fact})
+
+
+def test_logit_gee_iv():
+    df = _clustered_binary()
+    with pytest.raises(ValueError, match="groups='item'"):
+        logit_gee("correct ~ x", df, groups="item")
+    with pytest.raises(ValueError, match="groups must be a column name or one label per row"):
+        logit_gee("correct ~ x", df, groups=[0, 1])
+    with pytest.raises(TypeError, match="data must be a pandas DataFrame"):
+        logit_gee("correct ~ x", df.to_dict(), groups="fact")
+    with pytest.raises(ValueError, match="confidence_level"):
+        logit_gee("correct ~ x", df, groups="fact", confidence_level=0)
+
+
+def test_logit_gee_against_statsmodels():
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+    df = _clustered_binary()
+    out = logit_gee("correct ~ x", df, groups="fact", confidence_level=0.9)
+    ref = smf.gee("correct ~ x", "fact", df, family=sm.families.Binomial(),
+                  cov_struct=sm.cov_struct.Exchangeable()).fit()
+    assert list(out.columns) == ["term", "estimate", "std_error", "z", "pvalue", "ci_low", "ci_high"]
+    assert list(out.term) == ["Intercept", "x"]
+    np.testing.assert_allclose(out.estimate, ref.params, rtol=1e-8)
+    np.testing.assert_allclose(out.std_error, ref.bse, rtol=1e-8)
+    np.testing.assert_allclose(out.pvalue, ref.pvalues, rtol=1e-6)
+    np.testing.assert_allclose(out[["ci_low", "ci_high"]].to_numpy(), ref.conf_int(alpha=0.1).to_numpy(), rtol=1e-8)
+    same = logit_gee("correct ~ x", df, groups=df.fact.to_numpy(), confidence_level=0.9)
+    np.testing.assert_allclose(same.estimate, out.estimate)
+
+
+def test_logit_gee_against_theory():
+    # One row per cluster: GEE is ordinary logistic regression with sandwich (HC0) standard errors.
+    import statsmodels.formula.api as smf
+    df = _clustered_binary(1, g=300, m=1)
+    out = logit_gee("correct ~ x", df, groups="fact")
+    ref = smf.logit("correct ~ x", df).fit(disp=0, cov_type="HC0")
+    np.testing.assert_allclose(out.estimate, ref.params, rtol=1e-6)
+    np.testing.assert_allclose(out.std_error, ref.bse, rtol=1e-4)
+    np.testing.assert_allclose(out.z, out.estimate / out.std_error, rtol=1e-10)
+    z = sps.norm.ppf(0.975)
+    np.testing.assert_allclose(out.ci_high, out.estimate + z * out.std_error, rtol=1e-10)
+
+
+# ---------------------------------------------------------------- fit_curve, Gao et al. forms
+def test_fit_curve_iv():
+    with pytest.raises(ValueError, match="x has 2 observations; fitting 2 parameters"):
+        fit_curve(gao_bon, [1.0, 2.0], [1.0, 2.0], [1, 1])
+    with pytest.raises(ValueError, match="x and y must be 1-D"):
+        fit_curve(gao_bon, [1.0, 2.0, 3.0], [1.0, 2.0], [1, 1])
+    with pytest.raises(TypeError, match="f="):
+        fit_curve("gao", [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [1, 1])
+    with pytest.raises(ValueError, match="confidence_level"):
+        fit_curve(gao_bon, [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [1, 1], confidence_level=-1)
+
+
+def test_fit_curve_against_scipy():
+    from scipy.optimize import curve_fit
+    rng = np.random.default_rng(2)
+    d = np.linspace(0.2, 6, 40)
+    y = gao_rl(d, 1.2, 0.4) + rng.normal(0, 0.05, 40)
+    res = fit_curve(gao_rl, d, y, [1.0, 0.1], confidence_level=0.9)
+    popt, pcov = curve_fit(gao_rl, d, y, p0=[1.0, 0.1])
+    assert list(res) == ["alpha", "beta"]
+    q = sps.t.ppf(0.95, 38)
+    for name, est, var in zip(res, popt, np.diag(pcov)):
+        r = res[name]
+        assert r.statistic == pytest.approx(est, rel=1e-10)
+        assert r.confidence_interval.low == pytest.approx(est - q * math.sqrt(var), rel=1e-10)
+        assert r.n == 40 and r.pvalue < 1e-10
+    assert res["alpha"].confidence_interval.low < 1.2 < res["alpha"].confidence_interval.high
+    assert res["beta"].confidence_interval.low < 0.4 < res["beta"].confidence_interval.high
+
+
+def test_fit_curve_against_theory():
+    # Linear in its parameters: the t intervals are those of ordinary least squares.
+    import statsmodels.api as sm
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 3, 25)
+    y = 0.5 + 2.0 * x + rng.normal(0, 0.3, 25)
+    res = fit_curve(lambda x, a, b: a + b * x, x, y, [0.0, 1.0])
+    ols = sm.OLS(y, sm.add_constant(x)).fit()
+    np.testing.assert_allclose([res["a"].statistic, res["b"].statistic], ols.params, rtol=1e-6)
+    np.testing.assert_allclose([[r.confidence_interval.low, r.confidence_interval.high] for r in res.values()],
+                               ols.conf_int(), rtol=1e-5)
+    np.testing.assert_allclose([r.pvalue for r in res.values()], ols.pvalues, rtol=1e-4)
+    # *args functions get positional names
+    assert list(fit_curve(lambda x, *p: p[0] + p[1] * x, x, y, [0.0, 1.0])) == ["p0", "p1"]
+
+
+def test_gao_forms_against_theory():
+    d = np.array([0.0, 0.5, 1.0, 2.0, np.e])
+    np.testing.assert_allclose(gao_bon(d, 2.0, 0.5), d * (2.0 - 0.5 * d))
+    np.testing.assert_allclose(gao_rl(d[1:], 2.0, 0.5), d[1:] * (2.0 - 0.5 * np.log(d[1:])))
+    assert gao_rl(0.0, 1.0, 1.0) == 0.0
+    assert gao_rl(np.e, 1.0, 1.0) == pytest.approx(0.0, abs=1e-15)   # alpha = beta log d
+    # bon peaks at d = alpha / (2 beta)
+    grid = np.linspace(0, 5, 50001)
+    assert grid[np.argmax(gao_bon(grid, 2.0, 0.5))] == pytest.approx(2.0, abs=1e-3)

@@ -1,0 +1,486 @@
+"""Calibration of a model's confidence against correctness, and abstention with guarantees.
+
+A model's *confidence* on an item is the largest probability it gives over the candidate answer
+set; *correct* says whether that argmax answer is right. This module measures how well the two
+agree (expected calibration error, the Brier score and its decomposition, reliability-diagram
+data), repairs it post hoc (temperature scaling), and turns a confidence or verifier score into
+a rule that abstains (risk-coverage curves, conformal risk control).
+
+Results are frozen dataclasses with scipy-like field names, never bare tuples; randomness only
+through an explicit ``rng`` (an int seed or a ``numpy.random.Generator``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+from scipy.special import log_softmax
+from statsmodels.stats.proportion import proportion_confint
+
+from .stats import ConfidenceInterval, Result
+
+__all__ = ["BrierResult", "ConformalResult", "RiskCoverageResult", "TemperatureResult",
+           "apply_temperature", "brier", "conformal_threshold", "ece", "fit_temperature",
+           "reliability_diagram", "risk_coverage", "selective_error"]
+
+
+# ------------------------------------------------------------------------------ result types
+class _AsDict:
+    def asdict(self) -> dict:
+        """Flat dict for tables and the paper's macros."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BrierResult(_AsDict):
+    """Brier score with its binned Murphy decomposition (plus the within-bin residual)."""
+
+    statistic: float
+    reliability: float
+    resolution: float
+    uncertainty: float
+    within_bin: float
+    n: int
+
+
+@dataclass(frozen=True)
+class TemperatureResult(_AsDict):
+    """A fitted softmax temperature and the mean NLL before (T = 1) and after scaling."""
+
+    temperature: float
+    nll_before: float
+    nll_after: float
+    n: int
+
+
+@dataclass(frozen=True)
+class RiskCoverageResult:
+    """Selective-prediction curve (one point per distinct confidence) and its AURC."""
+
+    coverage: np.ndarray
+    risk: np.ndarray
+    aurc: float
+    n: int
+
+
+@dataclass(frozen=True)
+class ConformalResult(_AsDict):
+    """Answer-threshold from conformal risk control; answer only when ``score >= threshold``."""
+
+    threshold: float
+    alpha: float
+    n: int
+    method: str
+
+
+# ------------------------------------------------------------------------------ validation
+def _as_unit(name, x):
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array (one value per item), got shape {x.shape}")
+    if not np.all(np.isfinite(x)) or np.any((x < 0) | (x > 1)):
+        raise ValueError(f"{name} must hold finite values in [0, 1]; pass probabilities, not logits")
+    return x
+
+
+def _as_binary(name, y):
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array (one value per item), got shape {y.shape}")
+    if y.dtype != bool:
+        yf = y.astype(float)
+        if not np.all((yf == 0) | (yf == 1)):
+            raise ValueError(f"{name} must be boolean or 0/1; threshold or cast it first")
+        y = yf == 1
+    return y.astype(float)
+
+
+def _pair(cname, c, yname, y, *, unit=True, min_n=2):
+    c = _as_unit(cname, c) if unit else _as_score(cname, c)
+    y = _as_binary(yname, y)
+    if len(c) != len(y):
+        raise ValueError(f"{cname} has {len(c)} items but {yname} has {len(y)}; pass them paired")
+    if len(c) < min_n:
+        raise ValueError(f"{cname} has {len(c)} items; need at least {min_n}")
+    return c, y
+
+
+def _as_score(name, s):
+    s = np.asarray(s, dtype=float)
+    if s.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array (one value per item), got shape {s.shape}")
+    if np.any(np.isnan(s)):
+        raise ValueError(f"{name} contains NaN; drop or impute those items first")
+    return s
+
+
+def _check_bins(n_bins, binning="width"):
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"n_bins={n_bins!r}: must be a positive integer")
+    if binning not in ("width", "mass"):
+        raise ValueError(f"binning={binning!r}: must be 'width' or 'mass'")
+
+
+def _bin_index(c, n_bins, binning):
+    """Bin of each item: equal-width bins [k/B, (k+1)/B) (last closed) or equal-count bins."""
+    if binning == "width":
+        edges = np.linspace(0.0, 1.0, n_bins + 1)
+        return np.searchsorted(edges[1:-1], c, side="right")
+    order = np.argsort(c, kind="stable")
+    idx = np.empty(len(c), dtype=np.intp)
+    idx[order] = np.arange(len(c)) * n_bins // len(c)
+    return idx
+
+
+# ------------------------------------------------------------------------------ ECE
+def _ece_value(c, y, idx, n_bins, debiased):
+    n_b = np.bincount(idx, minlength=n_bins).astype(float)
+    s_c = np.bincount(idx, weights=c, minlength=n_bins)
+    s_y = np.bincount(idx, weights=y, minlength=n_bins)
+    ok = n_b > 0
+    nb, conf, acc = n_b[ok], s_c[ok] / n_b[ok], s_y[ok] / n_b[ok]
+    w = nb / len(c)
+    if not debiased:
+        return float(np.sum(w * np.abs(acc - conf)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = (acc - conf) ** 2 - np.where(nb > 1, acc * (1 - acc) / (nb - 1), 0.0)
+    term = np.where(nb > 1, term, 0.0)  # bins of one item carry no variance estimate: drop them
+    return float(math.sqrt(max(float(np.sum(w * term)), 0.0)))
+
+
+def ece(confidence, correct, *, n_bins: int = 15, binning: str = "width", debiased: bool = False,
+        confidence_level: float = 0.95, n_resamples: int = 1000,
+        rng: np.random.Generator | int = 0) -> Result:
+    """Expected calibration error of confidences against correctness, with a bootstrap interval.
+
+    Parameters
+    ----------
+    confidence : (n,) array in [0, 1], the model's probability for its chosen answer
+    correct : (n,) boolean or 0/1 array, whether the chosen answer is right; n >= 2
+    n_bins : number of bins B
+    binning : ``"width"`` (bins [k/B, (k+1)/B), the last closed) or ``"mass"`` (B bins of
+        (near-)equal item counts, by rank of confidence; tied confidences may straddle a boundary)
+    debiased : if True, the debiased l2 calibration error (see Notes) instead of the l1 ECE
+    confidence_level : level of the two-sided interval
+    n_resamples : bootstrap resamples (0 gives a NaN interval)
+    rng : int seed or ``numpy.random.Generator`` for the bootstrap
+
+    Returns
+    -------
+    Result with ``statistic`` the ECE, ``confidence_interval`` the percentile bootstrap interval.
+
+    Notes
+    -----
+    Plain: ``ECE = sum_b (n_b/n) |acc_b - conf_b|`` over non-empty bins, with ``acc_b`` and
+    ``conf_b`` the bin's mean correctness and confidence (Guo et al. 2017, "On calibration of
+    modern neural networks"; equal-mass bins: Nixon et al. 2019, "Measuring calibration in deep
+    learning").
+
+    Debiased (Kumar, Liang & Ma 2019, "Verified uncertainty calibration", the debiased l2
+    estimator): ``sqrt(max(0, sum_b (n_b/n) [(acc_b - conf_b)^2 - acc_b(1 - acc_b)/(n_b - 1)]))``,
+    where bins with ``n_b = 1`` contribute 0 (as in the authors' ``calibration`` package). It
+    estimates the *l2* calibration error, which is >= the l1 ECE, so compare it with itself across
+    models, not with plain ECE values. The subtracted term removes the plug-in estimator's
+    positive bias from sampling noise in ``acc_b``; clipping at 0 keeps a small upward bias.
+
+    Interval: items are resampled with replacement and the statistic recomputed (equal-width bin
+    edges stay fixed; equal-mass bins are re-formed per resample); the percentile interval. The
+    plug-in ECE is biased upward, so for a near-calibrated model the interval can lie above the
+    estimate; treat it as a spread, not a bias correction (Efron & Tibshirani 1993, ch. 13).
+    """
+    c, y = _pair("confidence", confidence, "correct", correct)
+    _check_bins(n_bins, binning)
+    if not 0 < confidence_level < 1:
+        raise ValueError(f"confidence_level={confidence_level!r}: must lie in (0, 1)")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
+        raise ValueError(f"n_resamples={n_resamples!r}: must be a non-negative integer")
+    idx = _bin_index(c, n_bins, binning)
+    stat = _ece_value(c, y, idx, n_bins, debiased)
+    gen = np.random.default_rng(rng)
+    boots = np.empty(n_resamples)
+    for r in range(n_resamples):
+        j = gen.integers(0, len(c), len(c))
+        bidx = idx[j] if binning == "width" else _bin_index(c[j], n_bins, binning)
+        boots[r] = _ece_value(c[j], y[j], bidx, n_bins, debiased)
+    if n_resamples:
+        a = (1 - confidence_level) / 2
+        low, high = (float(v) for v in np.quantile(boots, [a, 1 - a]))
+    else:
+        low = high = float("nan")
+    what = "debiased l2 calibration error (Kumar et al. 2019)" if debiased else "ECE (l1)"
+    return Result(stat, ConfidenceInterval(low, high), len(c),
+                  f"{what}, {n_bins} equal-{binning} bins, percentile bootstrap interval")
+
+
+# ------------------------------------------------------------------------------ Brier
+def brier(prob, outcome, *, n_bins: int = 15) -> BrierResult:
+    """Brier score of binary forecasts with Murphy's decomposition on equal-width bins.
+
+    Parameters
+    ----------
+    prob : (n,) array in [0, 1], forecast probability that the outcome is 1
+    outcome : (n,) boolean or 0/1 array; n >= 2
+    n_bins : number of equal-width bins of ``prob`` used for the decomposition
+
+    Returns
+    -------
+    BrierResult with ``statistic = mean((prob - outcome)^2)`` and, with ``n_k``, ``f_k``, ``o_k``
+    the count, mean forecast and outcome frequency of bin k and ``o`` the overall frequency,
+    ``reliability = sum_k n_k (f_k - o_k)^2 / n``, ``resolution = sum_k n_k (o_k - o)^2 / n``,
+    ``uncertainty = o (1 - o)``, and ``within_bin`` (below).
+
+    Notes
+    -----
+    Murphy (1973), "A new vector partition of the probability score". The three-term identity
+    holds only when forecasts are constant within bins; in general
+    ``statistic == reliability - resolution + uncertainty + within_bin`` exactly (up to rounding),
+    where ``within_bin = (1/n) sum_k sum_{i in k} [(p_i - f_k)^2 - 2 (p_i - f_k)(y_i - o_k)]`` is the
+    within-bin forecast variance minus twice the within-bin covariance (Stephenson, Coelho &
+    Jolliffe 2008, "Two extra components in the Brier score decomposition").
+    """
+    p, y = _pair("prob", prob, "outcome", outcome)
+    _check_bins(n_bins)
+    n = len(p)
+    idx = _bin_index(p, n_bins, "width")
+    n_k = np.bincount(idx, minlength=n_bins).astype(float)
+    safe = np.maximum(n_k, 1.0)
+    f_k = np.bincount(idx, weights=p, minlength=n_bins) / safe
+    o_k = np.bincount(idx, weights=y, minlength=n_bins) / safe
+    o = float(y.mean())
+    dp, dy = p - f_k[idx], y - o_k[idx]
+    return BrierResult(
+        statistic=float(np.mean((p - y) ** 2)),
+        reliability=float(np.sum(n_k * (f_k - o_k) ** 2) / n),
+        resolution=float(np.sum(n_k * (o_k - o) ** 2) / n),
+        uncertainty=o * (1 - o),
+        within_bin=float(np.sum(dp ** 2 - 2 * dp * dy) / n),
+        n=n)
+
+
+# ------------------------------------------------------------------------------ diagram data
+def reliability_diagram(confidence, correct, *, n_bins: int = 15, binning: str = "width",
+                        confidence_level: float = 0.95) -> pd.DataFrame:
+    """Per-bin mean confidence and accuracy (with Wilson intervals) for a reliability diagram.
+
+    Parameters
+    ----------
+    confidence : (n,) array in [0, 1]
+    correct : (n,) boolean or 0/1 array; n >= 2
+    n_bins, binning : as in :func:`ece`
+    confidence_level : level of the per-bin Wilson interval on accuracy
+
+    Returns
+    -------
+    DataFrame, one row per non-empty bin (empty bins are dropped), columns ``bin_low``,
+    ``bin_high`` (the bin's edges for equal-width bins, its smallest and largest confidence for
+    equal-mass bins), ``n``, ``confidence`` (mean), ``accuracy``, ``accuracy_low``,
+    ``accuracy_high``.
+
+    Notes
+    -----
+    Plotting data only; summarise with :func:`ece`. Diagram: DeGroot & Fienberg (1983); Wilson
+    (1927) interval via ``statsmodels.stats.proportion.proportion_confint``.
+    """
+    c, y = _pair("confidence", confidence, "correct", correct)
+    _check_bins(n_bins, binning)
+    if not 0 < confidence_level < 1:
+        raise ValueError(f"confidence_level={confidence_level!r}: must lie in (0, 1)")
+    idx = _bin_index(c, n_bins, binning)
+    rows = []
+    for b in np.unique(idx):
+        m = idx == b
+        k, nb = int(y[m].sum()), int(m.sum())
+        lo, hi = proportion_confint(k, nb, alpha=1 - confidence_level, method="wilson")
+        lo, hi = (0.0 if k == 0 else float(lo)), (1.0 if k == nb else float(hi))
+        edges = (b / n_bins, (b + 1) / n_bins) if binning == "width" else (c[m].min(), c[m].max())
+        rows.append({"bin_low": float(edges[0]), "bin_high": float(edges[1]), "n": nb,
+                         "confidence": float(c[m].mean()), "accuracy": k / nb,
+                         "accuracy_low": lo, "accuracy_high": hi})
+    return pd.DataFrame(rows, columns=["bin_low", "bin_high", "n", "confidence", "accuracy",
+                                       "accuracy_low", "accuracy_high"])
+
+
+# ------------------------------------------------------------------------------ temperature
+def _logits_labels(z, labels):
+    z = np.asarray(z, dtype=float)
+    if z.ndim != 2 or z.shape[1] < 2:
+        raise ValueError(f"logits_or_logp must be an (n, K) array with K >= 2, got shape {z.shape}")
+    if np.any(np.isnan(z)) or np.any(z == np.inf):
+        raise ValueError("logits_or_logp contains NaN or +inf; only -inf (zero probability) is allowed")
+    lab = np.asarray(labels)
+    if lab.shape != (z.shape[0],) or not np.issubdtype(lab.dtype, np.integer):
+        raise ValueError(f"labels must be an ({z.shape[0]},) integer array of class indices")
+    if np.any((lab < 0) | (lab >= z.shape[1])):
+        raise ValueError(f"labels must lie in [0, {z.shape[1] - 1}]")
+    if not np.all(np.isfinite(z[np.arange(len(lab)), lab])):
+        raise ValueError("the labelled class has -inf logit for some item; its NLL is infinite")
+    return z, lab
+
+
+def _nll(z, lab, t):
+    return float(-np.mean(log_softmax(z / t, axis=1)[np.arange(len(lab)), lab]))
+
+
+def fit_temperature(logits_or_logp, labels, *, bounds: tuple[float, float] = (0.05, 20.0)) -> TemperatureResult:
+    """Fit one softmax temperature T > 0 minimising the mean NLL on held-out items.
+
+    Parameters
+    ----------
+    logits_or_logp : (n, K) array of logits or log-probabilities (log-probs are valid logits)
+    labels : (n,) integer array, the correct class of each item
+    bounds : search interval for T; an optimum at a bound means the data want a more extreme T
+
+    Returns
+    -------
+    TemperatureResult with ``temperature``, ``nll_before`` (T = 1), ``nll_after`` (fitted T), ``n``.
+
+    Notes
+    -----
+    Temperature scaling (Guo et al. 2017): ``softmax(z / T)``; minimised over ``log T`` with
+    ``scipy.optimize.minimize_scalar(method="bounded")``. Fit on items not used for evaluation.
+    T > 1 softens an over-confident model (Kadavath et al. 2022 report T ~ 2.5 after RLHF).
+    """
+    z, lab = _logits_labels(logits_or_logp, labels)
+    lo, hi = bounds
+    if not 0 < lo < 1 < hi < np.inf:
+        raise ValueError(f"bounds={bounds!r}: need 0 < low < 1 < high < inf")
+    res = optimize.minimize_scalar(lambda u: _nll(z, lab, math.exp(u)), method="bounded",
+                                   bounds=(math.log(lo), math.log(hi)), options={"xatol": 1e-6})
+    before, t = _nll(z, lab, 1.0), float(math.exp(res.x))
+    after = _nll(z, lab, t)
+    if after > before:  # the bounded search missed T = 1's basin (cannot happen for convex NLL)
+        t, after = 1.0, before
+    return TemperatureResult(t, before, after, int(z.shape[0]))
+
+
+def apply_temperature(logp, temperature: float) -> np.ndarray:
+    """Temperature-scaled log-probabilities ``log_softmax(z / T)`` along the last axis.
+
+    Parameters
+    ----------
+    logp : (..., K) array of logits or log-probabilities
+    temperature : T > 0, e.g. ``fit_temperature(...).temperature``
+
+    Returns
+    -------
+    (..., K) array of log-probabilities (``exp`` sums to 1 along the last axis).
+
+    Notes
+    -----
+    Guo et al. (2017); normalised with ``scipy.special.log_softmax``.
+    """
+    if not (np.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature={temperature!r}: must be a finite positive number")
+    z = np.asarray(logp, dtype=float)
+    if z.ndim < 1 or np.any(np.isnan(z)):
+        raise ValueError("logp must be an array of shape (..., K) without NaN")
+    return log_softmax(z / temperature, axis=-1)
+
+
+# ------------------------------------------------------------------------------ selective prediction
+def risk_coverage(confidence, correct) -> RiskCoverageResult:
+    """Risk-coverage curve of answering the most confident items first, and its AURC.
+
+    Parameters
+    ----------
+    confidence : (n,) array of scores (any real values; higher means answer first)
+    correct : (n,) boolean or 0/1 array; n >= 1
+
+    Returns
+    -------
+    RiskCoverageResult with ``coverage`` and ``risk`` arrays (one point per distinct confidence,
+    descending, so coverage ends at 1 with the overall error rate), ``aurc`` and ``n``.
+
+    Notes
+    -----
+    Geifman & El-Yaniv (2017), "Selective classification for deep neural networks"; AURC as in
+    Geifman et al. (2019). Tied confidences are answered together: the curve has a point only
+    after each tie group. ``aurc = (1/n) sum_{k=1..n} risk(k/n)``, where inside a tie group the
+    error count is interpolated linearly, i.e. the expected risk when ties are broken at random.
+    """
+    s, y = _pair("confidence", confidence, "correct", correct, unit=False, min_n=1)
+    order = np.argsort(-s, kind="stable")
+    s, err = s[order], 1.0 - y[order]
+    ends = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]      # last index of each tie group
+    cum_n = (ends + 1).astype(float)
+    cum_e = np.cumsum(err)[ends]
+    k = np.arange(1, len(s) + 1, dtype=float)
+    expected_e = np.interp(k, np.r_[0.0, cum_n], np.r_[0.0, cum_e])
+    return RiskCoverageResult(coverage=cum_n / len(s), risk=cum_e / cum_n,
+                              aurc=float(np.mean(expected_e / k)), n=len(s))
+
+
+def conformal_threshold(score_cal, correct_cal, *, alpha: float = 0.05) -> ConformalResult:
+    """Smallest answer-threshold whose joint error P(answered and wrong) is controlled at alpha.
+
+    Parameters
+    ----------
+    score_cal : (n,) array of confidence or verifier scores on calibration items (higher = surer)
+    correct_cal : (n,) boolean or 0/1 array, whether each calibration answer is right; n >= 1
+    alpha : target risk in (0, 1)
+
+    Returns
+    -------
+    ConformalResult with ``threshold`` (answer a new item iff ``score >= threshold``; ``+inf``
+    means always abstain), ``alpha``, ``n`` and ``method``.
+
+    Notes
+    -----
+    Conformal risk control (Angelopoulos, Bates, Fisch, Lei & Schuster 2022, "Conformal risk
+    control") with loss ``L_i(lam) = 1[score_i >= lam and not correct_i]``, non-increasing in lam
+    and bounded by B = 1. With ``R_n(lam)`` its calibration mean,
+    ``lam_hat = min{lam in scores ∪ {+inf} : n/(n+1) R_n(lam) + 1/(n+1) <= alpha}``.
+    For a new item exchangeable with the calibration items this guarantees
+    ``E[L_{n+1}(lam_hat)] = P(answered AND wrong) <= alpha`` -- the *joint* rate over all items,
+    NOT the error rate among answered items ``P(wrong | answered)``, which can exceed alpha when
+    coverage is low. (The guarantee transfers from the right-continuous loss
+    ``1[score > lam, wrong]``, for which the theorem's infimum is the (m+1)-th largest wrong score;
+    ``lam_hat`` is the next calibration score strictly above it, so it answers a subset.) When
+    ``alpha < 1/(n+1)`` no threshold qualifies and ``threshold = +inf``. If few enough calibration
+    items are wrong, ``lam_hat`` is the smallest calibration score (answering everything would
+    also be valid). Evaluate with :func:`selective_error`.
+    """
+    s, y = _pair("score_cal", score_cal, "correct_cal", correct_cal, unit=False, min_n=1)
+    if not (isinstance(alpha, (int, float, np.floating)) and 0 < alpha < 1):
+        raise ValueError(f"alpha={alpha!r}: must lie in (0, 1), e.g. 0.05")
+    n = len(s)
+    cand = np.r_[np.unique(s), np.inf]                        # ascending; loss non-increasing
+    wrong = np.sort(s[y == 0])
+    n_wrong_answered = len(wrong) - np.searchsorted(wrong, cand, side="left")
+    ok = (n / (n + 1)) * (n_wrong_answered / n) + 1 / (n + 1) <= alpha
+    thr = float(cand[np.argmax(ok)]) if ok.any() else float("inf")
+    return ConformalResult(thr, float(alpha), n, "conformal risk control, joint error "
+                           "P(answered and wrong) <= alpha (Angelopoulos et al. 2022)")
+
+
+def selective_error(threshold: float, score, correct) -> dict:
+    """Coverage and error rates of answering only items with ``score >= threshold``.
+
+    Parameters
+    ----------
+    threshold : answer-threshold, e.g. ``conformal_threshold(...).threshold``
+    score : (n,) array of scores on evaluation items
+    correct : (n,) boolean or 0/1 array; n >= 1
+
+    Returns
+    -------
+    dict with ``coverage`` (share answered), ``error_joint`` (share answered and wrong, the rate
+    :func:`conformal_threshold` controls), ``error_given_answered`` (wrong among answered; NaN if
+    none answered) and ``n``.
+
+    Notes
+    -----
+    Selective classification metrics (Geifman & El-Yaniv 2017); the joint rate is the risk of
+    conformal risk control (Angelopoulos et al. 2022).
+    """
+    s, y = _pair("score", score, "correct", correct, unit=False, min_n=1)
+    if np.isnan(threshold):
+        raise ValueError("threshold is NaN; pass a number (+inf abstains on every item)")
+    ans = s >= threshold
+    k = int(ans.sum())
+    wrong = int(np.sum(ans & (y == 0)))
+    return {"coverage": k / len(s), "error_joint": wrong / len(s),
+                "error_given_answered": (wrong / k) if k else float("nan"), "n": len(s)}

@@ -1,0 +1,299 @@
+"""Tests for dint.calibration: ECE, Brier, reliability data, temperature, risk-coverage, conformal."""
+import math
+
+import numpy as np
+import pytest
+from scipy.special import log_softmax, softmax
+
+from dint.calibration import (
+    apply_temperature,
+    brier,
+    conformal_threshold,
+    ece,
+    fit_temperature,
+    reliability_diagram,
+    risk_coverage,
+    selective_error,
+)
+
+SMALL_C = np.array([0.2, 0.3, 0.4, 0.6, 0.8, 0.9])
+SMALL_Y = np.array([0, 1, 0, 1, 1, 1])
+
+
+def _calibrated(n, seed, power=1):
+    rng = np.random.default_rng(seed)
+    c = rng.uniform(0, 1, n)
+    return c, rng.uniform(0, 1, n) < c ** power
+
+
+# ---------------------------------------------------------------- ece
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_bins": 0}, "n_bins"), ({"binning": "quantile"}, "binning"),
+    ({"confidence_level": 1.0}, "confidence_level"), ({"n_resamples": -1}, "n_resamples")])
+def test_ece_iv(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ece(SMALL_C, SMALL_Y, **kwargs)
+
+
+def test_ece_iv_inputs():
+    with pytest.raises(ValueError, match="confidence"):
+        ece([0.2, 1.5], [0, 1])
+    with pytest.raises(ValueError, match="correct"):
+        ece([0.2, 0.5], [0, 2])
+    with pytest.raises(ValueError, match="paired"):
+        ece([0.2, 0.5, 0.7], [0, 1])
+    with pytest.raises(ValueError, match="at least 2"):
+        ece([0.2], [1])
+
+
+def test_ece_hand_example():
+    # bins [0, .5): conf .3, acc 1/3; [.5, 1]: conf 23/30, acc 1 -> (1/2)(1/30) + (1/2)(7/30)
+    r = ece(SMALL_C, SMALL_Y, n_bins=2, n_resamples=0)
+    assert r.statistic == pytest.approx(2 / 15, abs=1e-12)
+    assert r.n == 6 and math.isnan(r.confidence_interval.low)
+    # debiased: (1/2)[(1/30)^2 - (1/3)(2/3)/2] + (1/2)(7/30)^2 = -1/36 < 0 -> clipped to 0
+    assert ece(SMALL_C, SMALL_Y, n_bins=2, debiased=True, n_resamples=0).statistic == 0.0
+    # equal-mass, 3 bins of 2: |.25-.5| + |.5-.5| + |.85-1| over 3
+    r = ece(SMALL_C, SMALL_Y, n_bins=3, binning="mass", n_resamples=0)
+    assert r.statistic == pytest.approx((0.25 + 0.0 + 0.15) / 3, abs=1e-12)
+
+
+def test_ece_debiased_hand_example():
+    c = np.array([0.1, 0.1, 0.1, 0.9, 0.9, 0.9])
+    y = np.array([1, 1, 0, 1, 1, 1])
+    # bin 0: acc 2/3, conf .1 -> (17/30)^2 - (2/9)/2; bin 1: (1/10)^2 - 0; weights 1/2
+    want = math.sqrt(0.5 * ((17 / 30) ** 2 - 1 / 9) + 0.5 * 0.01)
+    assert ece(c, y, n_bins=2, debiased=True, n_resamples=0).statistic == pytest.approx(want, abs=1e-12)
+
+
+def test_ece_against_theory_calibrated():
+    c, y = _calibrated(20000, 1)
+    assert ece(c, y, n_resamples=50).statistic < 0.02
+    assert ece(c, y, debiased=True, n_resamples=50).statistic < 0.01
+    assert ece(c, y, binning="mass", debiased=True, n_resamples=20).statistic < 0.01
+
+
+def test_ece_against_theory_overconfident():
+    c, y = _calibrated(20000, 2, power=2)      # P(correct | c) = c^2; E|c - c^2| = 1/6
+    r = ece(c, y, n_resamples=200, rng=3)
+    assert r.statistic == pytest.approx(1 / 6, abs=0.02)
+    assert r.confidence_interval.low <= r.statistic <= r.confidence_interval.high
+    assert r.confidence_interval.low <= 1 / 6 + 0.005  # binning error shrinks ECE by ~1/(12 B^2)
+    again = ece(c, y, n_resamples=200, rng=3)
+    assert again.confidence_interval == r.confidence_interval
+    assert ece(c, y, n_resamples=200, rng=4).confidence_interval != r.confidence_interval
+
+
+def test_ece_against_theory_debiased_smaller_on_small_samples():
+    plain, deb = [], []
+    for seed in range(200):
+        c, y = _calibrated(100, 100 + seed)
+        plain.append(ece(c, y, n_bins=10, n_resamples=0).statistic)
+        deb.append(ece(c, y, n_bins=10, debiased=True, n_resamples=0).statistic)
+    # plain ECE of n=100 calibrated items is ~0.1 from noise alone; debiased is mostly clipped to 0
+    assert np.mean(plain) > 0.08
+    assert np.mean(deb) < 0.5 * np.mean(plain)
+
+
+# ---------------------------------------------------------------- brier
+def test_brier_iv():
+    with pytest.raises(ValueError, match="prob"):
+        brier([0.2, -0.1], [0, 1])
+    with pytest.raises(ValueError, match="outcome"):
+        brier([0.2, 0.1], [0.5, 1])
+    with pytest.raises(ValueError, match="n_bins"):
+        brier([0.2, 0.1], [0, 1], n_bins=2.5)
+
+
+def test_brier_hand_example():
+    r = brier(SMALL_C, SMALL_Y, n_bins=2)
+    assert r.statistic == pytest.approx((.04 + .49 + .16 + .16 + .04 + .01) / 6, abs=1e-15)
+    assert r.uncertainty == pytest.approx((4 / 6) * (2 / 6), abs=1e-15)
+    assert r.reliability == pytest.approx(0.5 * (1 / 30) ** 2 + 0.5 * (7 / 30) ** 2, abs=1e-15)
+    assert r.resolution == pytest.approx(0.5 * (1 / 3 - 2 / 3) ** 2 + 0.5 * (1 - 2 / 3) ** 2, abs=1e-15)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_brier_against_theory_identity(seed):
+    c, y = _calibrated(3000, seed, power=1.5)
+    r = brier(c, y, n_bins=10)
+    assert r.statistic == pytest.approx(r.reliability - r.resolution + r.uncertainty + r.within_bin,
+                                        abs=1e-12)
+    assert r.within_bin != 0.0
+
+
+def test_brier_against_theory_constant_within_bins():
+    rng = np.random.default_rng(5)
+    p = rng.choice([0.05, 0.25, 0.55, 0.95], 500)       # one forecast value per bin of 10
+    y = rng.uniform(size=500) < p
+    r = brier(p, y, n_bins=10)
+    assert r.within_bin == pytest.approx(0.0, abs=1e-15)
+    assert r.statistic == pytest.approx(r.reliability - r.resolution + r.uncertainty, abs=1e-12)
+
+
+def test_brier_against_sklearn():
+    metrics = pytest.importorskip("sklearn.metrics")
+    c, y = _calibrated(1000, 7, power=2)
+    assert brier(c, y).statistic == pytest.approx(metrics.brier_score_loss(y, c), abs=1e-14)
+
+
+# ---------------------------------------------------------------- reliability_diagram
+def test_reliability_diagram_iv():
+    with pytest.raises(ValueError, match="binning"):
+        reliability_diagram(SMALL_C, SMALL_Y, binning="x")
+
+
+@pytest.mark.parametrize("binning", ["width", "mass"])
+def test_reliability_diagram_against_theory(binning):
+    c, y = _calibrated(2000, 8)
+    df = reliability_diagram(c, y, n_bins=10, binning=binning)
+    assert list(df.columns) == ["bin_low", "bin_high", "n", "confidence", "accuracy",
+                                "accuracy_low", "accuracy_high"]
+    assert df["n"].sum() == 2000 and len(df) == 10
+    assert (df.accuracy_low <= df.accuracy).all() and (df.accuracy <= df.accuracy_high).all()
+    assert ((df.bin_low <= df.confidence) & (df.confidence <= df.bin_high)).all()
+    # weighted |acc - conf| of the diagram is the ECE
+    want = ece(c, y, n_bins=10, binning=binning, n_resamples=0).statistic
+    assert np.sum(df.n * (df.accuracy - df.confidence).abs()) / 2000 == pytest.approx(want, abs=1e-12)
+
+
+def test_reliability_diagram_hand_example():
+    df = reliability_diagram(SMALL_C, SMALL_Y, n_bins=4)   # bins [.25,.5) and [.75,1] only, plus [0,.25)
+    assert df.n.tolist() == [1, 2, 1, 2]
+    assert df.accuracy.tolist() == [0.0, 0.5, 1.0, 1.0]
+    assert df.accuracy_low.iloc[0] == 0.0 and df.accuracy_high.iloc[-1] == 1.0
+
+
+# ---------------------------------------------------------------- temperature
+def _tempered(t0=2.5, n=4000, k=10, seed=11):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 4, (n, k))
+    p = softmax(z / t0, axis=1)
+    labels = (rng.uniform(size=(n, 1)) > np.cumsum(p, axis=1)).sum(axis=1)
+    return z, np.minimum(labels, k - 1)
+
+
+def test_fit_temperature_iv():
+    z, lab = _tempered(n=20)
+    with pytest.raises(ValueError, match="logits_or_logp"):
+        fit_temperature(z[:, 0], lab)
+    with pytest.raises(ValueError, match="labels"):
+        fit_temperature(z, lab[:-1])
+    with pytest.raises(ValueError, match="labels"):
+        fit_temperature(z, lab + 10)
+    with pytest.raises(ValueError, match="labels"):
+        fit_temperature(z, lab.astype(float))
+    with pytest.raises(ValueError, match="temperature"):
+        apply_temperature(z, 0.0)
+
+
+def test_fit_temperature_against_theory():
+    z, lab = _tempered()
+    r = fit_temperature(z, lab)
+    assert r.temperature == pytest.approx(2.5, abs=0.2)
+    assert r.nll_after <= r.nll_before and r.n == 4000
+    # log-probabilities are valid logits: same fit (log_softmax is shift-invariant per row)
+    assert fit_temperature(log_softmax(z, axis=1), lab).temperature == pytest.approx(r.temperature, rel=1e-4)
+    lp = apply_temperature(log_softmax(z, axis=1), r.temperature)
+    np.testing.assert_allclose(np.exp(lp).sum(axis=-1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(lp, log_softmax(z / r.temperature, axis=1), atol=1e-12)
+    nll = -np.mean(lp[np.arange(len(lab)), lab])
+    assert nll == pytest.approx(r.nll_after, abs=1e-12)
+
+
+def test_fit_temperature_calibrated_is_one():
+    z, lab = _tempered(t0=1.0, seed=12)
+    assert fit_temperature(z, lab).temperature == pytest.approx(1.0, abs=0.1)
+
+
+# ---------------------------------------------------------------- risk_coverage
+def test_risk_coverage_iv():
+    with pytest.raises(ValueError, match="paired"):
+        risk_coverage([0.1, 0.2], [1])
+
+
+def test_risk_coverage_hand_example():
+    r = risk_coverage([0.9, 0.8, 0.8, 0.3], [1, 0, 1, 0])
+    np.testing.assert_allclose(r.coverage, [0.25, 0.75, 1.0])
+    np.testing.assert_allclose(r.risk, [0.0, 1 / 3, 0.5])
+    # k=1: 0; k=2: tie group {wrong, right} -> expected 0.5 errors -> 0.25; k=3: 1/3; k=4: 1/2
+    assert r.aurc == pytest.approx((0 + 0.25 + 1 / 3 + 0.5) / 4, abs=1e-12)
+    assert r.n == 4
+
+
+def test_risk_coverage_against_theory_perfect_ranking():
+    rng = np.random.default_rng(13)
+    n, m = 500, 120                                   # m errors, all ranked below the correct items
+    y = np.r_[np.ones(n - m), np.zeros(m)]
+    s = np.r_[rng.uniform(0.5, 1, n - m), rng.uniform(0, 0.49, m)]
+    perm = rng.permutation(n)
+    r = risk_coverage(s[perm], y[perm])
+    h = lambda j: np.sum(1.0 / np.arange(1, j + 1))
+    assert r.aurc == pytest.approx((m - (n - m) * (h(n) - h(n - m))) / n, abs=1e-12)
+    assert r.coverage[-1] == 1.0 and r.risk[-1] == pytest.approx(m / n)
+    assert len(r.coverage) == n
+
+
+def test_risk_coverage_all_tied_is_overall_error():
+    r = risk_coverage(np.full(10, 0.7), np.r_[np.ones(7), np.zeros(3)])
+    np.testing.assert_allclose(r.coverage, [1.0])
+    assert r.aurc == pytest.approx(0.3, abs=1e-12)     # random tie-breaking: risk 0.3 at every k
+
+
+# ---------------------------------------------------------------- conformal
+@pytest.mark.parametrize("alpha", [0.0, 1.0, -0.1, 1.5, float("nan")])
+def test_conformal_threshold_iv(alpha):
+    with pytest.raises(ValueError, match="alpha"):
+        conformal_threshold(SMALL_C, SMALL_Y, alpha=alpha)
+
+
+def test_conformal_threshold_iv_inputs():
+    with pytest.raises(ValueError, match="paired"):
+        conformal_threshold([0.1, 0.2, 0.3], [1, 0])
+    with pytest.raises(ValueError, match="correct_cal"):
+        conformal_threshold([0.1, 0.2], [1, 3])
+    with pytest.raises(ValueError, match="threshold"):
+        selective_error(float("nan"), [0.1], [1])
+
+
+def test_conformal_threshold_hand_example():
+    # n=6, alpha=0.5: need (#wrong answered + 1)/7 <= 0.5 -> at most 2 wrong answered (both are)
+    assert conformal_threshold(SMALL_C, SMALL_Y, alpha=0.5).threshold == 0.2
+    # alpha=0.3: at most 1 wrong answered -> skip the wrong item at 0.2 -> 0.3
+    assert conformal_threshold(SMALL_C, SMALL_Y, alpha=0.3).threshold == 0.3
+    # alpha=0.15: no wrong answered -> above the wrong item at 0.4
+    assert conformal_threshold(SMALL_C, SMALL_Y, alpha=0.15).threshold == 0.6
+    # alpha < 1/(n+1): nothing qualifies, abstain always
+    r = conformal_threshold(SMALL_C, SMALL_Y, alpha=0.1)
+    assert r.threshold == math.inf and r.n == 6 and r.alpha == 0.1
+    assert conformal_threshold(np.linspace(0, 1, 500), np.ones(500), alpha=0.001).threshold == math.inf
+
+
+def test_selective_error_hand_example():
+    e = selective_error(0.4, SMALL_C, SMALL_Y)
+    assert e == {"coverage": 4 / 6, "error_joint": 1 / 6, "error_given_answered": 1 / 4, "n": 6}
+    e = selective_error(math.inf, SMALL_C, SMALL_Y)
+    assert e["coverage"] == 0.0 and e["error_joint"] == 0.0 and math.isnan(e["error_given_answered"])
+
+
+def test_conformal_threshold_against_theory():
+    # logistic model of correctness: score = sigmoid(x), P(correct | x) = sigmoid(0.5 + 2x)
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal(1000)
+    score = 1 / (1 + np.exp(-x))
+    correct = rng.uniform(size=1000) < 1 / (1 + np.exp(-(0.5 + 2 * x)))
+    alpha, joint, cover = 0.1, [], []
+    for _ in range(1000):
+        perm = rng.permutation(1000)
+        cal, test = perm[:500], perm[500:]
+        thr = conformal_threshold(score[cal], correct[cal], alpha=alpha).threshold
+        e = selective_error(thr, score[test], correct[test])
+        joint.append(e["error_joint"])
+        cover.append(e["coverage"])
+    joint, cover = np.array(joint), np.array(cover)
+    print(f"conformal joint error over 1000 splits: mean {joint.mean():.4f}, sd {joint.std():.4f}; "
+          f"coverage mean {cover.mean():.3f}; overall error {1 - correct.mean():.3f}")
+    # realised (seed 17): mean joint error 0.0987, sd 0.0187; coverage 0.513; overall error 0.427
+    assert joint.mean() <= alpha + 0.005
+    assert joint.mean() >= alpha - 0.01          # CRC is tight: E >= alpha - 2/(n+1) roughly
+    assert cover.mean() > 0.3 and (1 - correct.mean()) > 2 * alpha

@@ -90,3 +90,56 @@ def save(fig, stem: str | Path) -> list[Path]:
     fig.savefig(out[0])
     fig.savefig(out[1], dpi=200)
     return out
+
+
+def intervals(results: dict, *, ax=None, reference: float | None = None, xlabel: str = "estimate"):
+    """Forest plot: one row per named result (`dint.stats.Result`), its estimate and interval.
+
+    Parameters
+    ----------
+    results : {label: Result}, drawn top to bottom in insertion order
+    reference : optional value drawn as a vertical line (e.g. 0 for a difference)
+    """
+    fig, ax = _axes(ax, figsize=(4.2, 0.35 * len(results) + 1.0))
+    labels = list(results)
+    y = np.arange(len(labels))[::-1]
+    est = np.array([results[k].statistic for k in labels])
+    low = np.array([results[k].confidence_interval.low for k in labels])
+    high = np.array([results[k].confidence_interval.high for k in labels])
+    err = np.clip(np.nan_to_num(np.vstack([est - low, high - est])), 0, None)
+    ax.errorbar(est, y, xerr=err, fmt="o", color=PALETTE[0], capsize=2, lw=1)
+    if reference is not None:
+        ax.axvline(reference, color="0.5", lw=0.8, ls="--")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set(xlabel=xlabel)
+    return fig
+
+
+def reliability(diagram: pd.DataFrame, *, ax=None, label: str | None = None, color=None):
+    """Reliability diagram: accuracy (Wilson interval) against mean confidence per bin.
+
+    Parameters
+    ----------
+    diagram : `dint.calibration.reliability_diagram` output
+    """
+    fig, ax = _axes(ax)
+    color = PALETTE[0] if color is None else color
+    acc = diagram["accuracy"].to_numpy()
+    err = np.clip(np.vstack([acc - diagram["accuracy_low"].to_numpy(), diagram["accuracy_high"].to_numpy() - acc]), 0, None)
+    ax.errorbar(diagram["confidence"], acc, yerr=err, fmt="o-", color=color, capsize=2, lw=1, ms=3, label=label)
+    ax.plot([0, 1], [0, 1], color="0.5", lw=0.8, ls="--")
+    ax.set(xlim=(0, 1), ylim=(-0.02, 1.02), xlabel="confidence", ylabel="accuracy")
+    if label:
+        ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def risk_coverage(result, *, ax=None, label: str | None = None, color=None):
+    """Selective risk against coverage (`dint.calibration.RiskCoverageResult`), AURC in the label."""
+    fig, ax = _axes(ax)
+    color = PALETTE[0] if color is None else color
+    text = f"AURC {result.aurc:.3f}" if label is None else f"{label} (AURC {result.aurc:.3f})"
+    ax.step(result.coverage, result.risk, where="post", color=color, lw=1.2, label=text)
+    ax.set(xlim=(0, 1), ylim=(0, None), xlabel="coverage", ylabel="risk (error among answered)")
+    ax.legend(fontsize=7, frameon=False)
+    return fig

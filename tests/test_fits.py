@@ -1,0 +1,119 @@
+"""Tests for dint.fits: GEE and curve fits with intervals."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from dint.fits import fit_curve, gao_bon, gao_rl, logit_gee
+
+
+# ---------------------------------------------------------------- logit_gee
+def _clustered_binary(seed=0, g=60, m=4):
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    fact = np.repeat(np.arange(g), m)
+    x = rng.normal(size=g * m)
+    eta = -0.2 + 0.8 * x + rng.normal(0, 1.0, g)[fact]
+    return pd.DataFrame({"correct": (rng.uniform(size=g * m) < 1 / (1 + np.exp(-eta))).astype(int),
+                         "x": x, "fact": fact})
+
+
+def test_logit_gee_iv():
+    df = _clustered_binary()
+    with pytest.raises(ValueError, match="groups='item'"):
+        logit_gee("correct ~ x", df, groups="item")
+    with pytest.raises(ValueError, match="groups must be a column name or one label per row"):
+        logit_gee("correct ~ x", df, groups=[0, 1])
+    with pytest.raises(TypeError, match="data must be a pandas DataFrame"):
+        logit_gee("correct ~ x", df.to_dict(), groups="fact")
+    with pytest.raises(ValueError, match="confidence_level"):
+        logit_gee("correct ~ x", df, groups="fact", confidence_level=0)
+
+
+def test_logit_gee_against_statsmodels():
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+    df = _clustered_binary()
+    out = logit_gee("correct ~ x", df, groups="fact", confidence_level=0.9)
+    ref = smf.gee("correct ~ x", "fact", df, family=sm.families.Binomial(),
+                  cov_struct=sm.cov_struct.Exchangeable()).fit()
+    assert list(out.columns) == ["term", "estimate", "std_error", "z", "pvalue", "ci_low", "ci_high"]
+    assert list(out.term) == ["Intercept", "x"]
+    np.testing.assert_allclose(out.estimate, ref.params, rtol=1e-8)
+    np.testing.assert_allclose(out.std_error, ref.bse, rtol=1e-8)
+    np.testing.assert_allclose(out.pvalue, ref.pvalues, rtol=1e-6)
+    np.testing.assert_allclose(out[["ci_low", "ci_high"]].to_numpy(), ref.conf_int(alpha=0.1).to_numpy(), rtol=1e-8)
+    same = logit_gee("correct ~ x", df, groups=df.fact.to_numpy(), confidence_level=0.9)
+    np.testing.assert_allclose(same.estimate, out.estimate)
+
+
+def test_logit_gee_against_theory():
+    # One row per cluster: GEE is ordinary logistic regression with sandwich (HC0) standard errors.
+    import statsmodels.formula.api as smf
+    df = _clustered_binary(1, g=300, m=1)
+    out = logit_gee("correct ~ x", df, groups="fact")
+    ref = smf.logit("correct ~ x", df).fit(disp=0, cov_type="HC0")
+    np.testing.assert_allclose(out.estimate, ref.params, rtol=1e-6)
+    np.testing.assert_allclose(out.std_error, ref.bse, rtol=1e-4)
+    np.testing.assert_allclose(out.z, out.estimate / out.std_error, rtol=1e-10)
+    z = sps.norm.ppf(0.975)
+    np.testing.assert_allclose(out.ci_high, out.estimate + z * out.std_error, rtol=1e-10)
+
+
+# ---------------------------------------------------------------- fit_curve, Gao et al. forms
+def test_fit_curve_iv():
+    with pytest.raises(ValueError, match="x has 2 observations; fitting 2 parameters"):
+        fit_curve(gao_bon, [1.0, 2.0], [1.0, 2.0], [1, 1])
+    with pytest.raises(ValueError, match="x and y must be 1-D"):
+        fit_curve(gao_bon, [1.0, 2.0, 3.0], [1.0, 2.0], [1, 1])
+    with pytest.raises(TypeError, match="f="):
+        fit_curve("gao", [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [1, 1])
+    with pytest.raises(ValueError, match="confidence_level"):
+        fit_curve(gao_bon, [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [1, 1], confidence_level=-1)
+
+
+def test_fit_curve_against_scipy():
+    from scipy.optimize import curve_fit
+    rng = np.random.default_rng(2)
+    d = np.linspace(0.2, 6, 40)
+    y = gao_rl(d, 1.2, 0.4) + rng.normal(0, 0.05, 40)
+    res = fit_curve(gao_rl, d, y, [1.0, 0.1], confidence_level=0.9)
+    popt, pcov = curve_fit(gao_rl, d, y, p0=[1.0, 0.1])
+    assert list(res) == ["alpha", "beta"]
+    q = sps.t.ppf(0.95, 38)
+    for name, est, var in zip(res, popt, np.diag(pcov)):
+        r = res[name]
+        assert r.statistic == pytest.approx(est, rel=1e-10)
+        assert r.confidence_interval.low == pytest.approx(est - q * math.sqrt(var), rel=1e-10)
+        assert r.n == 40 and r.pvalue < 1e-10
+    assert res["alpha"].confidence_interval.low < 1.2 < res["alpha"].confidence_interval.high
+    assert res["beta"].confidence_interval.low < 0.4 < res["beta"].confidence_interval.high
+
+
+def test_fit_curve_against_theory():
+    # Linear in its parameters: the t intervals are those of ordinary least squares.
+    import statsmodels.api as sm
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 3, 25)
+    y = 0.5 + 2.0 * x + rng.normal(0, 0.3, 25)
+    res = fit_curve(lambda x, a, b: a + b * x, x, y, [0.0, 1.0])
+    ols = sm.OLS(y, sm.add_constant(x)).fit()
+    np.testing.assert_allclose([res["a"].statistic, res["b"].statistic], ols.params, rtol=1e-6)
+    np.testing.assert_allclose([[r.confidence_interval.low, r.confidence_interval.high] for r in res.values()],
+                               ols.conf_int(), rtol=1e-5)
+    np.testing.assert_allclose([r.pvalue for r in res.values()], ols.pvalues, rtol=1e-4)
+    # *args functions get positional names
+    assert list(fit_curve(lambda x, *p: p[0] + p[1] * x, x, y, [0.0, 1.0])) == ["p0", "p1"]
+
+
+def test_gao_forms_against_theory():
+    d = np.array([0.0, 0.5, 1.0, 2.0, np.e])
+    np.testing.assert_allclose(gao_bon(d, 2.0, 0.5), d * (2.0 - 0.5 * d))
+    np.testing.assert_allclose(gao_rl(d[1:], 2.0, 0.5), d[1:] * (2.0 - 0.5 * np.log(d[1:])))
+    assert gao_rl(0.0, 1.0, 1.0) == 0.0
+    assert gao_rl(np.e, 1.0, 1.0) == pytest.approx(0.0, abs=1e-15)   # alpha = beta log d
+    # bon peaks at d = alpha / (2 beta)
+    grid = np.linspace(0, 5, 50001)
+    assert grid[np.argmax(gao_bon(grid, 2.0, 0.5))] == pytest.approx(2.0, abs=1e-3)

@@ -59,6 +59,17 @@ def _macros(args):
     print(f"macros -> {macros.write(args.profile)}")
 
 
+def _validate(args):
+    from . import paths, validate
+
+    table = validate.run(replications=args.replications, n_resamples=args.n_resamples, seed=args.seed)
+    with_target = table.assign(target=table["target"].round(3))
+    print(with_target[["method", "kind", "setting", "target", "estimate", "mc_se"]].to_string(index=False))
+    out = validate.write(table, paths.results("validity"))
+    print(f"table -> {out[1]}")
+    print(validate.summary(table))
+
+
 def _profiles(args):
     from .config import profiles
 
@@ -96,6 +107,14 @@ def main(argv=None) -> int:
                        description="Collect results/<profile>/*/numbers.json into results/<profile>/macros.tex.")
     p.add_argument("--profile", default="tiny")
     p.set_defaults(fn=_macros)
+
+    p = sub.add_parser("validate", help="simulation study of every test's type-I error, power and coverage",
+                       description="Type-I error at alpha 0.05, power and coverage at 0.95 of dint's tests and "
+                                   "intervals, by simulation; writes results/validity/validity.tex.")
+    p.add_argument("--replications", type=int, default=2000)
+    p.add_argument("--n-resamples", type=int, default=999, help="bootstrap/permutation resamples per replication")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(fn=_validate)
 
     p = sub.add_parser("profiles", help="list the profiles in config/")
     p.set_defaults(fn=_profiles)

@@ -92,22 +92,54 @@ def proportion(k: int, n: int, *, confidence_level: float = 0.95) -> Result:
     return Result(k / n, ConfidenceInterval(float(low), float(high)), int(n), "proportion, Wilson interval")
 
 
-def bootstrap_mean(x, *, confidence_level: float = 0.95, n_resamples: int = 2000,
+def _bootstrap_t(d, confidence_level, n_resamples, rng):
+    """Studentized (bootstrap-t) interval for the mean of ``d``: resample, standardise each
+    resampled mean by its own standard error, and invert the quantiles of that t statistic."""
+    n = len(d)
+    m, se = d.mean(), d.std(ddof=1) / np.sqrt(n)
+    rng = np.random.default_rng(rng)
+    t = []
+    for start in range(0, n_resamples, max(1, 2_000_000 // n)):    # bounded memory
+        k = min(n_resamples - start, max(1, 2_000_000 // n))
+        s = d[rng.integers(0, n, (k, n))]                            # (k, n)
+        ses = s.std(axis=1, ddof=1) / np.sqrt(n)
+        ok = ses > 0
+        t.append((s.mean(axis=1)[ok] - m) / ses[ok])
+    t = np.concatenate(t)
+    a = 1 - confidence_level
+    hi_q, lo_q = np.quantile(t, [1 - a / 2, a / 2])
+    return float(m - hi_q * se), float(m - lo_q * se)
+
+
+def bootstrap_mean(x, *, method: str = "studentized", confidence_level: float = 0.95, n_resamples: int = 2000,
                    rng: np.random.Generator | int = 0) -> Result:
-    """Mean with a BCa bootstrap interval (percentile when n is too small for BCa).
+    """Mean with a bootstrap interval: studentized (bootstrap-t, the default), BCa or percentile.
+
+    Parameters
+    ----------
+    x : (n,) array, n >= 2
+    method : {"studentized", "BCa", "percentile"}
+        The bootstrap-t interval holds its coverage for skewed data where BCa and the percentile
+        interval undercover (see ``dint validate``); BCa falls back to percentile for n < 10.
 
     Notes
     -----
-    Efron (1987); wraps ``scipy.stats.bootstrap``.
+    Efron & Tibshirani (1993), *An Introduction to the Bootstrap*, ch. 12 (bootstrap-t) and 14
+    (BCa, via ``scipy.stats.bootstrap``).
     """
     _check_level(confidence_level)
+    _check_choice("method", method, ("studentized", "BCa", "percentile"))
     x = np.asarray(x, float)
     if x.ndim != 1 or len(x) < 2:
         raise ValueError("x must be a 1-D array with at least 2 observations")
     if np.ptp(x) <= 1e-12 * max(1.0, float(np.abs(x).max())):  # every resample has the same mean
         m = float(x.mean())
         return Result(m, ConfidenceInterval(m, m), len(x), "mean, degenerate (constant data)")
-    method = "BCa" if len(x) >= 10 else "percentile"
+    if method == "studentized":
+        low, high = _bootstrap_t(x, confidence_level, n_resamples, rng)
+        return Result(float(x.mean()), ConfidenceInterval(low, high), len(x), "mean, studentized bootstrap interval")
+    if method == "BCa" and len(x) < 10:
+        method = "percentile"
     res = sps.bootstrap((x,), np.mean, confidence_level=confidence_level, n_resamples=n_resamples,
                         method=method, rng=np.random.default_rng(rng))
     ci = res.confidence_interval
@@ -152,7 +184,7 @@ def _mean_diff(x, y, axis=-1):
     return np.mean(x - y, axis=axis)
 
 
-def paired_bootstrap(x, y, statistic=None, *, method: str = "BCa", confidence_level: float = 0.95,
+def paired_bootstrap(x, y, statistic=None, *, method: str = "studentized", confidence_level: float = 0.95,
                      n_resamples: int = 2000, rng: np.random.Generator | int = 0) -> Result:
     """Bootstrap interval for a statistic of paired samples, resampling the pairs jointly.
 
@@ -163,7 +195,9 @@ def paired_bootstrap(x, y, statistic=None, *, method: str = "BCa", confidence_le
     statistic : callable ``f(x, y) -> float``, optional
         Default: the mean difference ``mean(x - y)``. If it takes an ``axis`` keyword it is
         called vectorised over resamples (``axis=-1``), otherwise once per resample.
-    method : {"BCa", "percentile"}
+    method : {"studentized", "BCa", "percentile"}
+        "studentized" (bootstrap-t, the default) for the default mean difference; a custom
+        statistic uses BCa unless "percentile" is asked for.
     confidence_level : float in (0, 1)
     n_resamples : int
     rng : int seed or numpy Generator
@@ -180,7 +214,7 @@ def paired_bootstrap(x, y, statistic=None, *, method: str = "BCa", confidence_le
     correlation that an unpaired bootstrap of each sample would throw away.
     """
     _check_level(confidence_level)
-    _check_choice("method", method, ("BCa", "percentile"))
+    _check_choice("method", method, ("studentized", "BCa", "percentile"))
     n_resamples = _check_n_resamples(n_resamples)
     x, y = _paired_arrays(x, y)
     if statistic is None:
@@ -192,6 +226,11 @@ def paired_bootstrap(x, y, statistic=None, *, method: str = "BCa", confidence_le
     est = float(stat(x, y))
     if statistic is None and np.ptp(x - y) <= 1e-12 * max(1.0, float(np.abs(x - y).max())):
         return Result(est, ConfidenceInterval(est, est), len(x), f"{name}, degenerate (constant differences)")
+    if method == "studentized" and statistic is None:
+        low, high = _bootstrap_t(x - y, confidence_level, n_resamples, rng)
+        return Result(est, ConfidenceInterval(low, high), len(x), f"{name}, paired studentized bootstrap interval")
+    if method == "studentized":
+        method = "BCa"   # bootstrap-t needs a standard error; custom statistics have none
     res = sps.bootstrap((x, y), stat, paired=True, vectorized=vectorized, n_resamples=n_resamples,
                         method=method, confidence_level=confidence_level, rng=np.random.default_rng(rng))
     ci = res.confidence_interval

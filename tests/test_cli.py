@@ -8,7 +8,7 @@ from dint.cli import main
 
 
 def test_cli_help_on_every_subcommand(capsys):
-    for sub in ([], ["build"], ["run"], ["bench"], ["macros"], ["profiles"]):
+    for sub in ([], ["build"], ["run"], ["bench"], ["macros"], ["validate"], ["profiles"]):
         with pytest.raises(SystemExit) as e:
             main([*sub, "--help"])
         assert e.value.code == 0

@@ -158,7 +158,7 @@ def test_proportion_interval_contains_estimate():
 @pytest.mark.parametrize("n, method", [(40, "BCa"), (6, "percentile")])
 def test_bootstrap_mean_against_scipy(n, method):
     x = np.random.default_rng(1).normal(2.0, 1.5, n)
-    res = bootstrap_mean(x, rng=123, n_resamples=1000, confidence_level=0.9)
+    res = bootstrap_mean(x, method="BCa", rng=123, n_resamples=1000, confidence_level=0.9)
     ref = sps.bootstrap((x,), np.mean, confidence_level=0.9, n_resamples=1000, method=method,
                         rng=np.random.default_rng(123))
     assert res.confidence_interval == ConfidenceInterval(ref.confidence_interval.low, ref.confidence_interval.high)
@@ -584,3 +584,24 @@ def test_adjust_against_theory():
     np.testing.assert_allclose(adjust(p), [0.04, 0.09, 0.09, 0.5])
     # BH: p_(i) * k / i, running min from the top: 0.04, 0.0533, 0.0533, 0.5
     np.testing.assert_allclose(adjust(p, method="fdr_bh"), [0.04, 0.16 / 3, 0.16 / 3, 0.5])
+
+
+def test_bootstrap_mean_studentized_against_theory():
+    """Bootstrap-t: the t-quantiles of resampled means, standardised by their own SE, inverted."""
+    x = np.random.default_rng(3).lognormal(0, 1, 30)
+    res = bootstrap_mean(x, rng=9, n_resamples=4000)
+    rng = np.random.default_rng(9)
+    s = x[rng.integers(0, 30, (4000, 30))]
+    t = (s.mean(1) - x.mean()) / (s.std(1, ddof=1) / np.sqrt(30))
+    se = x.std(ddof=1) / np.sqrt(30)
+    assert res.confidence_interval.low == pytest.approx(x.mean() - np.quantile(t, 0.975) * se, rel=1e-12)
+    assert res.confidence_interval.high == pytest.approx(x.mean() - np.quantile(t, 0.025) * se, rel=1e-12)
+    assert "studentized" in res.method
+    # skewed data: the interval is asymmetric, longer on the right
+    assert res.confidence_interval.high - x.mean() > x.mean() - res.confidence_interval.low
+
+
+def test_paired_bootstrap_studentized_is_bootstrap_mean_of_differences():
+    rng = np.random.default_rng(4)
+    x, y = rng.lognormal(size=25), rng.lognormal(size=25)
+    assert paired_bootstrap(x, y, rng=2).confidence_interval == bootstrap_mean(x - y, rng=2).confidence_interval

@@ -1,0 +1,40 @@
+"""A fast version of the validity study (the full one is `dint validate`, 2000 replications)."""
+import numpy as np
+import pytest
+
+from dint import validate
+
+
+@pytest.fixture(scope="module")
+def table():
+    return validate.run(replications=40, n_resamples=199, progress=False)
+
+
+def test_validate_fast_version(table):
+    assert len(table) == len(validate.checks())
+    assert set(table["kind"]) >= {"type-I error", "coverage", "power"}
+    t1 = table[table["kind"] == "type-I error"]["estimate"]
+    cov = table[table["kind"] == "coverage"]["estimate"]
+    # 40 replications: only gross failures are detectable here; the full study holds the goal
+    assert (t1 <= 0.2).all() and (cov >= 0.75).all()
+    assert np.isfinite(table["mc_se"]).all()
+
+
+def test_validate_deterministic(table):
+    again = validate.run(replications=40, n_resamples=199, progress=False)
+    assert again.drop(columns="seconds").equals(table.drop(columns="seconds"))
+
+
+def test_validate_summary_line(table):
+    line = validate.summary(table)
+    assert line.startswith("validity: worst type-I error ") and line.endswith(" at 0.95")
+
+
+def test_validate_write(table, tmp_path):
+    pq, tex = validate.write(table, tmp_path)
+    assert pq.exists() and "\\begin{tabular}" in tex.read_text()
+
+
+def test_validate_iv():
+    with pytest.raises(ValueError, match="replications"):
+        validate.run(replications=1)

@@ -53,7 +53,7 @@ rule base_scores:
 
 rule notebook_00:
     threads: workflow.cores
-    input: "notebooks/00_base_model.ipynb", "dint/reference.py", "dint/plot.py", rules.base_scores.output
+    input: "notebooks/00_base_model.ipynb", "dint/reference.py", "dint/stats.py", "dint/plot.py", rules.base_scores.output
     output:
         numbers=f"{R}/00_base_model/numbers.json",
         executed=f"{R}/notebooks/00_base_model.ipynb",

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import calibration, divergence, stats
+from . import calibration, divergence, proportions, stats
 
 ALPHA = 0.05
 LEVEL = 0.95
@@ -65,12 +65,12 @@ def checks(*, n_resamples: int = 999) -> list[Check]:
     def mcnemar(method, shift):
         def draw(rng):
             before, after, _ = _paired_binary(rng, shift=shift)
-            return stats.mcnemar(before, after, method=method).pvalue < ALPHA
+            return proportions.mcnemar(before, after, method=method).pvalue < ALPHA
         return draw
 
     def mcnemar_cover(rng):
         before, after, truth = _paired_binary(rng, shift=0.4)
-        return _covers(stats.mcnemar(before, after), truth)
+        return _covers(proportions.mcnemar(before, after), truth)
 
     def permutation(shift):
         def draw(rng):
@@ -92,11 +92,11 @@ def checks(*, n_resamples: int = 999) -> list[Check]:
 
     def diff_props_null(rng):
         k1, k2 = rng.binomial(150, 0.3), rng.binomial(150, 0.3)
-        return stats.diff_proportions(k1, 150, k2, 150).pvalue < ALPHA
+        return proportions.diff_proportions(k1, 150, k2, 150).pvalue < ALPHA
 
     def diff_props_cover(rng):
         k1, k2 = rng.binomial(150, 0.3), rng.binomial(120, 0.45)
-        return _covers(stats.diff_proportions(k1, 150, k2, 120), 0.3 - 0.45)
+        return _covers(proportions.diff_proportions(k1, 150, k2, 120), 0.3 - 0.45)
 
     def wilson(rng):
         return _covers(stats.proportion(int(rng.binomial(80, 0.12)), 80), 0.12)

@@ -6,15 +6,13 @@ import pytest
 from scipy import stats as sps
 from statsmodels.stats.proportion import proportion_confint
 
+from dint.proportions import McNemarResult, diff_proportions, mcnemar
 from dint.stats import (
     ConfidenceInterval,
-    McNemarResult,
     Result,
     adjust,
     bootstrap_mean,
     cluster_bootstrap,
-    diff_proportions,
-    mcnemar,
     paired_bootstrap,
     paired_permutation_test,
     pearson,

@@ -151,6 +151,29 @@ def _ece_value(c, y, idx, n_bins, debiased):
     return float(math.sqrt(max(float(np.sum(w * term)), 0.0)))
 
 
+def _ece_boot_width(c, y, idx, n_bins, debiased, n_resamples, gen):
+    """`_ece_value` on ``n_resamples`` resamples at once (fixed bin edges): per-resample bin sums
+    by one ``bincount`` over (resample, bin) cells, in chunks of bounded memory."""
+    n, out = len(c), []
+    chunk = max(1, 4_000_000 // n)
+    for start in range(0, n_resamples, chunk):
+        k = min(chunk, n_resamples - start)
+        j = gen.integers(0, n, (k, n))
+        cell = (np.arange(k)[:, None] * n_bins + idx[j]).ravel()
+        n_b = np.bincount(cell, minlength=k * n_bins).reshape(k, n_bins).astype(float)
+        s_c = np.bincount(cell, weights=c[j].ravel(), minlength=k * n_bins).reshape(k, n_bins)
+        s_y = np.bincount(cell, weights=y[j].ravel(), minlength=k * n_bins).reshape(k, n_bins)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            conf, acc = s_c / n_b, s_y / n_b
+            if not debiased:
+                out.append(np.nansum(n_b / n * np.abs(acc - conf), axis=1))
+                continue
+            term = (acc - conf) ** 2 - np.where(n_b > 1, acc * (1 - acc) / (n_b - 1), 0.0)
+        term = np.where(n_b > 1, term, 0.0)
+        out.append(np.sqrt(np.maximum(np.sum(n_b / n * term, axis=1), 0.0)))
+    return np.concatenate(out) if out else np.empty(0)
+
+
 def ece(confidence, correct, *, n_bins: int = 15, binning: str = "width", debiased: bool = False,
         confidence_level: float = 0.95, n_resamples: int = 1000,
         rng: np.random.Generator | int = 0) -> Result:
@@ -190,6 +213,11 @@ def ece(confidence, correct, *, n_bins: int = 15, binning: str = "width", debias
     edges stay fixed; equal-mass bins are re-formed per resample); the percentile interval. The
     plug-in ECE is biased upward, so for a near-calibrated model the interval can lie above the
     estimate; treat it as a spread, not a bias correction (Efron & Tibshirani 1993, ch. 13).
+    Coverage depends on items per bin: with 15 equal-width bins and a moderately miscalibrated
+    model (population ECE 0.11) the l1 interval covers the population binned ECE about 94% of
+    the time at n = 500 but only about 82% at n = 200, and the debiased l2 interval covers
+    about 92% at n = 500 (``dint validate``; the basic bootstrap interval does worse). Use
+    fewer bins or more items before reading a small-n interval as 95%.
     """
     c, y = _pair("confidence", confidence, "correct", correct)
     _check_bins(n_bins, binning)
@@ -200,11 +228,13 @@ def ece(confidence, correct, *, n_bins: int = 15, binning: str = "width", debias
     idx = _bin_index(c, n_bins, binning)
     stat = _ece_value(c, y, idx, n_bins, debiased)
     gen = np.random.default_rng(rng)
-    boots = np.empty(n_resamples)
-    for r in range(n_resamples):
-        j = gen.integers(0, len(c), len(c))
-        bidx = idx[j] if binning == "width" else _bin_index(c[j], n_bins, binning)
-        boots[r] = _ece_value(c[j], y[j], bidx, n_bins, debiased)
+    if binning == "width":
+        boots = _ece_boot_width(c, y, idx, n_bins, debiased, n_resamples, gen)
+    else:
+        boots = np.empty(n_resamples)
+        for r in range(n_resamples):
+            j = gen.integers(0, len(c), len(c))
+            boots[r] = _ece_value(c[j], y[j], _bin_index(c[j], n_bins, binning), n_bins, debiased)
     if n_resamples:
         a = (1 - confidence_level) / 2
         low, high = (float(v) for v in np.quantile(boots, [a, 1 - a]))

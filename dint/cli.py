@@ -62,7 +62,8 @@ def _macros(args):
 def _validate(args):
     from . import paths, validate
 
-    table = validate.run(replications=args.replications, n_resamples=args.n_resamples, seed=args.seed)
+    table = validate.run(replications=args.replications, n_resamples=args.n_resamples, seed=args.seed,
+                         jobs=args.jobs)
     with_target = table.assign(target=table["target"].round(3))
     print(with_target[["method", "kind", "setting", "target", "estimate", "mc_se"]].to_string(index=False))
     out = validate.write(table, paths.results("validity"))
@@ -112,6 +113,7 @@ def main(argv=None) -> int:
                        description="Type-I error at alpha 0.05, power and coverage at 0.95 of dint's tests and "
                                    "intervals, by simulation; writes results/validity/validity.tex.")
     p.add_argument("--replications", type=int, default=2000)
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per CPU)")
     p.add_argument("--n-resamples", type=int, default=999, help="bootstrap/permutation resamples per replication")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=_validate)

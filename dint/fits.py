@@ -13,7 +13,7 @@ from .stats import ConfidenceInterval, Result, _check_level
 __all__ = ["fit_curve", "gao_bon", "gao_rl", "logit_gee"]
 
 
-def logit_gee(formula: str, data, *, groups, confidence_level: float = 0.95):
+def logit_gee(formula: str, data, *, groups, cov_type: str = "bias_reduced", confidence_level: float = 0.95):
     """Logistic regression for clustered binary outcomes by GEE, as a tidy table.
 
     Parameters
@@ -24,6 +24,9 @@ def logit_gee(formula: str, data, *, groups, confidence_level: float = 0.95):
     groups : str or (n,) array
         Cluster of each row (a column name of ``data`` or the labels), e.g. the fact an item
         asks about; rows of a cluster may be correlated.
+    cov_type : {"bias_reduced", "robust"}
+        The cluster-robust covariance: Mancl & DeRouen's bias-reduced sandwich (default) or the
+        plain sandwich, which is liberal with few clusters (see Notes).
     confidence_level : float in (0, 1)
 
     Returns
@@ -36,13 +39,17 @@ def logit_gee(formula: str, data, *, groups, confidence_level: float = 0.95):
     -----
     Liang & Zeger (1986), Biometrika 73:13; wraps ``statsmodels.formula.api.gee`` with a binomial
     family (logit link) and an exchangeable working correlation; the robust covariance keeps the
-    standard errors valid when the working correlation is wrong.
+    standard errors valid when the working correlation is wrong. With 80 clusters the plain
+    sandwich rejects a null interaction about 7% of the time at alpha = 0.05; the bias-reduced
+    sandwich (Mancl & DeRouen 2001, Biometrics 57:126) holds the level (``dint validate``).
     """
     import pandas as pd
     import statsmodels.api as sm
     import statsmodels.formula.api as smf
 
     _check_level(confidence_level)
+    if cov_type not in ("bias_reduced", "robust"):
+        raise ValueError(f"cov_type={cov_type!r}: must be 'bias_reduced' or 'robust'")
     if not isinstance(data, pd.DataFrame):
         raise TypeError("data must be a pandas DataFrame")
     if isinstance(groups, str) and groups not in data.columns:
@@ -50,7 +57,7 @@ def logit_gee(formula: str, data, *, groups, confidence_level: float = 0.95):
     if not isinstance(groups, str) and len(np.asarray(groups)) != len(data):
         raise ValueError(f"groups must be a column name or one label per row of data ({len(data)})")
     fit = smf.gee(formula, groups, data, family=sm.families.Binomial(),
-                  cov_struct=sm.cov_struct.Exchangeable()).fit(cov_type="robust")
+                  cov_struct=sm.cov_struct.Exchangeable()).fit(cov_type=cov_type)
     ci = fit.conf_int(alpha=1 - confidence_level)
     return pd.DataFrame({"term": list(fit.params.index), "estimate": fit.params.to_numpy(float),
                          "std_error": fit.bse.to_numpy(float), "z": fit.tvalues.to_numpy(float),

@@ -107,33 +107,65 @@ def _bootstrap_t(d, confidence_level, n_resamples, rng):
     return float(m - hi_q * se), float(m - lo_q * se)
 
 
-def bootstrap_mean(x, *, method: str = "studentized", confidence_level: float = 0.95, n_resamples: int = 2000,
+def _student_t(d, confidence_level):
+    n = len(d)
+    m, se = d.mean(), d.std(ddof=1) / np.sqrt(n)
+    q = sps.t.ppf(0.5 + confidence_level / 2, n - 1)
+    return float(m - q * se), float(m + q * se)
+
+
+def _mean_interval(d, method, confidence_level, n_resamples, rng):
+    """Interval for the mean of ``d`` by "hull", "studentized" or "t"; None for the resampling
+    methods scipy computes (BCa, percentile)."""
+    if method == "t":
+        return _student_t(d, confidence_level)
+    if method == "studentized":
+        return _bootstrap_t(d, confidence_level, n_resamples, rng)
+    if method == "hull":
+        (bl, bh), (tl, th) = _bootstrap_t(d, confidence_level, n_resamples, rng), _student_t(d, confidence_level)
+        return min(bl, tl), max(bh, th)
+    return None
+
+
+_MEAN_METHODS = ("hull", "studentized", "t", "BCa", "percentile")
+_METHOD_NAMES = {"hull": "hull of Student-t and bootstrap-t", "studentized": "studentized bootstrap",
+                 "t": "Student-t"}
+
+
+def bootstrap_mean(x, *, method: str = "hull", confidence_level: float = 0.95, n_resamples: int = 2000,
                    rng: np.random.Generator | int = 0) -> Result:
-    """Mean with a bootstrap interval: studentized (bootstrap-t, the default), BCa or percentile.
+    """Mean with an interval: the hull of Student-t and bootstrap-t (default), bootstrap-t
+    ("studentized"), Student-t ("t"), BCa or percentile.
 
     Parameters
     ----------
     x : (n,) array, n >= 2
-    method : {"studentized", "BCa", "percentile"}
-        The bootstrap-t interval holds its coverage for skewed data where BCa and the percentile
-        interval undercover (see ``dint validate``); BCa falls back to percentile for n < 10.
+    method : {"hull", "studentized", "t", "BCa", "percentile"}
+        See Notes; BCa falls back to percentile for n < 10.
 
     Notes
     -----
+    The methods differ where they fail. Student's t holds its level for symmetric heavy-tailed
+    data but undercovers skewed data; the bootstrap-t corrects for skewness but undercovers
+    symmetric heavy-tailed data at n ~ 50; BCa and the percentile interval undercover both. The
+    "hull" (the lower of the two lower bounds, the higher of the two upper bounds of the
+    Student-t and bootstrap-t intervals) covers at least as often as each; ``dint validate``
+    measures its coverage on symmetric heavy-tailed, skewed and zero-inflated data at n = 50-60.
+
     Efron & Tibshirani (1993), *An Introduction to the Bootstrap*, ch. 12 (bootstrap-t) and 14
     (BCa, via ``scipy.stats.bootstrap``).
     """
     _check_level(confidence_level)
-    _check_choice("method", method, ("studentized", "BCa", "percentile"))
+    _check_choice("method", method, _MEAN_METHODS)
     x = np.asarray(x, float)
     if x.ndim != 1 or len(x) < 2:
         raise ValueError("x must be a 1-D array with at least 2 observations")
     if np.ptp(x) <= 1e-12 * max(1.0, float(np.abs(x).max())):  # every resample has the same mean
         m = float(x.mean())
         return Result(m, ConfidenceInterval(m, m), len(x), "mean, degenerate (constant data)")
-    if method == "studentized":
-        low, high = _bootstrap_t(x, confidence_level, n_resamples, rng)
-        return Result(float(x.mean()), ConfidenceInterval(low, high), len(x), "mean, studentized bootstrap interval")
+    ci = _mean_interval(x, method, confidence_level, n_resamples, rng)
+    if ci is not None:
+        return Result(float(x.mean()), ConfidenceInterval(*ci), len(x), f"mean, {_METHOD_NAMES[method]} interval")
     if method == "BCa" and len(x) < 10:
         method = "percentile"
     res = sps.bootstrap((x,), np.mean, confidence_level=confidence_level, n_resamples=n_resamples,
@@ -180,7 +212,7 @@ def _mean_diff(x, y, axis=-1):
     return np.mean(x - y, axis=axis)
 
 
-def paired_bootstrap(x, y, statistic=None, *, method: str = "studentized", confidence_level: float = 0.95,
+def paired_bootstrap(x, y, statistic=None, *, method: str = "hull", confidence_level: float = 0.95,
                      n_resamples: int = 2000, rng: np.random.Generator | int = 0) -> Result:
     """Bootstrap interval for a statistic of paired samples, resampling the pairs jointly.
 
@@ -191,9 +223,12 @@ def paired_bootstrap(x, y, statistic=None, *, method: str = "studentized", confi
     statistic : callable ``f(x, y) -> float``, optional
         Default: the mean difference ``mean(x - y)``. If it takes an ``axis`` keyword it is
         called vectorised over resamples (``axis=-1``), otherwise once per resample.
-    method : {"studentized", "BCa", "percentile"}
-        "studentized" (bootstrap-t, the default) for the default mean difference; a custom
-        statistic uses BCa unless "percentile" is asked for.
+    method : {"hull", "studentized", "t", "BCa", "percentile"}
+        For the default mean difference, the interval for the mean of ``x - y`` as in
+        `bootstrap_mean` (default "hull": the hull of the Student-t and bootstrap-t intervals,
+        which ``dint validate`` shows holding its coverage on skewed and heavy-tailed
+        differences). A custom statistic has no standard error: it uses BCa unless "percentile"
+        is asked for.
     confidence_level : float in (0, 1)
     n_resamples : int
     rng : int seed or numpy Generator
@@ -210,7 +245,7 @@ def paired_bootstrap(x, y, statistic=None, *, method: str = "studentized", confi
     correlation that an unpaired bootstrap of each sample would throw away.
     """
     _check_level(confidence_level)
-    _check_choice("method", method, ("studentized", "BCa", "percentile"))
+    _check_choice("method", method, _MEAN_METHODS)
     n_resamples = _check_n_resamples(n_resamples)
     x, y = _paired_arrays(x, y)
     if statistic is None:
@@ -222,11 +257,12 @@ def paired_bootstrap(x, y, statistic=None, *, method: str = "studentized", confi
     est = float(stat(x, y))
     if statistic is None and np.ptp(x - y) <= 1e-12 * max(1.0, float(np.abs(x - y).max())):
         return Result(est, ConfidenceInterval(est, est), len(x), f"{name}, degenerate (constant differences)")
-    if method == "studentized" and statistic is None:
-        low, high = _bootstrap_t(x - y, confidence_level, n_resamples, rng)
-        return Result(est, ConfidenceInterval(low, high), len(x), f"{name}, paired studentized bootstrap interval")
-    if method == "studentized":
-        method = "BCa"   # bootstrap-t needs a standard error; custom statistics have none
+    if statistic is None:
+        ci = _mean_interval(x - y, method, confidence_level, n_resamples, rng)
+        if ci is not None:
+            return Result(est, ConfidenceInterval(*ci), len(x), f"{name}, paired {_METHOD_NAMES[method]} interval")
+    elif method in ("hull", "studentized", "t"):
+        method = "BCa"   # these need a standard error; custom statistics have none
     res = sps.bootstrap((x, y), stat, paired=True, vectorized=vectorized, n_resamples=n_resamples,
                         method=method, confidence_level=confidence_level, rng=np.random.default_rng(rng))
     ci = res.confidence_interval

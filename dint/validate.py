@@ -8,7 +8,10 @@ on every run. ``dint validate`` prints the table and writes it where the paper i
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import calibration, divergence, proportions, stats
+from . import calibration, divergence, fits, proportions, stats
 
 ALPHA = 0.05
 LEVEL = 0.95
@@ -44,6 +47,40 @@ def _skewed_pairs(rng, n=50, shift=0.0):
     """Paired skewed statistics (log-normal noise, exchangeable within a pair under the null)."""
     base = rng.lognormal(0.0, 1.0, n)
     return base + rng.lognormal(0, 1, n), base + rng.lognormal(0, 1, n) + shift
+
+
+def _skewed_gains(rng, n=50, rate=0.3):
+    """Paired statistics where post-training moves a minority of items a lot (zero-inflated,
+    exponential gains): skewed differences with mean ``rate``."""
+    x = rng.normal(0.0, 1.0, n)
+    return x + rng.exponential(1.0, n) * (rng.random(n) < rate), x
+
+
+def _gee_panel(rng, g=80, m=3):
+    """Binary correctness of a base and a post-trained model on m prompts of each of g facts,
+    frequent or rare, with a random fact effect (logit sd 1) and no model x frequency interaction."""
+    import pandas as pd
+    fact = np.repeat(np.arange(g), 2 * m)
+    frequent = np.repeat(rng.random(g) < 0.5, 2 * m).astype(int)
+    post = np.tile(np.r_[np.zeros(m), np.ones(m)], g)
+    eta = -0.3 + np.repeat(rng.normal(0.0, 1.0, g), 2 * m) + 0.8 * frequent + 0.5 * post
+    correct = (rng.random(len(eta)) < 1 / (1 + np.exp(-eta))).astype(int)
+    return pd.DataFrame({"correct": correct, "post": post, "frequent": frequent, "fact": fact})
+
+
+def _ece_population(f, a=4.0, b=1.5, n_bins=15):
+    """Population l1 and l2 calibration error over equal-width bins, for confidence ~ Beta(a, b)
+    and P(correct | confidence c) = f(c)."""
+    from scipy import integrate
+    from scipy.stats import beta
+    l1 = l2 = 0.0
+    for lo, hi in zip(np.linspace(0, 1, n_bins + 1)[:-1], np.linspace(0, 1, n_bins + 1)[1:]):
+        mass = beta.cdf(hi, a, b) - beta.cdf(lo, a, b)
+        conf = integrate.quad(lambda c: c * beta.pdf(c, a, b), lo, hi)[0] / mass
+        acc = integrate.quad(lambda c: f(c) * beta.pdf(c, a, b), lo, hi)[0] / mass
+        l1 += mass * abs(conf - acc)
+        l2 += mass * (conf - acc) ** 2
+    return l1, float(np.sqrt(l2))
 
 
 def _clustered(rng, g=30, m=5, icc=0.5):
@@ -85,6 +122,24 @@ def checks(*, n_resamples: int = 999) -> list[Check]:
     def paired_boot(rng):
         x, y = _skewed_pairs(rng, shift=1.0)
         return _covers(stats.paired_bootstrap(x, y, n_resamples=n_resamples, rng=rng), -1.0)
+
+    def paired_boot_gains(rng):
+        y, x = _skewed_gains(rng)
+        return _covers(stats.paired_bootstrap(y, x, n_resamples=n_resamples, rng=rng), 0.3)
+
+    def gee_interaction(rng):
+        table = fits.logit_gee("correct ~ post * frequent", _gee_panel(rng), groups="fact")
+        return table.set_index("term").loc["post:frequent", "pvalue"] < ALPHA
+
+    miscalibrated = lambda c: c ** 1.6   # overconfident: P(correct) < confidence
+    ece_l1, ece_l2 = _ece_population(miscalibrated)
+
+    def ece_cover(debiased, truth):
+        def draw(rng):
+            conf = rng.beta(4.0, 1.5, 500)
+            correct = rng.random(500) < miscalibrated(conf)
+            return _covers(calibration.ece(conf, correct, debiased=debiased, n_resamples=n_resamples, rng=rng), truth)
+        return draw
 
     def cluster_boot(rng):
         v, c = _clustered(rng)
@@ -134,37 +189,58 @@ def checks(*, n_resamples: int = 999) -> list[Check]:
         Check("paired permutation test", "type-I error", "paired log-normal, n = 50", ALPHA, permutation(0.0)),
         Check("paired permutation test", "power", "paired log-normal, n = 50, shift +1", float("nan"), permutation(1.0)),
         Check("paired permutation t-interval", "coverage", "paired log-normal, n = 50", LEVEL, permutation_cover),
-        Check("paired bootstrap (studentized)", "coverage", "paired log-normal, n = 50, mean difference -1", LEVEL, paired_boot),
+        Check("paired bootstrap (hull)", "coverage", "paired log-normal, n = 50, mean difference -1", LEVEL, paired_boot),
+        Check("paired bootstrap (hull)", "coverage", "n = 50, 30% of items gain Exp(1)", LEVEL, paired_boot_gains),
         Check("cluster bootstrap (percentile)", "coverage", "30 clusters x 5 items, ICC 0.5", LEVEL, cluster_boot),
         Check("difference of proportions z-test", "type-I error", "150 vs 150, p = 0.3", ALPHA, diff_props_null),
         Check("Newcombe interval (independent)", "coverage", "150 at 0.3 vs 120 at 0.45", LEVEL, diff_props_cover),
         Check("Wilson interval", "coverage", "n = 80, p = 0.12", LEVEL, wilson),
         Check("Pearson test", "type-I error", "independent normals, n = 40", ALPHA, pearson_null),
         Check("Pearson Fisher-z interval", "coverage", "bivariate normal, rho 0.6, n = 60", LEVEL, pearson_cover),
-        Check("bootstrap mean (studentized)", "coverage", "log-normal, n = 60", LEVEL, boot_mean),
+        Check("bootstrap mean (hull)", "coverage", "log-normal, n = 60", LEVEL, boot_mean),
+        Check("GEE interaction (bias-reduced sandwich)", "type-I error",
+              "80 facts x 3 prompts x 2 models, fact effect sd 1 logit", ALPHA, gee_interaction),
+        Check("ECE percentile bootstrap", "coverage", "n = 500, conf ~ Beta(4, 1.5), P(correct) = conf^1.6",
+              LEVEL, ece_cover(False, ece_l1)),
+        Check("debiased l2 CE percentile bootstrap", "coverage", "n = 500, conf ~ Beta(4, 1.5), P(correct) = conf^1.6",
+              LEVEL, ece_cover(True, ece_l2)),
         Check("Monte-Carlo KL t-interval", "coverage", "4 outcomes, 200 samples", LEVEL, mc_kl_cover),
         Check("conformal abstention", "realised joint error", "score ~ U, P(correct) = score, 500/500", 0.1, conformal),
     ]
 
 
-def run(*, replications: int = 2000, n_resamples: int = 999, seed: int = 0, progress: bool = True) -> pd.DataFrame:
+def _run_check(i, replications, n_resamples, seed):
+    c = checks(n_resamples=n_resamples)[i]
+    rng = np.random.default_rng([seed, i])
+    t = time.perf_counter()
+    values = np.array([float(c.draw(rng)) for _ in range(replications)])
+    return {"method": c.method, "kind": c.kind, "setting": c.setting, "target": c.target,
+            "estimate": float(values.mean()), "mc_se": float(values.std(ddof=1) / np.sqrt(replications)),
+            "replications": replications, "seconds": time.perf_counter() - t}
+
+
+def run(*, replications: int = 2000, n_resamples: int = 999, seed: int = 0, jobs: int | None = None,
+        progress: bool = True) -> pd.DataFrame:
     """Run every check ``replications`` times; returns the validity table.
 
     Columns: method, kind, setting, target, estimate, mc_se (Monte-Carlo standard error),
-    replications, seconds.
+    replications, seconds. Each check has its own generator (seeded by ``seed`` and its
+    position), so the table is the same for any number of ``jobs`` (worker processes; default
+    one per CPU).
     """
     if replications < 10:
         raise ValueError(f"replications={replications}: need at least 10")
-    rows = []
-    all_checks = checks(n_resamples=n_resamples)
-    for i, c in enumerate(tqdm(all_checks, desc="validate", disable=not progress)):
-        rng = np.random.default_rng([seed, i])
-        t = time.perf_counter()
-        values = np.array([float(c.draw(rng)) for _ in range(replications)])
-        est = float(values.mean())
-        rows.append({"method": c.method, "kind": c.kind, "setting": c.setting, "target": c.target,
-                     "estimate": est, "mc_se": float(values.std(ddof=1) / np.sqrt(replications)),
-                     "replications": replications, "seconds": time.perf_counter() - t})
+    jobs = (os.cpu_count() or 1) if jobs is None else jobs
+    if jobs < 1:
+        raise ValueError(f"jobs={jobs}: need at least 1")
+    n = len(checks(n_resamples=n_resamples))
+    args = [(i, replications, n_resamples, seed) for i in range(n)]
+    if jobs == 1:
+        rows = [_run_check(*a) for a in tqdm(args, desc="validate", disable=not progress)]
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_run_check, *a) for a in args]
+            rows = [f.result() for f in tqdm(futures, desc="validate", disable=not progress)]
     return pd.DataFrame(rows)
 
 

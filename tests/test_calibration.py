@@ -297,3 +297,17 @@ def test_conformal_threshold_against_theory():
     assert joint.mean() <= alpha + 0.005
     assert joint.mean() >= alpha - 0.01          # CRC is tight: E >= alpha - 2/(n+1) roughly
     assert cover.mean() > 0.3 and (1 - correct.mean()) > 2 * alpha
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_ece_bootstrap_width_matches_loop(debiased):
+    # the vectorised equal-width bootstrap recomputes the ECE on exactly the resamples a loop would
+    from dint.calibration import _bin_index, _ece_boot_width, _ece_value
+    rng = np.random.default_rng(0)
+    c = rng.beta(2, 1, 80)
+    y = rng.random(80) < c
+    idx = _bin_index(c, 10, "width")
+    fast = _ece_boot_width(c, y.astype(float), idx, 10, debiased, 50, np.random.default_rng(1))
+    j = np.random.default_rng(1).integers(0, 80, (50, 80))
+    slow = [_ece_value(c[r], y[r].astype(float), idx[r], 10, debiased) for r in j]
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-15)

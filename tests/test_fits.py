@@ -38,7 +38,7 @@ def test_logit_gee_against_statsmodels():
     df = _clustered_binary()
     out = logit_gee("correct ~ x", df, groups="fact", confidence_level=0.9)
     ref = smf.gee("correct ~ x", "fact", df, family=sm.families.Binomial(),
-                  cov_struct=sm.cov_struct.Exchangeable()).fit()
+                  cov_struct=sm.cov_struct.Exchangeable()).fit(cov_type="bias_reduced")
     assert list(out.columns) == ["term", "estimate", "std_error", "z", "pvalue", "ci_low", "ci_high"]
     assert list(out.term) == ["Intercept", "x"]
     np.testing.assert_allclose(out.estimate, ref.params, rtol=1e-8)
@@ -47,13 +47,18 @@ def test_logit_gee_against_statsmodels():
     np.testing.assert_allclose(out[["ci_low", "ci_high"]].to_numpy(), ref.conf_int(alpha=0.1).to_numpy(), rtol=1e-8)
     same = logit_gee("correct ~ x", df, groups=df.fact.to_numpy(), confidence_level=0.9)
     np.testing.assert_allclose(same.estimate, out.estimate)
+    plain = logit_gee("correct ~ x", df, groups="fact", cov_type="robust")
+    np.testing.assert_allclose(plain.std_error, ref.model.fit(cov_type="robust").bse, rtol=1e-8)
+    assert (out.std_error > plain.std_error).all()   # the bias correction widens the sandwich
+    with pytest.raises(ValueError, match="cov_type='naive'"):
+        logit_gee("correct ~ x", df, groups="fact", cov_type="naive")
 
 
 def test_logit_gee_against_theory():
     # One row per cluster: GEE is ordinary logistic regression with sandwich (HC0) standard errors.
     import statsmodels.formula.api as smf
     df = _clustered_binary(1, g=300, m=1)
-    out = logit_gee("correct ~ x", df, groups="fact")
+    out = logit_gee("correct ~ x", df, groups="fact", cov_type="robust")
     ref = smf.logit("correct ~ x", df).fit(disp=0, cov_type="HC0")
     np.testing.assert_allclose(out.estimate, ref.params, rtol=1e-6)
     np.testing.assert_allclose(out.std_error, ref.bse, rtol=1e-4)

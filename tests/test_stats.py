@@ -165,6 +165,21 @@ def test_bootstrap_mean_against_scipy(n, method):
     assert method in res.method
 
 
+def test_bootstrap_mean_t_and_hull():
+    x = np.random.default_rng(3).lognormal(0.0, 1.0, 30)
+    t = bootstrap_mean(x, method="t", confidence_level=0.9).confidence_interval
+    ref = sps.ttest_1samp(x, 0.0).confidence_interval(confidence_level=0.9)
+    np.testing.assert_allclose([t.low, t.high], [ref.low, ref.high], rtol=1e-12)
+    boot_t = bootstrap_mean(x, method="studentized", confidence_level=0.9, rng=4).confidence_interval
+    hull = bootstrap_mean(x, confidence_level=0.9, rng=4)
+    assert "hull" in hull.method
+    assert hull.confidence_interval == ConfidenceInterval(min(t.low, boot_t.low), max(t.high, boot_t.high))
+    # right-skewed data: the bootstrap-t reaches further right than Student's t
+    assert boot_t.high > t.high and hull.confidence_interval.high == boot_t.high
+    d = paired_bootstrap(x, np.zeros(30), confidence_level=0.9, rng=4)
+    assert d.confidence_interval == hull.confidence_interval and "paired hull" in d.method
+
+
 def test_bootstrap_mean_rng():
     x = np.random.default_rng(2).exponential(size=25)
     a = bootstrap_mean(x, rng=5)
@@ -587,7 +602,7 @@ def test_adjust_against_theory():
 def test_bootstrap_mean_studentized_against_theory():
     """Bootstrap-t: the t-quantiles of resampled means, standardised by their own SE, inverted."""
     x = np.random.default_rng(3).lognormal(0, 1, 30)
-    res = bootstrap_mean(x, rng=9, n_resamples=4000)
+    res = bootstrap_mean(x, method="studentized", rng=9, n_resamples=4000)
     rng = np.random.default_rng(9)
     s = x[rng.integers(0, 30, (4000, 30))]
     t = (s.mean(1) - x.mean()) / (s.std(1, ddof=1) / np.sqrt(30))
@@ -599,7 +614,10 @@ def test_bootstrap_mean_studentized_against_theory():
     assert res.confidence_interval.high - x.mean() > x.mean() - res.confidence_interval.low
 
 
-def test_paired_bootstrap_studentized_is_bootstrap_mean_of_differences():
+def test_paired_bootstrap_is_bootstrap_mean_of_differences():
     rng = np.random.default_rng(4)
     x, y = rng.lognormal(size=25), rng.lognormal(size=25)
     assert paired_bootstrap(x, y, rng=2).confidence_interval == bootstrap_mean(x - y, rng=2).confidence_interval
+    for method in ("studentized", "t"):
+        assert (paired_bootstrap(x, y, method=method, rng=2).confidence_interval
+                == bootstrap_mean(x - y, method=method, rng=2).confidence_interval)

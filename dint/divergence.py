@@ -2,7 +2,9 @@
 
 Exact entropy, Kullback--Leibler, total-variation and Jensen--Shannon
 divergences on a finite support, a Monte-Carlo estimator of sequence-level
-KL from samples, and the unbiased pass@k estimator. All inputs are natural
+KL from samples, the unbiased pass@k estimator, and the token-level shift
+analysis of a post-trained model against its base (URIAL's classes, with the
+full-vocabulary KL at each position). All inputs are natural
 logarithms; zero mass is ``-inf`` and is handled with the convention
 ``0 * log 0 = 0``.
 """
@@ -11,8 +13,20 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
-__all__ = ["ConfidenceInterval", "MCKLResult", "entropy", "kl", "tv", "js",
-           "mc_kl", "pass_at_k"]
+__all__ = [
+    "SHIFT_CLASSES",
+    "ConfidenceInterval",
+    "MCKLResult",
+    "TokenShiftResult",
+    "entropy",
+    "js",
+    "kl",
+    "mc_kl",
+    "pass_at_k",
+    "token_shift",
+    "token_shift_positions",
+    "tv",
+]
 
 _LOG_TOL = 1e-6  # largest positive log-probability tolerated (rounding)
 
@@ -286,3 +300,129 @@ def pass_at_k(n, c, k: int):
         log_fail = np.sum(np.log1p(-frac), axis=-1)
     out = np.where(n - c < k, 1.0, 0.0 - np.expm1(log_fail))
     return out[()]
+
+
+# ------------------------------------------------------------------------------ token shift
+SHIFT_CLASSES = ("unshifted", "marginal", "shifted")
+
+
+def token_shift_positions(post_logp, base_logp, tokens):
+    """URIAL's token classes and the full-vocabulary KL at each position of a decoded answer.
+
+    Parameters
+    ----------
+    post_logp, base_logp : (T, V) arrays
+        Next-token log-probabilities of the post-trained and the base model at the T positions
+        of the post-trained model's output, each given the same prefix.
+    tokens : (T,) int array
+        The tokens the post-trained model emitted (its greedy choices).
+
+    Returns
+    -------
+    dict of (T,) arrays: ``base_rank`` (1 + the number of tokens the base ranks strictly higher),
+    ``shift`` ("unshifted": rank 1, "marginal": rank 2-3, "shifted": rank > 3), ``kl``
+    (KL(post || base) over the whole vocabulary, not truncated to the top k), ``base_logp_token``
+    and ``post_logp_token``.
+
+    Notes
+    -----
+    Lin et al. (2023), "The unlocking spell on base LLMs" (URIAL), arXiv:2312.01552, §2.
+    """
+    post = _as_logprob(post_logp, "post_logp")
+    base = _as_logprob(base_logp, "base_logp")
+    tokens = np.asarray(tokens)
+    if post.ndim != 2 or post.shape != base.shape:
+        raise ValueError(f"post_logp and base_logp must be (T, V) arrays of one shape, got {post.shape} "
+                         f"and {base.shape}")
+    if tokens.shape != (post.shape[0],) or not np.issubdtype(tokens.dtype, np.integer):
+        raise ValueError(f"tokens must be {post.shape[0]} integer token ids, one per position")
+    if tokens.size and (tokens.min() < 0 or tokens.max() >= post.shape[1]):
+        raise ValueError(f"tokens must lie in [0, {post.shape[1]}) (the vocabulary)")
+    rows = np.arange(len(tokens))
+    b_tok = base[rows, tokens]
+    rank = 1 + (base > b_tok[:, None]).sum(axis=1)
+    shift = np.where(rank == 1, "unshifted", np.where(rank <= 3, "marginal", "shifted"))
+    return {"base_rank": rank, "shift": shift, "kl": kl(post, base, axis=-1),
+            "base_logp_token": b_tok, "post_logp_token": post[rows, tokens]}
+
+
+@dataclass(frozen=True)
+class TokenShiftResult:
+    """Token-level shift of a post-trained model from its base; see :func:`token_shift`.
+
+    ``table``: one row per decoded position (``item``, ``position``, ``token``, ``text``,
+    ``base_rank``, ``shift``, ``kl``, ...); ``shares``: per class the share of positions with a
+    cluster-bootstrap interval (items resampled); ``kl``: the mean per-position KL with its
+    cluster-bootstrap interval.
+    """
+
+    table: "object"
+    shares: dict
+    kl: object
+    n_items: int
+    n_positions: int
+
+
+def token_shift(post_model, base_model, tokenizer, prompts, *, max_new_tokens: int = 8,
+                confidence_level: float = 0.95, n_resamples: int = 2000, rng=0) -> TokenShiftResult:
+    """URIAL's token-shift analysis with full-vocabulary KL and intervals.
+
+    The post-trained model decodes greedily from each prompt; both models are then run
+    teacher-forced on prompt + output, and each output token is ranked under the base model's
+    next-token distribution at that position (:func:`token_shift_positions`).
+
+    Parameters
+    ----------
+    post_model, base_model : causal LMs sharing ``tokenizer``
+    prompts : sequence of str
+    max_new_tokens : longest output; decoding also stops at the tokenizer's eos (counted as a
+        position, as the choice to stop is a token too)
+    confidence_level, n_resamples, rng : for the cluster bootstrap over items
+
+    Returns
+    -------
+    TokenShiftResult
+    """
+    import pandas as pd
+    import torch
+
+    from . import stats
+
+    prompts = list(prompts)
+    if not prompts:
+        raise ValueError("prompts is empty: give at least one prompt")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens={max_new_tokens!r}: must be a positive integer")
+    if post_model.config.vocab_size != base_model.config.vocab_size:
+        raise ValueError(f"post_model has {post_model.config.vocab_size} tokens, base_model "
+                         f"{base_model.config.vocab_size}: they must share one vocabulary (the tokenizer's)")
+    eos = tokenizer.eos_token_id
+    rows = []
+    with torch.no_grad():
+        for item, prompt in enumerate(prompts):
+            ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+            out = post_model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                      max_new_tokens=max_new_tokens, eos_token_id=eos,
+                                      pad_token_id=tokenizer.pad_token_id)
+            gen = out[0, ids.shape[1]:]
+            if eos is not None and (gen == eos).any():
+                gen = gen[: int((gen == eos).nonzero()[0, 0]) + 1]
+            full = torch.cat([ids[0], gen])[None, :]
+            start = ids.shape[1] - 1
+            post = torch.log_softmax(post_model(full).logits[0, start:-1].double(), -1).numpy()
+            base = torch.log_softmax(base_model(full).logits[0, start:-1].double(), -1).numpy()
+            pos = token_shift_positions(post, base, gen.numpy())
+            for t in range(len(gen)):
+                rows.append({"item": item, "position": t, "token": int(gen[t]),
+                             "text": tokenizer.convert_ids_to_tokens(int(gen[t])),
+                             **{k: v[t] for k, v in pos.items()}})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        raise ValueError("the post-trained model produced no tokens for any prompt")
+    clusters = table["item"].to_numpy()
+    shares = {c: stats.cluster_bootstrap((table["shift"] == c).to_numpy(float), clusters,
+                                         confidence_level=confidence_level, n_resamples=n_resamples, rng=rng)
+              for c in SHIFT_CLASSES}
+    mean_kl = stats.cluster_bootstrap(table["kl"].to_numpy(float), clusters, confidence_level=confidence_level,
+                                      n_resamples=n_resamples, rng=rng)
+    return TokenShiftResult(table=table, shares=shares, kl=mean_kl, n_items=len(prompts), n_positions=len(table))

@@ -7,8 +7,16 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from dint.divergence import (ConfidenceInterval, MCKLResult, entropy, js, kl,
-                             mc_kl, pass_at_k, tv)
+from dint.divergence import (
+    ConfidenceInterval,
+    MCKLResult,
+    entropy,
+    js,
+    kl,
+    mc_kl,
+    pass_at_k,
+    tv,
+)
 
 TWO_ARG = [kl, tv, js]
 
@@ -266,3 +274,59 @@ def test_pass_at_k_edge_cases():
     ref = [[1 - math.comb(ni - ci, 3) / math.comb(ni, 3) for ci in (0, 3, 8)] for ni in (10, 20)]
     np.testing.assert_allclose(out, ref, rtol=1e-12)
     assert out[0, 2] == 1.0 and out[0, 0] == 0.0
+
+
+# ---------------------------------------------------------------- token shift
+def test_token_shift_positions_by_hand():
+    from dint.divergence import token_shift_positions
+    # vocabulary of 5; base ranks at position 0: tok 2 (0.4) > tok 0 (0.3) > tok 1 (0.15) > 3 = 4 (0.075)
+    base = np.log(np.array([[0.3, 0.15, 0.4, 0.075, 0.075],
+                            [0.2, 0.2, 0.2, 0.2, 0.2],
+                            [0.1, 0.6, 0.1, 0.1, 0.1]]))
+    post = np.log(np.array([[0.1, 0.1, 0.7, 0.05, 0.05],
+                            [0.05, 0.05, 0.05, 0.05, 0.8],
+                            [0.1, 0.1, 0.1, 0.1, 0.6]]))
+    out = token_shift_positions(post, base, np.array([2, 4, 4]))
+    # tok 2 is the base's top token; tok 4 ties all others at position 1 (nothing strictly higher);
+    # at position 2, tok 4 has tok 1 above it: rank 2 -> marginal
+    np.testing.assert_array_equal(out["base_rank"], [1, 1, 2])
+    assert list(out["shift"]) == ["unshifted", "unshifted", "marginal"]
+    p, q = np.exp(post), np.exp(base)
+    np.testing.assert_allclose(out["kl"], np.sum(p * np.log(p / q), axis=1), rtol=1e-12)
+    np.testing.assert_allclose(out["base_logp_token"], np.log([0.4, 0.2, 0.1]))
+    shifted = token_shift_positions(post[:1], base[:1], np.array([3]))
+    assert shifted["base_rank"][0] == 4 and shifted["shift"][0] == "shifted"
+
+
+def test_token_shift_positions_iv():
+    from dint.divergence import token_shift_positions
+    lp = np.log(np.full((2, 3), 1 / 3))
+    with pytest.raises(ValueError, match="one shape"):
+        token_shift_positions(lp, lp[:, :2], np.array([0, 1]))
+    with pytest.raises(ValueError, match="tokens must be 2 integer"):
+        token_shift_positions(lp, lp, np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match="tokens must lie in"):
+        token_shift_positions(lp, lp, np.array([0, 3]))
+
+
+def test_token_shift_models(micro_model, micro_world):
+    import copy
+
+    import torch
+
+    from dint.divergence import token_shift
+    model, tok, _ = micro_model
+    prompts = micro_world.prompts("statement")["prompt"].tolist()[:12]
+    same = token_shift(model, model, tok, prompts, max_new_tokens=3, n_resamples=200)
+    # a model against itself: every greedy token is the base's top token and the KL is 0
+    assert same.shares["unshifted"].statistic == 1.0
+    assert same.table["kl"].abs().max() < 1e-10
+    assert same.n_items == 12 and same.n_positions == len(same.table) >= 12
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        other.lm_head.weight.add_(torch.randn(other.lm_head.weight.shape, generator=torch.Generator().manual_seed(0)))
+    res = token_shift(other, model, tok, prompts, max_new_tokens=3, n_resamples=200)
+    assert res.kl.statistic > 0 and res.kl.confidence_interval.low > 0
+    total = sum(res.shares[c].statistic for c in ("unshifted", "marginal", "shifted"))
+    assert total == pytest.approx(1.0)
+    assert res.shares["unshifted"].statistic < 1.0

@@ -34,6 +34,6 @@ def micro_model(micro_world):
     from dint.models import BaseModelConfig, pretrain, word_tokenizer
 
     tok = word_tokenizer(micro_world.vocabulary())
-    cfg = BaseModelConfig(n_layer=2, n_head=2, n_embd=32, epochs=4, batch_size=32, lr=3e-3)
+    cfg = BaseModelConfig(n_layer=2, n_head=2, n_embd=32, epochs=4, batch_size=32, lr=3e-3, threads=1)
     model, record = pretrain(list(micro_world.corpus), tok, cfg, seed=0, progress=False)
     return model, tok, record

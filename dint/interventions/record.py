@@ -56,7 +56,7 @@ class InterventionRecord:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "InterventionRecord":
+    def load(cls, path: str | Path) -> InterventionRecord:
         return cls(**json.loads(Path(path).read_text()))
 
 
@@ -76,7 +76,11 @@ def config_dict(config) -> dict:
     for k, v in (asdict(config) if is_dataclass(config) else dict(config)).items():
         if hasattr(v, "to_dict"):
             v = v.to_dict()
-        if isinstance(v, (set, frozenset, tuple)):
+        if isinstance(v, dict):
+            v = {kk: sorted(vv) if isinstance(vv, (set, frozenset)) else vv for kk, vv in v.items()}
+        if isinstance(v, (set, frozenset)):
+            v = sorted(v)
+        elif isinstance(v, tuple):
             v = list(v)
         out[k] = v
     return json.loads(json.dumps(out, default=str))

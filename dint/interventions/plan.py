@@ -1,0 +1,139 @@
+"""The interventions a profile applies to its base model, and how each is built from the world.
+
+The profile's ``interventions`` section (`InterventionsConfig`) holds one mapping per method, the
+fields of that method's config dataclass; `build` turns a name of `NAMES` into a trained model and
+its record. Every intervention starts from the same base model with the same seed and the same
+train/held-out split of facts:
+
+``sft``, ``sft_lora``      supervised fine-tuning on true answers to train facts (QA form)
+``sft_sham``               the same training on answers shuffled among facts (format, not facts)
+``dpo``, ``dpo_lora``      DPO on biased labelers' preference pairs over train facts
+``reward``                 the proxy reward model trained on those pairs (from the base)
+``rlhf``                   SFT, then KL-penalised RL (RLOO) against the proxy reward
+``rag``                    retrieval (BM25 over a clean document store) with a reader trained by RAG-SFT
+
+Best-of-n is a selection policy, not a trained model: `dint.interventions.bestofn` applies it to
+a model's exact answer distributions with the proxy reward's scores of each candidate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from . import data, dpo, rag, reward, rl, sft
+
+NAMES = ("sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag")
+# what each intervention is trained from: the base model, or another intervention's model
+START = {"sft": "base", "sft_lora": "base", "sft_sham": "base", "dpo": "base", "dpo_lora": "base",
+         "reward": "base", "rlhf": "sft", "rag": "base"}
+
+
+@dataclass(frozen=True)
+class InterventionsConfig:
+    """Configs of the interventions, one mapping of field -> value per method.
+
+    ``threads`` sets every method's torch threads (one thread is fastest for the small world
+    models on a shared CPU); ``lora`` holds `sft.gpt2_lora`'s arguments for the LoRA variants;
+    ``rl_betas`` are the KL coefficients of notebook 02's sweep; ``bon_n`` the best-of-n sizes.
+    """
+
+    threads: int = 1
+    labeler: dict = field(default_factory=dict)
+    sft: dict = field(default_factory=dict)
+    lora: dict = field(default_factory=dict)
+    dpo: dict = field(default_factory=dict)
+    reward: dict = field(default_factory=dict)
+    rl: dict = field(default_factory=dict)
+    store: dict = field(default_factory=dict)
+    rag: dict = field(default_factory=dict)
+    rl_betas: tuple = (0.01, 0.03, 0.1, 0.3, 1.0)
+    bon_n: tuple = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name in ("rl_betas", "bon_n"):
+                if not v or any(not x > 0 for x in v):
+                    raise ValueError(f"interventions.{f.name}={v!r}: give a non-empty list of positive numbers")
+            elif f.name == "threads":
+                if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                    raise ValueError(f"interventions.threads={v!r}: must be an integer >= 0 (0: torch's default)")
+            elif not isinstance(v, dict):
+                raise ValueError(f"interventions.{f.name} must be a mapping of field -> value, got {v!r}")
+        if any(int(n) != n or n < 1 for n in self.bon_n):
+            raise ValueError(f"interventions.bon_n={self.bon_n!r}: sizes must be positive integers")
+        # build every method's config now, so that a bad name or value fails before any work
+        for name in ("labeler", "sft", "dpo", "reward", "rl", "store", "rag"):
+            self.config(name)
+        sft.gpt2_lora(**self.lora)
+
+    def config(self, name: str, **override):
+        """The config dataclass of ``name`` (a field of this section), with ``override`` applied."""
+        classes = {"labeler": data.LabelerConfig, "sft": sft.SFTConfig, "dpo": dpo.DPOConfig,
+                   "reward": reward.RewardConfig, "rl": rl.RLConfig, "store": rag.StoreConfig,
+                   "rag": rag.RAGSFTConfig}
+        cls = classes[name]
+        values = {**getattr(self, name), **override}
+        if "threads" in {f.name for f in fields(cls)}:
+            values.setdefault("threads", self.threads)
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - valid)
+        if unknown:
+            raise ValueError(f"unknown interventions.{name} parameter(s) {unknown}; valid: {sorted(valid)}")
+        return cls(**values)
+
+    def lora_config(self):
+        return sft.gpt2_lora(**self.lora)
+
+
+def train_facts(world):
+    return world.facts[world.facts["split"] == "train"]
+
+
+def build(name: str, cfg: InterventionsConfig, world, base, tokenizer, *, start=None, seed: int = 0,
+          progress: bool = False):
+    """Train intervention ``name`` (one of `NAMES`) on ``world``.
+
+    Parameters
+    ----------
+    start : the model it starts from when ``START[name]`` is another intervention (e.g. the SFT
+        model for ``rlhf``); the base model otherwise.
+
+    Returns
+    -------
+    (model, record) — for ``reward`` the model is a `reward.RewardModel`; for ``rag`` a
+    `rag.RAGPolicy`.
+    """
+    if name not in NAMES:
+        raise ValueError(f"unknown intervention {name!r}; choose one of {NAMES}")
+    model = base if start is None else start
+    demos = data.sft_demos(world)
+    pairs = data.preference_pairs(world, cfg.config("labeler"), facts=train_facts(world), seed=seed)
+    if name == "sft":
+        return sft.run(model, tokenizer, demos, cfg.config("sft"), seed=seed, progress=progress)
+    if name == "sft_lora":
+        return sft.run(model, tokenizer, demos, cfg.config("sft", peft=cfg.lora_config()), seed=seed,
+                       progress=progress)
+    if name == "sft_sham":
+        return sft.run(model, tokenizer, data.shuffled(demos, seed=seed), cfg.config("sft"), seed=seed,
+                       progress=progress)
+    if name == "dpo":
+        return dpo.run(model, tokenizer, pairs, cfg.config("dpo"), seed=seed, progress=progress)
+    if name == "dpo_lora":
+        return dpo.run(model, tokenizer, pairs, cfg.config("dpo", peft=cfg.lora_config()), seed=seed,
+                       progress=progress)
+    if name == "reward":
+        return reward.train(model, tokenizer, pairs, cfg.config("reward"), seed=seed, progress=progress)
+    raise ValueError(f"intervention {name!r} is built with its own inputs: use rlhf() or rag_policy()")
+
+
+def rlhf(cfg: InterventionsConfig, world, sft_model, tokenizer, reward_model, *, beta: float | None = None,
+         seed: int = 0, progress: bool = False):
+    """KL-penalised RL from the SFT model against the proxy reward, on train-fact QA prompts;
+    checkpoints are evaluated on held-out facts."""
+    facts = world.facts
+    train = world.prompts("qa", facts[facts["split"] == "train"])
+    heldout = world.prompts("qa", facts[facts["split"] == "heldout"])
+    config = cfg.config("rl") if beta is None else cfg.config("rl", beta=beta)
+    evaluation = heldout.sample(n=min(config.n_eval, len(heldout)), random_state=seed).sort_values("fact")
+    return rl.run(sft_model, tokenizer, train, reward_model, config, world=world, eval_prompts=evaluation,
+                  seed=seed, progress=progress)

@@ -1,9 +1,10 @@
 # The paper's pipeline: shared artifacts are built once, then each claim notebook runs on them.
 #   snakemake --cores 2 --config profile=tiny
 # A rerun redoes only what changed: code (inputs), the profile's sections (params) or a notebook.
-# Every job uses all the cores it is given (Snakemake sets OMP_NUM_THREADS from `threads`), as a
-# notebook run on its own does: floating-point results depend on the thread count, and a job run by
-# the pipeline must give the numbers the same notebook gives in JupyterLab.
+# Floating-point results depend on the thread count, and a job run by the pipeline must give the
+# numbers the same notebook gives in JupyterLab. Pretraining and the notebooks use all the cores
+# they are given (Snakemake sets OMP_NUM_THREADS from `threads`), as a notebook run on its own does;
+# training interventions and scoring pin their own thread count (see below).
 import json
 
 from dint.config import load_profile
@@ -13,7 +14,11 @@ P = load_profile(PROFILE)  # an unknown profile or bad parameter stops here, bef
 SECTIONS = P.asdict()
 R = f"results/{PROFILE}"
 F = f"figures/{PROFILE}"
-NOTEBOOKS = ["00_base_model"]
+NOTEBOOKS = ["00_base_model", "01_mechanism", "02_engineering_clues"]
+INTERVENTIONS = ["sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag"]
+ANSWERING = [n for n in INTERVENTIONS if n != "reward"]
+INTERVENTION_CODE = ["dint/interventions/" + f for f in ("data.py", "sft.py", "dpo.py", "reward.py", "rl.py", "rag.py",
+                                                          "plan.py", "record.py")]
 
 
 def section(*names):
@@ -44,11 +49,43 @@ rule base_model:
 
 
 rule base_scores:
-    threads: workflow.cores
+    threads: 1
     input: "dint/scoring.py", "dint/artifacts.py", rules.base_model.output
     output: f"{R}/scores/base/manifest.json"
     params: cfg=section("world", "base", "scoring")
     shell: "python -m dint build scores --profile {PROFILE}"
+
+
+# Training and scoring use the profile's fixed torch thread count (interventions.threads, 1), so two
+# jobs run side by side on a 2-core machine and give the same numbers wherever they run. An
+# intervention's job trains it and scores it on every fact in one process.
+rule intervention:
+    threads: 1
+    input:
+        INTERVENTION_CODE, "dint/artifacts.py", "dint/scoring.py", rules.base_model.output,
+        lambda w: [f"{R}/models/{n}/manifest.json" for n in (("sft", "reward") if w.name == "rlhf" else ())],
+    output:
+        model=f"{R}/models/{{name}}/manifest.json",
+        scores=f"{R}/scores/{{name}}/manifest.json",
+    wildcard_constraints: name="|".join(ANSWERING)
+    params: cfg=section("world", "base", "scoring", "interventions")
+    shell: "python -m dint build intervention {wildcards.name} --profile {PROFILE}"
+
+
+rule reward_model:
+    threads: 1
+    input: INTERVENTION_CODE, "dint/artifacts.py", rules.base_model.output
+    output: f"{R}/models/reward/manifest.json"
+    params: cfg=section("world", "base", "interventions")
+    shell: "python -m dint build intervention reward --profile {PROFILE}"
+
+
+rule rl_sweep:
+    threads: 1
+    input: "dint/experiments.py", INTERVENTION_CODE, f"{R}/models/sft/manifest.json", f"{R}/models/reward/manifest.json"
+    output: f"{R}/rl_sweep/manifest.json"
+    params: cfg=section("world", "base", "interventions")
+    shell: "python -m dint build rl-sweep --profile {PROFILE}"
 
 
 rule notebook_00:
@@ -59,6 +96,32 @@ rule notebook_00:
         executed=f"{R}/notebooks/00_base_model.ipynb",
         figures=multiext(f"{F}/00_base_model", ".pdf", ".png"),
     shell: "python -m dint run 00_base_model --profile {PROFILE}"
+
+
+rule notebook_01:
+    threads: workflow.cores
+    input:
+        "notebooks/01_mechanism.ipynb", "dint/compare.py", "dint/divergence.py", "dint/stats.py", "dint/plot.py",
+        "dint/interventions/bestofn.py", rules.base_scores.output, f"{R}/models/reward/manifest.json",
+        expand(f"{R}/scores/{{name}}/manifest.json", name=ANSWERING),
+    output:
+        numbers=f"{R}/01_mechanism/numbers.json",
+        executed=f"{R}/notebooks/01_mechanism.ipynb",
+        figures=multiext(f"{F}/01_mechanism", ".pdf", ".png"),
+    shell: "python -m dint run 01_mechanism --profile {PROFILE}"
+
+
+rule notebook_02:
+    threads: workflow.cores
+    input:
+        "notebooks/02_engineering_clues.ipynb", "dint/experiments.py", "dint/fits.py", "dint/reasoning.py",
+        "dint/stats.py", "dint/plot.py", rules.base_scores.output, rules.rl_sweep.output,
+        f"{R}/models/reward/manifest.json", expand(f"{R}/scores/{{name}}/manifest.json", name=ANSWERING),
+    output:
+        numbers=f"{R}/02_engineering_clues/numbers.json",
+        executed=f"{R}/notebooks/02_engineering_clues.ipynb",
+        figures=multiext(f"{F}/02_engineering_clues", ".pdf", ".png"),
+    shell: "python -m dint run 02_engineering_clues --profile {PROFILE}"
 
 
 rule macros:

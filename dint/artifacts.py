@@ -11,6 +11,7 @@ changed by overrides (a notebook's parameters) gets its own ``results/<profile>/
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import uuid
@@ -104,15 +105,36 @@ def base_model(profile: Profile, *, rebuild: bool = False, progress: bool = True
     return model, tok, json.loads((folder / "record.json").read_text())
 
 
-def score_world(model, tokenizer, w: world_mod.World, profile: Profile, *, progress: bool = False) -> pd.DataFrame:
+@contextlib.contextmanager
+def _threads(profile: Profile):
+    """Score with the profile's fixed torch thread count (``interventions.threads``), so that a
+    score table is the same whether the pipeline or a notebook on its own computes it."""
+    import torch
+
+    n, old = profile.interventions.threads, torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def score_world(model, tokenizer, w: world_mod.World, profile: Profile, *, route=None,
+                progress: bool = False) -> pd.DataFrame:
     """Exact answer distributions of ``model`` on every fact of ``w``, in both prompt forms.
 
-    Returns the scorer's tidy table with ``fact``, ``form``, ``target`` and ``correct_answer``
+    ``route`` (optional) maps a prompts table to the prompts the model actually sees (e.g. a RAG
+    policy's context-augmented prompts); answers and candidates stay the same.
+
+    Returns the scorer's tidy table with ``fact``, ``form``, ``target`` and ``is_true``
     (whether the row's answer is the fact's true value) added.
     """
     tables = []
     for form in world_mod.FORMS:
         P = w.prompts(form)
+        if route is not None:
+            P = route(P)
         df = score(model, tokenizer, P["prompt"], [[" " + c for c in cs] for cs in P["candidates"]],
                    config=profile.scoring, progress=progress)
         df["answer"] = df["answer"].str[1:]
@@ -123,6 +145,88 @@ def score_world(model, tokenizer, w: world_mod.World, profile: Profile, *, progr
     return pd.concat(tables, ignore_index=True)
 
 
+def intervention_dir(profile: Profile, name: str) -> Path:
+    return root(profile) / "models" / name
+
+
+def _intervention_manifest(profile: Profile, name: str) -> dict:
+    return {**_manifest(profile, "intervention", ("world", "base", "interventions")), "name": name}
+
+
+def _load_intervention(profile: Profile, name: str, folder: Path):
+    from .interventions import rag, reward
+    from .interventions.record import InterventionRecord
+
+    record = InterventionRecord.load(folder / "record.json")
+    if name == "reward":
+        rm = reward.RewardModel.load(folder, batch_size=profile.interventions.config("reward").score_batch_size)
+        return rm, rm.tokenizer, record
+    model, tok = models.load(folder)
+    if name == "rag":
+        cfg = profile.interventions
+        store = rag.build_store(world(profile), cfg.config("store"), seed=profile.seed)
+        policy = rag.RAGPolicy(model, tok, store, rag.make_retriever("bm25", store), k=cfg.config("rag").k)
+        return policy, tok, record
+    return model, tok, record
+
+
+def intervention(profile: Profile, name: str, *, rebuild: bool = False, progress: bool = False):
+    """An intervention of the profile's plan (`dint.interventions.plan.NAMES`), trained on first use.
+
+    Returns
+    -------
+    model, tokenizer, record — the model is a `RewardModel` for ``"reward"`` and a `RAGPolicy`
+    for ``"rag"``; record is the `InterventionRecord`.
+    """
+    from .interventions import plan, rag
+
+    if name not in plan.NAMES:
+        raise ValueError(f"unknown intervention {name!r}; choose one of {plan.NAMES}")
+    folder, manifest = intervention_dir(profile, name), _intervention_manifest(profile, name)
+    if rebuild or not _valid(folder, manifest):
+        w = world(profile)
+        base, tok, _ = base_model(profile, progress=progress)
+        cfg = profile.interventions
+        if name == "rlhf":
+            start, _, _ = intervention(profile, "sft", progress=progress)
+            rm, _, _ = intervention(profile, "reward", progress=progress)
+            model, record = plan.rlhf(cfg, w, start, tok, rm, seed=profile.seed, progress=progress)
+        elif name == "rag":
+            policy, record = rag.run(base, tok, w, cfg.config("rag"), store_config=cfg.config("store"),
+                                     retriever="bm25", seed=profile.seed, progress=progress)
+            model = policy.model
+        else:
+            model, record = plan.build(name, cfg, w, base, tok, seed=profile.seed, progress=progress)
+
+        def write(tmp):
+            if name == "reward":
+                model.save(tmp)
+            else:
+                models.save(model, tok, tmp)
+            record.save(tmp / "record.json")
+
+        _build(folder, manifest, write)
+    return _load_intervention(profile, name, folder)
+
+
+def intervention_scores(profile: Profile, name: str, *, rebuild: bool = False) -> pd.DataFrame:
+    """Exact answer distributions of a trained intervention on every fact, both forms (as `base_scores`)."""
+    if name == "reward":
+        raise ValueError("the reward model scores answers, it does not answer: choose another intervention")
+    folder = root(profile) / "scores" / name
+    manifest = {**_intervention_manifest(profile, name), "kind": "scores", "scoring": profile.asdict()["scoring"]}
+    if rebuild or not _valid(folder, manifest):
+        w = world(profile)
+        model, tok, _ = intervention(profile, name)
+        with _threads(profile):
+            if name == "rag":
+                table = score_world(model.model, tok, w, profile, route=model.prompts)
+            else:
+                table = score_world(model, tok, w, profile)
+        _build(folder, manifest, lambda tmp: table.to_parquet(tmp / "scores.parquet", index=False))
+    return pd.read_parquet(folder / "scores.parquet")
+
+
 def base_scores(profile: Profile, *, rebuild: bool = False) -> pd.DataFrame:
     """The base model's exact answer distributions on every fact, both forms (scored on first use)."""
     folder = scores_dir(profile)
@@ -130,6 +234,7 @@ def base_scores(profile: Profile, *, rebuild: bool = False) -> pd.DataFrame:
     if rebuild or not _valid(folder, manifest):
         w = world(profile)
         model, tok, _ = base_model(profile)
-        table = score_world(model, tok, w, profile)
+        with _threads(profile):
+            table = score_world(model, tok, w, profile)
         _build(folder, manifest, lambda tmp: table.to_parquet(tmp / "scores.parquet", index=False))
     return pd.read_parquet(folder / "scores.parquet")

@@ -22,9 +22,23 @@ def _build(args):
         _, _, rec = artifacts.base_model(P, rebuild=args.force)
         print(f"base model: {rec['n_params']:,} parameters, {rec['wall_time']:.1f} s, loss {rec['loss_last']:.3f} "
               f"-> {artifacts.base_dir(P)}")
-    else:
+    elif args.artifact == "scores":
         s = artifacts.base_scores(P, rebuild=args.force)
         print(f"base scores: {len(s)} rows -> {artifacts.scores_dir(P)}")
+    elif args.artifact == "intervention":
+        _, _, rec = artifacts.intervention(P, args.name, rebuild=args.force, progress=True)
+        print(f"{args.name}: {rec.steps} steps, {rec.tokens:,} tokens, {rec.train_flops:.3g} training FLOPs, "
+              f"{rec.wall_time:.1f} s -> {artifacts.intervention_dir(P, args.name)}")
+        if args.name != "reward":   # and its answer distributions, in the same process
+            s = artifacts.intervention_scores(P, args.name, rebuild=args.force)
+            print(f"{args.name} scores: {len(s)} rows")
+    elif args.artifact == "intervention-scores":
+        s = artifacts.intervention_scores(P, args.name, rebuild=args.force)
+        print(f"{args.name} scores: {len(s)} rows")
+    else:
+        from . import experiments
+        t = experiments.rl_sweep(P, rebuild=args.force, progress=True)
+        print(f"RL sweep: {len(t)} checkpoints over {t['beta'].nunique()} values of beta")
 
 
 def _parse_param(text):
@@ -83,7 +97,10 @@ def main(argv=None) -> int:
 
     p = sub.add_parser("build", help="build (or load) a shared artifact of a profile",
                        description="Build a shared artifact once; later calls load it.")
-    p.add_argument("artifact", choices=["world", "base", "scores"])
+    p.add_argument("artifact", choices=["world", "base", "scores", "intervention", "intervention-scores",
+                                        "rl-sweep"])
+    p.add_argument("name", nargs="?", default=None,
+                   help="the intervention (for intervention and intervention-scores), e.g. sft")
     _profile_args(p)
     p.add_argument("--force", action="store_true", help="rebuild even if a matching artifact exists")
     p.set_defaults(fn=_build)
@@ -122,6 +139,9 @@ def main(argv=None) -> int:
     p.set_defaults(fn=_profiles)
 
     args = parser.parse_args(argv)
+    if getattr(args, "artifact", None) in ("intervention", "intervention-scores") and not args.name:
+        from .interventions.plan import NAMES
+        parser.error(f"dint build {args.artifact} needs a NAME, one of {', '.join(NAMES)}")
     try:
         args.fn(args)
     except (ValueError, ModuleNotFoundError, FileNotFoundError) as e:

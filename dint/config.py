@@ -1,6 +1,7 @@
 """Profiles: the sizes of a whole run, read from ``config/<profile>.yaml``.
 
-A profile fixes the seed and every component's config (the world, the base model, the scorer).
+A profile fixes the seed and every component's config (the world, the base model, the scorer, the
+interventions).
 Loading it checks every name and value before any work starts, so that a typo fails at once with
 a message naming the parameter and the fix.
 """
@@ -12,9 +13,10 @@ import yaml
 
 from . import models, paths, world
 from .cache import key
+from .interventions.plan import InterventionsConfig
 from .scoring import ScoringConfig
 
-SECTIONS = ("world", "base", "scoring")
+SECTIONS = ("world", "base", "scoring", "interventions")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Profile:
     world: world.WorldConfig
     base: models.BaseModelConfig
     scoring: ScoringConfig
+    interventions: InterventionsConfig
 
     def asdict(self) -> dict:
         return asdict(self)
@@ -57,7 +60,8 @@ def _section(cls, name: str, values: dict):
     return cls(**values)
 
 
-_CLASSES = {"world": world.WorldConfig, "base": models.BaseModelConfig, "scoring": ScoringConfig}
+_CLASSES = {"world": world.WorldConfig, "base": models.BaseModelConfig, "scoring": ScoringConfig,
+            "interventions": InterventionsConfig}
 
 
 def load_profile(name: str = "tiny", *, seed: int | None = None, **overrides: dict) -> Profile:
@@ -78,9 +82,10 @@ def load_profile(name: str = "tiny", *, seed: int | None = None, **overrides: di
         raise ValueError(f"unknown profile {name!r}; available profiles: {available} "
                          f"(files in {paths.config_dir()})")
     raw = yaml.safe_load((paths.config_dir() / f"{name}.yaml").read_text()) or {}
-    unknown = sorted(set(raw) - {"profile", "seed", *SECTIONS})
+    unknown = sorted(set(raw) - {"profile", "seed", "notebooks", *SECTIONS})
     if unknown:
-        raise ValueError(f"config/{name}.yaml has unknown key(s) {unknown}; valid: profile, seed, {SECTIONS}")
+        raise ValueError(f"config/{name}.yaml has unknown key(s) {unknown}; valid: profile, seed, notebooks, "
+                         f"{SECTIONS}")
     bad = sorted(set(overrides) - set(SECTIONS))
     if bad:
         raise ValueError(f"unknown override section(s) {bad}; valid sections: {SECTIONS}")
@@ -98,6 +103,19 @@ def load_profile(name: str = "tiny", *, seed: int | None = None, **overrides: di
         values.update(overrides.get(s) or {})
         parts[s] = _section(_CLASSES[s], s, values)
     return Profile(name=name, seed=seed, **parts)
+
+
+def notebook_parameters(name: str, notebook: str) -> dict:
+    """The notebook parameters that profile ``name`` sets for ``notebook`` (its ``notebooks`` key),
+    e.g. smaller samples for the smoke profile; the notebook's own defaults apply otherwise."""
+    if name not in profiles():
+        raise ValueError(f"unknown profile {name!r}; available profiles: {profiles()}")
+    raw = yaml.safe_load((paths.config_dir() / f"{name}.yaml").read_text()) or {}
+    section = raw.get("notebooks") or {}
+    if not isinstance(section, dict) or not all(isinstance(v, dict) for v in section.values()):
+        raise ValueError(f"config/{name}.yaml: 'notebooks' must map a notebook name to a mapping of "
+                         "parameter -> value")
+    return dict(section.get(notebook) or {})
 
 
 def with_seed(profile: Profile, seed: int) -> Profile:

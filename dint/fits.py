@@ -10,7 +10,7 @@ from scipy import stats as sps
 
 from .stats import ConfidenceInterval, Result, _check_level
 
-__all__ = ["fit_curve", "gao_bon", "gao_rl", "logit_gee"]
+__all__ = ["curve_peak", "fit_curve", "gao_bon", "gao_rl", "logit_gee"]
 
 
 def logit_gee(formula: str, data, *, groups, cov_type: str = "bias_reduced", confidence_level: float = 0.95):
@@ -138,3 +138,24 @@ def gao_rl(d, alpha, beta):
     with np.errstate(divide="ignore", invalid="ignore"):
         out = d * (alpha - beta * np.log(d))
     return np.where(d == 0, 0.0, out)
+
+
+def curve_peak(f, params: dict, low: float, high: float, *, points: int = 4001) -> tuple[float, float]:
+    """Where a fitted curve peaks on ``[low, high]`` (e.g. the observed range of d), and its value.
+
+    Parameters
+    ----------
+    f : the fitted function ``f(x, *params)`` (e.g. `gao_rl`)
+    params : `fit_curve`'s output (its ``statistic`` values are used, in order)
+
+    Returns
+    -------
+    (x_peak, f(x_peak)) — on the boundary when the curve has no interior maximum there (e.g. a
+    gold reward that only falls: ``x_peak == low``).
+    """
+    if not high > low:
+        raise ValueError(f"need high > low, got low={low!r}, high={high!r}")
+    x = np.linspace(low, high, points)
+    y = f(x, *[r.statistic for r in params.values()])
+    i = int(np.argmax(y))
+    return float(x[i]), float(y[i])

@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import paths
-from .config import load_profile
+from .config import load_profile, notebook_parameters
 
-NOTEBOOKS = ("00_base_model",)
+NOTEBOOKS = ("00_base_model", "01_mechanism", "02_engineering_clues")
 
 
 def path(name: str) -> Path:
@@ -21,13 +21,16 @@ def run(name: str, *, profile: str = "tiny", seed: int | None = None, parameters
         output: str | Path | None = None, progress: bool = True) -> Path:
     """Execute a notebook with Papermill; the executed copy goes to ``results/<profile>/notebooks/``.
 
+    Parameters come from, in increasing precedence: the notebook's parameters cell, the profile's
+    ``notebooks`` section (`dint.config.notebook_parameters`), and ``parameters``.
+
     Papermill raises on the first cell that errors; the half-executed copy is then renamed
     ``*.failed.ipynb`` so that nothing incomplete sits under the final name.
     """
     import papermill as pm
 
     P = load_profile(profile, seed=seed)  # fails here, before a kernel starts, on a bad profile or seed
-    params = {"profile": profile, "seed": P.seed, **(parameters or {})}
+    params = {"profile": profile, "seed": P.seed, **notebook_parameters(profile, name), **(parameters or {})}
     src = path(name)
     out = Path(output) if output else paths.results(profile) / "notebooks" / f"{name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -143,3 +143,170 @@ def risk_coverage(result, *, ax=None, label: str | None = None, color=None):
     ax.set(xlim=(0, 1), ylim=(0, None), xlabel="coverage", ylabel="risk (error among answered)")
     ax.legend(fontsize=7, frameon=False)
     return fig
+
+
+SPLIT_COLORS = {"train": PALETTE[0], "heldout": PALETTE[1]}
+
+# Lin et al. (2023), URIAL, arXiv:2312.01552: base vs aligned token shift (shares of positions)
+URIAL_SHARES = {"Llama-2-7b → chat": {"unshifted": 0.777, "marginal": 0.145, "shifted": 0.078},
+                "Mistral-7b → Instruct": {"unshifted": 0.822, "marginal": 0.125, "shifted": 0.052}}
+
+
+def shift_measure(summary: pd.DataFrame, measure: str, *, ax=None, xlabel: str | None = None,
+                  reference: float | None = 0.0):
+    """One measure of `dint.compare.summarize` per intervention and split, with intervals.
+
+    Parameters
+    ----------
+    summary : ``summarize`` rows with an ``intervention`` and a ``split`` column
+    measure : a value of its ``measure`` column, e.g. ``"kl"`` or ``"d_accuracy"``
+    """
+    fig, ax = _axes(ax)
+    rows = summary[summary["measure"] == measure]
+    names = list(dict.fromkeys(rows["intervention"]))
+    splits = list(dict.fromkeys(rows["split"]))
+    width = 0.8 / max(1, len(splits))
+    for j, split in enumerate(splits):
+        g = rows[rows["split"] == split].set_index("intervention").reindex(names)
+        y = np.arange(len(names)) + (j - (len(splits) - 1) / 2) * width
+        err = np.vstack([g["estimate"] - g["ci_low"], g["ci_high"] - g["estimate"]])
+        ax.errorbar(g["estimate"], y, xerr=err, fmt="o", ms=4, capsize=2, lw=1,
+                    color=SPLIT_COLORS.get(split, PALETTE[j]), label=f"{split} facts")
+    if reference is not None:
+        ax.axvline(reference, color="0.5", lw=0.8, ls="--")
+    ax.set_yticks(np.arange(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel or measure)
+    ax.legend(fontsize=7, frameon=False, loc="best")
+    return fig
+
+
+def transitions(summary: pd.DataFrame, *, ax=None):
+    """Per intervention, the items whose top answer went right→wrong and wrong→right (shares)."""
+    fig, ax = _axes(ax)
+    rows = summary[summary["measure"] == "d_accuracy"]
+    names = list(rows["intervention"])
+    n = rows["n"].to_numpy(float)
+    y = np.arange(len(names))
+    ax.barh(y, rows["wrong_right"] / n, color=PALETTE[2], label="wrong → right")
+    ax.barh(y, -rows["right_wrong"] / n, color=PALETTE[3], label="right → wrong")
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()
+    ax.set_xlabel("share of items")
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    return fig
+
+
+def token_shift(shares: pd.DataFrame, *, ax=None, reference: dict | None = None):
+    """Token-shift classes per model (stacked shares with intervals), beside published references.
+
+    Parameters
+    ----------
+    shares : DataFrame with ``model``, ``shift`` (unshifted / marginal / shifted), ``estimate``,
+        ``ci_low``, ``ci_high``
+    reference : {label: {class: share}} drawn as hatched bars (default: URIAL's)
+    """
+    fig, ax = _axes(ax)
+    reference = URIAL_SHARES if reference is None else reference
+    classes = ("unshifted", "marginal", "shifted")
+    colors = dict(zip(classes, (PALETTE[0], PALETTE[8], PALETTE[3])))
+    models = list(dict.fromkeys(shares["model"]))
+    labels = models + list(reference)
+    for i, label in enumerate(labels):
+        left = 0.0
+        for c in classes:
+            if label in reference:
+                v, hatch = reference[label][c], "//"
+            else:
+                v, hatch = float(shares[(shares["model"] == label) & (shares["shift"] == c)]["estimate"].iloc[0]), None
+            ax.barh(i, v, left=left, color=colors[c], hatch=hatch, edgecolor="white", lw=0.5,
+                    label=c if i == 0 else None)
+            left += v
+    ax.set_yticks(np.arange(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of the post-trained model's greedy tokens")
+    ax.legend(fontsize=7, frameon=False, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    return fig
+
+
+def reward_vs_kl(table: pd.DataFrame, *, x: str = "d", ax=None, hue: str | None = None, fits: dict | None = None):
+    """Proxy and gold reward against d = sqrt(KL) (Gao et al.'s axes), with optional fitted curves.
+
+    Parameters
+    ----------
+    table : rows with ``x``, ``proxy`` and ``gold`` (e.g. RL checkpoints or best-of-n sizes)
+    hue : column whose values get separate markers (e.g. ``beta``)
+    fits : {label: (callable d -> R, color)} curves drawn over the range of ``x``
+    """
+    fig, ax = _axes(ax)
+    groups = [(None, table)] if hue is None else table.groupby(hue, sort=True)
+    for i, (key, g) in enumerate(groups):
+        g = g.sort_values(x)
+        lab = "" if key is None else f" ({hue} {key:g})"
+        ax.plot(g[x], g["proxy"], marker="o", ms=3, lw=0.8, color=PALETTE[0], alpha=0.4 + 0.6 * i / max(1, len(groups)),
+                label=f"proxy{lab}" if i in (0, len(groups) - 1) else None)
+        ax.plot(g[x], g["gold"], marker="s", ms=3, lw=0.8, color=PALETTE[3], alpha=0.4 + 0.6 * i / max(1, len(groups)),
+                label=f"gold{lab}" if i in (0, len(groups) - 1) else None)
+    if fits:
+        d = np.linspace(max(1e-3, table[x].min()), table[x].max(), 200)
+        for label, (f, color) in fits.items():
+            ax.plot(d, f(d), color=color, lw=1.5, ls="--", label=label)
+    ax.set_xlabel("d = √KL(policy ‖ start)")
+    ax.set_ylabel("reward")
+    ax.legend(fontsize=6, frameon=False)
+    return fig
+
+
+def bon_kl(curve: pd.DataFrame, *, ax=None):
+    """Exact KL of best-of-n against the bound log n − (n−1)/n."""
+    fig, ax = _axes(ax)
+    ax.plot(curve["n"], curve["kl_bound"], color="0.3", ls="--", label="log n − (n−1)/n")
+    ax.errorbar(curve["n"], curve["kl"], yerr=[curve["kl"] - curve["kl_low"], curve["kl_high"] - curve["kl"]],
+                fmt="o-", ms=3, lw=1, color=PALETTE[0], label="exact KL (mean over items)")
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="n", ylabel="KL(best-of-n ‖ base)")
+    ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def baselines(table: pd.DataFrame, *, ax=None):
+    """Accuracy (with intervals) of each model on train and held-out facts, base and sham first.
+
+    Parameters
+    ----------
+    table : rows ``model``, ``split``, ``accuracy``, ``acc_low``, ``acc_high``
+    """
+    fig, ax = _axes(ax)
+    names = list(dict.fromkeys(table["model"]))
+    for j, split in enumerate(("train", "heldout")):
+        g = table[table["split"] == split].set_index("model").reindex(names)
+        x = np.arange(len(names)) + (j - 0.5) * 0.38
+        ax.bar(x, g["accuracy"], width=0.36, color=SPLIT_COLORS[split], label=f"{split} facts",
+               yerr=[g["accuracy"] - g["acc_low"], g["acc_high"] - g["accuracy"]], capsize=2,
+               error_kw={"lw": 0.8})
+    ax.set_xticks(np.arange(len(names)), names, rotation=40, ha="right", fontsize=7)
+    ax.set_ylabel("accuracy (QA form)")
+    ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def accuracy_cost(summary: pd.DataFrame, *, ax=None):
+    """Accuracy (with intervals) against inference tokens per question, per method and store.
+
+    Parameters
+    ----------
+    summary : `dint.reasoning.summarize` rows with a ``store`` column
+    """
+    fig, ax = _axes(ax)
+    markers = {"direct": "o", "chain": "s", "majority": "^", "verified": "D"}
+    for i, (store, g) in enumerate(summary.groupby("store", sort=False)):
+        for r in g.itertuples():
+            ax.errorbar(r.tokens_per_question, r.accuracy, yerr=[[r.accuracy - r.accuracy_low], [r.accuracy_high - r.accuracy]],
+                        fmt=markers.get(r.method, "o"), color=PALETTE[i], ms=5, capsize=2, lw=0.8,
+                        label=f"{r.method} ({store})")
+    ax.set_xscale("log")
+    ax.set(xlabel="inference tokens per question", ylabel="accuracy (abstention = wrong)")
+    ax.legend(fontsize=6, frameon=False)
+    return fig

@@ -17,9 +17,8 @@ a model's exact answer distributions with the proxy reward's scores of each cand
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field, fields
-
-from . import data, dpo, rag, reward, rl, sft
 
 NAMES = ("sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag")
 # what each intervention is trained from: the base model, or another intervention's model
@@ -64,14 +63,12 @@ class InterventionsConfig:
         # build every method's config now, so that a bad name or value fails before any work
         for name in ("labeler", "sft", "dpo", "reward", "rl", "store", "rag"):
             self.config(name)
-        sft.gpt2_lora(**self.lora)
+        self.lora_config()
 
     def config(self, name: str, **override):
         """The config dataclass of ``name`` (a field of this section), with ``override`` applied."""
-        classes = {"labeler": data.LabelerConfig, "sft": sft.SFTConfig, "dpo": dpo.DPOConfig,
-                   "reward": reward.RewardConfig, "rl": rl.RLConfig, "store": rag.StoreConfig,
-                   "rag": rag.RAGSFTConfig}
-        cls = classes[name]
+        module, cls = _CONFIGS[name]
+        cls = getattr(_method(module), cls)
         values = {**getattr(self, name), **override}
         if "threads" in {f.name for f in fields(cls)}:
             values.setdefault("threads", self.threads)
@@ -82,7 +79,17 @@ class InterventionsConfig:
         return cls(**values)
 
     def lora_config(self):
-        return sft.gpt2_lora(**self.lora)
+        return _method("sft").gpt2_lora(**self.lora)
+
+
+# the config class of each section field; the method modules (TRL, PEFT, ...) load on first use
+_CONFIGS = {"labeler": ("data", "LabelerConfig"), "sft": ("sft", "SFTConfig"), "dpo": ("dpo", "DPOConfig"),
+            "reward": ("reward", "RewardConfig"), "rl": ("rl", "RLConfig"), "store": ("rag", "StoreConfig"),
+            "rag": ("rag", "RAGSFTConfig")}
+
+
+def _method(name: str):
+    return importlib.import_module(f"{__package__}.{name}")
 
 
 def train_facts(world):
@@ -103,6 +110,8 @@ def build(name: str, cfg: InterventionsConfig, world, base, tokenizer, *, start=
     (model, record) — for ``reward`` the model is a `reward.RewardModel`; for ``rag`` a
     `rag.RAGPolicy`.
     """
+    from . import data, dpo, reward, sft
+
     if name not in NAMES:
         raise ValueError(f"unknown intervention {name!r}; choose one of {NAMES}")
     model = base if start is None else start
@@ -130,6 +139,8 @@ def rlhf(cfg: InterventionsConfig, world, sft_model, tokenizer, reward_model, *,
          seed: int = 0, progress: bool = False):
     """KL-penalised RL from the SFT model against the proxy reward, on train-fact QA prompts;
     checkpoints are evaluated on held-out facts."""
+    from . import rl
+
     facts = world.facts
     train = world.prompts("qa", facts[facts["split"] == "train"])
     heldout = world.prompts("qa", facts[facts["split"] == "heldout"])

@@ -56,7 +56,7 @@ class RewardConfig:
     weight_decay: float = 0.0       # AdamW decoupled weight decay
     max_grad_norm: float = 1.0      # gradient clipping
     center_rewards: float = 0.0     # TRL's center_rewards_coefficient: pulls rewards to mean 0 (0: off)
-    score_batch_size: int = 64      # sequences per forward pass when scoring
+    score_batch_size: int = 512     # sequences per forward pass when scoring
     threads: int = 0                # torch threads while training (0: leave torch's default)
 
     def __post_init__(self):

@@ -1,0 +1,99 @@
+"""Experiments shared by the notebooks: the RL beta sweep and best-of-n curves.
+
+`rl_sweep` is a cached artifact (KL-penalised RL from the SFT model at every beta of the profile,
+with proxy reward, gold reward and KL at checkpoints); `bon_curve` computes best-of-n exactly
+from a model's answer distributions and a reward of every candidate.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import artifacts, compare, stats
+from .config import Profile
+from .interventions import bestofn, plan
+
+
+def rl_sweep(profile: Profile, *, rebuild: bool = False, progress: bool = False) -> pd.DataFrame:
+    """RL from the SFT model against the proxy reward at each ``interventions.rl_betas``.
+
+    Returns
+    -------
+    DataFrame, one row per (beta, checkpoint): ``beta``, ``step`` and the checkpoint's ``proxy``,
+    ``gold``, ``kl`` (exact, over candidate sets, on held-out facts), ``proxy_exact``,
+    ``gold_exact``, ``kl_seq``, ``kl_seq_se``, ``mass_outside``; plus ``train_flops`` and
+    ``wall_time`` of the run.
+    """
+    folder = artifacts.root(profile) / "rl_sweep"
+    manifest = {**artifacts._intervention_manifest(profile, "rl_sweep"), "kind": "rl_sweep"}
+    if rebuild or not artifacts._valid(folder, manifest):
+        w = artifacts.world(profile)
+        sft_model, tok, _ = artifacts.intervention(profile, "sft", progress=progress)
+        rm, _, _ = artifacts.intervention(profile, "reward", progress=progress)
+        rows = []
+        for beta in profile.interventions.rl_betas:
+            _, record = plan.rlhf(profile.interventions, w, sft_model, tok, rm, beta=float(beta),
+                                  seed=profile.seed, progress=progress)
+            for c in record.extra["checkpoints"]:
+                rows.append({"beta": float(beta), **{k: v for k, v in c.items() if np.isscalar(v)},
+                             "train_flops": record.train_flops, "wall_time": record.wall_time})
+        table = pd.DataFrame(rows)
+        artifacts._build(folder, manifest, lambda tmp: table.to_parquet(tmp / "checkpoints.parquet", index=False))
+    return pd.read_parquet(folder / "checkpoints.parquet")
+
+
+def candidate_rewards(reward_model, world, scores: pd.DataFrame, *, form: str = "qa") -> tuple:
+    """The proxy reward of every candidate answer of every item of one form.
+
+    Returns
+    -------
+    items : DataFrame ``fact, form`` in the order of `compare.distributions`
+    logp : (m, k) log p_set of ``scores``
+    true : (m, k) bool, the true value's position
+    proxy : (m, k) reward of each candidate under its item's prompt (0 where padded)
+    """
+    s = scores[scores["form"] == form]
+    items, logp, true = compare.distributions(s)
+    prompts = world.prompts(form).set_index("fact").loc[items["fact"], "prompt"].to_numpy()
+    order = s.sort_values(["fact", "candidate"])
+    row = order.groupby("fact", sort=True).ngroup().to_numpy()
+    r = reward_model.score(prompts[row].tolist(), (" " + order["answer"]).tolist())
+    proxy = np.zeros(logp.shape)
+    proxy[row, order["candidate"].to_numpy()] = r
+    return items, logp, true, proxy
+
+
+def bon_curve(logp: np.ndarray, proxy: np.ndarray, true: np.ndarray, ns) -> pd.DataFrame:
+    """Exact best-of-n by the proxy reward, for each n: KL from the base, proxy and gold reward.
+
+    Parameters
+    ----------
+    logp : (m, k) base log-probabilities over each item's candidates (``-inf`` where padded)
+    proxy : (m, k) the selector's reward of each candidate
+    true : (m, k) bool, the true answer (the gold reward is 1 for it, 0 otherwise)
+    ns : the sizes n
+
+    Returns
+    -------
+    DataFrame per n: ``n``, ``kl`` (mean over items of the exact KL(P_bon ‖ p)) with
+    ``kl_low``/``kl_high``, ``kl_bound`` (log n − (n−1)/n), ``d`` = √kl, ``proxy`` and ``gold``
+    (expected rewards under P_bon, means over items) with intervals.
+    """
+    p = np.exp(logp)
+    p = p / p.sum(axis=1, keepdims=True)
+    rows = []
+    for n in ns:
+        q = bestofn.exact(p, proxy, int(n))
+        kl = bestofn.exact_kl(p, proxy, int(n))
+        res = {"kl": stats.bootstrap_mean(kl, method="t") if np.ptp(kl) > 0 else None,
+               "proxy": stats.bootstrap_mean((q * proxy).sum(1), method="t"),
+               "gold": stats.bootstrap_mean((q * true).sum(1), method="t")}
+        row = {"n": int(n), "kl_bound": bestofn.kl_bound(int(n)), "kl": float(kl.mean()), "d": float(np.sqrt(kl.mean()))}
+        for k, r in res.items():
+            if r is None:
+                row.update({f"{k}_low": float(kl.mean()), f"{k}_high": float(kl.mean())})
+                continue
+            row[k] = r.statistic
+            row[f"{k}_low"], row[f"{k}_high"] = r.confidence_interval.low, r.confidence_interval.high
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -226,7 +226,7 @@ def token_shift(shares: pd.DataFrame, *, ax=None, reference: dict | None = None)
     ax.set_yticks(np.arange(len(labels)), labels)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel("share of the post-trained model's greedy tokens")
+    ax.set_xlabel("share of greedy tokens")
     ax.legend(fontsize=7, frameon=False, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     return fig
 

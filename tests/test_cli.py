@@ -43,3 +43,10 @@ def test_snakemake_dry_run_smoke():
                        cwd=paths.root(), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "notebook_00" in r.stdout + r.stderr
+
+
+def test_cli_build_intervention_needs_a_name(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["build", "intervention", "--profile", "smoke"])
+    assert e.value.code == 2
+    assert "needs a NAME, one of sft" in capsys.readouterr().err

@@ -1,17 +1,19 @@
 """Tests for dint.config: profiles read from config/*.yaml, overrides and their validation."""
 import re
-from dataclasses import fields
+from dataclasses import MISSING, fields
 
 import pytest
 import yaml
 
 from dint import paths
 from dint.config import SECTIONS, Profile, load_profile, profiles, with_seed
+from dint.interventions.plan import InterventionsConfig
 from dint.models import BaseModelConfig
 from dint.scoring import ScoringConfig
 from dint.world import WorldConfig
 
-CLASSES = {"world": WorldConfig, "base": BaseModelConfig, "scoring": ScoringConfig}
+CLASSES = {"world": WorldConfig, "base": BaseModelConfig, "scoring": ScoringConfig,
+           "interventions": InterventionsConfig}
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +85,7 @@ def test_load_profile_matches_yaml(name):
         section = getattr(p, s)
         assert isinstance(section, CLASSES[s])
         for f in fields(CLASSES[s]):
-            want = given.get(f.name, f.default)
+            want = given.get(f.name, f.default if f.default is not MISSING else f.default_factory())
             if isinstance(want, list):
                 want = tuple(want)
             assert getattr(section, f.name) == want, (s, f.name)

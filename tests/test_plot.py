@@ -39,3 +39,50 @@ def test_risk_coverage_plot_on_given_axes():
     fig, ax = plt.subplots()
     assert plot.risk_coverage(r, ax=ax, label="base") is fig
     assert "AURC" in ax.get_legend().get_texts()[0].get_text()
+
+
+def _summary():
+    import pandas as pd
+    rows = []
+    for name in ("sft", "dpo"):
+        for split in ("train", "heldout"):
+            rows.append({"intervention": name, "split": split, "measure": "kl", "estimate": 1.0, "ci_low": 0.8,
+                         "ci_high": 1.2, "n": 100})
+            rows.append({"intervention": name, "split": split, "measure": "d_accuracy", "estimate": 0.2,
+                         "ci_low": 0.1, "ci_high": 0.3, "n": 100, "right_wrong": 5, "wrong_right": 25})
+    return pd.DataFrame(rows)
+
+
+def test_shift_plots():
+    import pandas as pd
+    s = _summary()
+    fig = plot.shift_measure(s, "kl")
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["sft", "dpo"]
+    fig = plot.transitions(s[s.split == "heldout"])
+    bars = fig.axes[0].patches
+    np.testing.assert_allclose(sorted(b.get_width() for b in bars), [-0.05, -0.05, 0.25, 0.25])
+    shares = pd.DataFrame([{"model": "sft", "shift": c, "estimate": v, "ci_low": v, "ci_high": v}
+                           for c, v in (("unshifted", 0.5), ("marginal", 0.2), ("shifted", 0.3))])
+    fig = plot.token_shift(shares)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[0] == "sft" and len(labels) == 1 + len(plot.URIAL_SHARES)
+
+
+def test_reward_and_bon_plots():
+    import pandas as pd
+    t = pd.DataFrame({"d": [0.0, 0.5, 1.0, 0.0, 0.4], "proxy": [0, 0.2, 0.4, 0, 0.1], "gold": [0, -0.1, -0.2, 0, 0.0],
+                      "beta": [0.1, 0.1, 0.1, 1.0, 1.0]})
+    fig = plot.reward_vs_kl(t, hue="beta", fits={"fit": (lambda d: d, "k")})
+    assert len(fig.axes[0].lines) == 5
+    curve = pd.DataFrame({"n": [1, 2, 4], "kl": [0, 0.19, 0.6], "kl_low": [0, 0.18, 0.55], "kl_high": [0, 0.2, 0.65],
+                          "kl_bound": [0, 0.193, 0.636]})
+    fig = plot.bon_kl(curve)
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), curve.kl_bound)
+    base = pd.DataFrame({"model": ["base", "base", "sft", "sft"], "split": ["train", "heldout"] * 2,
+                         "accuracy": [0.1, 0.1, 0.5, 0.4], "acc_low": [0.05] * 4, "acc_high": [0.6] * 4})
+    fig = plot.baselines(base)
+    assert len(fig.axes[0].patches) == 4
+    cost = pd.DataFrame({"store": ["clean", "clean"], "method": ["direct", "verified"], "accuracy": [0.1, 0.3],
+                         "accuracy_low": [0.05, 0.2], "accuracy_high": [0.2, 0.4], "tokens_per_question": [300, 2000]})
+    fig = plot.accuracy_cost(cost)
+    assert fig.axes[0].get_xscale() == "log"

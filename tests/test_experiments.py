@@ -1,0 +1,89 @@
+"""Tests for the profile's intervention plan, intervention artifacts, best-of-n curves and curve peaks."""
+import numpy as np
+import pytest
+
+from dint import artifacts, experiments, fits
+from dint.config import load_profile, notebook_parameters
+from dint.interventions import bestofn
+from dint.interventions.plan import NAMES, InterventionsConfig
+
+
+def test_interventions_config_validates_every_method():
+    cfg = InterventionsConfig(sft={"epochs": 2}, rl={"beta": 0.2})
+    assert cfg.config("sft").epochs == 2 and cfg.config("sft").threads == 1   # the section's threads
+    assert cfg.config("rl", beta=0.5).beta == 0.5
+    assert cfg.lora_config().r == 8
+    with pytest.raises(ValueError, match=r"unknown interventions.sft parameter\(s\) \['epoch'\]"):
+        InterventionsConfig(sft={"epoch": 2})
+    with pytest.raises(ValueError, match="RLConfig.beta"):
+        InterventionsConfig(rl={"beta": 0.0})
+    with pytest.raises(ValueError, match="interventions.bon_n"):
+        InterventionsConfig(bon_n=(1, 2.5))
+    with pytest.raises(ValueError, match="interventions.rl_betas"):
+        InterventionsConfig(rl_betas=())
+    with pytest.raises(ValueError, match="interventions.threads"):
+        InterventionsConfig(threads=-1)
+    with pytest.raises(ValueError, match="interventions.dpo must be a mapping"):
+        InterventionsConfig(dpo=[1])
+    with pytest.raises(ValueError, match=r"StoreConfig.stale_share=2.0: must lie in \[0, 1\]"):
+        load_profile("smoke", interventions={"store": {"stale_share": 2.0}})
+
+
+def test_notebook_parameters():
+    assert notebook_parameters("smoke", "02_engineering_clues")["n_chains"] == 4
+    assert notebook_parameters("smoke", "00_base_model") == {}
+    assert notebook_parameters("tiny", "01_mechanism") == {}
+    with pytest.raises(ValueError, match="unknown profile"):
+        notebook_parameters("nope", "01_mechanism")
+
+
+def test_intervention_artifact_built_once_then_loaded():
+    P = load_profile("smoke")
+    model, tok, record = artifacts.intervention(P, "sft_lora")
+    manifest = artifacts.intervention_dir(P, "sft_lora") / "manifest.json"
+    stamp = manifest.stat().st_mtime_ns
+    again, _, record2 = artifacts.intervention(P, "sft_lora")
+    assert manifest.stat().st_mtime_ns == stamp            # loaded, not retrained
+    assert record2 == record and record.method == "sft-lora"
+    for (n1, p1), (n2, p2) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert n1 == n2 and np.array_equal(p1.numpy(), p2.numpy())
+    assert record.train_flops == pytest.approx(6 * record.n_params * record.tokens)
+    with pytest.raises(ValueError, match="unknown intervention 'ppo'"):
+        artifacts.intervention(P, "ppo")
+    with pytest.raises(ValueError, match="reward model scores answers"):
+        artifacts.intervention_scores(P, "reward")
+    assert set(NAMES) >= {"sft", "dpo", "rlhf", "rag", "reward", "sft_sham"}
+
+
+def test_bon_curve_exact():
+    rng = np.random.default_rng(0)
+    m, k = 30, 6
+    p = rng.dirichlet(np.ones(k), m)
+    proxy = rng.normal(size=(m, k))
+    true = np.zeros((m, k), bool)
+    true[np.arange(m), rng.integers(0, k, m)] = True
+    curve = experiments.bon_curve(np.log(p), proxy, true, [1, 2, 8])
+    assert list(curve.n) == [1, 2, 8]
+    first = curve.iloc[0]
+    assert first.kl == pytest.approx(0.0, abs=1e-12)
+    assert first.proxy == pytest.approx((p * proxy).sum(1).mean())
+    assert first.gold == pytest.approx((p * true).sum(1).mean())
+    for row in curve.itertuples():
+        q = bestofn.exact(p, proxy, row.n)
+        assert row.kl == pytest.approx(bestofn.exact_kl(p, proxy, row.n).mean())
+        assert row.proxy == pytest.approx((q * proxy).sum(1).mean())
+        assert row.kl <= row.kl_bound + 1e-12 and row.d == pytest.approx(np.sqrt(row.kl))
+        assert row.proxy_low <= row.proxy <= row.proxy_high
+    assert curve.proxy.is_monotonic_increasing   # selecting on the proxy raises the proxy
+
+
+def test_curve_peak():
+    params = fits.fit_curve(fits.gao_bon, np.linspace(0, 2, 20), fits.gao_bon(np.linspace(0, 2, 20), 1.0, 0.5),
+                            p0=[0.5, 0.1])
+    d, value = fits.curve_peak(fits.gao_bon, params, 0.0, 2.0)
+    assert d == pytest.approx(1.0, abs=1e-3) and value == pytest.approx(0.5, abs=1e-6)
+    falling = fits.fit_curve(fits.gao_bon, np.linspace(0, 2, 20), fits.gao_bon(np.linspace(0, 2, 20), -1.0, 0.2),
+                             p0=[0.5, 0.1])
+    assert fits.curve_peak(fits.gao_bon, falling, 0.0, 2.0)[0] == 0.0    # only falls: the lower end
+    with pytest.raises(ValueError, match="high > low"):
+        fits.curve_peak(fits.gao_bon, params, 1.0, 1.0)

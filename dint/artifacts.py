@@ -11,7 +11,6 @@ changed by overrides (a notebook's parameters) gets its own ``results/<profile>/
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import uuid
@@ -105,19 +104,10 @@ def base_model(profile: Profile, *, rebuild: bool = False, progress: bool = True
     return model, tok, json.loads((folder / "record.json").read_text())
 
 
-@contextlib.contextmanager
 def _threads(profile: Profile):
     """Score with the profile's fixed torch thread count (``interventions.threads``), so that a
     score table is the same whether the pipeline or a notebook on its own computes it."""
-    import torch
-
-    n, old = profile.interventions.threads, torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+    return models.torch_threads(profile.interventions.threads)
 
 
 def score_world(model, tokenizer, w: world_mod.World, profile: Profile, *, route=None,

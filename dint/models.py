@@ -7,6 +7,7 @@ ship, or from a local directory.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import math
@@ -21,8 +22,13 @@ from tqdm.auto import tqdm
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from transformers import (AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel,  # noqa: E402
-                          PreTrainedTokenizerFast)
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GPT2Config,
+    GPT2LMHeadModel,
+    PreTrainedTokenizerFast,
+)
 
 PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
 
@@ -69,6 +75,22 @@ class TrainRecord:
     loss_first: float           # mean loss over the first epoch
     loss_last: float            # mean loss over the last epoch
     n_params: int
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the block with ``n`` torch threads (0: as it is), then restore the caller's count.
+
+    Small models run faster on one thread than on two on a shared CPU, and floating-point results
+    depend on the thread count: fixing it makes a number the same wherever it is computed.
+    """
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def word_tokenizer(vocabulary: list[str]) -> PreTrainedTokenizerFast:

@@ -28,16 +28,15 @@ chains whose step 1 verified, up to the accepted chain). Store look-ups cost no 
 """
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from .interventions.record import inference_flops
+from .models import torch_threads
 from .proportions import mcnemar
 from .scoring import score
 from .stats import proportion
@@ -118,22 +117,10 @@ def twohop_items(world: World, facts: pd.DataFrame | None = None) -> pd.DataFram
 
 # -- scoring --------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _threads(n: int):
-    """Run with ``n`` torch threads (0: as is), then restore the caller's count."""
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def _model_scorer(model, tokenizer, threads: int, progress: bool) -> Scorer:
     """Exact candidate distributions (``p_set``) from `dint.scoring.score`; answers get a leading space."""
     def scorer(prompts, candidates):
-        with _threads(threads):
+        with torch_threads(threads):
             df = score(model, tokenizer, prompts, [[" " + c for c in cs] for cs in candidates], progress=progress)
         return np.split(df["p_set"].to_numpy(), np.cumsum([len(c) for c in candidates])[:-1])
     return scorer

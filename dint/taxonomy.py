@@ -1,0 +1,355 @@
+"""A distributional error taxonomy: why a post-trained model is wrong, read from distributions alone.
+
+Accuracy sees one thing about an error: the top answer is wrong. The answer distributions of the
+base and the post-trained model on the same item say more. For each error (the post model's top
+answer is not the true value) `classify` assigns one class, using only the two distributions
+(and, for RAG, what retrieval put in the context) — never the world's fact types:
+
+``routing``         (RAG only) the context lacks the truth or holds a stale statement, and the
+                    answer is the value the context states;
+``imitative``       the base's top answer is wrong and holds at least ``imitative_mass`` of its
+                    mass, and the post model answers it too: a popular misconception the corpus
+                    taught;
+``regression``      the base was right (its top answer is the truth), or it put at least
+                    ``regression_drop`` more mass on the truth than the post model: the
+                    intervention moved the answer away;
+``selection``       the post model still puts substantial mass on the truth (at least
+                    max(``selection_factor``/K, ``selection_mass``)) but it is not the mode:
+                    recoverable by sampling plus verification;
+``absent_support``  the truth has no more than base-rate mass (at most ``absent_factor``/K) in
+                    both models: nothing to recover;
+``unclassified``    an error that no rule claims (reported, never hidden).
+
+Rules apply in this order; the first that holds wins. Routing comes first because its cause is
+observed directly. Imitative and "the base was right" exclude each other (imitative needs a wrong
+base mode), so imitative before regression only decides the case where the base already answered
+the misconception and post-training drained the truth further: the corpus, not the intervention,
+put the answer there. Imitative before selection because a contested fact's truth keeps substantial
+mass under the misconception (the corpus states it too), so the dominant wrong value is the more
+specific diagnosis; selection before absent support, which is the residue with no mass to recover.
+
+`known_cause` gives the world's cause of the same errors from fact types, `agreement` compares
+the two (confusion matrix, Cohen's κ with its interval, per-class precision and recall), and
+`accuracy_only` scores what right/wrong accounting alone can tell apart: one class for every
+error, whose κ is 0.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+from statsmodels.stats.inter_rater import cohens_kappa
+
+from .compare import distributions
+from .stats import ConfidenceInterval, Result, _check_level
+
+__all__ = ["CLASSES", "AgreementResult", "TaxonomyConfig", "accuracy_only", "agreement", "classify",
+           "known_cause"]
+
+CLASSES = ("routing", "imitative", "regression", "selection", "absent_support", "unclassified")
+_KEYS = ["fact", "form"]
+_ROUTING_COLS = {"fact", "has_true", "has_stale", "context_value"}
+
+
+@dataclass(frozen=True)
+class TaxonomyConfig:
+    """Thresholds of the error taxonomy (masses are probabilities over the candidate set of size K)."""
+
+    absent_factor: float = 2.0      # absent support: p_true <= absent_factor / K in base and post
+    selection_factor: float = 2.0   # selection: p_true_post >= max(selection_factor / K, selection_mass)
+    selection_mass: float = 0.1
+    regression_drop: float = 0.3    # regression: base right, or p_true_base - p_true_post >= this
+    imitative_mass: float = 0.5     # imitative: the base's wrong mode holds >= this, and post answers it
+    routing_miss: bool = False      # also count a retrieval miss (no document about the fact) as routing
+
+    def __post_init__(self):
+        def bad(name, why):
+            raise ValueError(f"TaxonomyConfig.{name}={getattr(self, name)!r}: {why}")
+
+        for name in ("absent_factor", "selection_factor"):
+            if not getattr(self, name) >= 1.0:
+                bad(name, "must be >= 1 (a multiple of the base rate 1/K)")
+        for name in ("selection_mass", "regression_drop"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                bad(name, "must lie in (0, 1]")
+        if not 0.5 <= self.imitative_mass <= 1.0:
+            bad("imitative_mass", "must lie in [0.5, 1] (a majority of the base's mass)")
+        if not isinstance(self.routing_miss, bool):
+            bad("routing_miss", "must be a bool")
+
+
+def _check_config(config):
+    if not isinstance(config, TaxonomyConfig):
+        raise TypeError(f"config must be a TaxonomyConfig, got {type(config).__name__}")
+
+
+def _routing_table(routing: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """Retrieval info aligned with ``items`` (rows without info: no context)."""
+    missing = sorted(_ROUTING_COLS - set(getattr(routing, "columns", ())))
+    if missing:
+        raise ValueError(f"routing lacks column(s) {missing}: pass dint.interventions.rag.rag_prompts' table")
+    on = _KEYS if "form" in routing.columns else ["fact"]
+    cols = [*_ROUTING_COLS, *(["hit"] if "hit" in routing.columns else [])]
+    r = routing[[*dict.fromkeys(on + cols)]]
+    if r.duplicated(on).any():
+        raise ValueError(f"routing has several rows per {'(fact, form)' if len(on) == 2 else 'fact'}")
+    out = items[_KEYS].merge(r, on=on, how="left", validate="many_to_one")
+    out["retrieved"] = out["has_true"].notna().to_numpy()
+    out["has_true"] = out["has_true"].fillna(False).astype(bool)
+    out["has_stale"] = out["has_stale"].fillna(False).astype(bool)
+    out["context_value"] = out["context_value"].fillna("").astype(str)
+    hit = out["hit"] if "hit" in out else out["context_value"].ne("")
+    out["hit"] = hit.fillna(False).astype(bool)
+    return out
+
+
+def classify(base_scores: pd.DataFrame, post_scores: pd.DataFrame, *, routing: pd.DataFrame | None = None,
+             config: TaxonomyConfig = TaxonomyConfig()) -> pd.DataFrame:
+    """Assign each error of the post model a distributional class.
+
+    Parameters
+    ----------
+    base_scores, post_scores : `dint.artifacts.score_world` tables of the base and the post model on
+        the same items and candidates (``fact, form, candidate, answer, p_set, is_true``)
+    routing : for a RAG policy, its retrieval table (`rag_prompts`: ``fact``, optional ``form``,
+        ``has_true``, ``has_stale``, ``context_value``, optional ``hit``); None: no routing class
+    config : TaxonomyConfig
+
+    Returns
+    -------
+    DataFrame, one row per item (sorted by ``fact, form``): ``fact, form``, ``error`` (the post's
+    top answer is wrong), ``class`` (one of `CLASSES`; missing where no error), and the quantities the
+    rules use: ``k``, ``base_rate`` (1/K), ``p_true_base``, ``p_true_post``, ``correct_base``,
+    ``answer_base`` / ``answer_post`` (top answers), ``mode_mass_base`` / ``mode_mass_post``,
+    ``selection_threshold``, ``absent_threshold``; with ``routing``, also ``context_value``,
+    ``has_true``, ``has_stale``, ``hit`` and ``follows_context``.
+
+    Notes
+    -----
+    ``p_set`` is renormalised over each candidate set (mass outside the set is ignored); argmax
+    ties go to the first candidate, as in `dint.compare.shift`.
+    """
+    _check_config(config)
+    for name, s in (("base_scores", base_scores), ("post_scores", post_scores)):
+        if not isinstance(s, pd.DataFrame) or "answer" not in s.columns:
+            raise ValueError(f"{name} must be a score_world table with an 'answer' column")
+        if len(s) == 0:
+            raise ValueError(f"{name} is empty")
+        if "p_set" in s.columns and ((s["p_set"] < 0).any() or not np.isfinite(s["p_set"].to_numpy(float)).all()):
+            raise ValueError(f"{name}.p_set must be finite and non-negative")
+    try:
+        ib, lb, tb = distributions(base_scores)
+        ip, lp, tp = distributions(post_scores)
+    except ValueError as e:
+        raise ValueError(f"base_scores/post_scores: {e}") from None
+    if not ib.equals(ip) or lb.shape != lp.shape or not np.array_equal(tb, tp):
+        raise ValueError("base_scores and post_scores must be scored on the same items and candidate sets")
+    if not (tb.sum(axis=1) == 1).all():
+        raise ValueError("base_scores: each item needs exactly one true candidate (is_true)")
+    pb, pp = np.exp(lb), np.exp(lp)                       # (m, k_max); 0 where no candidate
+    if (pb.sum(axis=1) <= 0).any() or (pp.sum(axis=1) <= 0).any():
+        raise ValueError("base_scores/post_scores: an item has zero mass on its candidate set")
+    pb, pp = pb / pb.sum(axis=1, keepdims=True), pp / pp.sum(axis=1, keepdims=True)
+    # the candidate count per item comes from the table, not from where mass is positive
+    k = base_scores.groupby(_KEYS, sort=True)["candidate"].nunique().to_numpy()
+    rows = np.arange(len(pb))
+    mode_b, mode_p = pb.argmax(axis=1), pp.argmax(axis=1)
+    answers = (base_scores.sort_values(_KEYS + ["candidate"])
+               .pivot_table(index=_KEYS, columns="candidate", values="answer", aggfunc="first")
+               .reindex(columns=range(pb.shape[1])).fillna("").to_numpy(str))
+
+    out = ib.copy()
+    out["k"] = k
+    out["base_rate"] = 1.0 / k
+    out["p_true_base"] = (pb * tb).sum(axis=1)
+    out["p_true_post"] = (pp * tp).sum(axis=1)
+    out["correct_base"] = tb[rows, mode_b]
+    out["error"] = ~tp[rows, mode_p]
+    out["answer_base"] = answers[rows, mode_b]
+    out["answer_post"] = answers[rows, mode_p]
+    out["mode_mass_base"] = pb[rows, mode_b]
+    out["mode_mass_post"] = pp[rows, mode_p]
+    out["selection_threshold"] = np.maximum(config.selection_factor / k, config.selection_mass)
+    out["absent_threshold"] = config.absent_factor / k
+
+    err = out["error"].to_numpy()
+    routed = np.zeros(len(out), bool)
+    if routing is not None:
+        r = _routing_table(routing, out)
+        follows = (r["context_value"].to_numpy() != "") & (r["context_value"].to_numpy() == out["answer_post"].to_numpy())
+        lacks_truth = ~r["has_true"].to_numpy() | r["has_stale"].to_numpy()
+        miss = r["retrieved"].to_numpy() & ~r["hit"].to_numpy()
+        routed = err & lacks_truth & (follows | (config.routing_miss & miss))
+        for c in ("context_value", "has_true", "has_stale", "hit"):
+            out[c] = r[c].to_numpy()
+        out["follows_context"] = follows
+    ptb, ptp = out["p_true_base"].to_numpy(), out["p_true_post"].to_numpy()
+    rules = [
+        ("routing", routed),
+        ("imitative", ~out["correct_base"].to_numpy() & (out["mode_mass_base"].to_numpy() >= config.imitative_mass)
+         & (mode_p == mode_b)),
+        ("regression", out["correct_base"].to_numpy() | (ptb - ptp >= config.regression_drop)),
+        ("selection", ptp >= out["selection_threshold"].to_numpy()),
+        ("absent_support", (ptb <= out["absent_threshold"].to_numpy()) & (ptp <= out["absent_threshold"].to_numpy())),
+    ]
+    cls = np.full(len(out), None, dtype=object)
+    cls[err] = "unclassified"
+    for name, hold in reversed(rules):                    # the first rule in order wins
+        cls[err & hold] = name
+    out["class"] = cls
+    return out
+
+
+def known_cause(world, items: pd.DataFrame, *, routing: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The world's known cause of each error, from the fact's type.
+
+    Parameters
+    ----------
+    world : `dint.world.World` (its ``facts`` table: ``fact``, ``type``)
+    items : `classify`'s table (``fact``, ``form``, ``error``, ``correct_base``)
+    routing : the same retrieval table as given to `classify`, or None
+
+    Returns
+    -------
+    ``items``' ``fact, form, error`` with ``type``, ``cause`` (missing where no error) and
+    ``ambiguous`` (the mapping is a guess for this item), on ``items``' index.
+
+    Notes
+    -----
+    The mapping, for an error:
+
+    * ``unseen``    → ``absent_support``: the corpus never states the fact;
+    * ``contested`` → ``imitative``: the corpus's mode is the misconception;
+    * ``frequent``  → ``regression`` if the base model was right (post-training moved it away),
+      else ``selection`` (the corpus states the truth most often, so its mass should be there);
+    * ``rare``      → as ``frequent``, but ``ambiguous``: with one to a few mentions the base may
+      not have learnt the fact at all (then the cause is absent support) or learnt a noisy mention;
+      the type alone cannot say which;
+    * with ``routing``: an error where the context held a stale statement and no true one →
+      ``routing`` (the store's stale documents are part of the reference world).
+
+    The regression/selection split uses the base's top answer, a model quantity, not the world:
+    the world says the truth was learnable; only the base says whether it was learnt.
+    """
+    need = {"fact", "form", "error", "correct_base"}
+    missing = sorted(need - set(getattr(items, "columns", ())))
+    if missing:
+        raise ValueError(f"items lacks column(s) {missing}: pass dint.taxonomy.classify's table")
+    facts = getattr(world, "facts", None)
+    if not isinstance(facts, pd.DataFrame) or not {"fact", "type"} <= set(facts.columns):
+        raise ValueError("world must be a dint.world.World (a facts table with 'fact' and 'type')")
+    t = items[["fact"]].merge(facts[["fact", "type"]], on="fact", how="left", validate="many_to_one")["type"]
+    if t.isna().any():
+        raise ValueError(f"items has facts not in world: {sorted(items['fact'][t.isna().to_numpy()].unique())[:5]}")
+    t = t.to_numpy()
+    base_right = items["correct_base"].to_numpy(bool)
+    learnable = np.where(base_right, "regression", "selection")
+    cause = np.select([t == "unseen", t == "contested"], ["absent_support", "imitative"], learnable).astype(object)
+    if routing is not None:
+        r = _routing_table(routing, items.reset_index(drop=True))
+        cause[r["has_stale"].to_numpy() & ~r["has_true"].to_numpy()] = "routing"
+    err = items["error"].to_numpy(bool)
+    cause[~err] = None
+    out = items[["fact", "form", "error"]].copy()
+    out["type"] = t
+    out["cause"] = cause
+    out["ambiguous"] = err & (t == "rare")
+    return out
+
+
+@dataclass(frozen=True)
+class AgreementResult(Result):
+    """:class:`Result` of :func:`agreement`: ``statistic`` is Cohen's κ.
+
+    ``confusion``: crosstab, rows the known cause, columns the predicted class (square, same
+    labels); ``per_class``: ``precision``, ``recall``, ``support`` (known count), ``predicted``
+    count per label; ``observed``: the share of items where the two agree.
+    """
+
+    confusion: pd.DataFrame = field(default_factory=pd.DataFrame)
+    per_class: pd.DataFrame = field(default_factory=pd.DataFrame)
+    observed: float = float("nan")
+
+
+def _labels(x, name):
+    a = pd.Series(np.asarray(x, dtype=object), name=name)
+    if a.isna().any():
+        raise ValueError(f"{name} has missing labels: pass errors only (items[items.error])")
+    return a.astype(str)
+
+
+def agreement(predicted, known, *, confidence_level: float = 0.95) -> AgreementResult:
+    """Agreement of the predicted classes with the known causes, item by item.
+
+    Parameters
+    ----------
+    predicted, known : (n,) label sequences on the same errors, aligned by position (e.g.
+        ``e["class"]`` and ``known_cause(world, e)["cause"]`` for ``e = items[items.error]``)
+    confidence_level : of κ's interval
+
+    Returns
+    -------
+    AgreementResult: ``statistic`` = Cohen's κ, its Wald interval, ``pvalue`` of H0: κ = 0
+    (two-sided), ``confusion``, ``per_class``, ``observed``.
+
+    Notes
+    -----
+    κ and its asymptotic standard errors are statsmodels' ``cohens_kappa`` (Fleiss, Cohen &
+    Everitt 1969); the interval is κ ± z·ASE, the test z = κ / ASE₀. Items are treated as
+    independent (two forms of one fact are two items). κ is NaN when both raters use a single
+    label (chance agreement is then 1).
+    """
+    _check_level(confidence_level)
+    p, k = _labels(predicted, "predicted"), _labels(known, "known")
+    if len(p) != len(k):
+        raise ValueError(f"predicted and known differ in length: {len(p)} != {len(k)}")
+    if len(p) == 0:
+        raise ValueError("predicted is empty: no errors to compare")
+    seen = set(p) | set(k)
+    labels = [c for c in CLASSES if c in seen] + sorted(seen - set(CLASSES))
+    cm = pd.crosstab(pd.Categorical(k, labels), pd.Categorical(p, labels), dropna=False,
+                     rownames=["known"], colnames=["predicted"])
+    table = cm.to_numpy(float)
+    n = int(table.sum())
+    observed = float(np.trace(table) / n)
+    if len(labels) == 1:
+        kappa, lo, hi, pval = np.nan, np.nan, np.nan, np.nan
+    else:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            r = cohens_kappa(table)
+        z = sps.norm.ppf(0.5 + confidence_level / 2)
+        kappa = float(r.kappa)
+        lo, hi = kappa - z * float(r.std_kappa), kappa + z * float(r.std_kappa)
+        s0 = float(r.std_kappa0)
+        pval = float(2 * sps.norm.sf(abs(kappa / s0))) if s0 > 0 else np.nan
+    col, row = table.sum(axis=0), table.sum(axis=1)
+    diag = np.diag(table)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per = pd.DataFrame({"precision": diag / col, "recall": diag / row, "support": row.astype(int),
+                            "predicted": col.astype(int)}, index=pd.Index(labels, name="class"))
+    return AgreementResult(statistic=kappa, confidence_interval=ConfidenceInterval(lo, hi), n=n,
+                           method="Cohen's kappa (statsmodels ASE)", pvalue=pval, confusion=cm,
+                           per_class=per, observed=observed)
+
+
+def accuracy_only(items: pd.DataFrame, *, confidence_level: float = 0.95) -> AgreementResult:
+    """What right/wrong accounting can tell apart: every error gets the one class ``"error"``.
+
+    Parameters
+    ----------
+    items : `known_cause`'s table (``error``, ``cause``); rows without an error are dropped
+
+    Returns
+    -------
+    `agreement` of that one-class labelling with the known causes: κ = 0 (the one class agrees
+    with no cause beyond chance), ``observed`` = 0, recall 0 for every cause.
+    """
+    missing = sorted({"error", "cause"} - set(getattr(items, "columns", ())))
+    if missing:
+        raise ValueError(f"items lacks column(s) {missing}: pass dint.taxonomy.known_cause's table")
+    e = items[items["error"].to_numpy(bool)]
+    return agreement(np.full(len(e), "error", dtype=object), e["cause"].to_numpy(), confidence_level=confidence_level)

@@ -1,0 +1,221 @@
+"""Tests for dint.taxonomy: the distributional error taxonomy and its agreement with known causes."""
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.inter_rater import cohens_kappa
+
+from dint import taxonomy
+from dint.taxonomy import TaxonomyConfig
+
+K = 10   # base rate 0.1: absent threshold 2/K = 0.2, selection threshold max(2/K, 0.1) = 0.2
+
+
+def _dist(spec, k=K):
+    """A distribution over k candidates: the given {index: mass}, the rest spread evenly."""
+    p = np.zeros(k)
+    for j, m in spec.items():
+        p[j] = m
+    rest = [j for j in range(k) if j not in spec]
+    p[rest] = (1 - sum(spec.values())) / len(rest)
+    assert p.min() >= 0
+    return p
+
+
+def _scores(dists, forms=("qa",)):
+    """A score_world-like table; candidate 0 is always the true value, answers are ``v<j>``."""
+    rows = []
+    for form in forms:
+        for i, p in enumerate(dists):
+            for j, pj in enumerate(p):
+                rows.append({"fact": i, "form": form, "candidate": j, "answer": f"v{j}", "p_set": pj,
+                             "is_true": j == 0})
+    return pd.DataFrame(rows)
+
+
+# item: (base, post, expected class); each class occurs by construction
+CASES = [
+    (_dist({0: 0.8}), _dist({0: 0.9}), None),                                   # right: no error
+    (_dist({0: 0.7}), _dist({0: 0.05, 1: 0.6}), "regression"),                  # base right, moved away
+    (_dist({0: 0.15, 1: 0.6}), _dist({0: 0.1, 1: 0.8}), "imitative"),           # base's wrong mode, kept
+    (_dist({0: 0.3, 2: 0.4}), _dist({0: 0.3, 2: 0.45}), "selection"),           # truth has mass, not mode
+    (_dist({0: 0.1, 3: 0.19}), _dist({0: 0.05, 3: 0.5}), "absent_support"),     # base-rate mass in both
+    (_dist({0: 0.6}), _dist({0: 0.1, 4: 0.7}), "routing"),                      # follows a stale context
+    (_dist({0: 0.35, 1: 0.45}), _dist({0: 0.1, 1: 0.7}), "unclassified"),       # no rule claims it
+]
+ROUTING = pd.DataFrame({"fact": [5], "form": ["qa"], "hit": [True], "has_true": [False], "has_stale": [True],
+                        "context_value": ["v4"]})
+
+
+def _classify(cases=CASES, **kw):
+    return taxonomy.classify(_scores([c[0] for c in cases]), _scores([c[1] for c in cases]), **kw)
+
+
+def test_classify_recovers_each_class():
+    out = _classify(routing=ROUTING)
+    assert out["class"].isna().tolist() == [c[2] is None for c in CASES]
+    assert list(out["class"][1:]) == [c[2] for c in CASES[1:]]
+    assert list(out["error"]) == [c[2] is not None for c in CASES]
+    assert set(out["class"].dropna()) == set(taxonomy.CLASSES)
+    np.testing.assert_allclose(out["base_rate"], 1 / K)
+    np.testing.assert_allclose(out["p_true_base"], [c[0][0] for c in CASES])
+    np.testing.assert_allclose(out["p_true_post"], [c[1][0] for c in CASES])
+    np.testing.assert_allclose(out["mode_mass_base"], [c[0].max() for c in CASES])
+    assert list(out["answer_post"][:3]) == ["v0", "v1", "v1"]
+    assert list(out["follows_context"]) == [False] * 5 + [True, False]
+    # without retrieval info the routed error is what the distributions say: a regression
+    assert _classify().loc[5, "class"] == "regression"
+    assert "follows_context" not in _classify().columns
+
+
+def test_classify_ragged_and_unnormalised():
+    base = pd.concat([_scores([_dist({0: 0.1, 1: 0.6})]), _scores([[0.2, 0.3, 0.25, 0.25]]).assign(fact=1)])
+    post = pd.concat([_scores([_dist({0: 0.1, 1: 0.8})]), _scores([[0.02, 0.09, 0.05, 0.04]]).assign(fact=1)])
+    out = taxonomy.classify(base, post)
+    np.testing.assert_allclose(out["k"], [10, 4])
+    np.testing.assert_allclose(out["base_rate"], [0.1, 0.25])
+    np.testing.assert_allclose(out["p_true_post"], [0.1, 0.1])   # renormalised over the candidate set
+    assert list(out["class"]) == ["imitative", "absent_support"]
+
+
+def test_classify_precedence():
+    cfg = TaxonomyConfig()
+    # imitative beats regression by drop: the base already answered the misconception
+    drained = [(_dist({0: 0.4, 1: 0.55}), _dist({0: 0.02, 1: 0.95}), None)]
+    assert _classify(drained, config=cfg).loc[0, "class"] == "imitative"
+    assert _classify(drained, config=TaxonomyConfig(imitative_mass=0.6)).loc[0, "class"] == "regression"
+    # imitative beats selection: the truth keeps mass under a dominant misconception
+    contested = [(_dist({0: 0.35, 1: 0.55}), _dist({0: 0.35, 1: 0.6}), None)]
+    assert _classify(contested).loc[0, "class"] == "imitative"
+    assert _classify(contested, config=TaxonomyConfig(imitative_mass=0.6)).loc[0, "class"] == "selection"
+    # selection beats absent support where the thresholds overlap
+    sel = [CASES[3]]
+    assert _classify(sel, config=TaxonomyConfig(absent_factor=5.0)).loc[0, "class"] == "selection"
+    assert _classify(sel, config=TaxonomyConfig(absent_factor=5.0, selection_mass=0.5)).loc[0, "class"] == \
+        "absent_support"
+    # routing beats regression; a true-only context or a miss is not routing (unless routing_miss)
+    assert _classify(routing=ROUTING).loc[5, "class"] == "routing"
+    clean = ROUTING.assign(has_true=True, has_stale=False)
+    assert _classify(routing=clean).loc[5, "class"] == "regression"
+    miss = ROUTING.assign(hit=False, has_stale=False, context_value="")
+    assert _classify(routing=miss).loc[5, "class"] == "regression"
+    assert _classify(routing=miss, config=TaxonomyConfig(routing_miss=True)).loc[5, "class"] == "routing"
+    # routing without a form column applies to every form of the fact
+    two = taxonomy.classify(_scores([c[0] for c in CASES], ("qa", "statement")),
+                            _scores([c[1] for c in CASES], ("qa", "statement")),
+                            routing=ROUTING.drop(columns="form"))
+    assert list(two.loc[two.fact == 5, "class"]) == ["routing", "routing"]
+
+
+def test_classify_iv():
+    base, post = _scores([c[0] for c in CASES]), _scores([c[1] for c in CASES])
+    with pytest.raises(ValueError, match="same items"):
+        taxonomy.classify(base, post[post.fact < 3])
+    with pytest.raises(ValueError, match="post_scores"):
+        taxonomy.classify(base, post.drop(columns="answer"))
+    with pytest.raises(ValueError, match="lacks column"):
+        taxonomy.classify(base.drop(columns="p_set"), post)
+    with pytest.raises(ValueError, match="base_scores.p_set"):
+        taxonomy.classify(base.assign(p_set=-base["p_set"]), post)
+    with pytest.raises(TypeError, match="config"):
+        taxonomy.classify(base, post, config={"absent_factor": 2})
+    with pytest.raises(ValueError, match="routing lacks"):
+        taxonomy.classify(base, post, routing=ROUTING.drop(columns="has_stale"))
+    with pytest.raises(ValueError, match="routing has several rows"):
+        taxonomy.classify(base, post, routing=pd.concat([ROUTING, ROUTING]))
+
+
+@pytest.mark.parametrize("field, value", [("absent_factor", 0.5), ("selection_factor", 0.0),
+                                          ("selection_mass", 0.0), ("regression_drop", 1.5),
+                                          ("imitative_mass", 0.4), ("routing_miss", 1)])
+def test_config_iv(field, value):
+    with pytest.raises(ValueError, match=f"TaxonomyConfig.{field}"):
+        TaxonomyConfig(**{field: value})
+
+
+def _world():
+    types = ["frequent", "frequent", "rare", "unseen", "contested", "frequent"]
+    return SimpleNamespace(facts=pd.DataFrame({"fact": range(6), "type": types}))
+
+
+def test_known_cause_mapping():
+    items = pd.DataFrame({"fact": range(6), "form": "qa", "error": [True, True, True, True, True, False],
+                          "correct_base": [True, False, False, True, True, True]})
+    out = taxonomy.known_cause(_world(), items)
+    assert list(out["cause"][:5]) == ["regression", "selection", "selection", "absent_support", "imitative"]
+    assert pd.isna(out.loc[5, "cause"])
+    assert list(out["ambiguous"]) == [False, False, True, False, False, False]
+    stale = pd.DataFrame({"fact": [1], "has_true": [False], "has_stale": [True], "context_value": ["v3"]})
+    assert taxonomy.known_cause(_world(), items, routing=stale).loc[1, "cause"] == "routing"
+    with pytest.raises(ValueError, match="items lacks"):
+        taxonomy.known_cause(_world(), items.drop(columns="correct_base"))
+    with pytest.raises(ValueError, match="not in world"):
+        taxonomy.known_cause(_world(), items.assign(fact=items["fact"] + 3))
+    with pytest.raises(ValueError, match="world"):
+        taxonomy.known_cause(object(), items)
+
+
+def test_known_cause_on_classify_and_a_real_world():
+    from dint import world as world_mod
+    w = world_mod.build(world_mod.WorldConfig(n_entities=6, relations=("color",)), seed=0)
+    items = _classify(CASES[:6])
+    out = taxonomy.known_cause(w, items)
+    assert out.index.equals(items.index)
+    assert list(out["type"]) == list(w.facts["type"][:6])
+    assert out["cause"].isna().tolist() == (~items["error"]).tolist()
+
+
+TABLE = np.array([[10, 2, 1], [3, 8, 2], [1, 1, 12]])
+
+
+def _labels(table, names=("imitative", "regression", "selection")):
+    known, pred = [], []
+    for i, row in enumerate(table):
+        for j, c in enumerate(row):
+            known += [names[i]] * c
+            pred += [names[j]] * c
+    return pred, known
+
+
+def test_agreement_against_statsmodels():
+    pred, known = _labels(TABLE)
+    r = taxonomy.agreement(pred, known)
+    ref = cohens_kappa(TABLE)
+    assert r.statistic == pytest.approx(ref.kappa)
+    assert r.confidence_interval.low == pytest.approx(ref.kappa_low)
+    assert r.confidence_interval.high == pytest.approx(ref.kappa_upp)
+    assert r.pvalue == pytest.approx(ref.pvalue_two_sided)
+    np.testing.assert_array_equal(r.confusion.to_numpy(), TABLE)
+    assert list(r.confusion.index) == ["imitative", "regression", "selection"]   # CLASSES order
+    assert r.n == TABLE.sum() and r.observed == pytest.approx(30 / 40)
+    np.testing.assert_allclose(r.per_class["precision"], [10 / 14, 8 / 11, 12 / 15])
+    np.testing.assert_allclose(r.per_class["recall"], [10 / 13, 8 / 13, 12 / 14])
+    narrow = taxonomy.agreement(pred, known, confidence_level=0.5)
+    assert r.confidence_interval.low < narrow.confidence_interval.low < narrow.statistic
+
+
+def test_agreement_perfect_and_accuracy_only():
+    labels = ["imitative"] * 3 + ["selection"] * 5 + ["absent_support"] * 2
+    r = taxonomy.agreement(labels, labels)
+    assert r.statistic == pytest.approx(1.0) and r.observed == 1.0
+    np.testing.assert_allclose(r.per_class["recall"], 1.0)
+    known = pd.DataFrame({"error": [True] * 10 + [False], "cause": labels + [None]})
+    a = taxonomy.accuracy_only(known)
+    assert a.statistic == 0.0 and a.observed == 0.0 and a.n == 10
+    assert a.per_class.loc["error", "predicted"] == 10
+    np.testing.assert_allclose(a.per_class.loc[["imitative", "selection", "absent_support"], "recall"], 0.0)
+
+
+def test_agreement_iv():
+    with pytest.raises(ValueError, match="differ in length"):
+        taxonomy.agreement(["selection"], ["selection", "imitative"])
+    with pytest.raises(ValueError, match="known has missing"):
+        taxonomy.agreement(["selection", "imitative"], ["selection", None])
+    with pytest.raises(ValueError, match="empty"):
+        taxonomy.agreement([], [])
+    with pytest.raises(ValueError, match="confidence_level"):
+        taxonomy.agreement(["selection"], ["selection"], confidence_level=1.5)
+    with pytest.raises(ValueError, match="items lacks"):
+        taxonomy.accuracy_only(pd.DataFrame({"error": [True]}))
+    assert np.isnan(taxonomy.agreement(["selection"] * 3, ["selection"] * 3).statistic)   # κ undefined

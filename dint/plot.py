@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -307,6 +308,8 @@ def accuracy_cost(summary: pd.DataFrame, *, ax=None):
                         fmt=markers.get(r.method, "o"), color=PALETTE[i], ms=5, capsize=2, lw=0.8,
                         label=f"{r.method} ({store})")
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set(xlabel="inference tokens per question", ylabel="accuracy (abstention = wrong)")
     ax.legend(fontsize=6, frameon=False)
     return fig

@@ -144,7 +144,7 @@ def _intervention_manifest(profile: Profile, name: str) -> dict:
 
 
 def _load_intervention(profile: Profile, name: str, folder: Path):
-    from .interventions import rag, reward
+    from .interventions import rag, retrieval, reward
     from .interventions.record import InterventionRecord
 
     record = InterventionRecord.load(folder / "record.json")
@@ -154,8 +154,8 @@ def _load_intervention(profile: Profile, name: str, folder: Path):
     model, tok = models.load(folder)
     if name == "rag":
         cfg = profile.interventions
-        store = rag.build_store(world(profile), cfg.config("store"), seed=profile.seed)
-        policy = rag.RAGPolicy(model, tok, store, rag.make_retriever("bm25", store), k=cfg.config("rag").k)
+        store = retrieval.build_store(world(profile), cfg.config("store"), seed=profile.seed)
+        policy = rag.RAGPolicy(model, tok, store, retrieval.make_retriever("bm25", store), k=cfg.config("rag").k)
         return policy, tok, record
     return model, tok, record
 

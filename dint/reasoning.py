@@ -222,7 +222,7 @@ def _claims(store) -> set[tuple[str, str, str]]:
     table = getattr(store, "table", None)
     need = {"entity", "relation", "value"}
     if not isinstance(table, pd.DataFrame) or not need <= set(table.columns):
-        raise ValueError("store must be a DocumentStore (dint.interventions.rag.build_store) whose table "
+        raise ValueError("store must be a DocumentStore (dint.interventions.retrieval.build_store) whose table "
                          f"has columns {sorted(need)}")
     return set(zip(table["entity"], table["relation"], table["value"]))
 

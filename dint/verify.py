@@ -78,7 +78,7 @@ class ReferenceVerifier:
 
     Parameters
     ----------
-    store : DocumentStore (:func:`dint.interventions.rag.build_store`) or a DataFrame with columns
+    store : DocumentStore (:func:`dint.interventions.retrieval.build_store`) or a DataFrame with columns
         ``entity``, ``relation``, ``value`` (and optionally ``fact``): the claims the reference states.
         A claim is accepted when some row states it, so a stale store accepts its stale values.
     name : label in result tables.

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from dint.interventions import rag
+from dint.interventions import rag, retrieval
 from dint.interventions.record import InterventionRecord
 from dint.scoring import score
 
@@ -28,8 +28,8 @@ def _heldout(world):
 
 @pytest.fixture(scope="module")
 def stores(micro_world):
-    return {"clean": rag.build_store(micro_world, rag.StoreConfig()),
-            "stale": rag.build_store(micro_world, rag.StoreConfig(stale_share=1.0))}
+    return {"clean": retrieval.build_store(micro_world, retrieval.StoreConfig()),
+            "stale": retrieval.build_store(micro_world, retrieval.StoreConfig(stale_share=1.0))}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def reader(micro_world, micro_model, stores):
     ({"misconception": 1}, "misconception")])
 def test_store_config_iv(kwargs, name):
     with pytest.raises(ValueError, match=name):
-        rag.StoreConfig(**kwargs)
+        retrieval.StoreConfig(**kwargs)
 
 
 @pytest.mark.parametrize("kwargs, name", [
@@ -66,7 +66,7 @@ def test_rag_sft_config_iv(kwargs, name):
 
 def test_build_store(micro_world):
     w = micro_world
-    store = rag.build_store(w, rag.StoreConfig(stale_share=0.3, docs_per_fact=2), seed=1)
+    store = retrieval.build_store(w, retrieval.StoreConfig(stale_share=0.3, docs_per_fact=2), seed=1)
     T = store.table
     assert list(T.columns) == ["doc", "fact", "entity", "relation", "template", "value", "is_true", "text"]
     assert len(store) == 2 * len(w.facts) and (T["doc"].to_numpy() == np.arange(len(T))).all()
@@ -84,29 +84,29 @@ def test_build_store(micro_world):
     assert first["text"].iloc[0] == w.relation(first["relation"].iloc[0]).statement(first["entity"].iloc[0],
                                                                                    first["value"].iloc[0])
     # deterministic, and nested in the stale share (paired stores)
-    again = rag.build_store(w, rag.StoreConfig(stale_share=0.3, docs_per_fact=2), seed=1)
+    again = retrieval.build_store(w, retrieval.StoreConfig(stale_share=0.3, docs_per_fact=2), seed=1)
     assert again.fingerprint == store.fingerprint
-    more = rag.build_store(w, rag.StoreConfig(stale_share=0.6, docs_per_fact=2), seed=1).table
+    more = retrieval.build_store(w, retrieval.StoreConfig(stale_share=0.6, docs_per_fact=2), seed=1).table
     assert (more["is_true"] <= T["is_true"]).all() and (~more["is_true"]).sum() == round(0.6 * len(T))
     assert (more.loc[~T["is_true"], "value"] == T.loc[~T["is_true"], "value"]).all()
-    assert rag.build_store(w, rag.StoreConfig(), seed=1).table["is_true"].all()
+    assert retrieval.build_store(w, retrieval.StoreConfig(), seed=1).table["is_true"].all()
     with pytest.raises(TypeError, match="config"):
-        rag.build_store(w, {"stale_share": 0.1})
+        retrieval.build_store(w, {"stale_share": 0.1})
 
 
 # -- retrieval --------------------------------------------------------------------------------------
 
 def test_bm25_against_rank_bm25(stores):
-    retriever = rag.BM25Retriever(stores["clean"])
+    retriever = retrieval.BM25Retriever(stores["clean"])
     queries = ["who is the mentor of x ?", stores["clean"].texts[3], "what pet does it keep ? the pet"]
     ours = retriever.scores(queries)
-    theirs = np.array([retriever.bm25.get_scores(rag.analyze(q)) for q in queries])
+    theirs = np.array([retriever.bm25.get_scores(retrieval.analyze(q)) for q in queries])
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
 
 
 def test_bm25_retrieves_own_document(micro_world, stores):
     store = stores["clean"]
-    retriever = rag.BM25Retriever(store)
+    retriever = retrieval.BM25Retriever(store)
     P = micro_world.prompts("qa")
     top = np.array([d[0] for d in retriever.retrieve([rag.question(p) for p in P["prompt"]], k=1)])
     hit = store.table["fact"].to_numpy()[top] == P["fact"].to_numpy()
@@ -129,7 +129,7 @@ def test_bm25_retrieves_own_document(micro_world, stores):
 def test_embedding_retriever_offline(micro_world, stores, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     store = stores["clean"]
-    retriever = rag.EmbeddingRetriever(store)
+    retriever = retrieval.EmbeddingRetriever(store)
     P = micro_world.prompts("qa")
     queries = [rag.question(p) for p in P["prompt"]]
     ids = retriever.retrieve(queries, k=2)
@@ -139,7 +139,7 @@ def test_embedding_retriever_offline(micro_world, stores, monkeypatch):
     assert hit.mean() >= 0.85 and hit[home].mean() >= 0.5
     assert retriever.retrieve(queries, k=2) == ids
     assert retriever.cost["index_flops"] > 0 and retriever.cost["flops"] > 0
-    again = rag.EmbeddingRetriever(store)                   # embeddings cached per store
+    again = retrieval.EmbeddingRetriever(store)                   # embeddings cached per store
     assert again._docs is retriever._docs and again.encoder is retriever.encoder
     routed = rag.rag_prompts(P, store, retriever, k=1)
     assert routed["hit"].mean() == hit.mean()
@@ -147,7 +147,7 @@ def test_embedding_retriever_offline(micro_world, stores, monkeypatch):
 
 def test_missing_package_named():
     with pytest.raises(ModuleNotFoundError, match="'no-such-package'.*pip install no-such-package"):
-        rag._require("no_such_module_dint", "no-such-package", "install it with `pip install no-such-package`")
+        retrieval._require("no_such_module_dint", "no-such-package", "install it with `pip install no-such-package`")
 
 
 # -- routing ----------------------------------------------------------------------------------------
@@ -156,7 +156,7 @@ def test_rag_prompts(micro_world, micro_model, stores):
     _, tok, _ = micro_model
     H = _heldout(micro_world)
     clean, stale = stores["clean"], stores["stale"]
-    R = rag.rag_prompts(H, clean, rag.BM25Retriever(clean), k=1)
+    R = rag.rag_prompts(H, clean, retrieval.BM25Retriever(clean), k=1)
     assert {"question", "docs", "context", "hit", "has_true", "has_stale", "context_value",
             "candidates", "target"} <= set(R.columns)
     row = R.iloc[0]
@@ -171,7 +171,7 @@ def test_rag_prompts(micro_world, micro_model, stores):
     assert (S.loc[S["hit"], "context_value"] != S.loc[S["hit"], "target"]).all()
     assert all(len(d) == 2 for d in S["docs"])
     with pytest.raises(ValueError, match="another store"):
-        rag.rag_prompts(H, stale, rag.BM25Retriever(clean))
+        rag.rag_prompts(H, stale, retrieval.BM25Retriever(clean))
     with pytest.raises(ValueError, match="k="):
         rag.rag_prompts(H, clean, "bm25", k=0)
     with pytest.raises(ValueError, match="prompts_df"):
@@ -242,7 +242,7 @@ def test_policy_and_run(reader, micro_world, micro_model, stores):
     trained, *_ = reader
     base, tok, _ = micro_model
     H = _heldout(micro_world)
-    policy = rag.RAGPolicy(trained, tok, stores["clean"], rag.BM25Retriever(stores["clean"]), k=1)
+    policy = rag.RAGPolicy(trained, tok, stores["clean"], retrieval.BM25Retriever(stores["clean"]), k=1)
     table = policy.score(H)
     assert len(table) == H["candidates"].map(len).sum()
     best = table.loc[table.groupby("item")["p_set"].idxmax()].sort_values("item")["answer"].str[1:]
@@ -251,7 +251,7 @@ def test_policy_and_run(reader, micro_world, micro_model, stores):
     assert stale.retriever.store is stores["stale"] and stale.prompts(H)["has_stale"].any()
     # run without reader training: the base model reads the context as it is; nothing is trained
     pol, record = rag.run(base, tok, micro_world, rag.RAGSFTConfig(k=2),
-                          store_config=rag.StoreConfig(stale_share=0.5), train=False, seed=0)
+                          store_config=retrieval.StoreConfig(stale_share=0.5), train=False, seed=0)
     assert pol.model is base and pol.k == 2 and record.method == "rag" and record.train_flops == 0
     assert record.extra["deployed_store"]["stale_share"] == 0.5 and record.extra["retriever"] == "bm25"
     assert (~pol.store.table["is_true"]).mean() == 0.5
@@ -262,7 +262,7 @@ def test_policy_and_run(reader, micro_world, micro_model, stores):
 def test_run_trains_on_clean_store_deterministically(micro_world, micro_model):
     base, tok, _ = micro_model
     cfg = rag.RAGSFTConfig(repeats=1, epochs=1, threads=1)
-    runs = [rag.run(base, tok, micro_world, cfg, store_config=rag.StoreConfig(stale_share=0.5), seed=4)
+    runs = [rag.run(base, tok, micro_world, cfg, store_config=retrieval.StoreConfig(stale_share=0.5), seed=4)
             for _ in range(2)]
     (p1, r1), (p2, r2) = runs
     assert r1.method == "rag-sft" and r1.steps == 3 and r1.extra["store"]["stale_share"] == 0.0

@@ -84,7 +84,7 @@ class InterventionsConfig:
 
 # the config class of each section field; the method modules (TRL, PEFT, ...) load on first use
 _CONFIGS = {"labeler": ("data", "LabelerConfig"), "sft": ("sft", "SFTConfig"), "dpo": ("dpo", "DPOConfig"),
-            "reward": ("reward", "RewardConfig"), "rl": ("rl", "RLConfig"), "store": ("rag", "StoreConfig"),
+            "reward": ("reward", "RewardConfig"), "rl": ("rl", "RLConfig"), "store": ("retrieval", "StoreConfig"),
             "rag": ("rag", "RAGSFTConfig")}
 
 

@@ -20,14 +20,13 @@ import trl
 
 from ..models import n_params
 from .record import InterventionRecord, inference_flops, stopwatch, train_flops
+from .session import quiet, session
 from .sft import (
     check_common,
     check_vocabulary,
     finish,
     prepare,
-    quiet_trainer,
     record_config,
-    session,
     string_columns,
     trainer_args,
 )
@@ -107,7 +106,7 @@ def run(model, tokenizer, pairs: pd.DataFrame, config: DPOConfig = DPOConfig(), 
                             loss_type=[config.loss_type])
         trainer = trl.DPOTrainer(model=policy, ref_model=reference, args=args, train_dataset=data,
                                  processing_class=tokenizer, peft_config=copy.deepcopy(config.peft))
-        quiet_trainer(trainer)
+        quiet(trainer)
         trainer.train()
         tokens = config.epochs * _pair_tokens(trainer.train_dataset, config.max_length)
         policy, summary = finish(trainer)

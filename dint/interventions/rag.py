@@ -19,14 +19,11 @@ from __future__ import annotations
 import copy
 import math
 import os
-import random
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
-import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -42,6 +39,7 @@ from .retrieval import (
     check_k,
     make_retriever,
 )
+from .session import quiet, session
 
 # -- routing ----------------------------------------------------------------------------------------
 
@@ -184,19 +182,6 @@ def demonstrations(world: World, store: DocumentStore, retriever, config: RAGSFT
     return pd.DataFrame(rows, columns=["fact", "prompt", "completion", "counterfactual", "hit"])
 
 
-@contextmanager
-def _global_rng_kept():
-    """Run code that seeds the global generators (transformers' ``set_seed``), then restore them."""
-    py, npy = random.getstate(), np.random.get_state()
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
-        try:
-            yield
-        finally:
-            random.setstate(py)
-            np.random.set_state(npy)
-
-
 def _check_fits(model, tokenizer, texts, k: int) -> None:
     ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
     if tokenizer.unk_token_id is not None and any(tokenizer.unk_token_id in row for row in ids):
@@ -237,7 +222,6 @@ def train_reader(model, tokenizer, world: World, store: DocumentStore, retriever
     if not isinstance(config, RAGSFTConfig):
         raise TypeError(f"config must be a RAGSFTConfig, got {type(config).__name__}")
     import datasets
-    from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     retriever = make_retriever(retriever, store)
@@ -248,33 +232,22 @@ def train_reader(model, tokenizer, world: World, store: DocumentStore, retriever
         reader = copy.deepcopy(model)
         reader.train()
         steps_per_epoch = math.ceil(len(demos) / config.batch_size)
-        bars, threads = datasets.is_progress_bar_enabled(), torch.get_num_threads()
-        if not progress:
-            datasets.disable_progress_bars()
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        try:
-            with tempfile.TemporaryDirectory() as out, _global_rng_kept():
-                args = SFTConfig(
-                    output_dir=out, report_to="none", save_strategy="no", seed=seed, data_seed=seed,
-                    num_train_epochs=config.epochs, per_device_train_batch_size=config.batch_size,
-                    learning_rate=config.lr, lr_scheduler_type=config.scheduler, warmup_steps=config.warmup,
-                    weight_decay=config.weight_decay, logging_steps=steps_per_epoch, disable_tqdm=not progress,
-                    bf16=False, fp16=False, activation_checkpointing=False, use_cpu=reader.device.type == "cpu",
-                    completion_only_loss=True, max_length=None, packing=False, dataloader_num_workers=0)
-                data = datasets.Dataset.from_dict({"prompt": demos["prompt"].tolist(),
-                                                   "completion": demos["completion"].tolist()})
-                trainer = SFTTrainer(model=reader, args=args, train_dataset=data, processing_class=tokenizer)
-                if not progress:
-                    trainer.remove_callback(PrinterCallback)
-                trainer.train()
-                tokens = config.epochs * sum(map(len, trainer.train_dataset["input_ids"]))
-                steps = trainer.state.global_step
-                losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-        finally:
-            torch.set_num_threads(threads)
-            if bars and not progress:
-                datasets.enable_progress_bars()
+        with tempfile.TemporaryDirectory() as out, session(progress, config.threads):
+            args = SFTConfig(
+                output_dir=out, report_to="none", save_strategy="no", seed=seed, data_seed=seed,
+                num_train_epochs=config.epochs, per_device_train_batch_size=config.batch_size,
+                learning_rate=config.lr, lr_scheduler_type=config.scheduler, warmup_steps=config.warmup,
+                weight_decay=config.weight_decay, logging_steps=steps_per_epoch, disable_tqdm=not progress,
+                bf16=False, fp16=False, activation_checkpointing=False, use_cpu=reader.device.type == "cpu",
+                completion_only_loss=True, max_length=None, packing=False, dataloader_num_workers=0)
+            data = datasets.Dataset.from_dict({"prompt": demos["prompt"].tolist(),
+                                               "completion": demos["completion"].tolist()})
+            trainer = SFTTrainer(model=reader, args=args, train_dataset=data, processing_class=tokenizer)
+            quiet(trainer)
+            trainer.train()
+            tokens = config.epochs * sum(map(len, trainer.train_dataset["input_ids"]))
+            steps = trainer.state.global_step
+            losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         reader = trainer.accelerator.unwrap_model(trainer.model).eval()
         vars(reader).pop("forward", None)           # TRL patches a fused-LM-head forward onto the instance
         reader.config.use_cache = model.config.use_cache                 # the trainer turns the cache off

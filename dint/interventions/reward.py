@@ -14,15 +14,11 @@ its prompt with a single space, because word-level decoders drop the leading spa
 from __future__ import annotations
 
 import copy
-import logging
 import math
 import os
-import random
 import re
 import string
 import tempfile
-import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -36,11 +32,11 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
-    PrinterCallback,
 )
 
 from ..models import n_params
 from .record import InterventionRecord, config_dict, stopwatch, train_flops
+from .session import quiet, session
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 
@@ -213,34 +209,6 @@ def _check_pairs(pairs) -> pd.DataFrame:
     return pairs
 
 
-@contextmanager
-def session(threads: int = 0):
-    """Run a TRL training block and leave the process as it was found.
-
-    Restores the caller's Python, NumPy and torch random states (`Trainer` seeds them globally) and
-    torch's thread count (``threads``: the count inside the block, 0 leaves it as is); silences
-    the deprecation warnings and info logs that TRL 1.16 triggers inside transformers 5.
-    """
-    py, np_state, before = random.getstate(), np.random.get_state(), torch.get_num_threads()
-    loggers = [logging.getLogger(n) for n in ("transformers", "trl", "accelerate")]
-    levels = [lg.level for lg in loggers]
-    try:
-        for lg in loggers:
-            lg.setLevel(logging.ERROR)
-        if threads:
-            torch.set_num_threads(threads)
-        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r".*deprecated and will be removed in v6.*",
-                                    category=FutureWarning)
-            yield
-    finally:
-        random.setstate(py)
-        np.random.set_state(np_state)
-        torch.set_num_threads(before)
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
-
-
 def checkpointing_off() -> dict:
     """Trainer kwargs that turn activation checkpointing off (TRL turns it on by default)."""
     from transformers import TrainingArguments
@@ -249,11 +217,6 @@ def checkpointing_off() -> dict:
     # transformers renamed gradient_checkpointing (now a deprecated alias that warns)
     return {"activation_checkpointing": False} if "activation_checkpointing" in names else {
         "gradient_checkpointing": False}
-
-
-def quiet(trainer) -> None:
-    """Drop the callback that prints logs when tqdm is off (dint never prints)."""
-    trainer.remove_callback(PrinterCallback)
 
 
 def train(base_model, tokenizer, pairs: pd.DataFrame, config: RewardConfig = RewardConfig(), *,
@@ -286,7 +249,7 @@ def train(base_model, tokenizer, pairs: pd.DataFrame, config: RewardConfig = Rew
     if tokenizer.pad_token_id is None or tokenizer.eos_token_id is None:
         raise ValueError("tokenizer needs a pad token and an eos token")
 
-    with session(config.threads), stopwatch() as elapsed:
+    with session(progress, config.threads), stopwatch() as elapsed:
         # imported here: importing trl draws from the global random state
         from datasets import Dataset
         from trl import RewardConfig as TRLRewardConfig

@@ -58,7 +58,8 @@ from .record import (
     stopwatch,
     train_flops,
 )
-from .reward import RewardModel, checkpointing_off, gold_reward, quiet, session
+from .reward import RewardModel, checkpointing_off, gold_reward
+from .session import quiet, session
 
 
 @dataclass(frozen=True)
@@ -288,7 +289,7 @@ def run(model, tokenizer, prompts_df: pd.DataFrame, reward_model: RewardModel, c
     data = Dataset.from_dict({"prompt": prompts_df["prompt"].astype(str).tolist(),
                               "fact": [int(f) for f in prompts_df["fact"]]})
 
-    with session(config.threads), stopwatch() as elapsed, tempfile.TemporaryDirectory(prefix="dint-rl-") as tmp:
+    with session(progress, config.threads), stopwatch() as elapsed, tempfile.TemporaryDirectory(prefix="dint-rl-") as tmp:
         # imported here: importing trl draws from the global random state
         from trl import RLOOConfig, RLOOTrainer
 

@@ -4,17 +4,14 @@ SFT shifts the answer distribution towards the demonstrated completions under th
 prompt format; `run` returns the shifted model and what the shift cost. With LoRA the adapters
 are merged into the weights afterwards, so that every scorer sees a plain causal LM.
 
-The helpers below `run` (`gpt2_lora`, `prepare`, `session`, `trainer_args`, `finish`) are the
+The helpers below `run` (`gpt2_lora`, `prepare`, `trainer_args`, `finish`) are the
 plumbing that `dint.interventions.dpo` shares.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
-import random
 import tempfile
-import warnings
 from dataclasses import dataclass
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -23,9 +20,7 @@ import datasets
 import numpy as np
 import pandas as pd
 import peft
-import torch
 import trl
-from transformers.trainer_callback import PrinterCallback
 
 from ..models import n_params
 from .record import (
@@ -35,6 +30,7 @@ from .record import (
     stopwatch,
     train_flops,
 )
+from .session import quiet, session
 
 GPT2_LORA_TARGETS = ("c_attn", "c_proj", "c_fc")   # GPT-2's attention and MLP projections (Conv1D)
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
@@ -142,7 +138,7 @@ def run(model, tokenizer, demos: pd.DataFrame, config: SFTConfig = SFTConfig(), 
                             completion_only_loss=config.completion_only_loss)
         trainer = trl.SFTTrainer(model=policy, args=args, train_dataset=data, processing_class=tokenizer,
                                  peft_config=copy.deepcopy(config.peft))
-        quiet_trainer(trainer)
+        quiet(trainer)
         trainer.train()
         # every prepared sequence (already cut to max_length) is one forward pass per epoch
         tokens = config.epochs * sum(len(ids) for ids in trainer.train_dataset["input_ids"])
@@ -204,30 +200,6 @@ def _unpatch(model) -> None:
     vars(model).pop("forward", None)
 
 
-@contextlib.contextmanager
-def session(progress: bool, threads: int = 0):
-    """A training session that leaves the process as it found it: the caller's Python, NumPy and
-    torch random states (Trainer seeds them globally), torch's thread count (``threads``, 0: as
-    is), and `datasets` progress bars (off unless ``progress``)."""
-    py, np_state, n_threads = random.getstate(), np.random.get_state(), torch.get_num_threads()
-    bars = datasets.utils.is_progress_bar_enabled()
-    if not progress:
-        datasets.utils.disable_progress_bars()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
-            # version skew between peft and transformers 5 (a renamed attribute), not ours to act on
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-            yield
-    finally:
-        random.setstate(py)
-        np.random.set_state(np_state)
-        torch.set_num_threads(n_threads)
-        if bars:
-            datasets.utils.enable_progress_bars()
-
-
 def trainer_args(cls, config, output_dir: str, *, seed: int, progress: bool, **extra):
     """TRL config (`trl.SFTConfig`, `trl.DPOConfig`) for a local, deterministic CPU run: no
     evaluation, no checkpoints, no reporting, fp32, one process."""
@@ -243,11 +215,6 @@ def trainer_args(cls, config, output_dir: str, *, seed: int, progress: bool, **e
         activation_checkpointing=False,
         eval_strategy="no", save_strategy="no", report_to=[], disable_tqdm=not progress,
         dataloader_num_workers=0, dataloader_pin_memory=False, **logging_kw, **extra)
-
-
-def quiet_trainer(trainer) -> None:
-    """No stdout: with the progress bar off, `Trainer` prints every log line instead."""
-    trainer.remove_callback(PrinterCallback)
 
 
 def finish(trainer):

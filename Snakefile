@@ -7,6 +7,7 @@
 # training interventions and scoring pin their own thread count (see below).
 import json
 
+from dint import stacks
 from dint.config import load_profile
 
 PROFILE = config.get("profile", "tiny")
@@ -18,7 +19,7 @@ NOTEBOOKS = ["00_base_model", "01_mechanism", "02_engineering_clues"]
 INTERVENTIONS = ["sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag"]
 ANSWERING = [n for n in INTERVENTIONS if n != "reward"]
 INTERVENTION_CODE = ["dint/interventions/" + f for f in ("data.py", "sft.py", "dpo.py", "reward.py", "rl.py", "rag.py",
-                                                          "plan.py", "record.py")]
+                                                          "retrieval.py", "plan.py", "record.py", "session.py")]
 
 
 def section(*names):
@@ -70,6 +71,36 @@ rule intervention:
     wildcard_constraints: name="|".join(ANSWERING)
     params: cfg=section("world", "base", "scoring", "interventions")
     shell: "python -m dint build intervention {wildcards.name} --profile {PROFILE}"
+
+
+# Stacked interventions (dint.stacks): each stack is trained from its cached prefix and scored in one job;
+# stacks that are single interventions of the plan (sft, dpo, rag, sft+rl = rlhf) come from the rule above.
+STACKS = [stacks.name(s) for s in stacks.PLAN + stacks.ORDERS]
+TRAINED_STACKS = [n for n in STACKS if stacks.parse(n) and stacks.parse(n) not in stacks.ALIASES]
+
+
+def stack_start(name):
+    """The manifest of the model a stack's last step starts from (its prefix)."""
+    steps = stacks.prefix(name)
+    if not steps:
+        return rules.base_model.output[0]
+    if steps in stacks.ALIASES:
+        return f"{R}/models/{stacks.ALIASES[steps]}/manifest.json"
+    return f"{R}/stacks/{stacks.name(steps)}/manifest.json"
+
+
+rule stack:
+    threads: 1
+    input:
+        INTERVENTION_CODE, "dint/stacks.py", "dint/artifacts.py", "dint/scoring.py",
+        lambda w: stack_start(w.stack),
+        lambda w: [f"{R}/models/reward/manifest.json"] if "rl" in stacks.parse(w.stack) else [],
+    output:
+        model=f"{R}/stacks/{{stack}}/manifest.json",
+        scores=f"{R}/scores/stacks/{{stack}}/manifest.json",
+    wildcard_constraints: stack="|".join(n.replace("+", r"\+") for n in TRAINED_STACKS)
+    params: cfg=section("world", "base", "scoring", "interventions")
+    shell: "python -m dint build stack {wildcards.stack} --profile {PROFILE}"
 
 
 rule reward_model:

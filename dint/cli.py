@@ -32,6 +32,12 @@ def _build(args):
         if args.name != "reward":   # and its answer distributions, in the same process
             s = artifacts.intervention_scores(P, args.name, rebuild=args.force)
             print(f"{args.name} scores: {len(s)} rows")
+    elif args.artifact == "stack":
+        from . import stacks
+        _, _, recs = stacks.stack(P, args.name, rebuild=args.force, progress=True)
+        s = stacks.stack_scores(P, args.name, rebuild=args.force)
+        d = stacks.describe(P, args.name)
+        print(f"stack {d['stack']}: {len(recs)} steps, {d['train_flops']:.3g} training FLOPs, {len(s)} score rows")
     elif args.artifact == "intervention-scores":
         s = artifacts.intervention_scores(P, args.name, rebuild=args.force)
         print(f"{args.name} scores: {len(s)} rows")
@@ -98,9 +104,10 @@ def main(argv=None) -> int:
     p = sub.add_parser("build", help="build (or load) a shared artifact of a profile",
                        description="Build a shared artifact once; later calls load it.")
     p.add_argument("artifact", choices=["world", "base", "scores", "intervention", "intervention-scores",
-                                        "rl-sweep"])
+                                        "stack", "rl-sweep"])
     p.add_argument("name", nargs="?", default=None,
-                   help="the intervention (for intervention and intervention-scores), e.g. sft")
+                   help="the intervention (for intervention and intervention-scores), e.g. sft; "
+                        "the stack (for stack), e.g. sft+dpo+rl")
     _profile_args(p)
     p.add_argument("--force", action="store_true", help="rebuild even if a matching artifact exists")
     p.set_defaults(fn=_build)
@@ -139,6 +146,8 @@ def main(argv=None) -> int:
     p.set_defaults(fn=_profiles)
 
     args = parser.parse_args(argv)
+    if getattr(args, "artifact", None) == "stack" and not args.name:
+        parser.error("dint build stack needs a NAME: steps of sft, dpo, rl, rag joined by '+', e.g. sft+dpo")
     if getattr(args, "artifact", None) in ("intervention", "intervention-scores") and not args.name:
         from .interventions.plan import NAMES
         parser.error(f"dint build {args.artifact} needs a NAME, one of {', '.join(NAMES)}")

@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as sps
 
@@ -52,6 +53,26 @@ def test_logit_gee_against_statsmodels():
     assert (out.std_error > plain.std_error).all()   # the bias correction widens the sandwich
     with pytest.raises(ValueError, match="cov_type='naive'"):
         logit_gee("correct ~ x", df, groups="fact", cov_type="naive")
+
+
+def test_logit_gee_joint_against_single_terms():
+    from dint.fits import logit_gee_joint
+    rng = np.random.default_rng(4)
+    g = 150
+    df = pd.DataFrame({"fact": np.repeat(np.arange(g), 4), "a": np.tile([0, 1, 0, 1], g), "b": np.tile([0, 0, 1, 1], g)})
+    u = np.repeat(rng.normal(0, 1, g), 4)
+    df["correct"] = (rng.random(len(df)) < 1 / (1 + np.exp(-(u + 0.5 * df.a - 0.3 * df.b)))).astype(int)
+    table = logit_gee("correct ~ a * b", df, groups="fact").set_index("term")
+    one = logit_gee_joint("correct ~ a * b", df, groups="fact", terms=["a:b"])
+    # one term: the Wald chi-square is the squared z and the p-values agree
+    assert one.statistic == pytest.approx(table.loc["a:b", "z"] ** 2, rel=1e-8)
+    assert one.pvalue == pytest.approx(table.loc["a:b", "pvalue"], rel=1e-6)
+    both = logit_gee_joint("correct ~ a * b", df, groups="fact", terms=lambda t: t in ("a", "b"))
+    assert "df = 2" in both.method and both.statistic >= max(table.loc[["a", "b"], "z"] ** 2) - 1e-9
+    with pytest.raises(ValueError, match="terms="):
+        logit_gee_joint("correct ~ a * b", df, groups="fact", terms=["c"])
+    with pytest.raises(ValueError, match="terms="):
+        logit_gee_joint("correct ~ a * b", df, groups="fact", terms=lambda t: False)
 
 
 def test_logit_gee_against_theory():

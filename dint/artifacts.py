@@ -139,8 +139,18 @@ def intervention_dir(profile: Profile, name: str) -> Path:
     return root(profile) / "models" / name
 
 
-def _intervention_manifest(profile: Profile, name: str) -> dict:
-    return {**_manifest(profile, "intervention", ("world", "base", "interventions")), "name": name}
+def _intervention_manifest(profile: Profile, name: str, *, grids: tuple[str, ...] = ()) -> dict:
+    """Manifest of a trained artifact: the world, the base and the interventions section without the
+    experiment grids (`plan.EXPERIMENT_FIELDS`) other than ``grids``, so that widening a sweep does not
+    retrain every model."""
+    from .interventions.plan import EXPERIMENT_FIELDS
+
+    unknown = sorted(set(grids) - set(EXPERIMENT_FIELDS))
+    if unknown:
+        raise ValueError(f"grids={unknown!r}: choose among {EXPERIMENT_FIELDS}")
+    m = _manifest(profile, "intervention", ("world", "base", "interventions"))
+    m["interventions"] = {k: v for k, v in m["interventions"].items() if k not in EXPERIMENT_FIELDS or k in grids}
+    return {**m, "name": name}
 
 
 def _load_intervention(profile: Profile, name: str, folder: Path):

@@ -25,7 +25,7 @@ def rl_sweep(profile: Profile, *, rebuild: bool = False, progress: bool = False)
     ``wall_time`` of the run.
     """
     folder = artifacts.root(profile) / "rl_sweep"
-    manifest = {**artifacts._intervention_manifest(profile, "rl_sweep"), "kind": "rl_sweep"}
+    manifest = {**artifacts._intervention_manifest(profile, "rl_sweep", grids=("rl_betas",)), "kind": "rl_sweep"}
     if rebuild or not artifacts._valid(folder, manifest):
         w = artifacts.world(profile)
         sft_model, tok, _ = artifacts.intervention(profile, "sft", progress=progress)

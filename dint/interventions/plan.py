@@ -20,6 +20,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field, fields
 
+# fields of the section that set experiments' grids, not how any model is trained
+EXPERIMENT_FIELDS = ("rl_betas", "bon_n", "sft_epochs", "sft_data")
 NAMES = ("sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag")
 # what each intervention is trained from: the base model, or another intervention's model
 START = {"sft": "base", "sft_lora": "base", "sft_sham": "base", "dpo": "base", "dpo_lora": "base",
@@ -32,7 +34,9 @@ class InterventionsConfig:
 
     ``threads`` sets every method's torch threads (one thread is fastest for the small world
     models on a shared CPU); ``lora`` holds `sft.gpt2_lora`'s arguments for the LoRA variants;
-    ``rl_betas`` are the KL coefficients of notebook 02's sweep; ``bon_n`` the best-of-n sizes.
+    ``rl_betas`` are the KL coefficients of notebook 02's sweep; ``bon_n`` the best-of-n sizes;
+    ``sft_epochs`` × ``sft_data`` the grid of `dint.resources.training_curve` (notebook 06): SFT
+    epochs, and shares of the training demonstrations (nested subsets).
     """
 
     threads: int = 1
@@ -46,12 +50,18 @@ class InterventionsConfig:
     rag: dict = field(default_factory=dict)
     rl_betas: tuple = (0.01, 0.03, 0.1, 0.3, 1.0)
     bon_n: tuple = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+    sft_epochs: tuple = (1, 2, 3, 6, 12)
+    sft_data: tuple = (0.25, 0.5, 1.0)
 
     def __post_init__(self):
         for f in fields(self):
             v = getattr(self, f.name)
             if f.name in ("rl_betas", "bon_n"):
                 if not v or any(not x > 0 for x in v):
+                    raise ValueError(f"interventions.{f.name}={v!r}: give a non-empty list of positive numbers")
+            elif f.name in ("sft_epochs", "sft_data"):
+                if not isinstance(v, (tuple, list)) or not v or any(
+                        isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0 for x in v):
                     raise ValueError(f"interventions.{f.name}={v!r}: give a non-empty list of positive numbers")
             elif f.name == "threads":
                 if isinstance(v, bool) or not isinstance(v, int) or v < 0:
@@ -60,6 +70,10 @@ class InterventionsConfig:
                 raise ValueError(f"interventions.{f.name} must be a mapping of field -> value, got {v!r}")
         if any(int(n) != n or n < 1 for n in self.bon_n):
             raise ValueError(f"interventions.bon_n={self.bon_n!r}: sizes must be positive integers")
+        if any(int(n) != n for n in self.sft_epochs):
+            raise ValueError(f"interventions.sft_epochs={self.sft_epochs!r}: epochs must be positive integers")
+        if any(x > 1 for x in self.sft_data):
+            raise ValueError(f"interventions.sft_data={self.sft_data!r}: shares of the demonstrations lie in (0, 1]")
         # build every method's config now, so that a bad name or value fails before any work
         for name in ("labeler", "sft", "dpo", "reward", "rl", "store", "rag"):
             self.config(name)

@@ -2,9 +2,10 @@
 
 Exact entropy, Kullback--Leibler, total-variation and Jensen--Shannon
 divergences on a finite support, a Monte-Carlo estimator of sequence-level
-KL from samples, the unbiased pass@k estimator, and the token-level shift
+KL from samples, pass@k (the unbiased estimator from samples, and its exact
+value from the probability of the true answer), and the token-level shift
 analysis of a post-trained model against its base (URIAL's classes, with the
-full-vocabulary KL at each position). All inputs are natural
+full-vocabulary KL at each position). All distributions are given as natural
 logarithms; zero mass is ``-inf`` and is handled with the convention
 ``0 * log 0 = 0``.
 """
@@ -23,6 +24,7 @@ __all__ = [
     "kl",
     "mc_kl",
     "pass_at_k",
+    "pass_exact",
     "token_shift",
     "token_shift_positions",
     "tv",
@@ -300,6 +302,29 @@ def pass_at_k(n, c, k: int):
         log_fail = np.sum(np.log1p(-frac), axis=-1)
     out = np.where(n - c < k, 1.0, 0.0 - np.expm1(log_fail))
     return out[()]
+
+
+def pass_exact(p, k):
+    """P(at least one of k independent draws is the true answer) = 1 − (1 − p)^k.
+
+    Parameters
+    ----------
+    p : (n,) probability of the true answer per item (e.g. `dint.taxonomy.classify`'s ``p_true_post``)
+    k : int or (m,) ints >= 1, the number of draws
+
+    Returns
+    -------
+    (n, m) array (m = 1 for a scalar ``k``): exact pass@k with replacement, the quantity that
+    `pass_at_k` estimates without bias from n samples with c correct.
+    """
+    p = np.asarray(p, float)
+    if p.ndim != 1 or not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
+        raise ValueError("p must be a 1-D array of probabilities in [0, 1]")
+    k = np.atleast_1d(np.asarray(k))
+    if k.ndim != 1 or len(k) == 0 or k.dtype.kind not in "iu" or (k < 1).any():
+        raise ValueError(f"k={k!r}: must be a positive int or a 1-D array of positive ints")
+    with np.errstate(divide="ignore"):   # log1p(-1) = -inf: p = 1 passes at every k
+        return -np.expm1(k[None, :] * np.log1p(-p)[:, None])
 
 
 # ------------------------------------------------------------------------------ token shift

@@ -32,6 +32,11 @@ specific diagnosis; selection before absent support, which is the residue with n
 the two (confusion matrix, Cohen's κ with its interval, per-class precision and recall), and
 `accuracy_only` scores what right/wrong accounting alone can tell apart: one class for every
 error, whose κ is 0.
+
+Items are clustered (the two prompt forms of a fact, every model's answer on it), so `agreement`
+can take the clusters and get κ's interval and test from `cluster_kappa`, a bootstrap over whole
+facts. What the errors are made of across models, and what sampling could recover, is
+`dint.composition`.
 """
 from __future__ import annotations
 
@@ -44,10 +49,17 @@ from scipy import stats as sps
 from statsmodels.stats.inter_rater import cohens_kappa
 
 from .compare import distributions
+from .resampling import (
+    _check_resampling,
+    _cluster_draws,
+    _cluster_sums,
+    _percentile,
+    _wald,
+)
 from .stats import ConfidenceInterval, Result, _check_level
 
-__all__ = ["CLASSES", "AgreementResult", "TaxonomyConfig", "accuracy_only", "agreement", "classify",
-           "known_cause"]
+__all__ = ["CLASSES", "AgreementResult", "TaxonomyConfig", "accuracy_only", "agreement", "classify", "cluster_kappa",
+           "diagnose", "known_cause"]
 
 CLASSES = ("routing", "imitative", "regression", "selection", "absent_support", "unclassified")
 _KEYS = ["fact", "form"]
@@ -260,6 +272,49 @@ def known_cause(world, items: pd.DataFrame, *, routing: pd.DataFrame | None = No
     return out
 
 
+def diagnose(world, base_scores: pd.DataFrame, scores: dict, *, routing: dict | None = None,
+             split: str | None = "heldout", config: TaxonomyConfig = TaxonomyConfig()) -> pd.DataFrame:
+    """`classify` and `known_cause` for several post models against one base, stacked.
+
+    Parameters
+    ----------
+    world : `dint.world.World`
+    base_scores : the base model's `score_world` table
+    scores : {name: post model's `score_world` table}; each is compared with the base on the
+        forms it was scored in
+    routing : {name: retrieval table (`rag_prompts`, both forms stacked)} for the RAG policies
+    split : keep the facts of this split (``"heldout"``, ``"train"``), or None for all
+    config : TaxonomyConfig
+
+    Returns
+    -------
+    DataFrame, one row per model and item: ``intervention``, `classify`'s columns, and
+    `known_cause`'s ``type``, ``cause``, ``ambiguous``.
+    """
+    if not isinstance(scores, dict) or not scores:
+        raise ValueError("scores must be a non-empty dict {name: score table}")
+    routing = {} if routing is None else routing
+    unknown = sorted(set(routing) - set(scores))
+    if unknown:
+        raise ValueError(f"routing has names {unknown} that are not in scores")
+    facts = getattr(world, "facts", None)
+    if not isinstance(facts, pd.DataFrame) or "split" not in facts.columns:
+        raise ValueError("world must be a dint.world.World (a facts table with 'split')")
+    if split is not None and split not in set(facts["split"]):
+        raise ValueError(f"split={split!r}: choose one of {sorted(set(facts['split']))} or None")
+    keep = set(facts["fact"] if split is None else facts.loc[facts["split"] == split, "fact"])
+    tables = []
+    for name, post in scores.items():
+        post = post[post["fact"].isin(keep)]
+        base = base_scores[base_scores["fact"].isin(keep) & base_scores["form"].isin(set(post["form"]))]
+        items = classify(base, post, routing=routing.get(name), config=config)
+        cause = known_cause(world, items, routing=routing.get(name))
+        items[["type", "cause", "ambiguous"]] = cause[["type", "cause", "ambiguous"]]
+        tables.append(items.assign(intervention=name))
+    out = pd.concat(tables, ignore_index=True)
+    return out[["intervention", *[c for c in out.columns if c != "intervention"]]]
+
+
 @dataclass(frozen=True)
 class AgreementResult(Result):
     """:class:`Result` of :func:`agreement`: ``statistic`` is Cohen's κ.
@@ -281,7 +336,8 @@ def _labels(x, name):
     return a.astype(str)
 
 
-def agreement(predicted, known, *, confidence_level: float = 0.95) -> AgreementResult:
+def agreement(predicted, known, *, confidence_level: float = 0.95, clusters=None, n_resamples: int = 2000,
+              rng: np.random.Generator | int = 0) -> AgreementResult:
     """Agreement of the predicted classes with the known causes, item by item.
 
     Parameters
@@ -289,11 +345,17 @@ def agreement(predicted, known, *, confidence_level: float = 0.95) -> AgreementR
     predicted, known : (n,) label sequences on the same errors, aligned by position (e.g.
         ``e["class"]`` and ``known_cause(world, e)["cause"]`` for ``e = items[items.error]``)
     confidence_level : of κ's interval
+    clusters : optional (n,) labels (e.g. the fact of each error): items of one cluster are not
+        independent (two forms of a fact, several models on one fact), so κ's interval and test
+        come from a cluster bootstrap instead of the asymptotic standard errors (NaN with a
+        single cluster)
+    n_resamples, rng : of the cluster bootstrap (unused without ``clusters``)
 
     Returns
     -------
     AgreementResult: ``statistic`` = Cohen's κ, its Wald interval, ``pvalue`` of H0: κ = 0
-    (two-sided), ``confusion``, ``per_class``, ``observed``.
+    (two-sided), ``confusion``, ``per_class``, ``observed``. With ``clusters``: the cluster
+    bootstrap percentile interval and the bootstrap test of κ = 0 (`cluster_kappa`).
 
     Notes
     -----
@@ -331,9 +393,19 @@ def agreement(predicted, known, *, confidence_level: float = 0.95) -> AgreementR
     with np.errstate(invalid="ignore", divide="ignore"):
         per = pd.DataFrame({"precision": diag / col, "recall": diag / row, "support": row.astype(int),
                             "predicted": col.astype(int)}, index=pd.Index(labels, name="class"))
+    method = "Cohen's kappa (statsmodels ASE)"
+    if clusters is not None:
+        clusters = np.asarray(clusters)
+        if clusters.shape != (n,):
+            raise ValueError(f"clusters must be 1-D with one label per item ({n}), got shape {clusters.shape}")
+        if len(np.unique(clusters)) < 2:                # one cluster: no resampling interval
+            lo, hi, pval, method = np.nan, np.nan, np.nan, "Cohen's kappa (one cluster: no interval)"
+        elif len(labels) > 1:
+            r = cluster_kappa(p, k, clusters, labels=labels, confidence_level=confidence_level,
+                              n_resamples=n_resamples, rng=rng)
+            lo, hi, pval, method = r.confidence_interval.low, r.confidence_interval.high, r.pvalue, r.method
     return AgreementResult(statistic=kappa, confidence_interval=ConfidenceInterval(lo, hi), n=n,
-                           method="Cohen's kappa (statsmodels ASE)", pvalue=pval, confusion=cm,
-                           per_class=per, observed=observed)
+                           method=method, pvalue=pval, confusion=cm, per_class=per, observed=observed)
 
 
 def accuracy_only(items: pd.DataFrame, *, confidence_level: float = 0.95) -> AgreementResult:
@@ -353,3 +425,61 @@ def accuracy_only(items: pd.DataFrame, *, confidence_level: float = 0.95) -> Agr
         raise ValueError(f"items lacks column(s) {missing}: pass dint.taxonomy.known_cause's table")
     e = items[items["error"].to_numpy(bool)]
     return agreement(np.full(len(e), "error", dtype=object), e["cause"].to_numpy(), confidence_level=confidence_level)
+
+
+# -- κ with a cluster bootstrap ----------------------------------------------------------------------
+def _kappa(tables):
+    """Cohen's κ of confusion tables (..., L, L)."""
+    n = tables.sum(axis=(-2, -1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        po = np.trace(tables, axis1=-2, axis2=-1) / n
+        pe = (tables.sum(axis=-1) * tables.sum(axis=-2)).sum(axis=-1) / n ** 2
+        return np.where(pe < 1, (po - pe) / (1 - pe), np.nan)
+
+
+def cluster_kappa(predicted, known, clusters, *, labels=None, confidence_level: float = 0.95,
+                  n_resamples: int = 2000, rng: np.random.Generator | int = 0) -> Result:
+    """Cohen's κ with a cluster bootstrap interval and test.
+
+    Parameters
+    ----------
+    predicted, known : (n,) labels of the same items, aligned by position
+    clusters : (n,) cluster of each item (e.g. its fact); at least 2 distinct
+    labels : the label set (default: the labels that occur, in `CLASSES` order)
+    confidence_level, n_resamples, rng : of the bootstrap
+
+    Returns
+    -------
+    Result: κ, its percentile interval over cluster resamples, ``n`` = items, ``pvalue`` of
+    H0: κ = 0, two-sided.
+
+    Notes
+    -----
+    The test is a Wald test with the cluster bootstrap standard error, z = κ / sd(κ*)
+    (Efron & Tibshirani 1993, *An Introduction to the Bootstrap*, ch. 6 and 16): unlike a
+    Monte-Carlo p-value it does not bottom out at 1 / (B + 1), so it survives a correction over
+    many tests. Resamples in which κ is undefined (one label only) are left out.
+    """
+    _check_resampling(n_resamples, confidence_level)
+    p, k = _labels(predicted, "predicted").to_numpy(), _labels(known, "known").to_numpy()
+    clusters = np.asarray(clusters)
+    if len(p) != len(k) or clusters.shape != (len(p),):
+        raise ValueError(f"predicted, known and clusters must have one entry per item: {len(p)}, {len(k)}, "
+                         f"{clusters.shape}")
+    if len(p) == 0:
+        raise ValueError("predicted is empty: no errors to compare")
+    seen = set(p) | set(k)
+    labels = [c for c in CLASSES if c in seen] + sorted(seen - set(CLASSES)) if labels is None else list(labels)
+    if not seen <= set(labels):
+        raise ValueError(f"labels lacks {sorted(seen - set(labels))}: pass every label that occurs")
+    index = {c: i for i, c in enumerate(labels)}
+    L = len(labels)
+    cell = np.array([index[a] * L + index[b] for a, b in zip(k, p)])   # rows known, columns predicted
+    counts, inverse, g = _cluster_draws(clusters, n_resamples, rng)
+    per_cluster = _cluster_sums(np.eye(L * L)[cell], inverse, g)       # (g, L*L)
+    kappa = float(_kappa(per_cluster.sum(axis=0).reshape(L, L)))
+    theta = _kappa((counts @ per_cluster).reshape(-1, L, L))            # (B,)
+    low, high = _percentile(theta[:, None], confidence_level)[:, 0]
+    pval = float(_wald(kappa, theta[:, None])[0])
+    return Result(kappa, ConfidenceInterval(float(low), float(high)), len(p),
+                  f"Cohen's kappa, cluster percentile bootstrap ({g} clusters), Wald test with bootstrap SE", pval)

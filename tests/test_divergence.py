@@ -15,6 +15,7 @@ from dint.divergence import (
     kl,
     mc_kl,
     pass_at_k,
+    pass_exact,
     tv,
 )
 
@@ -277,6 +278,31 @@ def test_pass_at_k_edge_cases():
 
 
 # ---------------------------------------------------------------- token shift
+def test_pass_exact_against_theory_and_pass_at_k():
+    p = np.array([0.0, 0.01, 0.3, 0.9, 1.0])
+    k = np.array([1, 2, 8, 64])
+    out = pass_exact(p, k)
+    np.testing.assert_allclose(out, 1 - (1 - p[:, None]) ** k[None, :], atol=1e-15)
+    np.testing.assert_allclose(out[:, 0], p)
+    assert pass_exact(p, 3).shape == (5, 1)
+    # pass_at_k is unbiased for it: its expectation over c ~ Binomial(n, p) is exact
+    n = 64
+    c = np.arange(n + 1)
+    for kk in (1, 4, 16):
+        expected = [(stats.binom.pmf(c, n, q) * pass_at_k(n, c, kk)).sum() for q in p]
+        np.testing.assert_allclose(expected, pass_exact(p, kk)[:, 0], atol=1e-12)
+    # and on seeded samples: the mean estimate lies within 4 standard errors
+    rng = np.random.default_rng(0)
+    est = pass_at_k(n, rng.binomial(n, 0.05, size=4000), 8)
+    assert abs(est.mean() - pass_exact([0.05], 8)[0, 0]) < 4 * est.std() / np.sqrt(len(est))
+    for bad in ([[0.1]], [1.5], [np.nan]):
+        with pytest.raises(ValueError, match="p must be"):
+            pass_exact(bad, 1)
+    for bad in (0, [1.5], [], [[1]]):
+        with pytest.raises(ValueError, match="k="):
+            pass_exact([0.1], bad)
+
+
 def test_token_shift_positions_by_hand():
     from dint.divergence import token_shift_positions
     # vocabulary of 5; base ranks at position 0: tok 2 (0.4) > tok 0 (0.3) > tok 1 (0.15) > 3 = 4 (0.075)

@@ -219,3 +219,81 @@ def test_agreement_iv():
     with pytest.raises(ValueError, match="items lacks"):
         taxonomy.accuracy_only(pd.DataFrame({"error": [True]}))
     assert np.isnan(taxonomy.agreement(["selection"] * 3, ["selection"] * 3).statistic)   # κ undefined
+
+
+# -- κ with a cluster bootstrap ------------------------------------------------------------------
+def test_cluster_kappa_against_statsmodels():
+    pred, known = _labels(TABLE)
+    clusters = np.arange(len(pred))                    # one item per cluster: the ordinary bootstrap
+    r = taxonomy.cluster_kappa(pred, known, clusters, n_resamples=4000, rng=1)
+    ref = cohens_kappa(TABLE)
+    assert r.statistic == pytest.approx(ref.kappa)
+    # the bootstrap interval approximates the asymptotic one
+    assert r.confidence_interval.low == pytest.approx(ref.kappa_low, abs=0.05)
+    assert r.confidence_interval.high == pytest.approx(ref.kappa_upp, abs=0.05)
+    assert r.pvalue < 0.001 and r.n == len(pred)
+    a = taxonomy.agreement(pred, known, clusters=clusters, n_resamples=4000, rng=1)
+    assert a.statistic == pytest.approx(ref.kappa) and a.confidence_interval == r.confidence_interval
+    assert "cluster" in a.method and a.pvalue == r.pvalue
+    # duplicating every item within its cluster leaves κ, widens nothing spuriously: same interval
+    dup = taxonomy.cluster_kappa(pred * 2, known * 2, np.concatenate([clusters, clusters]), n_resamples=4000, rng=1)
+    assert dup.statistic == pytest.approx(r.statistic)
+    assert (dup.confidence_interval.low, dup.confidence_interval.high) == pytest.approx(
+        (r.confidence_interval.low, r.confidence_interval.high))
+    # independent labels: κ near 0 and no rejection
+    rng = np.random.default_rng(0)
+    names = np.array(["imitative", "regression", "selection"])
+    null = taxonomy.cluster_kappa(names[rng.integers(3, size=300)], names[rng.integers(3, size=300)],
+                                  np.arange(300) // 2, n_resamples=999, rng=2)
+    assert abs(null.statistic) < 0.1 and null.pvalue > 0.05
+    assert null.confidence_interval.low < 0 < null.confidence_interval.high
+
+
+def test_cluster_kappa_iv():
+    with pytest.raises(ValueError, match="one entry per item"):
+        taxonomy.cluster_kappa(["selection"] * 3, ["selection"] * 3, [0, 1])
+    with pytest.raises(ValueError, match="labels lacks"):
+        taxonomy.cluster_kappa(["selection", "imitative"], ["selection"] * 2, [0, 1], labels=["selection"])
+    with pytest.raises(ValueError, match="at least 2"):
+        taxonomy.cluster_kappa(["selection", "imitative"], ["selection"] * 2, [0, 0])
+    with pytest.raises(ValueError, match="clusters must be"):
+        taxonomy.agreement(["selection", "imitative"], ["selection"] * 2, clusters=[0, 1, 2])
+    one = taxonomy.agreement(["selection", "imitative"], ["selection", "imitative"], clusters=[0, 0])
+    assert one.statistic == 1.0 and np.isnan(one.confidence_interval.low) and np.isnan(one.pvalue)
+    with pytest.raises(ValueError, match="n_resamples"):
+        taxonomy.cluster_kappa(["selection", "imitative"], ["selection"] * 2, [0, 1], n_resamples=1.5)
+
+
+def test_cluster_kappa_type_one_error():
+    # independent raters, two items per cluster: the Wald test with the cluster bootstrap SE holds its level
+    rng = np.random.default_rng(5)
+    names = np.array(["imitative", "selection", "absent_support"])
+    pvals = []
+    for s in range(150):
+        known = names[rng.choice(3, 120, p=[0.2, 0.5, 0.3])]
+        pred = names[rng.choice(3, 120, p=[0.3, 0.3, 0.4])]
+        pvals.append(taxonomy.cluster_kappa(pred, known, np.arange(120) // 2, n_resamples=200, rng=s).pvalue)
+    assert 0.01 <= np.mean(np.array(pvals) <= 0.05) <= 0.11
+
+
+def test_diagnose_stacks_classify_and_known_cause():
+    base, post = _scores([c[0] for c in CASES], ("qa", "statement")), _scores([c[1] for c in CASES], ("qa", "statement"))
+    world = SimpleNamespace(facts=pd.DataFrame({"fact": range(7), "type": ["frequent"] * 4 + ["rare", "unseen", "contested"],
+                                                "split": ["heldout"] * 6 + ["train"]}))
+    out = taxonomy.diagnose(world, base, {"m": post, "q": post[post.form == "qa"]}, routing={"m": ROUTING})
+    assert list(out.columns[:3]) == ["intervention", "fact", "form"]
+    assert len(out) == 6 * 2 + 6 and set(out.fact) == set(range(6))
+    m = out[(out.intervention == "m") & (out.form == "qa")].reset_index(drop=True)
+    ref = taxonomy.classify(base[base.fact < 6], post[post.fact < 6], routing=ROUTING)
+    ref = ref[ref.form == "qa"].reset_index(drop=True)
+    assert m["class"].equals(ref["class"])
+    assert m.loc[5, "class"] == "routing" and m.loc[5, "cause"] == "routing"
+    assert list(m["ambiguous"]) == [False] * 4 + [True, False]
+    assert set(out.loc[out.intervention == "q", "form"]) == {"qa"}
+    assert len(taxonomy.diagnose(world, base, {"m": post}, split=None)) == 14
+    with pytest.raises(ValueError, match="split"):
+        taxonomy.diagnose(world, base, {"m": post}, split="test")
+    with pytest.raises(ValueError, match="not in scores"):
+        taxonomy.diagnose(world, base, {"m": post}, routing={"rag": ROUTING})
+    with pytest.raises(ValueError, match="non-empty dict"):
+        taxonomy.diagnose(world, base, {})

@@ -1,0 +1,311 @@
+"""The composition of a model's errors and what sampling could recover, with intervals over facts.
+
+`dint.taxonomy.classify` gives each error a class; for several models stacked
+(`dint.taxonomy.diagnose`), the classes say what accuracy cannot: `class_shares` (each class's share
+of the errors), `composition_test` and `compare_compositions` (do two models on the same items make
+different kinds of errors, beyond their error rates: a paired, clustered permutation test), and
+`pass_curve` (exact pass@k from the answer distributions, `dint.divergence.pass_exact`, averaged
+with an interval: how much of each class k draws would recover).
+
+Items are clustered (the two prompt forms of a fact, every model's answer on it), so every
+interval and test resamples or permutes whole facts (`dint.resampling`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .divergence import pass_exact
+from .resampling import (
+    _check_resampling,
+    _cluster_draws,
+    _cluster_sums,
+    _percentile,
+    _wald,
+)
+from .stats import ConfidenceInterval, Result
+from .taxonomy import _KEYS, CLASSES
+
+__all__ = ["CompositionResult", "class_shares", "compare_compositions", "composition_test", "pass_curve"]
+
+
+def _check_items(items, need, name="items"):
+    missing = sorted(set(need) - set(getattr(items, "columns", ())))
+    if missing:
+        raise ValueError(f"{name} lacks column(s) {missing}: pass dint.taxonomy.classify's table "
+                         "(with the cluster column)")
+
+
+def _group(items, by):
+    by = [] if by is None else [by] if isinstance(by, str) else list(by)
+    return by, ([((), items)] if not by else
+                [(key if isinstance(key, tuple) else (key,), g) for key, g in items.groupby(by, sort=False)])
+
+
+def class_shares(items: pd.DataFrame, *, by=None, classes=CLASSES, cluster: str = "fact",
+                 confidence_level: float = 0.95, n_resamples: int = 2000,
+                 rng: np.random.Generator | int = 0) -> pd.DataFrame:
+    """The composition of the errors: each class's share of the errors, with a cluster bootstrap interval.
+
+    Parameters
+    ----------
+    items : `dint.taxonomy.classify`'s table (``error``, ``class``) with a ``cluster`` column, possibly stacked
+        for several models (then group with ``by``)
+    by : column(s) to group by (e.g. ``"intervention"``), or None
+    classes : the classes to report, in order
+    cluster : the column whose values are resampled whole (default ``fact``)
+    confidence_level, n_resamples, rng : of the bootstrap
+
+    Returns
+    -------
+    DataFrame, one row per group and class: ``by`` columns, ``class``, ``count``, ``errors``,
+    ``share`` (count / errors), ``ci_low``, ``ci_high``, ``n`` (items), ``clusters``. The share is
+    a ratio of cluster sums; its interval is the percentile interval over cluster resamples.
+    """
+    _check_resampling(n_resamples, confidence_level)
+    _check_items(items, {"error", "class", cluster})
+    classes = list(classes)
+    rng = np.random.default_rng(rng)
+    by, groups = _group(items, by)
+    rows = []
+    for key, g in groups:
+        err = g["error"].to_numpy(bool)
+        cls = g["class"].to_numpy(object)
+        hit = np.stack([err & (cls == c) for c in classes], axis=1)     # (n, C)
+        counts, inverse, n_cl = _cluster_draws(g[cluster].to_numpy(), n_resamples, rng)
+        num, den = _cluster_sums(hit, inverse, n_cl), _cluster_sums(err, inverse, n_cl)[:, 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            theta = (counts @ num) / (counts @ den)[:, None]
+            share = num.sum(axis=0) / den.sum()
+        low, high = _percentile(theta, confidence_level)
+        for j, c in enumerate(classes):
+            rows.append({**dict(zip(by, key)), "class": c, "count": int(hit[:, j].sum()), "errors": int(err.sum()),
+                         "share": share[j], "ci_low": low[j], "ci_high": high[j], "n": len(g), "clusters": n_cl})
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class CompositionResult(Result):
+    """:class:`Result` of :func:`composition_test`: ``statistic`` is the TV distance between the compositions.
+
+    ``counts``: errors per class (rows) of ``a`` and ``b`` (columns); ``null_distribution``: the
+    statistic under the paired permutations.
+    """
+
+    counts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    null_distribution: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+
+def _tv(a, b):
+    """TV distance between the compositions of count vectors (..., C)."""
+    na, nb = a.sum(-1, keepdims=True), b.sum(-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tv = 0.5 * np.abs(a / na - b / nb).sum(-1)
+    return np.where((na[..., 0] > 0) & (nb[..., 0] > 0), tv, np.nan)   # undefined without errors
+
+
+def _onehot(x, classes):
+    """(n, C) indicator of each item's class; rows of zeros where the item has none."""
+    return (np.asarray(x, dtype=object)[:, None] == np.asarray(classes, dtype=object)[None, :]).astype(float)
+
+
+def _swaps(g: int, n_permutations: int, rng) -> np.ndarray:
+    """(n_permutations, g) 0/1: whether each cluster's two labels are swapped."""
+    return rng.integers(0, 2, (n_permutations, g)).astype(float)
+
+
+def _composition(A, B, counts, flips, confidence_level):
+    """TV of the compositions of per-cluster counts A, B (g, C), its null under ``flips``, its interval."""
+    a, b = A.sum(0), B.sum(0)
+    stat = float(_tv(a, b))                                             # NaN when a model has no error
+    moved = flips @ (B - A)                                             # what the swaps move from a to b
+    null = _tv(a + moved, b - moved)
+    ok = np.isfinite(null)
+    pval = float((1 + np.count_nonzero(null[ok] >= stat - 1e-12)) / (ok.sum() + 1)) \
+        if np.isfinite(stat) and ok.any() else np.nan
+    low, high = _percentile(_tv(counts @ A, counts @ B)[:, None], confidence_level)[:, 0]
+    return stat, float(low), float(high), pval, null
+
+
+def _as_classes(x):
+    return np.array([None if pd.isna(v) else v for v in np.asarray(x, dtype=object)], dtype=object)
+
+
+def _class_set(seen, classes):
+    classes = [c for c in CLASSES if c in seen] + sorted(seen - set(CLASSES)) if classes is None else list(classes)
+    if not seen <= set(classes):
+        raise ValueError(f"classes lacks {sorted(seen - set(classes))}: pass every class that occurs")
+    return classes
+
+
+def _check_permutations(n_permutations):
+    if isinstance(n_permutations, bool) or not isinstance(n_permutations, (int, np.integer)) or n_permutations < 1:
+        raise ValueError(f"n_permutations={n_permutations!r}: must be a positive int")
+
+
+def composition_test(a, b, clusters, *, classes=None, confidence_level: float = 0.95, n_resamples: int = 2000,
+                     n_permutations: int = 9999, rng: np.random.Generator | int = 0) -> CompositionResult:
+    """Do two models on the same items make different kinds of errors? A paired permutation test.
+
+    Parameters
+    ----------
+    a, b : (n,) class of each item's error under model a and model b (`dint.taxonomy.classify`'s ``class``),
+        missing (None/NaN) where that model is right; the same items in the same order
+    clusters : (n,) cluster of each item (e.g. its fact): the unit that is swapped and resampled
+    classes : the class set (default: the classes that occur, in `dint.taxonomy.CLASSES` order)
+    confidence_level, n_resamples : of the bootstrap interval
+    n_permutations : random swaps for the null distribution
+    rng : int seed or Generator (bootstrap draws first, then the swaps)
+
+    Returns
+    -------
+    CompositionResult: ``statistic`` = TV distance between the two error compositions (the share
+    of errors whose class would have to change to turn one into the other), its cluster bootstrap
+    percentile interval, ``pvalue`` (one-sided: larger than under H0), ``n`` = items, ``counts``.
+
+    Notes
+    -----
+    H0: within each cluster, the labels "a" and "b" are exchangeable (the two models err alike on
+    every fact). The null distribution swaps a and b cluster by cluster (a paired, clustered
+    permutation test; Good 2005, *Permutation, Parametric and Bootstrap Tests of Hypotheses*,
+    sec. 3.6), so the pairing by item and the clustering by fact are both kept; p = (1 + #{T* ≥ T})
+    / (B + 1), never zero. Only the error composition enters the statistic, not the error rates.
+    The bootstrap interval of a distance is biased upwards (sampling noise alone makes TV > 0);
+    the test, not the interval, says whether the compositions differ.
+    """
+    _check_resampling(n_resamples, confidence_level)
+    _check_permutations(n_permutations)
+    a, b = _as_classes(a), _as_classes(b)
+    clusters = np.asarray(clusters)
+    if len(a) != len(b) or clusters.shape != (len(a),):
+        raise ValueError(f"a, b and clusters must have one entry per item: {len(a)}, {len(b)}, {clusters.shape}")
+    classes = _class_set({c for c in np.concatenate([a, b]) if c is not None}, classes)
+    rng = np.random.default_rng(rng)
+    counts, inverse, g = _cluster_draws(clusters, n_resamples, rng)
+    A, B = _cluster_sums(_onehot(a, classes), inverse, g), _cluster_sums(_onehot(b, classes), inverse, g)  # (g, C)
+    stat, low, high, pval, null = _composition(A, B, counts, _swaps(g, n_permutations, rng), confidence_level)
+    table = pd.DataFrame({"a": A.sum(0).astype(int), "b": B.sum(0).astype(int)}, index=pd.Index(classes, name="class"))
+    return CompositionResult(stat, ConfidenceInterval(low, high), len(a),
+                             f"TV of error compositions, paired cluster permutation test ({g} clusters)", pval,
+                             counts=table, null_distribution=null)
+
+
+def compare_compositions(items: pd.DataFrame, *, by: str = "intervention", cluster: str = "fact",
+                         margin: float = 0.05, confidence_level: float = 0.95, n_resamples: int = 2000,
+                         n_permutations: int = 9999, rng: np.random.Generator | int = 0) -> pd.DataFrame:
+    """Every pair of models: the accuracy difference and the difference in error composition.
+
+    Parameters
+    ----------
+    items : `dint.taxonomy.classify`'s tables of several models stacked, ``by`` naming the model; every model
+        on the same items (``fact, form``)
+    by : the column that names the model
+    cluster : the column resampled and swapped whole (default ``fact``)
+    margin : accuracy differences within ±margin count as "similar accuracy" when the
+        (1 − 2α) interval of the difference lies inside it (two one-sided tests at level
+        α = 1 − confidence_level, Schuirmann 1987)
+    confidence_level, n_resamples, n_permutations, rng : as in `composition_test`; one set of
+        bootstrap draws and one set of swaps serve every pair (the items are the same)
+
+    Returns
+    -------
+    DataFrame, one row per pair (``a``, ``b``) in first-seen order: ``d_accuracy`` (a − b, paired
+    by item) with its cluster bootstrap percentile interval ``d_accuracy_low/high`` and the TOST
+    interval ``tost_low/high``, ``similar_accuracy``; ``tv`` (`composition_test`) with
+    ``tv_low/high`` and ``pvalue``; ``errors_a``, ``errors_b``, ``n``.
+    """
+    _check_resampling(n_resamples, confidence_level)
+    _check_permutations(n_permutations)
+    _check_items(items, {by, cluster, "fact", "form", "error", "class"})
+    if not (isinstance(margin, (int, float)) and 0 < margin < 1):
+        raise ValueError(f"margin={margin!r}: must lie in (0, 1) (an accuracy difference)")
+    names = list(dict.fromkeys(items[by]))
+    wide = {n: g.sort_values(_KEYS).reset_index(drop=True) for n, g in items.groupby(by, sort=False)}
+    ref = wide[names[0]]
+    for n in names[1:]:
+        if not wide[n][_KEYS].equals(ref[_KEYS]):
+            raise ValueError(f"items: model {n!r} is not on the same items (fact, form) as {names[0]!r}")
+    rng = np.random.default_rng(rng)
+    counts, inverse, g = _cluster_draws(ref[cluster].to_numpy(), n_resamples, rng)
+    flips = _swaps(g, n_permutations, rng)
+    size = _cluster_sums(np.ones(len(ref)), inverse, g)[:, 0]
+    err = {n: w["error"].to_numpy(bool) for n, w in wide.items()}
+    cls = {n: _as_classes(w["class"].where(w["error"].astype(bool), None)) for n, w in wide.items()}
+    classes = _class_set({c for v in cls.values() for c in v if c is not None}, None)
+    per_cluster = {n: _cluster_sums(_onehot(cls[n], classes), inverse, g) for n in names}   # (g, C)
+    rows = []
+    for i, x in enumerate(names):
+        for y in names[i + 1:]:
+            d = _cluster_sums(err[y].astype(float) - err[x], inverse, g)[:, 0]   # accuracy a − b, per cluster
+            theta = (counts @ d / (counts @ size))[:, None]
+            (lo,), (hi,) = _percentile(theta, confidence_level)
+            (tlo,), (thi,) = _percentile(theta, 2 * confidence_level - 1)
+            tv, tv_lo, tv_hi, pval, _ = _composition(per_cluster[x], per_cluster[y], counts, flips, confidence_level)
+            rows.append({"a": x, "b": y, "d_accuracy": d.sum() / size.sum(), "d_accuracy_low": lo, "d_accuracy_high": hi,
+                         "tost_low": tlo, "tost_high": thi, "similar_accuracy": bool(-margin < tlo and thi < margin),
+                         "tv": tv, "tv_low": tv_lo, "tv_high": tv_hi, "pvalue": pval,
+                         "errors_a": int(err[x].sum()), "errors_b": int(err[y].sum()), "n": len(ref)})
+    return pd.DataFrame(rows)
+
+
+def pass_curve(items: pd.DataFrame, k, *, column: str = "p_true_post", by=None, cluster: str = "fact",
+               reference: str | None = None, confidence_level: float = 0.95, n_resamples: int = 2000,
+               rng: np.random.Generator | int = 0) -> pd.DataFrame:
+    """Mean exact pass@k over items (`dint.divergence.pass_exact` of ``column``), with a cluster bootstrap interval.
+
+    Parameters
+    ----------
+    items : a table with ``column`` (a probability per item) and ``cluster``, e.g. `dint.taxonomy.classify`'s
+    k : int or 1-D ints >= 1
+    column : the probability of the true answer (``p_true_post``, ``p_true_base``, or
+        ``base_rate`` for a uniform guess over the candidate set)
+    by : column(s) to group by, or None
+    cluster, confidence_level, n_resamples, rng : of the bootstrap (one set of draws per group,
+        shared by every k)
+    reference : optional column of a reference probability on the same items (e.g. ``base_rate``):
+        adds the paired excess of ``column`` over it, its interval and a test of zero excess
+
+    Returns
+    -------
+    DataFrame, one row per group and k: ``by`` columns, ``k``, ``pass``, ``ci_low``, ``ci_high``,
+    ``n`` (items), ``clusters``; with ``reference`` also ``pass_reference``, ``excess``,
+    ``excess_low``, ``excess_high`` and ``pvalue`` (two-sided).
+
+    Notes
+    -----
+    The test of zero excess is a Wald test with the cluster bootstrap standard error, as in
+    `dint.taxonomy.cluster_kappa`.
+    """
+    _check_resampling(n_resamples, confidence_level)
+    missing = sorted({column, cluster, *([reference] if reference else [])} - set(getattr(items, "columns", ())))
+    if missing:
+        raise ValueError(f"items lacks column(s) {missing}")
+    ks = np.atleast_1d(np.asarray(k))
+    rng = np.random.default_rng(rng)
+    by, groups = _group(items, by)
+    rows = []
+    for key, g in groups:
+        v = pass_exact(g[column].to_numpy(float), ks)                   # (n, m)
+        if reference:                                                    # columns: pass, then excess
+            v = np.hstack([v, v - pass_exact(g[reference].to_numpy(float), ks)])
+        est, n_cl = v.mean(axis=0), g[cluster].nunique()
+        pval = np.full(v.shape[1], np.nan)
+        if n_cl < 2:                                                     # one cluster: no interval
+            low = high = np.full(v.shape[1], np.nan)
+        else:
+            counts, inverse, n_cl = _cluster_draws(g[cluster].to_numpy(), n_resamples, rng)
+            num, size = _cluster_sums(v, inverse, n_cl), _cluster_sums(np.ones(len(g)), inverse, n_cl)[:, 0]
+            theta = (counts @ num) / (counts @ size)[:, None]
+            low, high = _percentile(theta, confidence_level)
+            pval = _wald(est, theta)
+        m = len(ks)
+        for j, kk in enumerate(ks):
+            row = {**dict(zip(by, key)), "k": int(kk), "pass": est[j], "ci_low": low[j], "ci_high": high[j],
+                   "n": len(g), "clusters": n_cl}
+            if reference:
+                row.update({"pass_reference": est[j] - est[m + j], "excess": est[m + j], "excess_low": low[m + j],
+                            "excess_high": high[m + j], "pvalue": pval[m + j]})
+            rows.append(row)
+    return pd.DataFrame(rows)

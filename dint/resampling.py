@@ -1,0 +1,179 @@
+"""Resampling shared by many tests: bootstrap and permutation draws as weight matrices, drawn once.
+
+Two structures recur in dint's data. *Paired* items: two models' values on the same facts. Both
+are resampled with the same draws (common random numbers), so their statistics pair up resample
+by resample and a notebook's dozens of comparisons draw once: `mean_difference` here, and the
+helpers behind `dint.reliability.ece_difference` and `dint.diversity.across_input_difference`.
+*Clustered* items: the two prompt forms of a fact, and every model's answer on it, share the fact,
+so intervals resample whole facts, with the draws of `dint.stats.cluster_bootstrap` kept as counts
+that many statistics share (`dint.taxonomy.cluster_kappa` and `dint.composition`).
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+from scipy import stats as sps
+
+from . import stats
+from .stats import ConfidenceInterval, Result, _check_level
+
+__all__ = ["mean_difference"]
+
+
+# ------------------------------------------------------------------------------ paired resampling
+def _check_resamples(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}={value!r}: must be an integer >= {minimum}")
+    return int(value)
+
+
+def _make_draws(kind, n, b, gen):
+    """(b, n) bootstrap multiplicities of n items drawn with replacement, or random signs ±1."""
+    if kind == "signs":
+        return 2.0 * gen.integers(0, 2, (b, n)) - 1.0
+    cells = (np.arange(b)[:, None] * n + gen.integers(0, n, (b, n))).ravel()
+    return np.bincount(cells, minlength=b * n).reshape(b, n).astype(float)
+
+
+@functools.lru_cache(maxsize=4)
+def _seeded_draws(kind, n, b, seed):
+    w = _make_draws(kind, n, b, np.random.default_rng(seed))
+    w.flags.writeable = False
+    return w
+
+
+def _seed(rng):
+    """An integer seed: two models resampled with it see the same resamples (a Generator would
+    give each call new ones, which would unpair them)."""
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(2 ** 32))
+    if isinstance(rng, bool) or not isinstance(rng, (int, np.integer)) or rng < 0:
+        raise ValueError(f"rng={rng!r}: pass a non-negative int seed or a numpy.random.Generator")
+    return int(rng)
+
+
+def _draws(kind, n, b, rng, max_cells=10_000_000):
+    """The resampling draws in chunks of bounded memory. With an integer seed the same draws are
+    reused across calls (cached), so every comparison on the same items sees the same resamples
+    (common random numbers) and a notebook's dozens of tests draw them once."""
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and b * n <= max_cells:
+        return [_seeded_draws(kind, n, b, int(rng))]
+    gen, chunk = np.random.default_rng(rng), max(1, 2_000_000 // n)
+    return [_make_draws(kind, n, min(chunk, b - start), gen) for start in range(0, b, chunk)]
+
+
+def _bootstrap_values(sums, value, n, n_resamples, rng):
+    """A statistic on the data and on each bootstrap resample of its n items.
+
+    ``sums(W)`` maps item weights ``W`` (R, n) (multiplicities of the n items drawn with
+    replacement) to item-additive sums (R, d); ``value`` maps sums (R, d) to the statistic (R,).
+    With an integer ``rng`` the resamples are the same for every model (`_draws`), so two models'
+    values pair up resample by resample."""
+    n_resamples = _check_resamples("n_resamples", n_resamples)
+    est = float(value(sums(np.ones((1, n))))[0])
+    return est, np.concatenate([value(sums(w)) for w in _draws("bootstrap", n, n_resamples, rng)])
+
+
+def _paired_difference(a, b, confidence_level):
+    """Estimate, percentile interval and inverted-interval p-value of the difference of two
+    `_bootstrap_values` results drawn on the same resamples.
+
+    ``p = min(1, 2 min(#{D* <= 0} + 1, #{D* >= 0} + 1) / (B + 1))`` is the smallest level at which the
+    two-sided percentile interval excludes 0 (Efron & Tibshirani 1993, sec. 15.4), never 0.
+    Resamples where either statistic is undefined are left out of B."""
+    if not 0 < confidence_level < 1:
+        raise ValueError(f"confidence_level={confidence_level!r}: must lie in (0, 1)")
+    boot = a[1] - b[1]
+    boot = boot[np.isfinite(boot)]   # resamples where a statistic is undefined (see its docstring)
+    if len(boot) == 0:
+        nan = float("nan")
+        return a[0] - b[0], ConfidenceInterval(nan, nan), nan
+    q = (1 - confidence_level) / 2
+    low, high = (float(v) for v in np.quantile(boot, [q, 1 - q]))
+    tail = min(np.count_nonzero(boot <= 0), np.count_nonzero(boot >= 0)) + 1
+    return a[0] - b[0], ConfidenceInterval(low, high), float(min(1.0, 2 * tail / (len(boot) + 1)))
+
+
+def mean_difference(x, y, *, confidence_level: float = 0.95, n_resamples: int = 2000,
+                    n_permutations: int = 9999, rng: np.random.Generator | int = 0) -> Result:
+    """Mean paired difference ``mean(x - y)`` with its interval and a sign-flip permutation test.
+
+    Parameters
+    ----------
+    x, y : (n,) paired observations (the same items), n >= 2
+    confidence_level : level of the interval
+    n_resamples : resamples of the interval (`stats.paired_bootstrap`, hull of Student-t and bootstrap-t)
+    n_permutations : random sign flips of the differences for the p-value
+    rng : int seed or ``numpy.random.Generator``
+
+    Returns
+    -------
+    Result with the mean difference, the interval and the two-sided p-value ``(k + 1) / (B + 1)``.
+
+    Notes
+    -----
+    The test of `stats.paired_permutation_test` (Fisher 1935; Phipson & Smyth 2010), computed as one
+    matrix product of random signs and the differences, so that dozens of tests take a fraction of
+    a second.
+    """
+    x, y = stats._paired_arrays(x, y)
+    n_permutations = _check_resamples("n_permutations", n_permutations)
+    ci = stats.paired_bootstrap(x, y, confidence_level=confidence_level, n_resamples=n_resamples, rng=rng)
+    d = x - y
+    est = float(d.mean())
+    null = [signs @ d / len(d) for signs in _draws("signs", len(d), n_permutations, rng)]
+    null = np.concatenate(null)
+    p = (1 + np.count_nonzero(np.abs(null) >= abs(est) - 1e-12 * max(1.0, abs(est)))) / (n_permutations + 1)
+    return Result(est, ci.confidence_interval, len(d), f"mean difference, {ci.method.split(', ', 1)[1]}, "
+                  "paired sign-flip permutation test", float(p))
+
+
+# ------------------------------------------------------------------------------ clustered resampling
+# All intervals below resample whole clusters (Davison & Hinkley 1997, sec. 3.8), with the draws of
+# `dint.stats.cluster_bootstrap` (same ``rng``, same clusters: same resamples), vectorised as
+# counts so that many statistics share one set of draws.
+
+def _check_resampling(n_resamples, confidence_level):
+    _check_level(confidence_level)
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
+        raise ValueError(f"n_resamples={n_resamples!r}: must be a positive int")
+
+
+def _cluster_draws(clusters, n_resamples: int, rng):
+    """``counts`` (n_resamples, g): how often each cluster is drawn; ``inverse``: each row's cluster."""
+    labels, inverse = np.unique(np.asarray(clusters), return_inverse=True)
+    g = len(labels)
+    if g < 2:
+        raise ValueError(f"clusters has {g} distinct label; a cluster bootstrap needs at least 2")
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    draws = rng.integers(0, g, (n_resamples, g))
+    counts = np.bincount((np.arange(n_resamples)[:, None] * g + draws).ravel(), minlength=n_resamples * g)
+    return counts.reshape(n_resamples, g).astype(float), inverse, g
+
+
+def _cluster_sums(x, inverse, g):
+    """Per-cluster column sums of ``x`` (n, m) → (g, m)."""
+    x = np.asarray(x, float).reshape(len(inverse), -1)
+    out = np.zeros((g, x.shape[1]))
+    np.add.at(out, inverse, x)
+    return out
+
+
+def _percentile(theta, confidence_level):
+    """Percentile interval per column of ``theta`` (resamples, m), ignoring undefined resamples."""
+    a = (1 - confidence_level) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN columns stay NaN
+        return np.nanquantile(theta, [a, 1 - a], axis=0)
+
+
+def _wald(est, theta):
+    """Two-sided p-values of H0: 0 for estimates ``est`` (m,) with bootstrap replicates ``theta`` (B, m)."""
+    est = np.atleast_1d(np.asarray(est, float))
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        se = np.nanstd(theta, axis=0, ddof=1)
+        p = 2 * sps.norm.sf(np.abs(est) / se)
+    return np.where(np.isfinite(est) & (se > 0), p, np.where(est == 0, 1.0, np.nan))

@@ -1,0 +1,503 @@
+"""Trust against reliability: calibration, confidence and temperature, per model and paired.
+
+One data convention throughout: an *answer table* (`answer_table`) has one row per item (a fact in
+one prompt form) and the columns ``confidence`` (the largest probability over the item's candidate
+set, ``p_set``), ``agreement`` (the exact probability that two independent draws give the same
+answer, ``sum p^2``), ``correct`` (the top answer is the true value), ``entropy`` (nats) and
+``distinct`` (the expected number of distinct answers among ``n_draws`` draws). Two models' tables
+on the same facts are compared *paired*: resampling and permuting facts, never models separately
+(`dint.resampling`). Diversity, per input and across inputs, is `dint.diversity`.
+
+Results are tidy DataFrames (one row per model and measure: ``estimate``, ``ci_low``, ``ci_high``,
+``pvalue``, ``n``, ``test``) so that a notebook can concatenate every test it makes and adjust
+them together (`dint.compare.holm`); single results are `dint.stats.Result`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+from scipy import stats as sps
+
+from . import calibration, compare, divergence, stats
+from .resampling import _bootstrap_values, _paired_difference, _seed, mean_difference
+from .stats import ConfidenceInterval, Result
+
+__all__ = ["GPT4_ECE", "KADAVATH_T", "agreement", "answer_table", "auroc", "calibration_changes",
+           "calibration_summary", "ece_difference", "expected_distinct", "temperature", "temperature_scaling"]
+
+# OpenAI (2023), GPT-4 Technical Report, arXiv:2303.08774, Fig. 8: ECE on an MMLU subset
+GPT4_ECE = {"pre-trained": 0.007, "PPO": 0.074}
+# Kadavath et al. (2022), arXiv:2207.05221, sec. 3.3: the temperature that recalibrates RLHF policies
+KADAVATH_T = 2.5
+
+_COLUMNS = ["model", "reference", "measure", "estimate", "ci_low", "ci_high", "pvalue", "n", "test"]
+
+
+# ------------------------------------------------------------------------------ per item
+def _as_prob_rows(p, name="p"):
+    p = np.asarray(p, dtype=float)
+    if p.ndim != 2 or p.shape[1] < 1:
+        raise ValueError(f"{name} must be an (m, K) array of probabilities, got shape {p.shape}")
+    if not np.all(np.isfinite(p)) or np.any(p < 0) or not np.allclose(p.sum(1), 1.0, atol=1e-6):
+        raise ValueError(f"{name} rows must be finite, non-negative and sum to 1; exponentiate and "
+                         "renormalise log-probabilities first")
+    return p
+
+
+def agreement(p) -> np.ndarray:
+    """Probability that two independent draws from each row's distribution agree, ``sum_k p_k^2``.
+
+    Parameters
+    ----------
+    p : (m, K) array, rows are probability distributions
+
+    Returns
+    -------
+    (m,) array in [1/K, 1]: the exact sample-agreement confidence (no sampling needed).
+    """
+    p = _as_prob_rows(p)
+    return np.sum(p ** 2, axis=1)
+
+
+def expected_distinct(p, n: int) -> np.ndarray:
+    """Expected number of distinct answers among ``n`` independent draws, exactly.
+
+    Parameters
+    ----------
+    p : (m, K) array, rows are probability distributions
+    n : number of draws, n >= 1
+
+    Returns
+    -------
+    (m,) array in [1, min(n, K)]: ``sum_k 1 - (1 - p_k)^n`` (linearity of expectation over the
+    indicator that answer k appears at least once).
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n={n!r}: must be a positive integer number of draws")
+    p = _as_prob_rows(p)
+    with np.errstate(divide="ignore"):   # p = 1: log1p(-1) = -inf, and the answer surely appears
+        return np.sum(-np.expm1(n * np.log1p(-np.minimum(p, 1.0))), axis=1)
+
+
+def answer_table(scores: pd.DataFrame, facts: pd.DataFrame | None = None, *, n_draws: int = 8,
+                 temperature: float = 1.0) -> pd.DataFrame:
+    """One row per item of a one-form score table: confidence, agreement, correctness, diversity.
+
+    Parameters
+    ----------
+    scores : a `dint.artifacts.score_world` table restricted to one prompt form
+    facts : the world's ``facts`` table, optional; its ``split``, ``type`` and ``relation`` are joined
+    n_draws : draws for the expected number of distinct answers
+    temperature : softmax temperature applied to each item's candidate-set log-probabilities first
+
+    Returns
+    -------
+    DataFrame ``fact, form, confidence, agreement, correct, p_true, entropy, distinct,
+    mass_outside`` (+ ``split, type, relation``), sorted by fact. ``confidence`` is the largest
+    ``p_set`` (renormalised over the candidate set, so mass outside the set does not count).
+    """
+    forms = scores["form"].unique() if "form" in scores.columns else []
+    if len(forms) != 1:
+        raise ValueError(f"scores must hold exactly one prompt form, got {list(forms)}; "
+                         "filter it first, e.g. scores[scores.form == 'qa']")
+    items, logp, true = compare.distributions(scores)
+    if temperature != 1.0:
+        logp = calibration.apply_temperature(logp, temperature)
+    p = np.exp(logp)
+    top = p.argmax(axis=1)
+    out = items.copy()
+    out["confidence"] = p.max(axis=1)
+    out["agreement"] = agreement(p)
+    out["correct"] = true[np.arange(len(p)), top]
+    out["p_true"] = np.where(true, p, 0.0).sum(axis=1)
+    out["entropy"] = divergence.entropy(logp)
+    out["distinct"] = expected_distinct(p, n_draws)
+    out["mass_outside"] = scores.groupby("fact")["mass_outside"].first().loc[items["fact"]].to_numpy()
+    if facts is not None:
+        cols = [c for c in ("split", "type", "relation") if c in facts.columns]
+        out = out.merge(facts[["fact", *cols]], on="fact", how="left", validate="one_to_one")
+    return out
+
+
+# ------------------------------------------------------------------------------ AUROC
+def auroc(score, correct, *, confidence_level: float = 0.95) -> Result:
+    """Area under the ROC curve of a confidence score for correctness, with DeLong's interval.
+
+    Parameters
+    ----------
+    score : (n,) array, higher means more confident
+    correct : (n,) boolean or 0/1 array; needs at least one correct and one wrong item
+    confidence_level : level of the two-sided interval
+
+    Returns
+    -------
+    Result with ``statistic`` = P(score of a correct item > score of a wrong one) + P(tie)/2,
+    the DeLong Wald interval (clipped to [0, 1]; NaN with fewer than 2 items in a class) and the
+    two-sided Mann-Whitney p-value for AUROC = 0.5 (no discrimination).
+
+    Notes
+    -----
+    AUROC = U / (n_1 n_0) with U the Mann-Whitney statistic of the correct items' scores
+    (``scipy.stats.mannwhitneyu``, normal approximation with tie correction). Variance from the
+    structural components of DeLong, DeLong & Clarke-Pearson (1988), computed from mid-ranks
+    (Sun & Xu 2014); the Wald interval is pROC's default.
+    """
+    if not 0 < confidence_level < 1:
+        raise ValueError(f"confidence_level={confidence_level!r}: must lie in (0, 1)")
+    s, y = calibration._pair("score", score, "correct", correct, unit=False, min_n=2)
+    pos, neg = s[y == 1], s[y == 0]
+    n1, n0 = len(pos), len(neg)
+    if n1 == 0 or n0 == 0:
+        raise ValueError(f"correct has {n1} correct and {n0} wrong items; AUROC needs both classes")
+    mw = sps.mannwhitneyu(pos, neg, alternative="two-sided", method="asymptotic")
+    a = float(mw.statistic) / (n1 * n0)
+    low = high = float("nan")
+    if n1 > 1 and n0 > 1:
+        r_all = sps.rankdata(np.r_[pos, neg])
+        v10 = (r_all[:n1] - sps.rankdata(pos)) / n0          # per correct item: share of wrong below
+        v01 = 1.0 - (r_all[n1:] - sps.rankdata(neg)) / n1    # per wrong item: share of correct above
+        se = math.sqrt(v10.var(ddof=1) / n1 + v01.var(ddof=1) / n0)
+        z = sps.norm.ppf(0.5 + confidence_level / 2)
+        low, high = max(0.0, a - z * se), min(1.0, a + z * se)
+    return Result(a, ConfidenceInterval(low, high), n1 + n0,
+                  "AUROC, DeLong interval, Mann-Whitney test of 0.5", float(mw.pvalue))
+
+
+# ------------------------------------------------------------------------------ temperature
+def _ragged(z):
+    """Finite entries of each row of ``z`` (n, K), row by row, and where each row starts."""
+    finite = np.isfinite(z)
+    counts = finite.sum(axis=1)
+    return z[finite], np.repeat(np.arange(len(z)), counts), np.r_[0, np.cumsum(counts)[:-1]]
+
+
+def _nll_fn(z, lab):
+    """Mean NLL of the labels under ``softmax(z / T)`` as a function of T, on the finite entries only
+    (padded ``-inf`` candidates carry no mass at any T), so a call costs O(finite entries)."""
+    flat, rows, starts = _ragged(z)
+    top = z.max(axis=1)
+    shifted, z_lab = flat - top[rows], z[np.arange(len(lab)), lab] - top
+
+    def nll(t):
+        return float(np.mean(np.log(np.add.reduceat(np.exp(shifted / t), starts)) - z_lab / t))
+    return nll
+
+
+def temperature(logp, labels, *, confidence_level: float = 0.95,
+                bounds: tuple[float, float] = (0.05, 20.0)) -> Result:
+    """Fitted softmax temperature with its profile-likelihood interval and the test of T = 1.
+
+    Parameters
+    ----------
+    logp : (n, K) array of log-probabilities (or logits); ``-inf`` for padded candidates
+    labels : (n,) integer array, the true candidate of each item
+    confidence_level : level of the interval
+    bounds : search interval for T, as in `dint.calibration.fit_temperature`
+
+    Returns
+    -------
+    Result with ``statistic`` the NLL-minimising T (the same fit as `calibration.fit_temperature`),
+    the profile-likelihood interval ``{T : 2n [NLL(T) - NLL(T_hat)] <= chi2_1(level)}`` and the
+    likelihood-ratio p-value of T = 1 (the model's own probabilities). An interval end that does
+    not cross inside ``bounds`` is set to the bound and the method says so.
+
+    Notes
+    -----
+    Temperature scaling: Guo et al. (2017). Likelihood-ratio test and interval: Wilks (1938);
+    profile-likelihood intervals: Venzon & Moolgavkar (1988). Items are treated as independent.
+    """
+    if not 0 < confidence_level < 1:
+        raise ValueError(f"confidence_level={confidence_level!r}: must lie in (0, 1)")
+    z, lab = calibration._logits_labels(logp, labels)
+    lo, hi = bounds
+    if not 0 < lo < 1 < hi < np.inf:
+        raise ValueError(f"bounds={bounds!r}: need 0 < low < 1 < high < inf")
+    nll, n = _nll_fn(z, lab), len(lab)
+    res = optimize.minimize_scalar(lambda u: nll(math.exp(u)), method="bounded",
+                                   bounds=(math.log(lo), math.log(hi)), options={"xatol": 1e-6})
+    t_hat, nll_hat = float(math.exp(res.x)), float(res.fun)
+    if nll(1.0) < nll_hat:   # NLL is convex in 1/T: only a missed basin could do this
+        t_hat, nll_hat = 1.0, nll(1.0)
+    crit = sps.chi2.ppf(confidence_level, 1)
+
+    def excess(u):   # deviance above the minimum, minus the critical value, at T = exp(u)
+        return 2 * n * (nll(math.exp(u)) - nll_hat) - crit
+
+    ends, truncated = [], False
+    for edge in (math.log(lo), math.log(hi)):
+        if excess(edge) <= 0:
+            ends.append(math.exp(edge))
+            truncated = True
+        else:
+            ends.append(math.exp(optimize.brentq(excess, *sorted((math.log(t_hat), edge)), xtol=1e-10)))
+    lr = max(0.0, 2 * n * (nll(1.0) - nll_hat))
+    method = "temperature (NLL), profile-likelihood interval, likelihood-ratio test of T = 1"
+    if truncated:
+        method += f" (interval truncated at the search bounds {bounds})"
+    return Result(t_hat, ConfidenceInterval(*ends), n, method, float(sps.chi2.sf(lr, 1)))
+
+
+# ------------------------------------------------------------------------------ paired ECE difference
+def _ece_sums(confidence, correct, n_bins):
+    idx = calibration._bin_index(confidence, n_bins, "width")
+    f = np.zeros((len(confidence), 3 * n_bins))
+    rows = np.arange(len(confidence))
+    f[rows, idx], f[rows, n_bins + idx], f[rows, 2 * n_bins + idx] = 1.0, confidence, correct
+    return lambda w: w @ f
+
+
+def _ece_value(n_bins, debiased):
+    def value(s):   # s: (R, 3B) per-bin counts, confidence sums, correct sums
+        n_b, s_c, s_y = s[:, :n_bins], s[:, n_bins:2 * n_bins], s[:, 2 * n_bins:]
+        n = n_b.sum(axis=1)
+        if not debiased:
+            return np.abs(s_y - s_c).sum(axis=1) / n
+        with np.errstate(divide="ignore", invalid="ignore"):
+            acc, conf = s_y / n_b, s_c / n_b
+            term = (acc - conf) ** 2 - acc * (1 - acc) / (n_b - 1)
+        term = np.where(n_b > 1.5, term, 0.0)   # bins of one item carry no variance estimate
+        return np.sqrt(np.maximum((n_b / n[:, None] * term).sum(axis=1), 0.0))
+    return value
+
+
+def ece_difference(confidence_a, correct_a, confidence_b, correct_b, *, n_bins: int = 15,
+                   debiased: bool = False, confidence_level: float = 0.95, n_resamples: int = 9999,
+                   rng: np.random.Generator | int = 0) -> Result:
+    """Paired difference ECE(a) - ECE(b) of two models on the same items, with interval and test.
+
+    Parameters
+    ----------
+    confidence_a, correct_a : (n,) confidence in [0, 1] and correctness of model a, item by item
+    confidence_b, correct_b : (n,) the same for model b on the same items in the same order
+    n_bins : equal-width bins, as in `dint.calibration.ece`
+    debiased : compare the debiased l2 calibration error (Kumar et al. 2019) instead of the l1 ECE
+    confidence_level : level of the interval
+    n_resamples : bootstrap resamples (the p-value cannot go below 2 / (n_resamples + 1))
+    rng : int seed or ``numpy.random.Generator``
+
+    Returns
+    -------
+    Result with the difference, the paired percentile bootstrap interval (items resampled jointly
+    for both models, bin edges fixed) and the p-value that inverts it (the smallest level at which
+    the interval excludes 0).
+
+    Notes
+    -----
+    As `calibration.ece` for one model (Efron & Tibshirani 1993, ch. 13 and sec. 15.4); resampling
+    the pairs keeps the within-item dependence of the two models. Plug-in ECE is biased upward at
+    small bin counts, so its bootstrap distribution need not be centred on the estimate; compare
+    models at the same n and ``n_bins``. The test is conservative: with two equally calibrated
+    models (n = 500, 10 bins, 999 resamples) it rejected at 0.05 in 0 of 200 simulations (for both
+    the l1 and the debiased error), so a non-significant difference is weak evidence of no change.
+    """
+    ca, ya = calibration._pair("confidence_a", confidence_a, "correct_a", correct_a)
+    cb, yb = calibration._pair("confidence_b", confidence_b, "correct_b", correct_b)
+    if len(ca) != len(cb):
+        raise ValueError(f"confidence_a has {len(ca)} items but confidence_b has {len(cb)}; "
+                         "pass the two models' values on the same items in the same order")
+    calibration._check_bins(n_bins)
+    value, rng = _ece_value(n_bins, debiased), _seed(rng)
+    est, ci, p = _paired_difference(_bootstrap_values(_ece_sums(ca, ya, n_bins), value, len(ca), n_resamples, rng),
+                                    _bootstrap_values(_ece_sums(cb, yb, n_bins), value, len(cb), n_resamples, rng),
+                                    confidence_level)
+    what = "debiased l2 calibration error" if debiased else "ECE (l1)"
+    return Result(est, ci, len(ca), f"difference in {what}, {n_bins} equal-width bins, paired percentile "
+                  "bootstrap interval and test", p)
+
+
+# ------------------------------------------------------------------------------ tidy summaries
+def _row(model, measure, r, reference=None, test=None):
+    if isinstance(r, Result):
+        return {"model": model, "reference": reference, "measure": measure, "estimate": r.statistic,
+                "ci_low": r.confidence_interval.low, "ci_high": r.confidence_interval.high, "pvalue": r.pvalue,
+                "n": r.n, "test": test or r.method}
+    return {"model": model, "reference": reference, "measure": measure, "estimate": float(r), "ci_low": np.nan,
+            "ci_high": np.nan, "pvalue": np.nan, "n": np.nan, "test": test or ""}
+
+
+def _check_answers(answers, need=("confidence", "correct")):
+    if not isinstance(answers, dict) or not answers:
+        raise ValueError("answers must be a non-empty dict {model name: answer_table(...)}")
+    for name, a in answers.items():
+        missing = sorted(set(need) - set(a.columns))
+        if missing:
+            raise ValueError(f"answers[{name!r}] lacks column(s) {missing}; build it with answer_table")
+        if len(a) < 2:
+            raise ValueError(f"answers[{name!r}] has {len(a)} items; need at least 2")
+
+
+def calibration_summary(answers: dict, *, n_bins: int = 15, confidence_level: float = 0.95,
+                        n_resamples: int = 2000, rng: np.random.Generator | int = 0) -> pd.DataFrame:
+    """Per model: accuracy, confidence, ECE, debiased calibration error, Brier and its parts, AUROC, AURC.
+
+    Parameters
+    ----------
+    answers : {model name: `answer_table` rows to evaluate (e.g. the held-out facts)}
+    n_bins : equal-width bins for ECE and the Brier decomposition
+    confidence_level, n_resamples, rng : intervals (bootstrap where no closed form exists)
+
+    Returns
+    -------
+    Tidy DataFrame (``model, reference, measure, estimate, ci_low, ci_high, pvalue, n, test``);
+    measures ``accuracy`` (Wilson), ``confidence`` and ``overconfidence`` (mean confidence minus
+    correctness; t intervals), ``ece`` and ``ece_debiased`` (bootstrap, `calibration.ece`), ``brier``
+    (t interval of the per-item squared error) with ``brier_reliability``, ``brier_resolution``,
+    ``brier_uncertainty``, ``brier_within_bin`` (`calibration.brier`), ``auroc_confidence`` and
+    ``auroc_agreement`` (`auroc`, with the Mann-Whitney p-value; NaN when a class is empty),
+    ``aurc`` (`calibration.risk_coverage`) and ``mass_outside`` (mean mass outside the candidate set).
+    """
+    _check_answers(answers)
+    rows = []
+    for name, a in answers.items():
+        c, y = a["confidence"].to_numpy(float), a["correct"].to_numpy(bool)
+        rows.append(_row(name, "accuracy", stats.proportion(int(y.sum()), len(y), confidence_level=confidence_level)))
+        rows.append(_row(name, "confidence", stats.bootstrap_mean(c, method="t", confidence_level=confidence_level)))
+        rows.append(_row(name, "overconfidence", stats.bootstrap_mean(c - y, method="t",
+                                                                      confidence_level=confidence_level)))
+        for measure, debiased in (("ece", False), ("ece_debiased", True)):
+            rows.append(_row(name, measure, calibration.ece(c, y, n_bins=n_bins, debiased=debiased, rng=rng,
+                                                            confidence_level=confidence_level,
+                                                            n_resamples=n_resamples)))
+        b = calibration.brier(c, y, n_bins=n_bins)
+        rows.append(_row(name, "brier", stats.bootstrap_mean((c - y) ** 2, method="t",
+                                                             confidence_level=confidence_level)))
+        rows += [_row(name, f"brier_{k}", getattr(b, k), test="Murphy decomposition")
+                 for k in ("reliability", "resolution", "uncertainty", "within_bin")]
+        for measure, col in (("auroc_confidence", "confidence"), ("auroc_agreement", "agreement")):
+            if col in a.columns and 0 < y.sum() < len(y):
+                rows.append(_row(name, measure, auroc(a[col].to_numpy(float), y, confidence_level=confidence_level)))
+            elif col in a.columns:
+                rows.append(_row(name, measure, np.nan, test="AUROC undefined: one class is empty"))
+        rows.append(_row(name, "aurc", calibration.risk_coverage(c, y).aurc, test="AURC (Geifman et al. 2019)"))
+        if "mass_outside" in a.columns:
+            rows.append(_row(name, "mass_outside", stats.bootstrap_mean(a["mass_outside"].to_numpy(float), method="t",
+                                                                        confidence_level=confidence_level)))
+    return pd.DataFrame(rows, columns=_COLUMNS)
+
+
+def _aligned(a, b, cols):
+    m = a[["fact", *cols]].merge(b[["fact", *cols]], on="fact", suffixes=("_a", "_b"), validate="one_to_one")
+    if len(m) < 2:
+        raise ValueError("the two answer tables share fewer than 2 facts; compare models on the same facts")
+    return m
+
+
+def calibration_changes(answers: dict, reference: str, *, models=None, n_bins: int = 15,
+                        confidence_level: float = 0.95, n_resamples: int = 2000, n_test_resamples: int = 9999,
+                        rng: np.random.Generator | int = 0) -> pd.DataFrame:
+    """Paired change in ECE, debiased calibration error and Brier score of each model from a reference.
+
+    Parameters
+    ----------
+    answers : {model name: `answer_table`}, paired with the reference by ``fact``
+    reference : the key of ``answers`` to compare against (e.g. ``"base"``)
+    models : keys to compare (default: every other key)
+    n_bins : equal-width bins, as in `ece_difference`
+    confidence_level : level of the intervals
+    n_resamples : resamples of the Brier difference's interval
+    n_test_resamples : bootstrap resamples of the ECE differences (interval and test) and sign
+        flips of the Brier test
+    rng : int seed or ``numpy.random.Generator``
+
+    Returns
+    -------
+    Tidy DataFrame with ``reference`` set; measures ``d_ece``, ``d_ece_debiased`` (`ece_difference`)
+    and ``d_brier`` (`dint.resampling.mean_difference` of the per-item squared errors). Positive: worse than the
+    reference.
+    """
+    _check_answers(answers)
+    if reference not in answers:
+        raise ValueError(f"reference={reference!r}: not a key of answers {list(answers)}")
+    models = [m for m in answers if m != reference] if models is None else list(models)
+    bad = sorted(set(models) - set(answers))
+    if bad:
+        raise ValueError(f"models: {bad} are not keys of answers {list(answers)}")
+    rows = []
+    for name in models:
+        m = _aligned(answers[name], answers[reference], ["confidence", "correct"])
+        ca, ya = m["confidence_a"].to_numpy(float), m["correct_a"].to_numpy(bool)
+        cb, yb = m["confidence_b"].to_numpy(float), m["correct_b"].to_numpy(bool)
+        for measure, debiased in (("d_ece", False), ("d_ece_debiased", True)):
+            rows.append(_row(name, measure, ece_difference(ca, ya, cb, yb, n_bins=n_bins, debiased=debiased, rng=rng,
+                                                           confidence_level=confidence_level,
+                                                           n_resamples=n_test_resamples), reference))
+        rows.append(_row(name, "d_brier", mean_difference((ca - ya) ** 2, (cb - yb) ** 2, rng=rng,
+                                                          confidence_level=confidence_level, n_resamples=n_resamples,
+                                                          n_permutations=n_test_resamples), reference))
+    return pd.DataFrame(rows, columns=_COLUMNS)
+
+
+def _single_form(scores, name):
+    if "form" not in scores.columns or scores["form"].nunique() != 1:
+        raise ValueError(f"{name} must hold exactly one prompt form; filter it first, e.g. "
+                         f"{name}[{name}.form == 'qa']")
+
+
+def temperature_scaling(scores: pd.DataFrame, facts: pd.DataFrame, *, n_bins: int = 15, n_folds: int = 2,
+                        confidence_level: float = 0.95, n_resamples: int = 2000, n_test_resamples: int = 9999,
+                        rng: np.random.Generator | int = 0) -> pd.DataFrame:
+    """Temperature scaling of one model, fitted two ways and evaluated on held-out facts.
+
+    Parameters
+    ----------
+    scores : a one-form `score_world` table of the model over train and held-out facts
+    facts : the world's ``facts`` table (``fact``, ``split`` in {"train", "heldout"})
+    n_bins : equal-width bins for ECE
+    n_folds : folds for cross-fitting on the held-out facts (>= 2)
+    confidence_level : level of the intervals
+    n_resamples : bootstrap resamples of each ECE's interval
+    n_test_resamples : bootstrap resamples of the ECE changes (interval and test)
+    rng : int seed or ``numpy.random.Generator``; also assigns the held-out facts to folds
+
+    Returns
+    -------
+    Tidy DataFrame (``model`` left empty for the caller) with measures ``t_train`` (T fitted on the
+    train facts, `temperature`, with its likelihood-ratio test of T = 1), ``t_heldout`` (T fitted on
+    all held-out facts: the temperature they want), ``ece_before`` (held-out), ``ece_after_train``
+    and ``d_ece_train`` (held-out ECE after scaling by ``t_train``, and its paired change,
+    `ece_difference`), ``ece_after_crossfit`` and ``d_ece_crossfit`` (each held-out fact scaled by a
+    T fitted on the other folds). Scaling never changes the top answer, so only confidence moves.
+
+    Notes
+    -----
+    Guo et al. (2017). The train facts are the ones SFT, DPO and RL were trained on, so a T fitted
+    there describes seen facts; cross-fitting (sample splitting, Chernozhukov et al. 2018) gives
+    every held-out fact a T fitted on other held-out facts only.
+    """
+    _single_form(scores, "scores")
+    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
+        raise ValueError(f"n_folds={n_folds!r}: must be an integer >= 2")
+    items, logp, true = compare.distributions(scores)
+    split = facts.set_index("fact").loc[items["fact"], "split"].to_numpy()
+    train, held = split == "train", split == "heldout"
+    if train.sum() < 2 or held.sum() < 2 * n_folds:
+        raise ValueError(f"scores has {train.sum()} train and {held.sum()} held-out facts; need >= 2 train and "
+                         f">= 2 * n_folds held-out facts")
+    labels = true.argmax(axis=1)
+    gen = np.random.default_rng(rng)
+
+    def conf(lp):
+        return np.exp(lp).max(axis=1)
+
+    lh, yh = logp[held], labels[held]
+    correct = true[held][np.arange(len(yh)), lh.argmax(axis=1)]
+    t_train = temperature(logp[train], labels[train], confidence_level=confidence_level)
+    t_held = temperature(lh, yh, confidence_level=confidence_level)
+    fold = gen.permutation(np.arange(len(yh)) % n_folds)
+    conf_of = {"before": conf(lh), "after_train": conf(calibration.apply_temperature(lh, t_train.statistic)),
+               "after_crossfit": np.empty(len(yh))}
+    for k in range(n_folds):
+        t = temperature(lh[fold != k], yh[fold != k]).statistic
+        conf_of["after_crossfit"][fold == k] = conf(calibration.apply_temperature(lh[fold == k], t))
+    rows = [_row(None, "t_train", t_train), _row(None, "t_heldout", t_held)]
+    for name, c in conf_of.items():
+        rows.append(_row(None, f"ece_{name}", calibration.ece(c, correct, n_bins=n_bins, rng=rng, n_resamples=n_resamples,
+                                                              confidence_level=confidence_level)))
+    for how in ("train", "crossfit"):
+        rows.append(_row(None, f"d_ece_{how}", ece_difference(
+            conf_of[f"after_{how}"], correct, conf_of["before"], correct, n_bins=n_bins, rng=rng,
+            confidence_level=confidence_level, n_resamples=n_test_resamples), reference="unscaled"))
+    return pd.DataFrame(rows, columns=_COLUMNS)

@@ -9,21 +9,28 @@ import json
 
 from dint import stacks
 from dint.config import load_profile
+from dint.interventions.plan import EXPERIMENT_FIELDS
 
 PROFILE = config.get("profile", "tiny")
 P = load_profile(PROFILE)  # an unknown profile or bad parameter stops here, before any work
 SECTIONS = P.asdict()
 R = f"results/{PROFILE}"
 F = f"figures/{PROFILE}"
-NOTEBOOKS = ["00_base_model", "01_mechanism", "02_engineering_clues"]
+NOTEBOOKS = ["00_base_model", "01_mechanism", "02_engineering_clues", "03_diagnosability", "04_trust_reliability",
+             "05_compound_failure", "06_resources", "07_verification"]
 INTERVENTIONS = ["sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag"]
 ANSWERING = [n for n in INTERVENTIONS if n != "reward"]
 INTERVENTION_CODE = ["dint/interventions/" + f for f in ("data.py", "sft.py", "dpo.py", "reward.py", "rl.py", "rag.py",
                                                           "retrieval.py", "plan.py", "record.py", "session.py")]
 
 
-def section(*names):
-    return json.dumps({"seed": P.seed, **{n: SECTIONS[n] for n in names}}, sort_keys=True)
+def section(*names, grids=()):
+    """A rule's configuration (its params): a rule reruns when it changes. The interventions section
+    counts without the experiment grids a rule does not use (`plan.EXPERIMENT_FIELDS`)."""
+    d = {n: SECTIONS[n] for n in names}
+    if "interventions" in d:
+        d["interventions"] = {k: v for k, v in d["interventions"].items() if k not in EXPERIMENT_FIELDS or k in grids}
+    return json.dumps({"seed": P.seed, **d}, sort_keys=True)
 
 
 rule all:
@@ -115,8 +122,21 @@ rule rl_sweep:
     threads: 1
     input: "dint/experiments.py", INTERVENTION_CODE, f"{R}/models/sft/manifest.json", f"{R}/models/reward/manifest.json"
     output: f"{R}/rl_sweep/manifest.json"
-    params: cfg=section("world", "base", "interventions")
+    params: cfg=section("world", "base", "interventions", grids=("rl_betas",))
     shell: "python -m dint build rl-sweep --profile {PROFILE}"
+
+
+rule training_curve:
+    threads: 1
+    input: "dint/resources.py", INTERVENTION_CODE, "dint/artifacts.py", "dint/scoring.py", rules.base_model.output
+    output: f"{R}/training_curve/manifest.json"
+    params: cfg=section("world", "base", "scoring", "interventions", grids=("sft_epochs", "sft_data"))
+    shell: "python -m dint build training-curve --profile {PROFILE}"
+
+
+STATS_CODE = ["dint/stats.py", "dint/resampling.py", "dint/proportions.py", "dint/plot.py", "dint/report.py"]
+ANSWERING_SCORES = expand(f"{R}/scores/{{name}}/manifest.json", name=ANSWERING)
+STACK_SCORES = [stacks.manifest_path(P, s).replace(str(stacks.artifacts.root(P)), R) for s in stacks.PLAN + stacks.ORDERS]
 
 
 rule notebook_00:
@@ -153,6 +173,67 @@ rule notebook_02:
         executed=f"{R}/notebooks/02_engineering_clues.ipynb",
         figures=multiext(f"{F}/02_engineering_clues", ".pdf", ".png"),
     shell: "python -m dint run 02_engineering_clues --profile {PROFILE}"
+
+
+rule notebook_03:
+    threads: workflow.cores
+    input:
+        "notebooks/03_diagnosability.ipynb", "dint/taxonomy.py", "dint/composition.py", "dint/divergence.py",
+        "dint/compare.py", STATS_CODE, INTERVENTION_CODE, rules.base_scores.output, ANSWERING_SCORES,
+    output:
+        numbers=f"{R}/03_diagnosability/numbers.json",
+        executed=f"{R}/notebooks/03_diagnosability.ipynb",
+        figures=multiext(f"{F}/03_diagnosability", ".pdf", ".png"),
+    shell: "python -m dint run 03_diagnosability --profile {PROFILE}"
+
+
+rule notebook_04:
+    threads: workflow.cores
+    input:
+        "notebooks/04_trust_reliability.ipynb", "dint/reliability.py", "dint/diversity.py", "dint/calibration.py",
+        "dint/compare.py", STATS_CODE, rules.base_scores.output, ANSWERING_SCORES,
+    output:
+        numbers=f"{R}/04_trust_reliability/numbers.json",
+        executed=f"{R}/notebooks/04_trust_reliability.ipynb",
+        figures=multiext(f"{F}/04_trust_reliability", ".pdf", ".png"),
+    shell: "python -m dint run 04_trust_reliability --profile {PROFILE}"
+
+
+rule notebook_05:
+    threads: workflow.cores
+    input:
+        "notebooks/05_compound_failure.ipynb", "dint/stacks.py", "dint/fits.py", "dint/calibration.py",
+        "dint/compare.py", STATS_CODE, STACK_SCORES,
+    output:
+        numbers=f"{R}/05_compound_failure/numbers.json",
+        executed=f"{R}/notebooks/05_compound_failure.ipynb",
+        figures=multiext(f"{F}/05_compound_failure", ".pdf", ".png"),
+    shell: "python -m dint run 05_compound_failure --profile {PROFILE}"
+
+
+rule notebook_06:
+    threads: workflow.cores
+    input:
+        "notebooks/06_resources.ipynb", "dint/resources.py", "dint/verify.py", "dint/experiments.py", STATS_CODE,
+        rules.base_scores.output, rules.training_curve.output, rules.rl_sweep.output,
+        f"{R}/models/reward/manifest.json", ANSWERING_SCORES,
+    output:
+        numbers=f"{R}/06_resources/numbers.json",
+        executed=f"{R}/notebooks/06_resources.ipynb",
+        figures=multiext(f"{F}/06_resources", ".pdf", ".png"),
+    shell: "python -m dint run 06_resources --profile {PROFILE}"
+
+
+rule notebook_07:
+    threads: workflow.cores
+    input:
+        "notebooks/07_verification.ipynb", "dint/card.py", "dint/verify.py", "dint/calibration.py",
+        "dint/experiments.py", STATS_CODE, f"{R}/models/reward/manifest.json", ANSWERING_SCORES, STACK_SCORES,
+    output:
+        numbers=f"{R}/07_verification/numbers.json",
+        executed=f"{R}/notebooks/07_verification.ipynb",
+        figures=multiext(f"{F}/07_verification", ".pdf", ".png"),
+    shell: "python -m dint run 07_verification --profile {PROFILE}"
 
 
 rule macros:

@@ -41,6 +41,10 @@ def _build(args):
     elif args.artifact == "intervention-scores":
         s = artifacts.intervention_scores(P, args.name, rebuild=args.force)
         print(f"{args.name} scores: {len(s)} rows")
+    elif args.artifact == "training-curve":
+        from . import resources
+        t = resources.training_curve(P, rebuild=args.force, progress=True)
+        print(f"training curve: {len(t[['epochs', 'data_share']].drop_duplicates())} SFT runs, {len(t)} rows")
     else:
         from . import experiments
         t = experiments.rl_sweep(P, rebuild=args.force, progress=True)
@@ -104,7 +108,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("build", help="build (or load) a shared artifact of a profile",
                        description="Build a shared artifact once; later calls load it.")
     p.add_argument("artifact", choices=["world", "base", "scores", "intervention", "intervention-scores",
-                                        "stack", "rl-sweep"])
+                                        "stack", "rl-sweep", "training-curve"])
     p.add_argument("name", nargs="?", default=None,
                    help="the intervention (for intervention and intervention-scores), e.g. sft; "
                         "the stack (for stack), e.g. sft+dpo+rl")

@@ -6,7 +6,8 @@ from pathlib import Path
 from . import paths
 from .config import load_profile, notebook_parameters
 
-NOTEBOOKS = ("00_base_model", "01_mechanism", "02_engineering_clues")
+NOTEBOOKS = ("00_base_model", "01_mechanism", "02_engineering_clues", "03_diagnosability", "04_trust_reliability",
+             "05_compound_failure", "06_resources", "07_verification")
 
 
 def path(name: str) -> Path:

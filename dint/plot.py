@@ -313,3 +313,280 @@ def accuracy_cost(summary: pd.DataFrame, *, ax=None):
     ax.set(xlabel="inference tokens per question", ylabel="accuracy (abstention = wrong)")
     ax.legend(fontsize=6, frameon=False)
     return fig
+
+
+def additive(table: pd.DataFrame, *, ax=None, x: str = "additive", y: str = "accuracy"):
+    """Each stack's measured value (with its interval) against the additive prediction from its steps.
+
+    Parameters
+    ----------
+    table : one row per stack with ``stack``, ``n_steps``, ``x`` and ``y`` and ``{y}_low`` / ``{y}_high``
+        (e.g. `dint.stacks.measures` merged with `dint.stacks.additivity`'s ``additive``)
+    """
+    fig, ax = _axes(ax)
+    err = np.vstack([table[y] - table[f"{y}_low"], table[f"{y}_high"] - table[y]])
+    colors = [PALETTE[int(k) % len(PALETTE)] for k in table["n_steps"]]
+    ax.errorbar(table[x], table[y], yerr=np.clip(err, 0, None), fmt="none", ecolor="0.6", lw=0.8, capsize=2)
+    ax.scatter(table[x], table[y], c=colors, s=22, zorder=3)
+    for r in table.itertuples():
+        ax.annotate(r.stack, (getattr(r, x), getattr(r, y)), fontsize=6, xytext=(3, 2),
+                    textcoords="offset points")
+    lo = float(np.nanmin([table[x].min(), table[f"{y}_low"].min()]))
+    hi = float(np.nanmax([table[x].max(), table[f"{y}_high"].max()]))
+    ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, ls="--")
+    for k in sorted(table["n_steps"].unique()):
+        ax.scatter([], [], color=PALETTE[int(k) % len(PALETTE)], s=22, label=f"{k} step{'s' if k != 1 else ''}")
+    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.set(xlabel=f"{y}, additive prediction", ylabel=f"{y}, measured")
+    return fig
+
+
+def stack_measure(table: pd.DataFrame, measure: str, *, ax=None, label: str | None = None):
+    """One measure per stack with its interval (``{measure}_low`` / ``_high``), coloured by the number of steps."""
+    fig, ax = _axes(ax, figsize=(4.2, 0.28 * len(table) + 1.0))
+    y = np.arange(len(table))
+    err = np.vstack([table[measure] - table[f"{measure}_low"], table[f"{measure}_high"] - table[measure]])
+    steps = table["n_steps"] if "n_steps" in table else pd.Series(np.zeros(len(table), int))
+    for k in sorted(steps.unique()):
+        m = (steps == k).to_numpy()
+        ax.errorbar(table[measure][m], y[m], xerr=np.clip(err[:, m], 0, None), fmt="o", ms=4, capsize=2, lw=1,
+                    color=PALETTE[int(k) % len(PALETTE)], label=f"{k} step{'s' if k != 1 else ''}")
+    ax.set_yticks(y, table["stack"], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(label or measure)
+    if steps.nunique() > 1:
+        ax.legend(fontsize=7, frameon=False, loc="best")
+    return fig
+
+
+# -- 03_diagnosability: error taxonomy -------------------------------------------------------------
+
+CLASS_COLORS = {"routing": PALETTE[4], "imitative": PALETTE[3], "regression": PALETTE[1], "selection": PALETTE[2],
+                "absent_support": PALETTE[7], "unclassified": "0.85"}
+
+
+def error_composition(shares: pd.DataFrame, *, by: str = "intervention", ax=None, min_label: int = 8):
+    """Stacked horizontal bars: each model's errors by class, with the counts written in.
+
+    Parameters
+    ----------
+    shares : `dint.composition.class_shares` table (``by``, ``class``, ``count``)
+    by : the column that names the model (one bar each, top to bottom in first-seen order)
+    min_label : write a segment's count only when it is at least this
+    """
+    fig, ax = _axes(ax)
+    models = list(dict.fromkeys(shares[by]))
+    counts = shares.pivot_table(index=by, columns="class", values="count", aggfunc="sum", sort=False)
+    counts = counts.reindex(index=models).fillna(0)
+    classes = [c for c in CLASS_COLORS if c in counts.columns] + [c for c in counts.columns if c not in CLASS_COLORS]
+    y = np.arange(len(models))[::-1]
+    left = np.zeros(len(models))
+    for i, c in enumerate(classes):
+        w = counts[c].to_numpy(float)
+        ax.barh(y, w, left=left, color=CLASS_COLORS.get(c, PALETTE[i % len(PALETTE)]), label=c.replace("_", " "),
+                edgecolor="white", lw=0.5)
+        for yy, ll, ww in zip(y, left, w):
+            if ww >= min_label:
+                ax.text(ll + ww / 2, yy, f"{ww:.0f}", ha="center", va="center", fontsize=6)
+        left += w
+    ax.set_yticks(y, models, fontsize=8)
+    ax.set(xlabel="errors (held-out items)")
+    ax.legend(fontsize=6, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
+    return fig
+
+
+def confusion(table: pd.DataFrame, *, ax=None, cmap: str = "Blues", xlabel: str = "predicted class",
+              ylabel: str = "known cause", drop_empty: bool = True):
+    """Heatmap of a confusion matrix: counts written in, colour = the share of the row (recall on the diagonal).
+
+    Parameters
+    ----------
+    table : `dint.taxonomy.AgreementResult.confusion` (a crosstab of counts, rows the known cause)
+    drop_empty : leave out rows without any item (e.g. no error has the known cause "unclassified")
+    """
+    fig, ax = _axes(ax)
+    if drop_empty:
+        table = table[table.sum(axis=1) > 0]
+    pretty = table.rename(index=lambda s: s.replace("_", " "), columns=lambda s: s.replace("_", " "))
+    share = pretty.div(pretty.sum(axis=1).replace(0, np.nan), axis=0).fillna(0)
+    sns.heatmap(share, annot=pretty.to_numpy(), fmt=".0f", cmap=cmap, vmin=0, vmax=1, cbar=False, ax=ax,
+                annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white")
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.tick_params(labelsize=7)
+    return fig
+
+
+def forest(table: pd.DataFrame, *, y: str = "label", hue: str | None = None, ax=None,
+           reference: float | None = 0.0, xlabel: str = "estimate"):
+    """Forest plot of a tidy table: one row per ``y``, one marker per ``hue`` level, with intervals.
+
+    Parameters
+    ----------
+    table : ``y``, optional ``hue``, ``estimate``, ``ci_low``, ``ci_high``
+    reference : a value drawn as a vertical line, or None
+    """
+    rows = list(dict.fromkeys(table[y]))
+    fig, ax = _axes(ax, figsize=(4.2, 0.35 * len(rows) + 1.0))
+    levels = [None] if hue is None else list(dict.fromkeys(table[hue]))
+    step = 0.6 / max(len(levels), 1)
+    pos = dict(zip(rows, np.arange(len(rows))[::-1]))
+    for i, lev in enumerate(levels):
+        g = table if lev is None else table[table[hue] == lev]
+        yy = np.array([pos[r] for r in g[y]]) + (len(levels) - 1) * step / 2 - i * step
+        est = g["estimate"].to_numpy(float)
+        err = np.clip(np.nan_to_num(np.vstack([est - g["ci_low"].to_numpy(float), g["ci_high"].to_numpy(float) - est])),
+                      0, None)
+        ax.errorbar(est, yy, xerr=err, fmt="o", color=PALETTE[i], capsize=2, lw=1, ms=4,
+                    label=None if lev is None else str(lev))
+    if reference is not None:
+        ax.axvline(reference, color="0.5", lw=0.8, ls="--")
+    ax.set_yticks(list(pos.values()), list(pos), fontsize=8)
+    ax.set(xlabel=xlabel)
+    if hue is not None:
+        ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def pass_curves(curve: pd.DataFrame, *, hue: str, ax=None, reference: pd.DataFrame | None = None,
+                colors: dict | None = None):
+    """Pass@k against k (log scale) per ``hue`` level, with interval bands.
+
+    Parameters
+    ----------
+    curve : `dint.composition.pass_curve` table (``hue``, ``k``, ``pass``, ``ci_low``, ``ci_high``)
+    reference : an optional second `pass_curve` table with the same ``hue`` levels (e.g. a uniform
+        guess, ``column="base_rate"``), drawn dashed in the same colours
+    colors : {level: colour}; default the palette in first-seen order
+    """
+    fig, ax = _axes(ax)
+    levels = list(dict.fromkeys(curve[hue]))
+    given = colors or {}
+    free = iter(PALETTE[i % len(PALETTE)] for i in range(len(levels)))    # palette order for the others
+    colors = {lev: given[lev] if lev in given else next(free) for lev in levels}
+    for lev in levels:
+        g = curve[curve[hue] == lev].sort_values("k")
+        ax.plot(g["k"], g["pass"], color=colors[lev], lw=1.3, label=str(lev).replace("_", " "))
+        ax.fill_between(g["k"], g["ci_low"], g["ci_high"], color=colors[lev], alpha=0.2, lw=0)
+        if reference is not None:
+            r = reference[reference[hue] == lev].sort_values("k")
+            ax.plot(r["k"], r["pass"], color=colors[lev], lw=0.9, ls="--")
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set(xlabel="k (samples, with replacement)", ylabel="pass@k", ylim=(0, 1.02))
+    ax.legend(fontsize=6, frameon=False, loc="best")
+    return fig
+
+
+FAMILY_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
+def frontiers(points: pd.DataFrame, *, ax=None, reference: float | None = None,
+              reference_label: str = "reference", colors: dict | None = None):
+    """Accuracy against total FLOPs (log axis), one colour per family: each family's Pareto frontier
+    as a step line (the best accuracy it reaches within a budget) with intervals, the points off the
+    frontier as faint markers; the legend counts each family's points.
+
+    Parameters
+    ----------
+    points : `dint.resources.summarize` rows (``family``, ``accuracy``, ``ci_low``, ``ci_high``,
+        ``total_flops``) with a boolean ``frontier`` column (`dint.resources.pareto`)
+    reference : an optional accuracy drawn as a dashed horizontal line (e.g. the base rate 1/K)
+    colors : {family: colour}; default the palette in first-seen order
+    """
+    fig, ax = _axes(ax, figsize=(5.6, 4.0))
+    families = list(dict.fromkeys(points["family"]))
+    colors = {f: (colors or {}).get(f, PALETTE[i % len(PALETTE)]) for i, f in enumerate(families)}
+    for i, family in enumerate(families):
+        g = points[points["family"] == family].sort_values("total_flops")
+        c, marker = colors[family], FAMILY_MARKERS[i % len(FAMILY_MARKERS)]
+        on = g["frontier"].astype(bool)
+        ax.plot(g.loc[~on, "total_flops"], g.loc[~on, "accuracy"], marker, ms=3, color=c, alpha=0.35, ls="none")
+        f = g[on]
+        ax.errorbar(f["total_flops"], f["accuracy"], yerr=[f["accuracy"] - f["ci_low"], f["ci_high"] - f["accuracy"]],
+                    fmt="none", lw=0.8, capsize=2, color=c, alpha=0.8)
+        ax.plot(f["total_flops"], f["accuracy"], drawstyle="steps-post", color=c, lw=1.4, marker=marker, ms=4.5,
+                label=f"{family} ({len(g)})")
+    if reference is not None:
+        ax.axhline(reference, color="0.35", lw=0.9, ls="--", label=reference_label)
+    ax.set_xscale("log")
+    ax.set(xlabel="total FLOPs (post-training + inference on the query set)",
+           ylabel="accuracy (abstention = not correct)", ylim=(-0.02, 1.02))
+    ax.legend(fontsize=6, frameon=False, loc="upper left")
+    return fig
+
+
+def model_intervals(table: pd.DataFrame, *, ax=None, series: str = "measure", labels: dict | None = None,
+                    references: dict | None = None, xlabel: str = "estimate", log: bool = False):
+    """Estimates with intervals, one row per model and one dodged marker per series (e.g. ECE before
+    and after temperature scaling, or a change from the base per measure).
+
+    Parameters
+    ----------
+    table : tidy rows ``model``, ``series``, ``estimate``, ``ci_low``, ``ci_high`` (e.g.
+        `dint.reliability.calibration_summary` rows); models drawn top to bottom in first-seen order,
+        rows without an interval drawn as open markers
+    series : the column that names each series
+    labels : {series value: legend label}; default the values themselves
+    references : {label: x} drawn as dashed vertical lines (e.g. published values, 0, T = 1)
+    log : log-scaled x axis
+    """
+    fig, ax = _axes(ax)
+    models = list(dict.fromkeys(table["model"]))
+    names = list(dict.fromkeys(table[series]))
+    width = 0.7 / max(1, len(names))
+    for j, name in enumerate(names):
+        g = table[table[series] == name].set_index("model").reindex(models)
+        y = np.arange(len(models)) + (j - (len(names) - 1) / 2) * width
+        est = g["estimate"].to_numpy(float)
+        err = np.clip(np.nan_to_num(np.vstack([est - g["ci_low"].to_numpy(float), g["ci_high"].to_numpy(float) - est])),
+                      0, None)
+        closed = np.isfinite(g["ci_low"].to_numpy(float))
+        color = PALETTE[j % len(PALETTE)]
+        ax.errorbar(est, y, xerr=err, fmt="none", ecolor=color, capsize=2, lw=1)
+        ax.plot(est[closed], y[closed], "o", ms=4, color=color, label=(labels or {}).get(name, name))
+        ax.plot(est[~closed], y[~closed], "o", ms=4, mfc="white", color=color)
+    for i, (label, x) in enumerate((references or {}).items()):
+        ax.axvline(x, color="0.35", lw=0.8, ls=("--", ":", "-.")[i % 3], label=label)
+    if log:
+        ax.set_xscale("log")
+    ax.set_yticks(np.arange(len(models)), models, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=6, frameon=False, loc="best")
+    return fig
+
+
+def card_scatter(cards: pd.DataFrame, x: str, y: str, *, ax=None):
+    """Two measures of distribution cards (`dint.card.cards`) against each other, one labelled point per model."""
+    fig, ax = _axes(ax)
+    xerr = np.clip(np.vstack([cards[x] - cards[f"{x}_low"], cards[f"{x}_high"] - cards[x]]), 0, None)
+    yerr = np.clip(np.vstack([cards[y] - cards[f"{y}_low"], cards[f"{y}_high"] - cards[y]]), 0, None)
+    ax.errorbar(cards[x], cards[y], xerr=xerr, yerr=yerr, fmt="o", ms=3, lw=0.7, capsize=1.5, color=PALETTE[0],
+                ecolor="0.6")
+    for r in cards.itertuples():
+        ax.annotate(r.model, (getattr(r, x), getattr(r, y)), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    ax.set(xlabel=x.replace("_", " "), ylabel=y.replace("_", " "))
+    return fig
+
+
+def verification(systems: pd.DataFrame, measure: str, *, ax=None, reference: float | None = None,
+                 label: str | None = None):
+    """A measure of verification systems (``dint.card.VerificationResult.row`` rows with ``model`` and
+    ``system``) per model, one colour per system, with its interval; ``reference`` e.g. the target alpha."""
+    models = list(dict.fromkeys(systems["model"]))
+    names = list(dict.fromkeys(systems["system"]))
+    fig, ax = _axes(ax, figsize=(4.2, 0.25 * len(models) + 1.2))
+    width = 0.8 / max(1, len(names))
+    for j, s in enumerate(names):
+        g = systems[systems["system"] == s].set_index("model").reindex(models)
+        yy = np.arange(len(models)) + (j - (len(names) - 1) / 2) * width
+        err = np.clip(np.vstack([g[measure] - g[f"{measure}_low"], g[f"{measure}_high"] - g[measure]]), 0, None)
+        ax.errorbar(g[measure], yy, xerr=err, fmt="o", ms=3, lw=0.8, capsize=1.5, color=PALETTE[j % len(PALETTE)],
+                    label=s)
+    if reference is not None:
+        ax.axvline(reference, color="0.3", lw=0.8, ls="--")
+    ax.set_yticks(np.arange(len(models)), models, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(label or measure)
+    ax.legend(fontsize=6, frameon=False, loc="best")
+    return fig

@@ -86,3 +86,66 @@ def test_reward_and_bon_plots():
                          "accuracy_low": [0.05, 0.2], "accuracy_high": [0.2, 0.4], "tokens_per_question": [300, 2000]})
     fig = plot.accuracy_cost(cost)
     assert fig.axes[0].get_xscale() == "log"
+
+
+def test_taxonomy_plots():
+    import pandas as pd
+    shares = pd.DataFrame({"intervention": ["sft"] * 3 + ["rag"] * 3, "class": ["selection", "absent_support", "routing"] * 2,
+                           "count": [10, 20, 0, 5, 5, 12]})
+    fig = plot.error_composition(shares)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["sft", "rag"]
+    widths = sorted(round(p.get_width()) for p in ax.patches)
+    assert widths == sorted([10, 20, 0, 5, 5, 12])
+    assert {t.get_text() for t in ax.texts} == {"10", "20", "12"}          # counts >= 8 written in
+    cm = pd.DataFrame([[5, 1], [2, 7]], index=pd.Index(["selection", "absent_support"], name="known"),
+                      columns=pd.Index(["selection", "absent_support"], name="predicted"))
+    fig = plot.confusion(cm)
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["1", "2", "5", "7"]
+    assert fig.axes[0].get_ylabel() == "known cause"
+    empty = pd.concat([cm, pd.DataFrame([[0, 0]], index=["unclassified"], columns=cm.columns)])
+    assert [t.get_text() for t in plot.confusion(empty).axes[0].get_yticklabels()] == ["selection", "absent support"]
+    table = pd.DataFrame({"label": ["sft", "sft", "rag", "rag"], "subset": ["all", "no rare"] * 2,
+                          "estimate": [0.2, 0.4, 0.1, 0.3], "ci_low": [0.1, 0.3, 0.0, 0.2], "ci_high": [0.3, 0.5, 0.2, 0.4]})
+    fig = plot.forest(table, hue="subset")
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["sft", "rag"]
+    assert len(fig.axes[0].get_legend().get_texts()) == 2
+    curve = pd.DataFrame({"m": ["a"] * 3 + ["b"] * 3, "k": [1, 2, 4] * 2, "pass": [0.1, 0.2, 0.3, 0.5, 0.6, 0.7],
+                          "ci_low": [0.05, 0.15, 0.25, 0.4, 0.5, 0.6], "ci_high": [0.15, 0.25, 0.35, 0.6, 0.7, 0.8]})
+    fig = plot.pass_curves(curve, hue="m", reference=curve.assign(**{"pass": curve["pass"] / 2}))
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and len(ax.lines) == 4
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [0.05, 0.1, 0.15])
+    fig = plot.pass_curves(curve, hue="m", colors={"a": "0.3"})
+    assert fig.axes[0].lines[1].get_color() == plot.PALETTE[0]            # the palette goes to the others
+
+
+def test_frontiers_draws_each_family_frontier():
+    import pandas as pd
+
+    points = pd.DataFrame({"family": ["a", "a", "a", "b"], "point": ["1", "2", "3", "x"],
+                           "accuracy": [0.2, 0.5, 0.4, 0.7], "ci_low": [0.1, 0.4, 0.3, 0.6],
+                           "ci_high": [0.3, 0.6, 0.5, 0.8], "total_flops": [1e9, 1e10, 1e11, 1e12],
+                           "frontier": [True, True, False, True]})
+    fig = plot.frontiers(points, reference=0.05, reference_label="base rate")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    steps = [ln for ln in ax.lines if ln.get_label().startswith(("a (", "b ("))]
+    assert [ln.get_label() for ln in steps] == ["a (3)", "b (1)"]
+    np.testing.assert_allclose(steps[0].get_xdata(), [1e9, 1e10])             # the frontier only, cheapest first
+    np.testing.assert_allclose(steps[0].get_ydata(), [0.2, 0.5])
+    assert any(ln.get_label() == "base rate" for ln in ax.lines)
+
+
+def test_model_intervals_draws_each_series():
+    import pandas as pd
+
+    table = pd.DataFrame({"model": ["a", "b", "a", "b"], "measure": ["x", "x", "y", "y"],
+                          "estimate": [0.1, 0.2, 0.3, 0.4], "ci_low": [0.0, 0.1, np.nan, 0.3],
+                          "ci_high": [0.2, 0.3, np.nan, 0.5]})
+    fig = plot.model_intervals(table, labels={"x": "first"}, references={"zero": 0.0}, log=False)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    filled = [ln for ln in ax.lines if ln.get_label() in ("first", "y")]
+    np.testing.assert_allclose(sorted(np.concatenate([ln.get_xdata() for ln in filled])), [0.1, 0.2, 0.4])
+    assert ax.lines[-1].get_xdata()[0] == 0.0   # the reference line

@@ -22,7 +22,8 @@ import pandas as pd
 from . import calibration, compare, divergence
 from . import stats as st
 
-__all__ = ["Card", "VerificationResult", "card", "cards", "split_facts", "verification_system"]
+__all__ = ["Card", "VerificationResult", "card", "cards", "confidence", "split_facts", "verification_splits",
+           "verification_system"]
 
 
 @dataclass(frozen=True)
@@ -214,4 +215,54 @@ def confidence(scores: pd.DataFrame) -> pd.DataFrame:
     out["confidence"] = np.exp(logp[np.arange(len(top)), top])
     out["correct"] = true[np.arange(len(top)), top]
     out["entropy"] = divergence.entropy(logp)
+    return out
+
+
+def verification_splits(score, correct, *, alpha: float = 0.05, share: float = 0.5, n_splits: int = 200,
+                        seed: int = 0, confidence_level: float = 0.95) -> dict:
+    """The verification system's realised error and coverage averaged over random calibration/test splits.
+
+    Conformal risk control bounds the joint error in expectation over the draw of calibration and
+    test items; one split shows one draw. Averaging over ``n_splits`` random splits of the same
+    items (exchangeable under a random split) estimates that expectation.
+
+    Parameters
+    ----------
+    score, correct : (n,) as in `verification_system`, one entry per fact
+    alpha, share : target joint error, share of items used for calibration
+    n_splits : random splits (seeded by ``seed``)
+    confidence_level : of the Monte-Carlo interval of each mean (Student-t over splits)
+
+    Returns
+    -------
+    dict of `dint.stats.Result`: ``error`` (mean realised joint error; its ``pvalue`` is the
+    one-sided t-test of mean > alpha), ``coverage``, ``error_unverified`` (mean 1 − accuracy on
+    the test halves); and ``worst_split`` (the largest realised error over splits, a float).
+    """
+    from scipy import stats as sps
+
+    s, y = np.asarray(score, float), np.asarray(correct, bool)
+    if s.shape != y.shape or s.ndim != 1:
+        raise ValueError(f"score and correct must be (n,) arrays of one length; got {s.shape}, {y.shape}")
+    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
+        raise ValueError(f"n_splits={n_splits!r}: must be an integer >= 2")
+    rng = np.random.default_rng(seed)
+    k = min(max(round(share * len(s)), 1), len(s) - 1)
+    err, cov, unv = np.empty(n_splits), np.empty(n_splits), np.empty(n_splits)
+    for i in range(n_splits):
+        cal = np.zeros(len(s), bool)
+        cal[rng.permutation(len(s))[:k]] = True
+        thr = calibration.conformal_threshold(s[cal], y[cal], alpha=alpha).threshold
+        answered = s[~cal] >= thr
+        err[i] = np.mean(answered & ~y[~cal])
+        cov[i] = answered.mean()
+        unv[i] = np.mean(~y[~cal])
+    out = {}
+    for name, x in (("error", err), ("coverage", cov), ("error_unverified", unv)):
+        m, se = float(x.mean()), float(x.std(ddof=1) / np.sqrt(n_splits))
+        h = float(sps.t.ppf(0.5 + confidence_level / 2, n_splits - 1) * se)
+        p = float(sps.t.sf((m - alpha) / se, n_splits - 1)) if name == "error" and se > 0 else float("nan")
+        out[name] = st.Result(m, st.ConfidenceInterval(m - h, m + h), n_splits,
+                              f"mean over {n_splits} random splits, t interval", p)
+    out["worst_split"] = float(err.max())
     return out

@@ -66,3 +66,18 @@ def test_verification_system_holds_alpha_over_splits():
         card.verification_system(s, y, np.ones(400, bool))
     with pytest.raises(ValueError, match="one length"):
         card.verification_system(s, y[:10], cal)
+
+
+def test_verification_splits_mean_error_at_most_alpha():
+    rng = np.random.default_rng(1)
+    s = rng.random(300)
+    y = rng.random(300) < s
+    r = card.verification_splits(s, y, alpha=0.1, n_splits=300, seed=2)
+    assert r["error"].statistic <= 0.1 + 2 * (r["error"].confidence_interval.high - r["error"].statistic)
+    assert r["error"].confidence_interval.low <= r["error"].statistic <= r["error"].confidence_interval.high
+    assert 0 < r["coverage"].statistic < 1 and r["worst_split"] >= r["error"].statistic
+    assert r["error_unverified"].statistic == pytest.approx(1 - y.mean(), abs=0.02)
+    again = card.verification_splits(s, y, alpha=0.1, n_splits=300, seed=2)
+    assert again["error"].statistic == r["error"].statistic
+    with pytest.raises(ValueError, match="n_splits"):
+        card.verification_splits(s, y, n_splits=1)

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.dint-installed
 CORES ?= $(shell nproc)
 
-.PHONY: setup reproduce test test-fast bench clean-results
+.PHONY: setup reproduce paper test test-fast bench clean-results
 
 setup: $(STAMP)
 
@@ -22,6 +22,11 @@ $(STAMP): requirements.lock pyproject.toml
 
 reproduce: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --config profile=$(PROFILE) --rerun-incomplete
+
+# The paper PDF (results/$(PROFILE)/paper/dint.pdf) from the pipeline's figures and macros; needs latexmk.
+paper: setup
+	@command -v latexmk >/dev/null || { $(BIN)/python -c "from dint.paper import INSTALL; print(INSTALL)"; exit 1; }
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --config profile=$(PROFILE) --rerun-incomplete results/$(PROFILE)/paper/dint.pdf
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest

@@ -6,6 +6,7 @@
 # they are given (Snakemake sets OMP_NUM_THREADS from `threads`), as a notebook run on its own does;
 # training interventions and scoring pin their own thread count (see below).
 import json
+import shutil
 
 from dint import stacks
 from dint.config import load_profile
@@ -33,11 +34,19 @@ def section(*names, grids=()):
     return json.dumps({"seed": P.seed, **d}, sort_keys=True)
 
 
+# The paper is built where TeX is installed (`latexmk`); elsewhere the pipeline stops at the macros
+# and `make paper` says how to install TeX.
+HAVE_TEX = shutil.which("latexmk") is not None
+VALIDITY_REPLICATIONS = 200 if PROFILE == "smoke" else 2000
+
+
 rule all:
     input:
         expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS),
         expand(f"{F}/{{nb}}.{{ext}}", nb=NOTEBOOKS, ext=["pdf", "png"]),
         f"{R}/macros.tex",
+        f"{R}/validity/validity.tex",
+        [f"{R}/paper/dint.pdf"] if HAVE_TEX else [],
 
 
 rule world:
@@ -241,3 +250,19 @@ rule macros:
     input: "dint/macros.py", expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS)
     output: f"{R}/macros.tex"
     shell: "python -m dint macros --profile {PROFILE}"
+
+
+rule validity:
+    threads: workflow.cores
+    input: "dint/validate.py", "dint/stats.py", "dint/proportions.py", "dint/calibration.py", "dint/fits.py"
+    output: f"{R}/validity/validity.tex"
+    shell: f"python -m dint validate --replications {VALIDITY_REPLICATIONS} --jobs {{threads}} --output {R}/validity"
+
+
+rule paper:
+    threads: 1
+    input:
+        "paper/main.tex", "paper/refs.bib", "dint/paper.py", rules.macros.output, rules.validity.output,
+        expand(f"{F}/{{nb}}.pdf", nb=NOTEBOOKS),
+    output: f"{R}/paper/dint.pdf"
+    shell: "python -m dint paper --profile {PROFILE}"

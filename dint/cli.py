@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 
 def _profile_args(p):
@@ -90,9 +92,52 @@ def _validate(args):
                          jobs=args.jobs)
     with_target = table.assign(target=table["target"].round(3))
     print(with_target[["method", "kind", "setting", "target", "estimate", "mc_se"]].to_string(index=False))
-    out = validate.write(table, paths.results("validity"))
+    out = validate.write(table, args.output or paths.results("validity"))
     print(f"table -> {out[1]}")
     print(validate.summary(table))
+
+
+def _paper(args):
+    from . import paper
+
+    print(f"paper -> {paper.build(args.profile)}")
+
+
+def _reproduce(args):
+    import subprocess
+
+    from . import paths
+    from .config import load_profile
+
+    load_profile(args.profile)   # an unknown profile fails here, before Snakemake starts
+    cmd = ["snakemake", "--cores", str(args.cores), "--config", f"profile={args.profile}", "--rerun-incomplete",
+           *args.targets]
+    print(" ".join(cmd))
+    done = subprocess.run(cmd, cwd=paths.root(), check=False)
+    if done.returncode:
+        raise RuntimeError(f"snakemake exited with {done.returncode}; see .snakemake/log/")
+
+
+def _card(args):
+    import json
+
+    from . import artifacts, card, models, paths
+    from .config import load_profile
+
+    P = load_profile(args.profile)
+    model, tok = models.load(args.model)   # fails with the fix named before anything is scored
+    name = args.name or Path(args.model).resolve().name
+    world = artifacts.world(P)
+    with models.torch_threads(P.interventions.threads):
+        scores = artifacts.score_world(model, tok, world, P, progress=True)
+    c = card.card(name, artifacts.base_scores(P), scores, world.facts, form=args.form, split="heldout",
+                  seed=P.seed)
+    out = paths.results(P.name) / "cards" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(c.row(), indent=1))
+    for k, v in c.row().items():
+        print(f"{k:>24}: {v:.4g}" if isinstance(v, float) else f"{k:>24}: {v}")
+    print(f"card -> {out}")
 
 
 def _profiles(args):
@@ -144,7 +189,31 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per CPU)")
     p.add_argument("--n-resamples", type=int, default=999, help="bootstrap/permutation resamples per replication")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", default=None, help="folder of the table (default: results/validity)")
     p.set_defaults(fn=_validate)
+
+    p = sub.add_parser("paper", help="build the paper PDF from a profile's figures and macros",
+                       description="Build results/<profile>/paper/dint.pdf from paper/main.tex with latexmk; the "
+                                   "figures and macros come from the profile's pipeline run.")
+    p.add_argument("--profile", default="tiny")
+    p.set_defaults(fn=_paper)
+
+    p = sub.add_parser("reproduce", help="run the whole pipeline of a profile (Snakemake)",
+                       description="Run the paper's pipeline for a profile: shared artifacts, every notebook, the "
+                                   "macros and (where TeX is installed) the paper. Reruns only what changed.")
+    p.add_argument("--profile", default="tiny")
+    p.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    p.add_argument("targets", nargs="*", help="Snakemake targets (default: everything)")
+    p.set_defaults(fn=_reproduce)
+
+    p = sub.add_parser("card", help="the distribution card of a local model directory",
+                       description="Score a local Hugging Face causal LM directory on the profile's held-out facts "
+                                   "and print its distribution card against the profile's base model.")
+    p.add_argument("model", help="a local model directory (save_pretrained output, safetensors)")
+    p.add_argument("--profile", default="tiny")
+    p.add_argument("--name", default=None, help="name on the card (default: the directory's name)")
+    p.add_argument("--form", choices=["qa", "statement"], default="qa")
+    p.set_defaults(fn=_card)
 
     p = sub.add_parser("profiles", help="list the profiles in config/")
     p.set_defaults(fn=_profiles)
@@ -157,7 +226,7 @@ def main(argv=None) -> int:
         parser.error(f"dint build {args.artifact} needs a NAME, one of {', '.join(NAMES)}")
     try:
         args.fn(args)
-    except (ValueError, ModuleNotFoundError, FileNotFoundError) as e:
+    except (ValueError, ModuleNotFoundError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

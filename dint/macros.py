@@ -35,7 +35,7 @@ def fmt(value, *, digits: int = 2) -> str:
         return "yes" if value else "no"
     if isinstance(value, int):
         return f"{value:,}".replace(",", "{,}")
-    if value != 0 and abs(value) < 10 ** -digits:
+    if value != 0 and (abs(value) < 10 ** -digits or abs(value) >= 1e5):
         mantissa, exp = f"{value:.1e}".split("e")
         return f"{mantissa}\\times 10^{{{int(exp)}}}"
     return f"{value:.{digits}f}"

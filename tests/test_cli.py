@@ -8,7 +8,8 @@ from dint.cli import main
 
 
 def test_cli_help_on_every_subcommand(capsys):
-    for sub in ([], ["build"], ["run"], ["bench"], ["macros"], ["validate"], ["profiles"]):
+    for sub in ([], ["build"], ["run"], ["bench"], ["macros"], ["validate"], ["paper"], ["reproduce"], ["card"],
+                ["profiles"]):
         with pytest.raises(SystemExit) as e:
             main([*sub, "--help"])
         assert e.value.code == 0
@@ -50,3 +51,25 @@ def test_cli_build_intervention_needs_a_name(capsys):
         main(["build", "intervention", "--profile", "smoke"])
     assert e.value.code == 2
     assert "needs a NAME, one of sft" in capsys.readouterr().err
+
+
+def test_cli_card_and_reproduce_fail_clearly(capsys, tmp_path):
+    assert main(["card", str(tmp_path), "--profile", "smoke"]) == 2
+    assert "has no config.json" in capsys.readouterr().err
+    assert main(["reproduce", "--profile", "nope"]) == 2
+    assert "unknown profile 'nope'" in capsys.readouterr().err
+
+
+def test_cli_card_of_a_model_directory(capsys):
+    from dint import artifacts
+    from dint.config import load_profile
+
+    P = load_profile("smoke")
+    artifacts.base_model(P)
+    assert main(["card", str(artifacts.base_dir(P)), "--profile", "smoke", "--name", "base-again"]) == 0
+    import json
+
+    assert "card ->" in capsys.readouterr().out
+    row = json.loads((paths.results("smoke") / "cards" / "base-again.json").read_text())
+    assert row["model"] == "base-again" and row["kl_from_base"] == pytest.approx(0.0, abs=1e-9)
+    assert 0 <= row["accuracy_low"] <= row["accuracy"] <= row["accuracy_high"] <= 1

@@ -1,29 +1,10 @@
 """Tests for dint.diversity: across-input diversity, and per-input and across-input changes."""
-import math
 
 import numpy as np
-import pandas as pd
 import pytest
-from scipy.special import softmax
+from synthetic import score_tables
 
 from dint import diversity
-
-
-# ---------------------------------------------------------------- synthetic score tables (as in test_reliability)
-def _world(n_per_relation=(12, 9), k=(4, 6), seed=0, sharp=2.0):
-    """A facts table and a one-form score table with random answer distributions."""
-    rng = np.random.default_rng(seed)
-    facts, rows, f = [], [], 0
-    for r, (n, kr) in enumerate(zip(n_per_relation, k)):
-        for i in range(n):
-            p = softmax(sharp * rng.normal(size=kr))
-            true = int(rng.integers(kr))
-            facts.append({"fact": f, "relation": f"rel{r}", "split": "train" if i % 2 else "heldout"})
-            for c in range(kr):
-                rows.append({"fact": f, "form": "qa", "candidate": c, "answer": f"r{r}v{c}", "logp": math.log(p[c]),
-                             "p": p[c], "p_set": p[c], "mass_outside": 0.1, "is_true": c == true})
-            f += 1
-    return pd.DataFrame(facts), pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------- across-input diversity
@@ -39,7 +20,7 @@ def _across_bruteforce(scores, facts):
 
 
 def test_across_input_diversity_against_bruteforce():
-    facts, scores = _world(seed=1)
+    facts, scores = score_tables(seed=1)
     assert diversity.across_input_diversity(scores, facts) == pytest.approx(_across_bruteforce(scores, facts))
     # every fact answering the same value: no diversity across inputs
     same = scores.assign(p_set=(scores.candidate == 0).astype(float))
@@ -47,8 +28,8 @@ def test_across_input_diversity_against_bruteforce():
 
 
 def test_across_input_difference():
-    facts, a = _world(seed=1)
-    _, b = _world(seed=2, sharp=0.1)
+    facts, a = score_tables(seed=1)
+    _, b = score_tables(seed=2, sharp=0.1)
     b = b.assign(is_true=a.is_true.to_numpy())
     r = diversity.across_input_difference(a, b, facts, n_resamples=999, rng=0)
     assert r.statistic == pytest.approx(_across_bruteforce(a, facts) - _across_bruteforce(b, facts))
@@ -61,8 +42,8 @@ def test_across_input_difference():
 
 # ---------------------------------------------------------------- tidy summaries
 def test_diversity_summaries_tidy_and_consistent():
-    facts, a = _world(n_per_relation=(40, 30), seed=3)
-    _, b = _world(n_per_relation=(40, 30), seed=4, sharp=4.0)
+    facts, a = score_tables(n_per_relation=(40, 30), seed=3)
+    _, b = score_tables(n_per_relation=(40, 30), seed=4, sharp=4.0)
     b = b.assign(is_true=a.is_true.to_numpy())
     div = diversity.diversity_changes({"base": a, "post": b}, "base", facts, n_test_resamples=199)
     assert list(div.columns) == ["model", "reference", "measure", "estimate", "ci_low", "ci_high", "pvalue", "n",

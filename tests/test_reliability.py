@@ -6,27 +6,12 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 from scipy.special import log_softmax, softmax
+from synthetic import score_tables
 
 from dint import calibration, reliability
 
 
 # ---------------------------------------------------------------- synthetic score tables
-def _world(n_per_relation=(12, 9), k=(4, 6), seed=0, sharp=2.0):
-    """A facts table and a one-form score table with random answer distributions."""
-    rng = np.random.default_rng(seed)
-    facts, rows, f = [], [], 0
-    for r, (n, kr) in enumerate(zip(n_per_relation, k)):
-        for i in range(n):
-            p = softmax(sharp * rng.normal(size=kr))
-            true = int(rng.integers(kr))
-            facts.append({"fact": f, "relation": f"rel{r}", "split": "train" if i % 2 else "heldout"})
-            for c in range(kr):
-                rows.append({"fact": f, "form": "qa", "candidate": c, "answer": f"r{r}v{c}", "logp": math.log(p[c]),
-                             "p": p[c], "p_set": p[c], "mass_outside": 0.1, "is_true": c == true})
-            f += 1
-    return pd.DataFrame(facts), pd.DataFrame(rows)
-
-
 def _calibrated(n, seed, power=1.0):
     rng = np.random.default_rng(seed)
     c = rng.uniform(0.05, 1, n)
@@ -64,7 +49,7 @@ def test_agreement_expected_distinct_iv():
 
 # ---------------------------------------------------------------- answer table
 def test_answer_table_per_item():
-    facts, scores = _world()
+    facts, scores = score_tables()
     a = reliability.answer_table(scores, facts, n_draws=4)
     assert list(a.fact) == sorted(facts.fact) and {"split", "relation", "type"} - {"type"} <= set(a.columns)
     g = scores[scores.fact == 3]
@@ -83,7 +68,7 @@ def test_answer_table_per_item():
 
 
 def test_answer_table_iv():
-    facts, scores = _world()
+    facts, scores = score_tables()
     both = pd.concat([scores, scores.assign(form="statement")])
     with pytest.raises(ValueError, match="one prompt form"):
         reliability.answer_table(both, facts)
@@ -191,8 +176,8 @@ def test_ece_difference_iv():
 
 # ---------------------------------------------------------------- tidy summaries
 def test_calibration_summaries_tidy_and_consistent():
-    facts, a = _world(n_per_relation=(40, 30), seed=3)
-    _, b = _world(n_per_relation=(40, 30), seed=4, sharp=4.0)
+    facts, a = score_tables(n_per_relation=(40, 30), seed=3)
+    _, b = score_tables(n_per_relation=(40, 30), seed=4, sharp=4.0)
     b = b.assign(is_true=a.is_true.to_numpy())
     answers = {"base": reliability.answer_table(a, facts), "post": reliability.answer_table(b, facts)}
     summary = reliability.calibration_summary(answers, n_bins=5, n_resamples=199)
@@ -209,7 +194,7 @@ def test_calibration_summaries_tidy_and_consistent():
 
 
 def test_temperature_scaling_rows():
-    facts, scores = _world(n_per_relation=(40, 30), seed=5, sharp=4.0)
+    facts, scores = score_tables(n_per_relation=(40, 30), seed=5, sharp=4.0)
     t = reliability.temperature_scaling(scores, facts, n_bins=5, n_resamples=99, n_test_resamples=99, rng=0)
     assert list(t.measure) == ["t_train", "t_heldout", "ece_before", "ece_after_train", "ece_after_crossfit",
                                "d_ece_train", "d_ece_crossfit"]

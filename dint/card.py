@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from . import calibration, compare, divergence
+from . import calibration, compare
 from . import stats as st
 
-__all__ = ["Card", "VerificationResult", "card", "cards", "confidence", "split_facts", "verification_splits",
+__all__ = ["Card", "VerificationResult", "card", "cards", "split_facts", "verification_splits",
            "verification_system"]
 
 
@@ -205,17 +205,6 @@ def verification_system(score, correct, calibration_mask, *, alpha: float = 0.05
                               coverage=cov, selective_accuracy=sel, error_unverified=unverified,
                               within_guarantee=bool(err.statistic <= alpha),
                               compatible=bool(err.confidence_interval.low <= alpha))
-
-
-def confidence(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per item (``fact, form``) the top answer, its probability and whether it is right."""
-    items, logp, true = compare.distributions(scores)
-    top = logp.argmax(axis=1)
-    out = items.copy()
-    out["confidence"] = np.exp(logp[np.arange(len(top)), top])
-    out["correct"] = true[np.arange(len(top)), top]
-    out["entropy"] = divergence.entropy(logp)
-    return out
 
 
 def verification_splits(score, correct, *, alpha: float = 0.05, share: float = 0.5, n_splits: int = 200,

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 from scipy.special import log_softmax
+from scipy.stats import norm
 from statsmodels.stats.proportion import proportion_confint
 
 from .stats import ConfidenceInterval, Result
@@ -188,7 +189,7 @@ def ece(confidence, correct, *, n_bins: int = 15, binning: str = "width", debias
         (near-)equal item counts, by rank of confidence; tied confidences may straddle a boundary)
     debiased : if True, the debiased l2 calibration error (see Notes) instead of the l1 ECE
     confidence_level : level of the two-sided interval
-    n_resamples : bootstrap resamples (0 gives a NaN interval)
+    n_resamples : bootstrap resamples (0 or 1 give a NaN interval)
     rng : int seed or ``numpy.random.Generator`` for the bootstrap
 
     Returns
@@ -210,14 +211,21 @@ def ece(confidence, correct, *, n_bins: int = 15, binning: str = "width", debias
     positive bias from sampling noise in ``acc_b``; clipping at 0 keeps a small upward bias.
 
     Interval: items are resampled with replacement and the statistic recomputed (equal-width bin
-    edges stay fixed; equal-mass bins are re-formed per resample); the percentile interval. The
-    plug-in ECE is biased upward, so for a near-calibrated model the interval can lie above the
-    estimate; treat it as a spread, not a bias correction (Efron & Tibshirani 1993, ch. 13).
-    Coverage depends on items per bin: with 15 equal-width bins and a moderately miscalibrated
-    model (population ECE 0.11) the l1 interval covers the population binned ECE about 94% of
-    the time at n = 500 but only about 82% at n = 200, and the debiased l2 interval covers
-    about 92% at n = 500 (``dint validate``; the basic bootstrap interval does worse). Use
-    fewer bins or more items before reading a small-n interval as 95%.
+    edges stay fixed; equal-mass bins are re-formed per resample). For the l1 ECE, the percentile
+    interval. The plug-in ECE is biased upward, so for a near-calibrated model the interval can
+    lie above the estimate; treat it as a spread, not a bias correction (Efron & Tibshirani 1993,
+    ch. 13). With 15 equal-width bins and a moderately miscalibrated model (population ECE 0.11)
+    it covers the population binned ECE about 94% of the time at n = 500 but only about 82% at
+    n = 200 (``dint validate``); use fewer bins or more items before reading a small-n l1
+    interval as 95%.
+
+    For the debiased estimator the interval is built on the squared scale, where the estimator
+    is (before clipping) unbiased and close to normal: ``sqrt(max(0, E^2 -+ z * sd*))`` with
+    ``sd*`` the bootstrap standard deviation of the squared estimate. The percentile interval of
+    the square root undercovers (its distribution sits below the truth by Jensen's inequality:
+    92% at n = 500, 87% at n = 200); the squared-scale interval covers the population binned l2
+    error 96-97% at n = 200-1000 and is conservative near a calibrated model, where the lower
+    bound is clipped at 0 (``dint validate`` measures it at n = 500).
     """
     c, y = _pair("confidence", confidence, "correct", correct)
     _check_bins(n_bins, binning)
@@ -235,14 +243,18 @@ def ece(confidence, correct, *, n_bins: int = 15, binning: str = "width", debias
         for r in range(n_resamples):
             j = gen.integers(0, len(c), len(c))
             boots[r] = _ece_value(c[j], y[j], _bin_index(c[j], n_bins, binning), n_bins, debiased)
-    if n_resamples:
-        a = (1 - confidence_level) / 2
-        low, high = (float(v) for v in np.quantile(boots, [a, 1 - a]))
-    else:
+    a = (1 - confidence_level) / 2
+    if n_resamples < 2:
         low = high = float("nan")
+    elif debiased:
+        # normal interval for the (unbiased) squared error, mapped back by the square root
+        half = norm.ppf(1 - a) * float(np.std(boots ** 2, ddof=1))
+        low, high = math.sqrt(max(stat ** 2 - half, 0.0)), math.sqrt(stat ** 2 + half)
+    else:
+        low, high = (float(v) for v in np.quantile(boots, [a, 1 - a]))
     what = "debiased l2 calibration error (Kumar et al. 2019)" if debiased else "ECE (l1)"
-    return Result(stat, ConfidenceInterval(low, high), len(c),
-                  f"{what}, {n_bins} equal-{binning} bins, percentile bootstrap interval")
+    how = "bootstrap normal interval on the squared scale" if debiased else "percentile bootstrap interval"
+    return Result(stat, ConfidenceInterval(low, high), len(c), f"{what}, {n_bins} equal-{binning} bins, {how}")
 
 
 # ------------------------------------------------------------------------------ Brier

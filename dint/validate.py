@@ -202,7 +202,7 @@ def checks(*, n_resamples: int = 999) -> list[Check]:
               "80 facts x 3 prompts x 2 models, fact effect sd 1 logit", ALPHA, gee_interaction),
         Check("ECE percentile bootstrap", "coverage", "n = 500, conf ~ Beta(4, 1.5), P(correct) = conf^1.6",
               LEVEL, ece_cover(False, ece_l1)),
-        Check("debiased l2 CE percentile bootstrap", "coverage", "n = 500, conf ~ Beta(4, 1.5), P(correct) = conf^1.6",
+        Check("debiased l2 CE bootstrap (squared scale)", "coverage", "n = 500, conf ~ Beta(4, 1.5), P(correct) = conf^1.6",
               LEVEL, ece_cover(True, ece_l2)),
         Check("Monte-Carlo KL t-interval", "coverage", "4 outcomes, 200 samples", LEVEL, mc_kl_cover),
         Check("conformal abstention", "realised joint error", "score ~ U, P(correct) = score, 500/500", 0.1, conformal),

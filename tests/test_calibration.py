@@ -311,3 +311,18 @@ def test_ece_bootstrap_width_matches_loop(debiased):
     j = np.random.default_rng(1).integers(0, 80, (50, 80))
     slow = [_ece_value(c[r], y[r].astype(float), idx[r], 10, debiased) for r in j]
     np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-15)
+
+
+def test_ece_debiased_interval_is_normal_on_the_squared_scale():
+    from dint.calibration import _bin_index, _ece_boot_width
+    rng = np.random.default_rng(3)
+    c = rng.beta(4.0, 1.5, 400)
+    y = (rng.random(400) < c ** 1.6).astype(float)
+    res = ece(c, y, debiased=True, n_resamples=300, rng=9)
+    idx = _bin_index(c, 15, "width")
+    boots = _ece_boot_width(c, y, idx, 15, True, 300, np.random.default_rng(9))
+    half = 1.959963984540054 * np.std(boots ** 2, ddof=1)
+    assert res.confidence_interval.low == pytest.approx(np.sqrt(max(res.statistic ** 2 - half, 0)), rel=1e-9)
+    assert res.confidence_interval.high == pytest.approx(np.sqrt(res.statistic ** 2 + half), rel=1e-9)
+    assert "squared scale" in res.method
+    assert np.isnan(ece(c, y, debiased=True, n_resamples=1).confidence_interval.low)

@@ -139,7 +139,6 @@ def stack(profile: Profile, steps, *, rebuild: bool = False, progress: bool = Fa
         def write(tmp):
             models.save(model, tok, tmp)
             record.save(tmp / "record.json")
-            return {"train_flops_step": record.train_flops}
 
         artifacts._build(folder, manifest, write)
     model, tok, _ = artifacts._load_intervention(profile, "rag" if steps[-1] == "rag" else "stack", folder)

@@ -68,7 +68,7 @@ def test_design_has_one_indicator_per_step():
         stacks.design({**items, "dpo": items["base"].iloc[:3]})
 
 
-def test_stack_trains_from_its_cached_prefix():
+def test_stack_trains_from_its_cached_prefix(monkeypatch):
     from dint import artifacts
     from dint.config import load_profile
 
@@ -78,7 +78,12 @@ def test_stack_trains_from_its_cached_prefix():
     assert stacks.train_flops(P, "sft+dpo") == pytest.approx(sum(r.train_flops for r in records))
     # the first step is the profile's SFT intervention, not trained again
     assert records[0] == artifacts.intervention(P, "sft")[2]
-    s = stacks.stack_scores(P, "sft+dpo")
+    # a built stack and its prefix are loaded, never trained again
+    with monkeypatch.context() as m:
+        m.setattr(stacks, "_train_step", lambda *a, **k: pytest.fail("a cached stack was trained again"))
+        again = stacks.stack(P, "sft+dpo")[2]
+        s = stacks.stack_scores(P, "sft+dpo")
+    assert again == records
     base = artifacts.base_scores(P)
     assert len(s) == len(base) and set(s.form) == {"qa", "statement"}
     items = stacks.outcomes(base, {"base": base, "sft+dpo": s}, artifacts.world(P).facts)

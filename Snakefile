@@ -2,9 +2,11 @@
 #   snakemake --cores 2 --config profile=tiny
 # A rerun redoes only what changed: code (inputs), the profile's sections (params) or a notebook.
 # Floating-point results depend on the thread count, and a job run by the pipeline must give the
-# numbers the same notebook gives in JupyterLab. Pretraining and the notebooks use all the cores
-# they are given (Snakemake sets OMP_NUM_THREADS from `threads`), as a notebook run on its own does;
-# training interventions and scoring pin their own thread count (see below).
+# numbers the same notebook gives in JupyterLab. Pretraining uses all the cores it is given
+# (Snakemake sets OMP_NUM_THREADS from `threads`). Everything else runs on one thread, two jobs
+# side by side on a 2-core machine: training, scoring and every torch call in the notebooks pin the
+# profile's thread count (interventions.threads), and the rest of a notebook is statistics whose
+# numbers do not depend on it.
 import json
 import shutil
 
@@ -149,7 +151,7 @@ STACK_SCORES = [stacks.manifest_path(P, s).replace(str(stacks.artifacts.root(P))
 
 
 rule notebook_00:
-    threads: workflow.cores
+    threads: 1
     input: "notebooks/00_base_model.ipynb", "dint/reference.py", "dint/stats.py", "dint/plot.py", rules.base_scores.output
     output:
         numbers=f"{R}/00_base_model/numbers.json",
@@ -159,7 +161,7 @@ rule notebook_00:
 
 
 rule notebook_01:
-    threads: workflow.cores
+    threads: 1
     input:
         "notebooks/01_mechanism.ipynb", "dint/compare.py", "dint/divergence.py", "dint/stats.py", "dint/plot.py",
         "dint/interventions/bestofn.py", rules.base_scores.output, f"{R}/models/reward/manifest.json",
@@ -172,7 +174,7 @@ rule notebook_01:
 
 
 rule notebook_02:
-    threads: workflow.cores
+    threads: 1
     input:
         "notebooks/02_engineering_clues.ipynb", "dint/experiments.py", "dint/fits.py", "dint/reasoning.py",
         "dint/stats.py", "dint/plot.py", rules.base_scores.output, rules.rl_sweep.output,
@@ -185,7 +187,7 @@ rule notebook_02:
 
 
 rule notebook_03:
-    threads: workflow.cores
+    threads: 1
     input:
         "notebooks/03_diagnosability.ipynb", "dint/taxonomy.py", "dint/composition.py", "dint/divergence.py",
         "dint/compare.py", STATS_CODE, INTERVENTION_CODE, rules.base_scores.output, ANSWERING_SCORES,
@@ -197,7 +199,7 @@ rule notebook_03:
 
 
 rule notebook_04:
-    threads: workflow.cores
+    threads: 1
     input:
         "notebooks/04_trust_reliability.ipynb", "dint/reliability.py", "dint/diversity.py", "dint/calibration.py",
         "dint/compare.py", STATS_CODE, rules.base_scores.output, ANSWERING_SCORES,
@@ -209,7 +211,7 @@ rule notebook_04:
 
 
 rule notebook_05:
-    threads: workflow.cores
+    threads: 1
     input:
         "notebooks/05_compound_failure.ipynb", "dint/stacks.py", "dint/fits.py", "dint/calibration.py",
         "dint/compare.py", STATS_CODE, STACK_SCORES,
@@ -221,7 +223,7 @@ rule notebook_05:
 
 
 rule notebook_06:
-    threads: workflow.cores
+    threads: 1
     input:
         "notebooks/06_resources.ipynb", "dint/resources.py", "dint/verify.py", "dint/experiments.py", STATS_CODE,
         rules.base_scores.output, rules.training_curve.output, rules.rl_sweep.output,
@@ -234,7 +236,7 @@ rule notebook_06:
 
 
 rule notebook_07:
-    threads: workflow.cores
+    threads: 1
     input:
         "notebooks/07_verification.ipynb", "dint/card.py", "dint/verify.py", "dint/calibration.py",
         "dint/experiments.py", STATS_CODE, f"{R}/models/reward/manifest.json", ANSWERING_SCORES, STACK_SCORES,
@@ -246,14 +248,14 @@ rule notebook_07:
 
 
 rule macros:
-    threads: workflow.cores
+    threads: 1
     input: "dint/macros.py", expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS)
     output: f"{R}/macros.tex"
     shell: "python -m dint macros --profile {PROFILE}"
 
 
 rule validity:
-    threads: workflow.cores
+    threads: 1
     input: "dint/validate.py", "dint/stats.py", "dint/proportions.py", "dint/calibration.py", "dint/fits.py"
     output: f"{R}/validity/validity.tex"
     shell: f"python -m dint validate --replications {VALIDITY_REPLICATIONS} --jobs {{threads}} --output {R}/validity"

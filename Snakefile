@@ -7,6 +7,7 @@
 # side by side on a 2-core machine: training, scoring and every torch call in the notebooks pin the
 # profile's thread count (interventions.threads), and the rest of a notebook is statistics whose
 # numbers do not depend on it.
+import glob
 import json
 import shutil
 
@@ -145,14 +146,15 @@ rule training_curve:
     shell: "python -m dint build training-curve --profile {PROFILE}"
 
 
-STATS_CODE = ["dint/stats.py", "dint/resampling.py", "dint/proportions.py", "dint/plot.py", "dint/report.py"]
+PLOT_CODE = sorted(glob.glob("dint/plot/*.py"))
+STATS_CODE = ["dint/stats.py", "dint/resampling.py", "dint/proportions.py", *PLOT_CODE, "dint/report.py"]
 ANSWERING_SCORES = expand(f"{R}/scores/{{name}}/manifest.json", name=ANSWERING)
 STACK_SCORES = [stacks.manifest_path(P, s).replace(str(stacks.artifacts.root(P)), R) for s in stacks.PLAN + stacks.ORDERS]
 
 
 rule notebook_00:
     threads: 1
-    input: "notebooks/00_base_model.ipynb", "dint/reference.py", "dint/stats.py", "dint/plot.py", rules.base_scores.output
+    input: "notebooks/00_base_model.ipynb", "dint/reference.py", "dint/stats.py", PLOT_CODE, rules.base_scores.output
     output:
         numbers=f"{R}/00_base_model/numbers.json",
         executed=f"{R}/notebooks/00_base_model.ipynb",
@@ -163,7 +165,7 @@ rule notebook_00:
 rule notebook_01:
     threads: 1
     input:
-        "notebooks/01_mechanism.ipynb", "dint/compare.py", "dint/divergence.py", "dint/stats.py", "dint/plot.py",
+        "notebooks/01_mechanism.ipynb", "dint/compare.py", "dint/divergence.py", "dint/stats.py", PLOT_CODE,
         "dint/interventions/bestofn.py", rules.base_scores.output, f"{R}/models/reward/manifest.json",
         expand(f"{R}/scores/{{name}}/manifest.json", name=ANSWERING),
     output:
@@ -177,7 +179,7 @@ rule notebook_02:
     threads: 1
     input:
         "notebooks/02_engineering_clues.ipynb", "dint/experiments.py", "dint/fits.py", "dint/reasoning.py",
-        "dint/stats.py", "dint/plot.py", rules.base_scores.output, rules.rl_sweep.output,
+        "dint/stats.py", PLOT_CODE, rules.base_scores.output, rules.rl_sweep.output,
         f"{R}/models/reward/manifest.json", expand(f"{R}/scores/{{name}}/manifest.json", name=ANSWERING),
     output:
         numbers=f"{R}/02_engineering_clues/numbers.json",
@@ -225,7 +227,8 @@ rule notebook_05:
 rule notebook_06:
     threads: 1
     input:
-        "notebooks/06_resources.ipynb", "dint/resources.py", "dint/verify.py", "dint/experiments.py", STATS_CODE,
+        "notebooks/06_resources.ipynb", "dint/resources.py", "dint/verify.py", "dint/selection.py",
+        "dint/experiments.py", STATS_CODE,
         rules.base_scores.output, rules.training_curve.output, rules.rl_sweep.output,
         f"{R}/models/reward/manifest.json", ANSWERING_SCORES,
     output:

@@ -1,0 +1,46 @@
+"""Figures. Functions take what the compute step returns and ``ax=None``, return the figure, never compute.
+
+Colours come from a colour-blind-safe palette (seaborn's ``colorblind``); figures are saved as
+vector PDF plus PNG by `save`.
+
+The functions live in small modules by subject (`world`, `estimates`, `calibration`, `shifts`,
+`costs`) and are all importable from ``dint.plot``.
+"""
+from ._base import (
+    CLASS_COLORS,
+    FAMILY_MARKERS,
+    PALETTE,
+    SPLIT_COLORS,
+    TYPE_COLORS,
+    TYPE_MARKERS,
+    save,
+)
+from .calibration import reliability, risk_coverage, verification
+from .costs import (
+    accuracy_cost,
+    additive,
+    baselines,
+    bon_kl,
+    frontiers,
+    reward_vs_kl,
+    stack_measure,
+)
+from .estimates import card_scatter, forest, intervals, model_intervals
+from .shifts import (
+    URIAL_SHARES,
+    confusion,
+    error_composition,
+    pass_curves,
+    shift_measure,
+    token_shift,
+    transitions,
+)
+from .world import by_mentions, corpus_fit, type_distribution
+
+__all__ = [
+    "CLASS_COLORS", "FAMILY_MARKERS", "PALETTE", "SPLIT_COLORS", "TYPE_COLORS", "TYPE_MARKERS", "URIAL_SHARES",
+    "accuracy_cost", "additive", "baselines", "bon_kl", "by_mentions", "card_scatter", "confusion",
+    "corpus_fit", "error_composition", "forest", "frontiers", "intervals", "model_intervals", "pass_curves",
+    "reliability", "reward_vs_kl", "risk_coverage", "save", "shift_measure", "stack_measure", "token_shift",
+    "transitions", "type_distribution", "verification",
+]

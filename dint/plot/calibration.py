@@ -1,0 +1,60 @@
+"""Calibration and selective prediction: reliability diagrams, risk-coverage, verification systems."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._base import PALETTE, _axes
+
+
+def reliability(diagram: pd.DataFrame, *, ax=None, label: str | None = None, color=None):
+    """Reliability diagram: accuracy (Wilson interval) against mean confidence per bin.
+
+    Parameters
+    ----------
+    diagram : `dint.calibration.reliability_diagram` output
+    """
+    fig, ax = _axes(ax)
+    color = PALETTE[0] if color is None else color
+    acc = diagram["accuracy"].to_numpy()
+    err = np.clip(np.vstack([acc - diagram["accuracy_low"].to_numpy(), diagram["accuracy_high"].to_numpy() - acc]), 0, None)
+    ax.errorbar(diagram["confidence"], acc, yerr=err, fmt="o-", color=color, capsize=2, lw=1, ms=3, label=label)
+    ax.plot([0, 1], [0, 1], color="0.5", lw=0.8, ls="--")
+    ax.set(xlim=(0, 1), ylim=(-0.02, 1.02), xlabel="confidence", ylabel="accuracy")
+    if label:
+        ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def risk_coverage(result, *, ax=None, label: str | None = None, color=None):
+    """Selective risk against coverage (`dint.calibration.RiskCoverageResult`), AURC in the label."""
+    fig, ax = _axes(ax)
+    color = PALETTE[0] if color is None else color
+    text = f"AURC {result.aurc:.3f}" if label is None else f"{label} (AURC {result.aurc:.3f})"
+    ax.step(result.coverage, result.risk, where="post", color=color, lw=1.2, label=text)
+    ax.set(xlim=(0, 1), ylim=(0, None), xlabel="coverage", ylabel="risk (error among answered)")
+    ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def verification(systems: pd.DataFrame, measure: str, *, ax=None, reference: float | None = None,
+                 label: str | None = None):
+    """A measure of verification systems (``dint.card.VerificationResult.row`` rows with ``model`` and
+    ``system``) per model, one colour per system, with its interval; ``reference`` e.g. the target alpha."""
+    models = list(dict.fromkeys(systems["model"]))
+    names = list(dict.fromkeys(systems["system"]))
+    fig, ax = _axes(ax, figsize=(4.2, 0.25 * len(models) + 1.2))
+    width = 0.8 / max(1, len(names))
+    for j, s in enumerate(names):
+        g = systems[systems["system"] == s].set_index("model").reindex(models)
+        yy = np.arange(len(models)) + (j - (len(names) - 1) / 2) * width
+        err = np.clip(np.vstack([g[measure] - g[f"{measure}_low"], g[f"{measure}_high"] - g[measure]]), 0, None)
+        ax.errorbar(g[measure], yy, xerr=err, fmt="o", ms=3, lw=0.8, capsize=1.5, color=PALETTE[j % len(PALETTE)],
+                    label=s)
+    if reference is not None:
+        ax.axvline(reference, color="0.3", lw=0.8, ls="--")
+    ax.set_yticks(np.arange(len(models)), models, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(label or measure)
+    ax.legend(fontsize=6, frameon=False, loc="best")
+    return fig

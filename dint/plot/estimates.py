@@ -1,0 +1,115 @@
+"""Estimates with intervals: one row per estimate, per model or per model and measure."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._base import PALETTE, _axes
+
+
+def intervals(results: dict, *, ax=None, reference: float | None = None, xlabel: str = "estimate"):
+    """Forest plot: one row per named result (`dint.stats.Result`), its estimate and interval.
+
+    Parameters
+    ----------
+    results : {label: Result}, drawn top to bottom in insertion order
+    reference : optional value drawn as a vertical line (e.g. 0 for a difference)
+    """
+    fig, ax = _axes(ax, figsize=(4.2, 0.35 * len(results) + 1.0))
+    labels = list(results)
+    y = np.arange(len(labels))[::-1]
+    est = np.array([results[k].statistic for k in labels])
+    low = np.array([results[k].confidence_interval.low for k in labels])
+    high = np.array([results[k].confidence_interval.high for k in labels])
+    err = np.clip(np.nan_to_num(np.vstack([est - low, high - est])), 0, None)
+    ax.errorbar(est, y, xerr=err, fmt="o", color=PALETTE[0], capsize=2, lw=1)
+    if reference is not None:
+        ax.axvline(reference, color="0.5", lw=0.8, ls="--")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set(xlabel=xlabel)
+    return fig
+
+
+def forest(table: pd.DataFrame, *, y: str = "label", hue: str | None = None, ax=None,
+           reference: float | None = 0.0, xlabel: str = "estimate"):
+    """Forest plot of a tidy table: one row per ``y``, one marker per ``hue`` level, with intervals.
+
+    Parameters
+    ----------
+    table : ``y``, optional ``hue``, ``estimate``, ``ci_low``, ``ci_high``
+    reference : a value drawn as a vertical line, or None
+    """
+    rows = list(dict.fromkeys(table[y]))
+    fig, ax = _axes(ax, figsize=(4.2, 0.35 * len(rows) + 1.0))
+    levels = [None] if hue is None else list(dict.fromkeys(table[hue]))
+    step = 0.6 / max(len(levels), 1)
+    pos = dict(zip(rows, np.arange(len(rows))[::-1]))
+    for i, lev in enumerate(levels):
+        g = table if lev is None else table[table[hue] == lev]
+        yy = np.array([pos[r] for r in g[y]]) + (len(levels) - 1) * step / 2 - i * step
+        est = g["estimate"].to_numpy(float)
+        err = np.clip(np.nan_to_num(np.vstack([est - g["ci_low"].to_numpy(float), g["ci_high"].to_numpy(float) - est])),
+                      0, None)
+        ax.errorbar(est, yy, xerr=err, fmt="o", color=PALETTE[i], capsize=2, lw=1, ms=4,
+                    label=None if lev is None else str(lev))
+    if reference is not None:
+        ax.axvline(reference, color="0.5", lw=0.8, ls="--")
+    ax.set_yticks(list(pos.values()), list(pos), fontsize=8)
+    ax.set(xlabel=xlabel)
+    if hue is not None:
+        ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def model_intervals(table: pd.DataFrame, *, ax=None, series: str = "measure", labels: dict | None = None,
+                    references: dict | None = None, xlabel: str = "estimate", log: bool = False):
+    """Estimates with intervals, one row per model and one dodged marker per series (e.g. ECE before
+    and after temperature scaling, or a change from the base per measure).
+
+    Parameters
+    ----------
+    table : tidy rows ``model``, ``series``, ``estimate``, ``ci_low``, ``ci_high`` (e.g.
+        `dint.reliability.calibration_summary` rows); models drawn top to bottom in first-seen order,
+        rows without an interval drawn as open markers
+    series : the column that names each series
+    labels : {series value: legend label}; default the values themselves
+    references : {label: x} drawn as dashed vertical lines (e.g. published values, 0, T = 1)
+    log : log-scaled x axis
+    """
+    fig, ax = _axes(ax)
+    models = list(dict.fromkeys(table["model"]))
+    names = list(dict.fromkeys(table[series]))
+    width = 0.7 / max(1, len(names))
+    for j, name in enumerate(names):
+        g = table[table[series] == name].set_index("model").reindex(models)
+        y = np.arange(len(models)) + (j - (len(names) - 1) / 2) * width
+        est = g["estimate"].to_numpy(float)
+        err = np.clip(np.nan_to_num(np.vstack([est - g["ci_low"].to_numpy(float), g["ci_high"].to_numpy(float) - est])),
+                      0, None)
+        closed = np.isfinite(g["ci_low"].to_numpy(float))
+        color = PALETTE[j % len(PALETTE)]
+        ax.errorbar(est, y, xerr=err, fmt="none", ecolor=color, capsize=2, lw=1)
+        ax.plot(est[closed], y[closed], "o", ms=4, color=color, label=(labels or {}).get(name, name))
+        ax.plot(est[~closed], y[~closed], "o", ms=4, mfc="white", color=color)
+    for i, (label, x) in enumerate((references or {}).items()):
+        ax.axvline(x, color="0.35", lw=0.8, ls=("--", ":", "-.")[i % 3], label=label)
+    if log:
+        ax.set_xscale("log")
+    ax.set_yticks(np.arange(len(models)), models, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=6, frameon=False, loc="best")
+    return fig
+
+
+def card_scatter(cards: pd.DataFrame, x: str, y: str, *, ax=None):
+    """Two measures of distribution cards (`dint.card.cards`) against each other, one labelled point per model."""
+    fig, ax = _axes(ax)
+    xerr = np.clip(np.vstack([cards[x] - cards[f"{x}_low"], cards[f"{x}_high"] - cards[x]]), 0, None)
+    yerr = np.clip(np.vstack([cards[y] - cards[f"{y}_low"], cards[f"{y}_high"] - cards[y]]), 0, None)
+    ax.errorbar(cards[x], cards[y], xerr=xerr, yerr=yerr, fmt="o", ms=3, lw=0.7, capsize=1.5, color=PALETTE[0],
+                ecolor="0.6")
+    for r in cards.itertuples():
+        ax.annotate(r.model, (getattr(r, x), getattr(r, y)), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    ax.set(xlabel=x.replace("_", " "), ylabel=y.replace("_", " "))
+    return fig

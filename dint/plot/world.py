@@ -1,0 +1,66 @@
+"""Figures of the reference world and its base model (notebook 00)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from ._base import PALETTE, TYPE_COLORS, TYPE_MARKERS, _axes
+
+
+def corpus_fit(table: pd.DataFrame, *, ax=None, annotate: dict | None = None):
+    """Per fact: the model's probability of the true value against the corpus's rate of true statements.
+
+    Parameters
+    ----------
+    table : `dint.reference.facts_table` output (``corpus_p_true``, ``p_true``, ``type``)
+    annotate : optional {label: `dint.stats.Result`} printed in the corner (e.g. correlations)
+    """
+    fig, ax = _axes(ax)
+    for t in ("rare", "frequent", "contested"):
+        g = table[table["type"] == t]
+        ax.scatter(g["corpus_p_true"], g["p_true"], s=12 if t == "rare" else 18, alpha=0.35 if t == "rare" else 0.8,
+                   color=TYPE_COLORS[t], marker=TYPE_MARKERS[t], label=f"{t} (n={len(g)})", linewidths=0)
+    ax.plot([0, 1], [0, 1], color="0.4", lw=0.8, ls="--", label="model = corpus")
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel="corpus: share of true statements",
+           ylabel="base model: P(true value)")
+    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    if annotate:
+        text = "\n".join(f"{k}: {r.statistic:.2f} [{r.confidence_interval.low:.2f}, {r.confidence_interval.high:.2f}]"
+                         for k, r in annotate.items())
+        ax.text(0.98, 0.03, text, transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+    return fig
+
+
+def by_mentions(summary: pd.DataFrame, *, ax=None):
+    """Accuracy and normalised entropy (with intervals) by a fact's mention count in the corpus.
+
+    Parameters
+    ----------
+    summary : `dint.reference.by_mentions` output
+    """
+    fig, ax = _axes(ax)
+    x = np.arange(len(summary))
+    for col, color, marker, label in (("accuracy", PALETTE[0], "o", "accuracy (mode = truth)"),
+                                      ("entropy_norm", PALETTE[1], "s", "entropy / log K")):
+        y = summary[col].to_numpy()
+        err = np.vstack([y - summary[f"{col}_low"].to_numpy(), summary[f"{col}_high"].to_numpy() - y])
+        ax.errorbar(x, y, yerr=np.clip(np.nan_to_num(err), 0, None), color=color, marker=marker, capsize=2, lw=1, label=label)
+    ax.set_xticks(x, [f"{b}\n(n={n})" for b, n in zip(summary["mention_bin"], summary["n"])], fontsize=7)
+    ax.set(ylim=(-0.02, 1.02), xlabel="mentions of the fact in the corpus")
+    ax.legend(fontsize=7, frameon=False, loc="center right")
+    return fig
+
+
+def type_distribution(table: pd.DataFrame, *, ax=None):
+    """Mass on the true value, on the misconception and the normalised entropy, by fact type."""
+    fig, ax = _axes(ax)
+    labels = {"p_true": "P(true value)", "p_misconception": "P(misconception)", "entropy_norm": "entropy / log K"}
+    long = table[["type", *labels]].rename(columns=labels).melt(
+        id_vars="type", var_name="measure", value_name="score").dropna()
+    order = [t for t in ("frequent", "rare", "unseen", "contested") if t in set(table["type"])]
+    sns.barplot(long, x="type", y="score", hue="measure", order=order, ax=ax, palette=PALETTE[:3],
+                errorbar=("ci", 95), n_boot=1000, seed=0, err_kws={"linewidth": 1})
+    ax.set(ylim=(0, 1.02), xlabel="fact type", ylabel="")
+    ax.legend(fontsize=7, frameon=False)
+    return fig

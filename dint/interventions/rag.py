@@ -29,7 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from ..models import n_params
 from ..scoring import ScoringConfig, score
-from ..world import RELATIONS, World
+from ..world import World
 from .record import InterventionRecord, config_dict, stopwatch, train_flops
 from .retrieval import (
     RETRIEVERS,
@@ -173,7 +173,7 @@ def demonstrations(world: World, store: DocumentStore, retriever, config: RAGSFT
             if cf:
                 others = [v for v in world.values[f.relation] if v not in (f.value, f.entity)]
                 label = others[rng.integers(len(others))]
-                rel = RELATIONS[f.relation]
+                rel = world.relation(f.relation)
                 about = [i for i, d in enumerate(docs) if T.at[d, "fact"] == f.fact]
                 for i in about or [len(docs) - 1]:
                     t = T.at[docs[i], "template"] if about else 0

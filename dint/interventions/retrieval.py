@@ -113,7 +113,7 @@ def build_store(world: World, config: StoreConfig = StoreConfig(), *, seed: int 
     stale[rng.permutation(n_docs)[: round(float(config.stale_share) * n_docs)]] = True
     rows = []
     for i, f in enumerate(facts.itertuples()):
-        rel = RELATIONS[f.relation]
+        rel = world.relation(f.relation)
         for j in range(config.docs_per_fact):
             d = len(rows)
             value = stale_value[i] if stale[d] else f.value

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import models, paths
+from . import models, paths, realworld
 from . import world as world_mod
 from .config import Profile
 from .scoring import score
@@ -72,36 +72,50 @@ def scores_dir(profile: Profile) -> Path:
     return root(profile) / "scores" / "base"
 
 
-def world(profile: Profile, *, rebuild: bool = False) -> world_mod.World:
-    """The profile's reference world (built on first use)."""
+def world(profile: Profile, *, rebuild: bool = False):
+    """The profile's reference: the synthetic `world_mod.World`, or for a real profile the
+    `realworld.RealWorld` of real facts (built on first use)."""
     folder, manifest = world_dir(profile), _manifest(profile, "world", ("world",))
+    kind = realworld.RealWorld if profile.real else world_mod.World
     if rebuild or not _valid(folder, manifest):
-        w = world_mod.build(profile.world, seed=profile.seed)
+        w = (realworld.build if profile.real else world_mod.build)(profile.world, seed=profile.seed)
         _build(folder, manifest, w.save)
-    return world_mod.World.load(folder)
+    return kind.load(folder)
 
 
 def base_model(profile: Profile, *, rebuild: bool = False, progress: bool = True):
-    """The profile's base model and tokenizer, pretrained on its world's corpus on first use.
+    """The profile's base model and tokenizer: pretrained on its world's corpus on first use, or for
+    a real profile the pretrained model its ``base`` section names (`models.pretrained`), checked,
+    loaded from local files and cached as a Hugging Face directory.
 
     Returns
     -------
-    model, tokenizer, record (dict: the pretraining record)
+    model, tokenizer, record (dict: the pretraining record, or the pretrained model's source)
     """
-    folder, manifest = base_dir(profile), _manifest(profile, "base", ("world", "base"))
+    sections = ("base",) if profile.real else ("world", "base")
+    folder, manifest = base_dir(profile), _manifest(profile, "base", sections)
     if rebuild or not _valid(folder, manifest):
-        w = world(profile)
-        tok = models.word_tokenizer(w.vocabulary())
-        model, record = models.pretrain(list(w.corpus), tok, profile.base, seed=profile.seed,
-                                        progress=progress)
+        if profile.real:
+            model, tok, record = models.pretrained(profile.base)
+        else:
+            w = world(profile)
+            tok = models.word_tokenizer(w.vocabulary())
+            model, record = models.pretrain(list(w.corpus), tok, profile.base, seed=profile.seed,
+                                            progress=progress)
+            record = record.__dict__
 
         def write(tmp):
             models.save(model, tok, tmp)
-            (tmp / "record.json").write_text(json.dumps(record.__dict__, indent=1))
+            (tmp / "record.json").write_text(json.dumps(record, indent=1))
 
         _build(folder, manifest, write)
-    model, tok = models.load(folder)
+    model, tok = models.load(folder, device=_device(profile))
     return model, tok, json.loads((folder / "record.json").read_text())
+
+
+def _device(profile: Profile) -> str:
+    """Where the profile's models run: a real profile's ``base.device``, else the CPU."""
+    return profile.base.resolved_device() if profile.real else "cpu"
 
 
 def _threads(profile: Profile):
@@ -161,7 +175,7 @@ def _load_intervention(profile: Profile, name: str, folder: Path):
     if name == "reward":
         rm = reward.RewardModel.load(folder, batch_size=profile.interventions.config("reward").score_batch_size)
         return rm, rm.tokenizer, record
-    model, tok = models.load(folder)
+    model, tok = models.load(folder, device=_device(profile))
     if name == "rag":
         cfg = profile.interventions
         store = retrieval.build_store(world(profile), cfg.config("store"), seed=profile.seed)

@@ -1,7 +1,10 @@
 """Profiles: the sizes of a whole run, read from ``config/<profile>.yaml``.
 
 A profile fixes the seed and every component's config (the world, the base model, the scorer, the
-interventions).
+interventions). Its ``reference`` says what the claims are checked against: ``world`` (the
+synthetic reference world, `dint.world`, and a base model pretrained on its corpus) or ``real``
+(real facts, `dint.realworld`, and a pretrained model loaded from local files,
+`models.PretrainedConfig`); the ``world`` and ``base`` sections configure that choice.
 Loading it checks every name and value before any work starts, so that a typo fails at once with
 a message naming the parameter and the fix.
 """
@@ -11,12 +14,13 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import yaml
 
-from . import models, paths, world
+from . import models, paths, realworld, world
 from .cache import key
 from .interventions.plan import InterventionsConfig
 from .scoring import ScoringConfig
 
 SECTIONS = ("world", "base", "scoring", "interventions")
+REFERENCES = ("world", "real")
 
 
 @dataclass(frozen=True)
@@ -25,10 +29,16 @@ class Profile:
 
     name: str                          # the profile's file name in config/
     seed: int                          # the only source of randomness in the run
-    world: world.WorldConfig
-    base: models.BaseModelConfig
+    world: world.WorldConfig | realworld.RealWorldConfig
+    base: models.BaseModelConfig | models.PretrainedConfig
     scoring: ScoringConfig
     interventions: InterventionsConfig
+    reference: str = "world"           # "world" (synthetic) or "real"; see the module docstring
+
+    @property
+    def real(self) -> bool:
+        """True when the claims are checked against real facts on a pretrained model."""
+        return self.reference == "real"
 
     def asdict(self) -> dict:
         return asdict(self)
@@ -62,6 +72,7 @@ def _section(cls, name: str, values: dict):
 
 _CLASSES = {"world": world.WorldConfig, "base": models.BaseModelConfig, "scoring": ScoringConfig,
             "interventions": InterventionsConfig}
+_REAL_CLASSES = {**_CLASSES, "world": realworld.RealWorldConfig, "base": models.PretrainedConfig}
 
 
 def load_profile(name: str = "tiny", *, seed: int | None = None, **overrides: dict) -> Profile:
@@ -82,10 +93,14 @@ def load_profile(name: str = "tiny", *, seed: int | None = None, **overrides: di
         raise ValueError(f"unknown profile {name!r}; available profiles: {available} "
                          f"(files in {paths.config_dir()})")
     raw = yaml.safe_load((paths.config_dir() / f"{name}.yaml").read_text()) or {}
-    unknown = sorted(set(raw) - {"profile", "seed", "notebooks", *SECTIONS})
+    unknown = sorted(set(raw) - {"profile", "seed", "reference", "notebooks", *SECTIONS})
     if unknown:
-        raise ValueError(f"config/{name}.yaml has unknown key(s) {unknown}; valid: profile, seed, notebooks, "
-                         f"{SECTIONS}")
+        raise ValueError(f"config/{name}.yaml has unknown key(s) {unknown}; valid: profile, seed, reference, "
+                         f"notebooks, {SECTIONS}")
+    reference = raw.get("reference", "world")
+    if reference not in REFERENCES:
+        raise ValueError(f"config/{name}.yaml: reference={reference!r}; choose one of {REFERENCES}")
+    classes = _REAL_CLASSES if reference == "real" else _CLASSES
     bad = sorted(set(overrides) - set(SECTIONS))
     if bad:
         raise ValueError(f"unknown override section(s) {bad}; valid sections: {SECTIONS}")
@@ -101,8 +116,8 @@ def load_profile(name: str = "tiny", *, seed: int | None = None, **overrides: di
                                  f"got {type(given).__name__}")
         values = dict(raw.get(s) or {})
         values.update(overrides.get(s) or {})
-        parts[s] = _section(_CLASSES[s], s, values)
-    return Profile(name=name, seed=seed, **parts)
+        parts[s] = _section(classes[s], s, values)
+    return Profile(name=name, seed=seed, reference=reference, **parts)
 
 
 def notebook_parameters(name: str, notebook: str) -> dict:

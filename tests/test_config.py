@@ -152,6 +152,24 @@ def test_profile_digest():
 
 def test_profile_asdict():
     d = load_profile("tiny").asdict()
-    assert set(d) == {"name", "seed", *SECTIONS}
+    assert set(d) == {"name", "seed", "reference", *SECTIONS} and d["reference"] == "world"
     assert d["world"]["n_entities"] == 200
     assert d["base"]["n_layer"] == 2
+
+
+def test_real_reference_reads_real_sections(tmp_path, monkeypatch):
+    from dint import models, realworld
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "r.yaml").write_text(
+        "reference: real\nworld: {n_arithmetic: 20}\nbase: {model: smollm, device: cpu}\n")
+    monkeypatch.setenv("DINT_ROOT", str(tmp_path))
+    P = load_profile("r")
+    assert P.real and isinstance(P.world, realworld.RealWorldConfig) and P.world.n_arithmetic == 20
+    assert isinstance(P.base, models.PretrainedConfig) and P.base.model == "smollm"
+    (tmp_path / "config" / "bad.yaml").write_text("reference: imaginary\n")
+    with pytest.raises(ValueError, match="reference='imaginary'"):
+        load_profile("bad")
+    (tmp_path / "config" / "mixed.yaml").write_text("reference: real\nbase: {n_layer: 2}\n")
+    with pytest.raises(ValueError, match="unknown base parameter"):
+        load_profile("mixed")

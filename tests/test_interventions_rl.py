@@ -179,6 +179,18 @@ def test_gold_reward(micro_world):
     assert got.tolist() == [float(c[2]) for c in cases]
 
 
+def test_gold_reward_values_with_punctuation():
+    """Real values carry punctuation ("Sana'a", "Washington, D.C."): matched as the completions are."""
+    import types
+
+    import pandas as pd
+    facts = pd.DataFrame({"fact": [0, 1], "relation": ["capital", "capital"], "value": ["Sana'a", "Washington, D.C."]})
+    world = types.SimpleNamespace(facts=facts, values={"capital": ("Sana'a", "Washington, D.C.", "Aden")})
+    got = reward.gold_reward(world, [0, 0, 1, 1, 1], [" Sana'a.", " Aden", " Washington, D.C.", " washington d.c",
+                                                       " Washington"])
+    assert got.tolist() == [1.0, 0.0, 1.0, 1.0, 0.0]
+
+
 def test_gold_reward_iv(micro_world):
     with pytest.raises(ValueError, match="facts"):
         reward.gold_reward(micro_world, [10**6], [" red"])

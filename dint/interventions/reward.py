@@ -337,7 +337,7 @@ def gold_reward(world, facts, completions) -> np.ndarray:
     for rel, values in world.values.items():
         by_first: dict[str, list] = {}
         for v in values:
-            w = tuple(v.lower().split())
+            w = tuple(_words(v))            # the same normalisation as the completions' words
             by_first.setdefault(w[0], []).append((w, v))
         for lst in by_first.values():
             lst.sort(key=lambda x: -len(x[0]))

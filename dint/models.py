@@ -285,6 +285,12 @@ def load_gguf(path: str | Path, *, device: str = "cpu", dtype: torch.dtype = tor
     tok = AutoTokenizer.from_pretrained(p.parent, gguf_file=p.name, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(p.parent, gguf_file=p.name, local_files_only=True,
                                                  dtype=dtype, trust_remote_code=False)
+    # the weights are dequantised to ``dtype``: drop the GGUF quantizer so that the model trains and saves
+    # as a plain model (save_pretrained refuses a model that still carries a non-serialisable quantizer)
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     return model.to(device).eval(), tok
 
 

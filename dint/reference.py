@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import divergence, stats
+from . import compare, divergence, stats
 from .world import World
 
 MENTION_BINS = (0, 1, 2, 4, 10, 30, np.inf)  # left-closed bins of a fact's corpus mentions
@@ -43,8 +43,11 @@ def distributions(world: World, scores: pd.DataFrame, relation: str, form: str):
     return facts, logp, corpus
 
 
-def facts_table(world: World, scores: pd.DataFrame, form: str = "statement") -> pd.DataFrame:
+def facts_table(world, scores: pd.DataFrame, form: str = "statement") -> pd.DataFrame:
     """One row per fact: the model's answer distribution beside the fact's reference states.
+
+    For real facts (a `dint.realworld.RealWorld`: no corpus, a candidate set per fact) see
+    `real_facts_table`, which this calls.
 
     Parameters
     ----------
@@ -61,6 +64,8 @@ def facts_table(world: World, scores: pd.DataFrame, form: str = "statement") -> 
     share of true statements; NaN unless stated), ``kl_corpus`` (KL(corpus ‖ model), NaN for
     unseen facts) and ``kl_uniform`` (KL(model ‖ uniform) = log K − entropy).
     """
+    if not hasattr(world, "counts"):
+        return real_facts_table(world, scores, form)
     parts = []
     for relation in world.facts["relation"].unique():
         facts, logp, corpus = distributions(world, scores, relation, form)
@@ -93,6 +98,74 @@ def facts_table(world: World, scores: pd.DataFrame, form: str = "statement") -> 
     table["mention_bin"] = pd.cut(table["mentions"], MENTION_BINS, right=False,
                                   labels=[_bin_label(a, b) for a, b in zip(MENTION_BINS[:-1], MENTION_BINS[1:])])
     return table
+
+
+def real_facts_table(world, scores: pd.DataFrame, form: str = "statement") -> pd.DataFrame:
+    """`facts_table` for real facts: each fact's own candidate set, and no corpus.
+
+    Real facts have reference answers but no corpus whose statements could be counted, so the
+    corpus columns (``corpus_p_true``, ``kl_corpus``) are NaN and there are no mention bins; the
+    fact type is `dint.realworld`'s proxy. ``entropy_norm`` divides by the log of the fact's own
+    number of candidates.
+    """
+    if form not in ("statement", "qa"):
+        raise ValueError(f"form={form!r}: choose 'statement' or 'qa'")
+    s = scores[scores["form"] == form]
+    if s.empty:
+        raise ValueError(f"scores has no rows of form {form!r}")
+    items, logp, true = compare.distributions(s)
+    answers = np.full(logp.shape, "", dtype=object)
+    ordered = s.sort_values(["fact", "form", "candidate"])
+    row = ordered.groupby(["fact", "form"], sort=True).ngroup().to_numpy()
+    answers[row, ordered["candidate"].to_numpy()] = ordered["answer"].to_numpy()
+    if not (true.sum(1) == 1).all():
+        raise ValueError("every fact needs exactly one true candidate (is_true) in scores")
+    idx = np.arange(len(items))
+    p = np.exp(logp)
+    k = np.isfinite(logp).sum(1)
+    mode = logp.argmax(1)
+    H = divergence.entropy(logp)
+    facts = world.facts.set_index("fact").loc[items["fact"]]
+    mis = facts["misconception"].fillna("").astype(str).to_numpy()
+    has = mis != ""
+    p_mis = np.where(has, (p * (answers == mis[:, None])).sum(1), np.nan)
+    table = pd.DataFrame({
+        "fact": items["fact"].to_numpy(),
+        "p_true": p[true],
+        "answer": answers[idx, mode],
+        "correct": true[idx, mode],
+        "p_mode": p.max(1),
+        "entropy": H,
+        "entropy_norm": H / np.log(k),
+        "p_misconception": p_mis,
+        "corpus_p_true": np.nan,
+        "kl_corpus": np.nan,
+        "kl_uniform": np.log(k) - H,
+    })
+    table = world.facts.merge(table, on="fact")
+    outside = s.groupby("fact")["mass_outside"].first()
+    table["mass_outside"] = table["fact"].map(outside).to_numpy()
+    return table
+
+
+def by_group(table: pd.DataFrame, by, *, confidence_level: float = 0.95, rng=0) -> pd.DataFrame:
+    """Accuracy (Wilson interval), mass on the truth and normalised entropy (bootstrap intervals)
+    per group of a `facts_table` (e.g. ``by=["relation", "type"]``), with the group's size."""
+    rows = []
+    for key, g in table.groupby(by, observed=True, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        row = dict(zip([by] if isinstance(by, str) else by, key), n=len(g))
+        acc = stats.proportion(int(g["correct"].sum()), len(g), confidence_level=confidence_level)
+        row.update(accuracy=acc.statistic, accuracy_low=acc.confidence_interval.low,
+                   accuracy_high=acc.confidence_interval.high)
+        for col in ("p_true", "entropy_norm"):
+            r = (stats.bootstrap_mean(g[col].to_numpy(), confidence_level=confidence_level, rng=rng)
+                 if len(g) > 1 else stats.Result(float(g[col].iloc[0]), stats.ConfidenceInterval(np.nan, np.nan), 1,
+                                                 "single"))
+            row.update({col: r.statistic, f"{col}_low": r.confidence_interval.low,
+                        f"{col}_high": r.confidence_interval.high})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _bin_label(a, b):

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as sps
 
 from dint import stats
-from dint.reference import MENTION_BINS, by_mentions, distributions, facts_table
+from dint.reference import MENTION_BINS, by_group, by_mentions, distributions, facts_table
 from dint.world import WorldConfig, build
 
 EPS = 1e-9
@@ -305,3 +305,38 @@ def test_by_mentions_deterministic(table):
     wide = by_mentions(table, confidence_level=0.99)
     assert ((wide["accuracy_high"] - wide["accuracy_low"])
             >= (narrow["accuracy_high"] - narrow["accuracy_low"])).all()
+
+
+# ---------------------------------------------------------------- real facts
+def _real_scores(world, form, rng):
+    """A score table over each real fact's own candidates, with random answer distributions."""
+    rows = []
+    for r in world.prompts(form).itertuples():
+        p = rng.dirichlet(np.ones(len(r.candidates)))
+        for j, (a, q) in enumerate(zip(r.candidates, p)):
+            rows.append({"fact": r.fact, "form": form, "candidate": j, "answer": a, "p_set": q,
+                         "mass_outside": 0.25, "is_true": a == r.target})
+    return pd.DataFrame(rows)
+
+
+def test_real_facts_table_by_hand():
+    from dint import realworld
+
+    world = realworld.build(realworld.RealWorldConfig(n_arithmetic=10, min_population=50_000_000), seed=0)
+    scores = _real_scores(world, "qa", np.random.default_rng(0))
+    t = facts_table(world, scores, form="qa")
+    assert len(t) == len(world.facts) and t["corpus_p_true"].isna().all()
+    for f in t.sample(5, random_state=0).itertuples():
+        g = scores[scores.fact == f.fact]
+        assert f.p_true == pytest.approx(g.loc[g.is_true, "p_set"].item())
+        assert f.answer == g.loc[g.p_set.idxmax(), "answer"] and f.correct == bool(g.loc[g.p_set.idxmax(), "is_true"])
+        assert f.entropy_norm == pytest.approx(-(g.p_set * np.log(g.p_set)).sum() / np.log(len(g)))
+        if f.misconception:
+            assert f.p_misconception == pytest.approx(g.loc[g.answer == f.misconception, "p_set"].item())
+        else:
+            assert np.isnan(f.p_misconception)
+    groups = by_group(t, ["relation", "type"])
+    assert groups["n"].sum() == len(t)
+    assert ((groups.accuracy_low <= groups.accuracy) & (groups.accuracy <= groups.accuracy_high)).all()
+    with pytest.raises(ValueError, match="form"):
+        facts_table(world, scores, form="statement")

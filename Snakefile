@@ -22,6 +22,10 @@ R = f"results/{PROFILE}"
 F = f"figures/{PROFILE}"
 NOTEBOOKS = ["00_base_model", "01_mechanism", "02_engineering_clues", "03_diagnosability", "04_trust_reliability",
              "05_compound_failure", "06_resources", "07_verification"]
+if P.real:   # the notebooks that run on real facts so far (dint.realworld); the paper is built from the world
+    NOTEBOOKS = ["00_base_model"]
+# torch threads of a training or scoring job: the profile's interventions.threads (1 on tiny: two jobs side by side)
+JOB_THREADS = max(1, P.interventions.threads)
 INTERVENTIONS = ["sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag"]
 ANSWERING = [n for n in INTERVENTIONS if n != "reward"]
 INTERVENTION_CODE = ["dint/interventions/" + f for f in ("data.py", "sft.py", "dpo.py", "reward.py", "rl.py", "rag.py",
@@ -39,7 +43,7 @@ def section(*names, grids=()):
 
 # The paper is built where TeX is installed (`latexmk`); elsewhere the pipeline stops at the macros
 # and `make paper` says how to install TeX.
-HAVE_TEX = shutil.which("latexmk") is not None
+HAVE_TEX = shutil.which("latexmk") is not None and not P.real
 # Replications of the validity study in the paper's appendix (`dint validate` defaults to 2000): the table
 # gives each estimate's Monte-Carlo standard error.
 VALIDITY_REPLICATIONS = {"smoke": 200, "tiny": 1000}.get(PROFILE, 2000)
@@ -56,7 +60,7 @@ rule all:
 
 rule world:
     threads: workflow.cores
-    input: "dint/world.py"
+    input: "dint/realworld.py" if P.real else "dint/world.py"
     output: f"{R}/world/manifest.json"
     params: cfg=section("world")
     shell: "python -m dint build world --profile {PROFILE}"
@@ -71,7 +75,7 @@ rule base_model:
 
 
 rule base_scores:
-    threads: 1
+    threads: JOB_THREADS
     input: "dint/scoring.py", "dint/artifacts.py", rules.base_model.output
     output: f"{R}/scores/base/manifest.json"
     params: cfg=section("world", "base", "scoring")
@@ -82,7 +86,7 @@ rule base_scores:
 # jobs run side by side on a 2-core machine and give the same numbers wherever they run. An
 # intervention's job trains it and scores it on every fact in one process.
 rule intervention:
-    threads: 1
+    threads: JOB_THREADS
     input:
         INTERVENTION_CODE, "dint/artifacts.py", "dint/scoring.py", rules.base_model.output,
         lambda w: [f"{R}/models/{n}/manifest.json" for n in (("sft", "reward") if w.name == "rlhf" else ())],
@@ -111,7 +115,7 @@ def stack_start(name):
 
 
 rule stack:
-    threads: 1
+    threads: JOB_THREADS
     input:
         INTERVENTION_CODE, "dint/stacks.py", "dint/artifacts.py", "dint/scoring.py",
         lambda w: stack_start(w.stack),
@@ -125,7 +129,7 @@ rule stack:
 
 
 rule reward_model:
-    threads: 1
+    threads: JOB_THREADS
     input: INTERVENTION_CODE, "dint/artifacts.py", rules.base_model.output
     output: f"{R}/models/reward/manifest.json"
     params: cfg=section("world", "base", "interventions")
@@ -133,7 +137,7 @@ rule reward_model:
 
 
 rule rl_sweep:
-    threads: 1
+    threads: JOB_THREADS
     input: "dint/experiments.py", INTERVENTION_CODE, f"{R}/models/sft/manifest.json", f"{R}/models/reward/manifest.json"
     output: f"{R}/rl_sweep/manifest.json"
     params: cfg=section("world", "base", "interventions", grids=("rl_betas",))
@@ -141,7 +145,7 @@ rule rl_sweep:
 
 
 rule training_curve:
-    threads: 1
+    threads: JOB_THREADS
     input: "dint/resources.py", INTERVENTION_CODE, "dint/artifacts.py", "dint/scoring.py", rules.base_model.output
     output: f"{R}/training_curve/manifest.json"
     params: cfg=section("world", "base", "scoring", "interventions", grids=("sft_epochs", "sft_data"))

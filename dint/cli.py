@@ -19,11 +19,16 @@ def _build(args):
     P = load_profile(args.profile, seed=args.seed)
     if args.artifact == "world":
         w = artifacts.world(P, rebuild=args.force)
-        print(f"world: {len(w.facts)} facts, {len(w.corpus)} statements -> {artifacts.world_dir(P)}")
+        what = "real facts" if P.real else f"facts, {len(w.corpus)} statements"
+        print(f"world: {len(w.facts)} {what} -> {artifacts.world_dir(P)}")
     elif args.artifact == "base":
         _, _, rec = artifacts.base_model(P, rebuild=args.force)
-        print(f"base model: {rec['n_params']:,} parameters, {rec['wall_time']:.1f} s, loss {rec['loss_last']:.3f} "
-              f"-> {artifacts.base_dir(P)}")
+        if P.real:
+            print(f"base model: {rec['source']} (SHA256 {rec['sha256']}), {rec['n_params']:,} non-embedding "
+                  f"parameters, on {rec['device']} -> {artifacts.base_dir(P)}")
+        else:
+            print(f"base model: {rec['n_params']:,} parameters, {rec['wall_time']:.1f} s, loss {rec['loss_last']:.3f} "
+                  f"-> {artifacts.base_dir(P)}")
     elif args.artifact == "scores":
         s = artifacts.base_scores(P, rebuild=args.force)
         print(f"base scores: {len(s)} rows -> {artifacts.scores_dir(P)}")
@@ -125,8 +130,13 @@ def _card(args):
     from .config import load_profile
 
     P = load_profile(args.profile)
-    model, tok = models.load(args.model)   # fails with the fix named before anything is scored
-    name = args.name or Path(args.model).resolve().name
+    if args.model in models.KNOWN_SHA256 or args.model.endswith(".gguf"):   # a packaged model or a GGUF file
+        device = P.base.device if P.real else "cpu"
+        model, tok, _ = models.pretrained(models.PretrainedConfig(model=args.model, device=device))
+        name = args.name or Path(args.model).stem
+    else:
+        model, tok = models.load(args.model)   # fails with the fix named before anything is scored
+        name = args.name or Path(args.model).resolve().name
     world = artifacts.world(P)
     with models.torch_threads(P.interventions.threads):
         scores = artifacts.score_world(model, tok, world, P, progress=True)
@@ -206,10 +216,11 @@ def main(argv=None) -> int:
     p.add_argument("targets", nargs="*", help="Snakemake targets (default: everything)")
     p.set_defaults(fn=_reproduce)
 
-    p = sub.add_parser("card", help="the distribution card of a local model directory",
-                       description="Score a local Hugging Face causal LM directory on the profile's held-out facts "
-                                   "and print its distribution card against the profile's base model.")
-    p.add_argument("model", help="a local model directory (save_pretrained output, safetensors)")
+    p = sub.add_parser("card", help="the distribution card of a local model",
+                       description="Score a local causal LM on the profile's held-out facts and print its distribution "
+                                   "card against the profile's base model (e.g. `dint card smollm --profile real`).")
+    p.add_argument("model", help="a local model directory (save_pretrained output, safetensors), a .gguf file, or a "
+                                 "packaged model: gemma, smollm")
     p.add_argument("--profile", default="tiny")
     p.add_argument("--name", default=None, help="name on the card (default: the directory's name)")
     p.add_argument("--form", choices=["qa", "statement"], default="qa")

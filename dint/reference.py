@@ -105,8 +105,8 @@ def real_facts_table(world, scores: pd.DataFrame, form: str = "statement") -> pd
 
     Real facts have reference answers but no corpus whose statements could be counted, so the
     corpus columns (``corpus_p_true``, ``kl_corpus``) are NaN and there are no mention bins; the
-    fact type is `dint.realworld`'s proxy. ``entropy_norm`` divides by the log of the fact's own
-    number of candidates.
+    fact type is `dint.realworld`'s proxy. ``n_candidates`` is the size K of the fact's candidate
+    set, and ``entropy_norm`` divides by log K.
     """
     if form not in ("statement", "qa"):
         raise ValueError(f"form={form!r}: choose 'statement' or 'qa'")
@@ -141,6 +141,7 @@ def real_facts_table(world, scores: pd.DataFrame, form: str = "statement") -> pd
         "corpus_p_true": np.nan,
         "kl_corpus": np.nan,
         "kl_uniform": np.log(k) - H,
+        "n_candidates": k,
     })
     table = world.facts.merge(table, on="fact")
     outside = s.groupby("fact")["mass_outside"].first()
@@ -166,6 +167,76 @@ def by_group(table: pd.DataFrame, by, *, confidence_level: float = 0.95, rng=0) 
                         f"{col}_high": r.confidence_interval.high})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def real_numbers(statement: pd.DataFrame, qa: pd.DataFrame, *, n_resamples: int = 2000, rng=0) -> dict:
+    """The numbers notebook 00 quotes for a pretrained model on real facts, each with its interval.
+
+    Parameters
+    ----------
+    statement, qa : `real_facts_table` of the same facts in the statement and the QA form
+    n_resamples, rng : of the bootstrap intervals and the permutation test
+
+    Returns
+    -------
+    {name: `dint.stats.Result` or float}: accuracy in each form and per relation (Wilson); mean
+    P(true) and normalised entropy (bootstrap); accuracy over chance (the mean of 1/K); QA against
+    statement accuracy (paired, McNemar); frequent against rare countries (the population proxy,
+    independent groups); on contested capitals the mass on the misconception and on the truth and
+    their paired difference (permutation test), and how often the misconception is the mode. The
+    p-values are Holm-adjusted as one family (``pvalue``), the unadjusted ones kept in ``method``.
+    """
+    from dataclasses import replace
+
+    from . import proportions
+
+    if list(statement["fact"]) != list(qa["fact"]):
+        raise ValueError("statement and qa must be facts tables of the same facts in the same order")
+    out: dict = {}
+    for name, t in (("statement", statement), ("qa", qa)):
+        out[f"{name}_accuracy"] = stats.proportion(int(t["correct"].sum()), len(t))
+    for rel, g in statement.groupby("relation", sort=True):
+        out[f"{rel}_accuracy"] = stats.proportion(int(g["correct"].sum()), len(g))
+    out["chance_accuracy"] = float((1 / statement["n_candidates"]).mean())
+    out["statement_p_true"] = stats.bootstrap_mean(statement["p_true"].to_numpy(), n_resamples=n_resamples, rng=rng)
+    out["statement_entropy_norm"] = stats.bootstrap_mean(statement["entropy_norm"].to_numpy(), n_resamples=n_resamples,
+                                                         rng=rng)
+    tests = {}
+    tests["qa_minus_statement_accuracy"] = proportions.mcnemar(statement["correct"].to_numpy(), qa["correct"].to_numpy())
+    countries = statement[statement["relation"] != "arithmetic"]
+    fr, ra = countries[countries["type"] == "frequent"], countries[countries["type"] == "rare"]
+    if len(fr) and len(ra):
+        tests["frequent_minus_rare_accuracy"] = proportions.diff_proportions(
+            int(fr["correct"].sum()), len(fr), int(ra["correct"].sum()), len(ra))
+    contested = statement[statement["type"] == "contested"]
+    if len(contested) > 1:
+        out["contested_p_misconception"] = stats.bootstrap_mean(contested["p_misconception"].to_numpy(),
+                                                                n_resamples=n_resamples, rng=rng)
+        out["contested_p_true"] = stats.bootstrap_mean(contested["p_true"].to_numpy(), n_resamples=n_resamples, rng=rng)
+        out["contested_misconception_is_mode"] = stats.proportion(
+            int((contested["answer"] == contested["misconception"]).sum()), len(contested))
+        tests["contested_misconception_minus_true"] = stats.paired_permutation_test(
+            contested["p_misconception"].to_numpy(), contested["p_true"].to_numpy(), n_resamples=n_resamples - 1,
+            rng=rng)
+    chance = stats.proportion(int(statement["correct"].sum()), len(statement))
+    tests["statement_accuracy_over_chance"] = stats.Result(
+        chance.statistic - out["chance_accuracy"],
+        stats.ConfidenceInterval(chance.confidence_interval.low - out["chance_accuracy"],
+                                 chance.confidence_interval.high - out["chance_accuracy"]),
+        chance.n, "accuracy minus mean 1/K, Wilson interval; exact binomial test against the mean 1/K",
+        float(_binom_p(int(statement["correct"].sum()), len(statement), out["chance_accuracy"])))
+    adjusted = stats.adjust(np.array([r.pvalue for r in tests.values()]), method="holm")
+    for (name, r), p in zip(tests.items(), adjusted):
+        out[name] = replace(r, pvalue=float(p), method=f"{r.method}; Holm-adjusted over {len(tests)} tests "
+                                                         f"(unadjusted p = {r.pvalue:.3g})")
+    out["n_facts"] = len(statement)
+    return out
+
+
+def _binom_p(k, n, p):
+    from scipy.stats import binomtest
+
+    return binomtest(k, n, p).pvalue
 
 
 def _bin_label(a, b):

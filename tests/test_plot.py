@@ -149,3 +149,16 @@ def test_model_intervals_draws_each_series():
     filled = [ln for ln in ax.lines if ln.get_label() in ("first", "y")]
     np.testing.assert_allclose(sorted(np.concatenate([ln.get_xdata() for ln in filled])), [0.1, 0.2, 0.4])
     assert ax.lines[-1].get_xdata()[0] == 0.0   # the reference line
+
+
+def test_real_fact_plots():
+    import pandas as pd
+
+    t = pd.DataFrame({"entity": ["A", "B", "C"], "relation": ["capital", "capital", "currency"],
+                      "type": ["contested", "contested", "rare"], "p_true": [0.2, 0.7, 0.5],
+                      "p_misconception": [0.6, 0.1, np.nan], "entropy_norm": [0.5, 0.4, 0.3]})
+    fig = plot.misconception_scatter(t)
+    pts = fig.axes[0].collections[0].get_offsets()
+    np.testing.assert_allclose(pts, [[0.2, 0.6], [0.7, 0.1]])      # contested facts only
+    fig = plot.type_distribution(t, by="relation")
+    assert [x.get_text() for x in fig.axes[0].get_xticklabels()] == ["capital", "currency"]

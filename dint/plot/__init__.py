@@ -35,12 +35,12 @@ from .shifts import (
     token_shift,
     transitions,
 )
-from .world import by_mentions, corpus_fit, type_distribution
+from .world import by_mentions, corpus_fit, misconception_scatter, type_distribution
 
 __all__ = [
     "CLASS_COLORS", "FAMILY_MARKERS", "PALETTE", "SPLIT_COLORS", "TYPE_COLORS", "TYPE_MARKERS", "URIAL_SHARES",
     "accuracy_cost", "additive", "baselines", "bon_kl", "by_mentions", "card_scatter", "confusion",
-    "corpus_fit", "error_composition", "forest", "frontiers", "intervals", "model_intervals", "pass_curves",
-    "reliability", "reward_vs_kl", "risk_coverage", "save", "shift_measure", "stack_measure", "token_shift",
-    "transitions", "type_distribution", "verification",
+    "corpus_fit", "error_composition", "forest", "frontiers", "intervals", "misconception_scatter",
+    "model_intervals", "pass_curves", "reliability", "reward_vs_kl", "risk_coverage", "save", "shift_measure",
+    "stack_measure", "token_shift", "transitions", "type_distribution", "verification",
 ]

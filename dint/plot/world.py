@@ -52,15 +52,37 @@ def by_mentions(summary: pd.DataFrame, *, ax=None):
     return fig
 
 
-def type_distribution(table: pd.DataFrame, *, ax=None):
-    """Mass on the true value, on the misconception and the normalised entropy, by fact type."""
+def type_distribution(table: pd.DataFrame, *, ax=None, by: str = "type"):
+    """Mass on the true value, on the misconception and the normalised entropy, by fact type (or by
+    another column of the facts table, ``by``, e.g. ``"relation"``)."""
     fig, ax = _axes(ax)
     labels = {"p_true": "P(true value)", "p_misconception": "P(misconception)", "entropy_norm": "entropy / log K"}
-    long = table[["type", *labels]].rename(columns=labels).melt(
-        id_vars="type", var_name="measure", value_name="score").dropna()
-    order = [t for t in ("frequent", "rare", "unseen", "contested") if t in set(table["type"])]
-    sns.barplot(long, x="type", y="score", hue="measure", order=order, ax=ax, palette=PALETTE[:3],
+    long = table[[by, *labels]].rename(columns=labels).melt(
+        id_vars=by, var_name="measure", value_name="score").dropna()
+    present = set(table[by])
+    order = ([t for t in ("frequent", "rare", "unseen", "contested") if t in present] if by == "type"
+             else sorted(present))
+    sns.barplot(long, x=by, y="score", hue="measure", order=order, ax=ax, palette=PALETTE[:3],
                 errorbar=("ci", 95), n_boot=1000, seed=0, err_kws={"linewidth": 1})
-    ax.set(ylim=(0, 1.02), xlabel="fact type", ylabel="")
+    ax.set(ylim=(0, 1.02), xlabel="fact type" if by == "type" else by, ylabel="")
     ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def misconception_scatter(table: pd.DataFrame, *, ax=None, label: str = "entity"):
+    """Per contested fact, the mass on its misconception against the mass on its true value.
+
+    Parameters
+    ----------
+    table : a facts table (`dint.reference.facts_table`) with ``type``, ``p_true``,
+        ``p_misconception`` and a ``label`` column naming each point
+    """
+    fig, ax = _axes(ax)
+    c = table[table["type"] == "contested"]
+    ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=0.8)
+    ax.scatter(c["p_true"], c["p_misconception"], s=14, color=TYPE_COLORS["contested"], marker=TYPE_MARKERS["contested"])
+    for r in c.itertuples():
+        ax.annotate(str(getattr(r, label)), (r.p_true, r.p_misconception), fontsize=5, alpha=0.7,
+                    xytext=(2, 2), textcoords="offset points")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="P(true value)", ylabel="P(misconception)")
     return fig

@@ -287,3 +287,10 @@ def test_run_iv(micro_model, demos, pairs):
         dpo.run(model, tok, pairs.drop(columns="rejected"))
     with pytest.raises(ValueError, match="empty"):
         dpo.run(model, tok, pairs.iloc[:0])
+
+
+def test_lora_config_for_linear_layers():
+    """LoRA for models of nn.Linear projections (Gemma, Llama): named modules, no transposed weights."""
+    c = sft.gpt2_lora(r=4, target_modules=("q_proj", "v_proj"), fan_in_fan_out=False)
+    assert c.r == 4 and set(c.target_modules) == {"q_proj", "v_proj"} and c.fan_in_fan_out is False
+    assert sft.gpt2_lora().fan_in_fan_out is True

@@ -37,11 +37,12 @@ SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 
 
 def gpt2_lora(*, r: int = 8, alpha: float = 16.0, dropout: float = 0.0,
-              target_modules: tuple[str, ...] = GPT2_LORA_TARGETS) -> peft.LoraConfig:
-    """A LoRA config for GPT-2: its projections are ``Conv1D`` layers, whose weights are stored
-    transposed (``fan_in_fan_out=True``)."""
+              target_modules: tuple[str, ...] = GPT2_LORA_TARGETS, fan_in_fan_out: bool = True) -> peft.LoraConfig:
+    """A LoRA config, by default for GPT-2: its projections are ``Conv1D`` layers, whose weights are
+    stored transposed (``fan_in_fan_out=True``). For models built of ``nn.Linear`` layers (Gemma,
+    Llama: ``q_proj``, ``v_proj``, ...) name their modules and set ``fan_in_fan_out=False``."""
     return peft.LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules),
-                           fan_in_fan_out=True, bias="none", task_type="CAUSAL_LM")
+                           fan_in_fan_out=fan_in_fan_out, bias="none", task_type="CAUSAL_LM")
 
 
 @dataclass(frozen=True)

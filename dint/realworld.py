@@ -284,10 +284,7 @@ class RealWorld:
         rows = []
         for f in facts.itertuples():
             rel = REAL_RELATIONS[f.relation]
-            if form == "statement":
-                prompt = rel.templates[0].format(e=f.entity, v="\0").split("\0")[0].rstrip()
-            else:
-                prompt = qa_prompt(rel.question.format(e=f.entity))
+            prompt = rel.cue(f.entity) if form == "statement" else qa_prompt(rel.question.format(e=f.entity))
             rows.append((f.fact, prompt, tuple(f.candidates), f.value, form))
         return pd.DataFrame(rows, columns=["fact", "prompt", "candidates", "target", "form"])
 

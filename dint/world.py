@@ -52,6 +52,10 @@ class Relation:
     def statement(self, entity: str, value: str) -> str:
         return self.templates[0].format(e=entity, v=value)
 
+    def cue(self, entity: str) -> str:
+        """The canonical statement about ``entity`` cut before its value: the statement form's prompt."""
+        return self.templates[0].format(e=entity, v="\0").split("\0")[0].rstrip()
+
 
 RELATIONS = {
     r.name: r
@@ -181,10 +185,7 @@ class World:
         rows = []
         for f in facts.itertuples():
             rel = RELATIONS[f.relation]
-            if form == "statement":
-                prompt = rel.templates[0].format(e=f.entity, v="\0").split("\0")[0].rstrip()
-            else:
-                prompt = qa_prompt(rel.question.format(e=f.entity))
+            prompt = rel.cue(f.entity) if form == "statement" else qa_prompt(rel.question.format(e=f.entity))
             rows.append((f.fact, prompt, self.values[f.relation], f.value, form))
         return pd.DataFrame(rows, columns=["fact", "prompt", "candidates", "target", "form"])
 

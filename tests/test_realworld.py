@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dint.countries import CAPITAL_MISCONCEPTIONS
 from dint.realworld import (
-    CAPITAL_MISCONCEPTIONS,
     REAL_FACT_TYPES,
     REAL_RELATIONS,
     RealWorld,

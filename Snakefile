@@ -22,8 +22,6 @@ R = f"results/{PROFILE}"
 F = f"figures/{PROFILE}"
 NOTEBOOKS = ["00_base_model", "01_mechanism", "02_engineering_clues", "03_diagnosability", "04_trust_reliability",
              "05_compound_failure", "06_resources", "07_verification"]
-if P.real:   # the notebooks that run on real facts so far (dint.realworld); the paper is built from the world
-    NOTEBOOKS = ["00_base_model"]
 # torch threads of a training or scoring job: the profile's interventions.threads (1 on tiny: two jobs side by side)
 JOB_THREADS = max(1, P.interventions.threads)
 INTERVENTIONS = ["sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag"]
@@ -43,10 +41,10 @@ def section(*names, grids=()):
 
 # The paper is built where TeX is installed (`latexmk`); elsewhere the pipeline stops at the macros
 # and `make paper` says how to install TeX.
-HAVE_TEX = shutil.which("latexmk") is not None and not P.real
+HAVE_TEX = shutil.which("latexmk") is not None
 # Replications of the validity study in the paper's appendix (`dint validate` defaults to 2000): the table
 # gives each estimate's Monte-Carlo standard error.
-VALIDITY_REPLICATIONS = {"smoke": 200, "tiny": 1000}.get(PROFILE, 2000)
+VALIDITY_REPLICATIONS = {"smoke": 200, "real-smoke": 200, "tiny": 1000, "real": 1000}.get(PROFILE, 2000)
 
 
 rule all:
@@ -155,7 +153,8 @@ rule training_curve:
 PLOT_CODE = sorted(glob.glob("dint/plot/*.py"))
 STATS_CODE = ["dint/stats.py", "dint/resampling.py", "dint/proportions.py", *PLOT_CODE, "dint/report.py"]
 ANSWERING_SCORES = expand(f"{R}/scores/{{name}}/manifest.json", name=ANSWERING)
-STACK_SCORES = [stacks.manifest_path(P, s).replace(str(stacks.artifacts.root(P)), R) for s in stacks.PLAN + stacks.ORDERS]
+STACK_SCORES = [stacks.manifest_path(P, s).replace(str(stacks.artifacts.root(P)), R)
+                for s in stacks.plan(P) + stacks.orders(P)]
 
 
 rule notebook_00:
@@ -273,7 +272,7 @@ rule validity:
 rule paper:
     threads: 1
     input:
-        "paper/main.tex", "paper/refs.bib", "dint/paper.py", rules.macros.output, rules.validity.output,
+        "paper/main.tex", "paper/world.tex" if not P.real else "paper/real.tex", "paper/refs.bib", "dint/paper.py", rules.macros.output, rules.validity.output,
         expand(f"{F}/{{nb}}.pdf", nb=NOTEBOOKS),
     output: f"{R}/paper/dint.pdf"
     shell: "python -m dint paper --profile {PROFILE}"

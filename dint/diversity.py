@@ -25,23 +25,24 @@ __all__ = ["across_input_difference", "across_input_diversity", "diversity_chang
 # ------------------------------------------------------------------------------ across-input diversity
 def _relation_blocks(scores, facts):
     """The facts of ``scores`` ordered by relation, and per relation its slice of that order, its
-    (n_g, K_g) p_set matrix and its candidate answers (one candidate set per relation)."""
+    (n_g, K_g) p_set matrix over the relation's answers and those answers (sorted). Facts with their
+    own candidate sets (real facts) put no mass on the answers outside their set."""
     need = {"fact", "candidate", "answer", "p_set"}
     if need - set(scores.columns):
         raise ValueError(f"scores lacks column(s) {sorted(need - set(scores.columns))}; pass a score_world table")
     s = scores.merge(facts[["fact", "relation"]], on="fact", how="left", validate="many_to_one")
     if s["relation"].isna().any():
         raise ValueError("scores has facts missing from facts; pass the world's facts table")
-    if s.groupby(["relation", "candidate"])["answer"].nunique().max() > 1:
-        raise ValueError("candidate indices name different answers within a relation; across-input "
-                         "diversity needs one candidate set per relation")
+    if s.duplicated(["fact", "answer"]).any():
+        raise ValueError("scores has a fact with the same answer twice; pass one row per candidate answer")
     order, blocks = [], []
     for _, g in s.groupby("relation", sort=True):
         f = np.sort(g["fact"].unique())
+        answers = np.sort(g["answer"].unique())
         row = pd.Series(np.arange(len(f)), index=f).loc[g["fact"]].to_numpy()
-        p = np.zeros((len(f), int(g["candidate"].max()) + 1))
-        p[row, g["candidate"].to_numpy()] = g["p_set"].to_numpy(float)
-        answers = g.drop_duplicates("candidate").set_index("candidate")["answer"].sort_index()
+        col = np.searchsorted(answers, g["answer"].to_numpy())
+        p = np.zeros((len(f), len(answers)))
+        p[row, col] = g["p_set"].to_numpy(float)
         blocks.append((slice(len(order), len(order) + len(f)), p, tuple(answers)))
         order += list(f)
     if min(len(p) for _, p, _ in blocks) < 2:

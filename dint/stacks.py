@@ -10,6 +10,8 @@ A *stack* is a sequence of steps from `STEPS`, each trained from the model the p
 ``rag`` is a routing step: its reader answers from a retrieved context, so it is the last step of
 any stack that has it. `PLAN` holds every subset of the four steps in the canonical order (sft,
 dpo, rl, rag) — 16 stacks, the base included — and `ORDERS` the reversed orders of three pairs.
+A profile may restrict the plan to some of the steps (``interventions.stack_steps``, e.g. to fit
+a real model's compute budget): `plan` and `orders` give the stacks of its plan.
 A stack's name joins its steps with ``+`` (``"sft+dpo+rl"``); the empty stack is ``"base"``.
 
 Stacks that are single interventions of the profile's plan are not trained again: ``sft``,
@@ -31,18 +33,32 @@ import pandas as pd
 
 from . import artifacts, models
 from .config import Profile
+from .interventions.plan import STACK_STEPS
 from .interventions.record import InterventionRecord
 
-__all__ = ["ORDERS", "PLAN", "STEPS", "additive", "describe", "design", "manifest_path", "name", "parse", "prefix",
-           "stack", "stack_scores", "train_flops"]
+__all__ = ["ORDERS", "PLAN", "STEPS", "additive", "describe", "design", "manifest_path", "name", "orders", "parse",
+           "plan", "prefix", "stack", "stack_scores", "train_flops"]
 
-STEPS = ("sft", "dpo", "rl", "rag")
+STEPS = STACK_STEPS
 # every subset of STEPS in the canonical order, smallest first
 PLAN = tuple(s for r in range(len(STEPS) + 1) for s in itertools.combinations(STEPS, r))
 # reversed orders of three pairs: (dpo, sft) against (sft, dpo), and so on
 ORDERS = (("dpo", "sft"), ("rl", "sft"), ("rl", "dpo"))
 # stacks that are interventions of the profile's plan (`dint.interventions.plan.NAMES`)
 ALIASES = {("sft",): "sft", ("dpo",): "dpo", ("rag",): "rag", ("sft", "rl"): "rlhf"}
+
+
+def plan(profile: Profile) -> tuple[tuple[str, ...], ...]:
+    """The profile's factorial plan: every subset of its ``interventions.stack_steps`` in the
+    canonical order, smallest first (`PLAN` when it has all four steps)."""
+    steps = profile.interventions.stack_steps
+    return tuple(s for s in PLAN if set(s) <= set(steps))
+
+
+def orders(profile: Profile) -> tuple[tuple[str, ...], ...]:
+    """The reversed orders of `ORDERS` whose steps are all in the profile's plan."""
+    steps = profile.interventions.stack_steps
+    return tuple(o for o in ORDERS if set(o) <= set(steps))
 
 
 def name(steps) -> str:

@@ -173,3 +173,15 @@ def test_real_reference_reads_real_sections(tmp_path, monkeypatch):
     (tmp_path / "config" / "mixed.yaml").write_text("reference: real\nbase: {n_layer: 2}\n")
     with pytest.raises(ValueError, match="unknown base parameter"):
         load_profile("mixed")
+
+
+def test_lora_variants_override_their_method():
+    P = load_profile("tiny", interventions={"sft": {"lr": 1e-4, "epochs": 2}, "sft_lora": {"lr": 3e-4},
+                                            "dpo_lora": {"beta": 0.2}})
+    cfg = P.interventions
+    full, lora = cfg.config("sft"), cfg.config("sft_lora")
+    assert (full.lr, full.peft) == (1e-4, None)
+    assert lora.lr == 3e-4 and lora.epochs == 2 and lora.peft is not None   # the rest is sft's
+    assert cfg.config("dpo_lora").beta == 0.2 and cfg.config("dpo").beta != 0.2
+    with pytest.raises(ValueError, match="sft_lora"):
+        load_profile("tiny", interventions={"sft_lora": {"learning_rate": 1e-4}})

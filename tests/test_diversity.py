@@ -27,6 +27,20 @@ def test_across_input_diversity_against_bruteforce():
     assert diversity.across_input_diversity(same, facts) == pytest.approx(0.0)
 
 
+def test_across_input_diversity_with_a_candidate_set_per_fact():
+    """Real facts: each fact has its own candidates; answers are matched by name, not position."""
+    import pandas as pd
+
+    facts = pd.DataFrame({"fact": [0, 1, 2, 3], "relation": ["capital", "capital", "capital", "language"]})
+    scores = pd.DataFrame({"fact": [0, 0, 1, 1, 2, 2, 3, 3], "candidate": [0, 1, 0, 1, 0, 1, 0, 1],
+                           "answer": ["Paris", "Lyon", "Lyon", "Rome", "Oslo", "Paris", "French", "Dutch"],
+                           "p_set": [0.5, 0.5, 1.0, 0.0, 0.2, 0.8, 1.0, 0.0], "form": "qa"})
+    # capital: P(agree) for the pairs (0,1) 0.5, (0,2) 0.4, (1,2) 0; language has a single fact (NaN):
+    # the mean over relations is over capital only when language is left out
+    got = diversity.across_input_diversity(scores[scores.fact < 3], facts)
+    assert got == pytest.approx(1 - (0.5 + 0.4 + 0.0) / 3)
+
+
 def test_across_input_difference():
     facts, a = score_tables(seed=1)
     _, b = score_tables(seed=2, sharp=0.1)

@@ -6,6 +6,7 @@ import pytest
 from dint import macros, notebooks, paper, paths
 
 SOURCE = paths.root() / "paper" / "main.tex"
+BODIES = {"world": paths.root() / "paper" / "world.tex", "real": paths.root() / "paper" / "real.tex"}
 # a number standing alone in the prose (not part of a name such as GPT-4 or Llama-2-7b)
 NUMBER = re.compile(r"(?<![\w.\-])\d+(?:[.,]\d+)?(?:\\?%)?(?![\w\-])")
 
@@ -13,7 +14,7 @@ NUMBER = re.compile(r"(?<![\w.\-])\d+(?:[.,]\d+)?(?:\\?%)?(?![\w\-])")
 def _prose(tex: str) -> str:
     """The text a reader sees as prose: comments, the preamble, published numbers, citations,
     labels, references, options and integer-only math removed."""
-    body = tex.split("\\begin{document}", 1)[1]
+    body = tex.split("\\begin{document}", 1)[1] if "\\begin{document}" in tex else tex
     body = re.sub(r"(?<!\\)%.*", "", body)
     body = re.sub(r"\\published\{[^}]*\}", "", body)
     body = re.sub(r"\\(?:cite[tp]?|ref|label|input|includegraphics|bibliography\w*|fig)\{[^}]*\}", "", body)
@@ -21,9 +22,21 @@ def _prose(tex: str) -> str:
     return re.sub(r"\$[^$]*\$", lambda m: m.group() if re.search(r"\d\.\d", m.group()) else "", body)
 
 
-def test_no_result_number_is_typed_into_the_prose():
-    found = NUMBER.findall(_prose(SOURCE.read_text()))
-    assert not found, f"numbers typed into paper/main.tex (use a generated macro or \\published{{}}): {found}"
+@pytest.mark.parametrize("source", [SOURCE, *BODIES.values()], ids=lambda p: p.name)
+def test_no_result_number_is_typed_into_the_prose(source):
+    found = NUMBER.findall(_prose(source.read_text()))
+    assert not found, f"numbers typed into paper/{source.name} (use a generated macro or \\published{{}}): {found}"
+
+
+def test_main_inputs_the_body_of_the_profiles_reference(tmp_path, monkeypatch):
+    (tmp_path / "results" / "real").mkdir(parents=True)
+    (tmp_path / "results" / "tiny").mkdir(parents=True)
+    for p in ("real", "tiny"):
+        (tmp_path / "results" / p / "macros.tex").write_text("")
+    monkeypatch.setattr(paths, "results", lambda name: tmp_path / "results" / name)
+    assert "\\dintrealtrue" in paper.setup("real").read_text()
+    assert "\\dintrealtrue" not in paper.setup("tiny").read_text()
+    assert "\\ifdintreal\\input{real}\\else\\input{world}\\fi" in SOURCE.read_text()
 
 
 def test_the_number_check_catches_typed_numbers():
@@ -32,7 +45,7 @@ def test_the_number_check_catches_typed_numbers():
 
 
 def test_every_macro_the_paper_uses_is_generated_on_smoke():
-    used = paper.macros_used(SOURCE.read_text())
+    used = paper.macros_used(SOURCE.read_text() + BODIES["world"].read_text())
     assert len(used) > 20
     for name in notebooks.NOTEBOOKS:   # the notebooks' numbers (run here if this test runs alone)
         if not (paths.results("smoke") / name / "numbers.json").exists():

@@ -15,6 +15,23 @@ def test_plan_is_every_subset_in_canonical_order():
         assert tuple(sorted(pair, key=stacks.STEPS.index)) in stacks.PLAN and tuple(pair) not in stacks.PLAN
 
 
+def test_profile_plan_restricts_the_steps():
+    from dint.config import load_profile
+
+    tiny = load_profile("tiny")
+    assert stacks.plan(tiny) == stacks.PLAN and stacks.orders(tiny) == stacks.ORDERS
+    P = load_profile("tiny", interventions={"stack_steps": ["sft", "dpo", "rag"]})
+    assert stacks.plan(P) == ((), ("sft",), ("dpo",), ("rag",), ("sft", "dpo"), ("sft", "rag"), ("dpo", "rag"),
+                              ("sft", "dpo", "rag"))
+    assert stacks.orders(P) == (("dpo", "sft"),)
+    # the plan is not how a model is trained: restricting it keeps every cached model valid
+    from dint import artifacts
+    assert artifacts._intervention_manifest(P, "sft") == artifacts._intervention_manifest(tiny, "sft")
+    for bad in (["sft"], ["dpo", "sft"], ["sft", "sft"], ["sft", "ppo"]):
+        with pytest.raises(ValueError, match="interventions.stack_steps"):
+            load_profile("tiny", interventions={"stack_steps": bad})
+
+
 def test_names_round_trip_and_bad_stacks():
     assert stacks.name(()) == "base" and stacks.parse("base") == ()
     assert stacks.parse("sft+dpo+rl") == ("sft", "dpo", "rl") and stacks.name(("dpo", "sft")) == "dpo+sft"

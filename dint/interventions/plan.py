@@ -21,7 +21,9 @@ import importlib
 from dataclasses import dataclass, field, fields
 
 # fields of the section that set experiments' grids, not how any model is trained
-EXPERIMENT_FIELDS = ("rl_betas", "bon_n", "sft_epochs", "sft_data")
+EXPERIMENT_FIELDS = ("rl_betas", "bon_n", "sft_epochs", "sft_data", "stack_steps")
+# the steps that stacks are made of (`dint.stacks`), in their canonical order
+STACK_STEPS = ("sft", "dpo", "rl", "rag")
 NAMES = ("sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag")
 # what each intervention is trained from: the base model, or another intervention's model
 START = {"sft": "base", "sft_lora": "base", "sft_sham": "base", "dpo": "base", "dpo_lora": "base",
@@ -33,16 +35,22 @@ class InterventionsConfig:
     """Configs of the interventions, one mapping of field -> value per method.
 
     ``threads`` sets every method's torch threads (one thread is fastest for the small world
-    models on a shared CPU); ``lora`` holds `sft.gpt2_lora`'s arguments for the LoRA variants;
+    models on a shared CPU); ``lora`` holds `sft.gpt2_lora`'s arguments for the LoRA variants, and
+    ``sft_lora`` / ``dpo_lora`` override fields of ``sft`` / ``dpo`` for them (adapters usually
+    take a larger learning rate than full fine-tuning);
     ``rl_betas`` are the KL coefficients of notebook 02's sweep; ``bon_n`` the best-of-n sizes;
     ``sft_epochs`` × ``sft_data`` the grid of `dint.resources.training_curve` (notebook 06): SFT
-    epochs, and shares of the training demonstrations (nested subsets).
+    epochs, and shares of the training demonstrations (nested subsets); ``stack_steps`` the steps of
+    notebook 05's factorial plan of stacks (`dint.stacks.plan`: every subset, in the canonical order
+    sft, dpo, rl, rag), all four by default.
     """
 
     threads: int = 1
     labeler: dict = field(default_factory=dict)
     sft: dict = field(default_factory=dict)
     lora: dict = field(default_factory=dict)
+    sft_lora: dict = field(default_factory=dict)
+    dpo_lora: dict = field(default_factory=dict)
     dpo: dict = field(default_factory=dict)
     reward: dict = field(default_factory=dict)
     rl: dict = field(default_factory=dict)
@@ -52,6 +60,7 @@ class InterventionsConfig:
     bon_n: tuple = (1, 2, 4, 8, 16, 32, 64, 128, 256)
     sft_epochs: tuple = (1, 2, 3, 6, 12)
     sft_data: tuple = (0.25, 0.5, 1.0)
+    stack_steps: tuple = STACK_STEPS
 
     def __post_init__(self):
         for f in fields(self):
@@ -63,6 +72,12 @@ class InterventionsConfig:
                 if not isinstance(v, (tuple, list)) or not v or any(
                         isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0 for x in v):
                     raise ValueError(f"interventions.{f.name}={v!r}: give a non-empty list of positive numbers")
+            elif f.name == "stack_steps":
+                if (not isinstance(v, (tuple, list)) or len(v) < 2 or len(set(v)) != len(v)
+                        or any(x not in STACK_STEPS for x in v)
+                        or list(v) != sorted(v, key=STACK_STEPS.index)):
+                    raise ValueError(f"interventions.stack_steps={v!r}: give two or more of {STACK_STEPS}, "
+                                     "without repeats, in that order")
             elif f.name == "threads":
                 if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                     raise ValueError(f"interventions.threads={v!r}: must be an integer >= 0 (0: torch's default)")
@@ -75,15 +90,19 @@ class InterventionsConfig:
         if any(x > 1 for x in self.sft_data):
             raise ValueError(f"interventions.sft_data={self.sft_data!r}: shares of the demonstrations lie in (0, 1]")
         # build every method's config now, so that a bad name or value fails before any work
-        for name in ("labeler", "sft", "dpo", "reward", "rl", "store", "rag"):
+        for name in ("labeler", "sft", "sft_lora", "dpo", "dpo_lora", "reward", "rl", "store", "rag"):
             self.config(name)
         self.lora_config()
 
     def config(self, name: str, **override):
-        """The config dataclass of ``name`` (a field of this section), with ``override`` applied."""
+        """The config dataclass of ``name`` (a field of this section), with ``override`` applied; for
+        ``sft_lora`` and ``dpo_lora``, the ``sft`` / ``dpo`` config with their overrides and LoRA."""
         module, cls = _CONFIGS[name]
         cls = getattr(_method(module), cls)
-        values = {**getattr(self, name), **override}
+        if name in _LORA:
+            values = {**getattr(self, _LORA[name]), **getattr(self, name), "peft": self.lora_config(), **override}
+        else:
+            values = {**getattr(self, name), **override}
         if "threads" in {f.name for f in fields(cls)}:
             values.setdefault("threads", self.threads)
         valid = {f.name for f in fields(cls)}
@@ -98,8 +117,10 @@ class InterventionsConfig:
 
 # the config class of each section field; the method modules (TRL, PEFT, ...) load on first use
 _CONFIGS = {"labeler": ("data", "LabelerConfig"), "sft": ("sft", "SFTConfig"), "dpo": ("dpo", "DPOConfig"),
+            "sft_lora": ("sft", "SFTConfig"), "dpo_lora": ("dpo", "DPOConfig"),
             "reward": ("reward", "RewardConfig"), "rl": ("rl", "RLConfig"), "store": ("retrieval", "StoreConfig"),
             "rag": ("rag", "RAGSFTConfig")}
+_LORA = {"sft_lora": "sft", "dpo_lora": "dpo"}   # the LoRA variants and the method whose fields they override
 
 
 def _method(name: str):
@@ -134,7 +155,7 @@ def build(name: str, cfg: InterventionsConfig, world, base, tokenizer, *, start=
     if name == "sft":
         return sft.run(model, tokenizer, demos, cfg.config("sft"), seed=seed, progress=progress)
     if name == "sft_lora":
-        return sft.run(model, tokenizer, demos, cfg.config("sft", peft=cfg.lora_config()), seed=seed,
+        return sft.run(model, tokenizer, demos, cfg.config("sft_lora"), seed=seed,
                        progress=progress)
     if name == "sft_sham":
         return sft.run(model, tokenizer, data.shuffled(demos, seed=seed), cfg.config("sft"), seed=seed,
@@ -142,7 +163,7 @@ def build(name: str, cfg: InterventionsConfig, world, base, tokenizer, *, start=
     if name == "dpo":
         return dpo.run(model, tokenizer, pairs, cfg.config("dpo"), seed=seed, progress=progress)
     if name == "dpo_lora":
-        return dpo.run(model, tokenizer, pairs, cfg.config("dpo", peft=cfg.lora_config()), seed=seed,
+        return dpo.run(model, tokenizer, pairs, cfg.config("dpo_lora"), seed=seed,
                        progress=progress)
     if name == "reward":
         return reward.train(model, tokenizer, pairs, cfg.config("reward"), seed=seed, progress=progress)

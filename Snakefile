@@ -47,9 +47,15 @@ HAVE_TEX = shutil.which("latexmk") is not None
 VALIDITY_REPLICATIONS = {"smoke": 200, "real-smoke": 200, "tiny": 1000, "real": 1000}.get(PROFILE, 2000)
 
 
+# Real profiles also characterise a second real model on the same facts: SmolLM2-135M-Instruct's distribution
+# card, calibration and verification (`dint card smollm`), quoted by the paper through the macros.
+CARDS = ["smollm"] if P.real else []
+
+
 rule all:
     input:
         expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS),
+        expand(f"{R}/card_{{model}}/numbers.json", model=CARDS),
         expand(f"{F}/{{nb}}.{{ext}}", nb=NOTEBOOKS, ext=["pdf", "png"]),
         f"{R}/macros.tex",
         f"{R}/validity/validity.tex",
@@ -255,9 +261,18 @@ rule notebook_07:
     shell: "python -m dint run 07_verification --profile {PROFILE}"
 
 
+rule card:
+    threads: JOB_THREADS
+    input: "dint/card.py", "dint/cli.py", "dint/calibration.py", "dint/scoring.py", rules.base_scores.output
+    output: f"{R}/card_{{model}}/numbers.json"
+    wildcard_constraints: model="|".join(CARDS) or "no-card"
+    shell: "python -m dint card {wildcards.model} --profile {PROFILE}"
+
+
 rule macros:
     threads: 1
-    input: "dint/macros.py", expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS)
+    input: "dint/macros.py", expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS),
+           expand(f"{R}/card_{{model}}/numbers.json", model=CARDS)
     output: f"{R}/macros.tex"
     shell: "python -m dint macros --profile {PROFILE}"
 

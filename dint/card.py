@@ -22,7 +22,7 @@ import pandas as pd
 from . import calibration, compare
 from . import stats as st
 
-__all__ = ["Card", "VerificationResult", "card", "cards", "split_facts", "verification_splits",
+__all__ = ["Card", "VerificationResult", "card", "cards", "characterise", "split_facts", "verification_splits",
            "verification_system"]
 
 
@@ -254,4 +254,41 @@ def verification_splits(score, correct, *, alpha: float = 0.05, share: float = 0
         out[name] = st.Result(m, st.ConfidenceInterval(m - h, m + h), n_splits,
                               f"mean over {n_splits} random splits, t interval", p)
     out["worst_split"] = float(err.max())
+    return out
+
+
+def characterise(model: str, base_scores: pd.DataFrame, scores: pd.DataFrame, facts: pd.DataFrame, *,
+                 form: str = "qa", alpha: float = 0.05, n_splits: int = 200, n_bins: int = 10,
+                 n_resamples: int = 2000, seed: int = 0) -> dict:
+    """A model's distribution card, calibration and verification on held-out facts, as quotable numbers.
+
+    The card (`card`); the Brier score of the top answer's confidence with Murphy's decomposition;
+    and a verification system that thresholds the model's own confidence, fitted by conformal risk
+    control at ``alpha`` on half of the facts: its realised joint error and coverage on one split
+    (`verification_system`, Wilson intervals) and averaged over ``n_splits`` random splits
+    (`verification_splits`, with the one-sided test of "the mean error exceeds alpha").
+
+    Returns
+    -------
+    dict name -> `dint.stats.Result` or float (``card_*``, ``brier*``, ``verify_*``), for
+    `dint.report.Outputs.numbers`.
+    """
+    c = card(model, base_scores, scores, facts, form=form, split="heldout", n_bins=n_bins,
+             n_resamples=n_resamples, seed=seed)
+    s = _select(scores, facts, form, "heldout")
+    items = compare.shift(_select(base_scores, facts, form, "heldout"), s, facts)
+    _, logp, _ = compare.distributions(s)
+    conf, correct = np.exp(logp.max(axis=1)), items["correct_post"].to_numpy(bool)
+    out = {f"card_{k}": getattr(c, k) for k in ("entropy", "kl_from_base", "accuracy", "ece", "misconception_mass",
+                                                  "mass_outside")}
+    b = calibration.brier(conf, correct, n_bins=n_bins)
+    out.update({"brier": b.statistic, "brier_reliability": b.reliability, "brier_resolution": b.resolution,
+                "brier_uncertainty": b.uncertainty})
+    cal, _ = split_facts(items["fact"].to_numpy(), seed=seed)
+    v = verification_system(conf, correct, np.isin(items["fact"].to_numpy(), cal), alpha=alpha)
+    out.update({"verify_alpha": float(alpha), "verify_error": v.error, "verify_coverage": v.coverage,
+                "verify_selective_accuracy": v.selective_accuracy, "verify_within_guarantee": v.within_guarantee})
+    splits = verification_splits(conf, correct, alpha=alpha, n_splits=n_splits, seed=seed)
+    out.update({"verify_mean_error": splits["error"], "verify_mean_coverage": splits["coverage"],
+                "verify_worst_split": splits["worst_split"], "verify_n_splits": int(n_splits), "n_heldout": c.n})
     return out

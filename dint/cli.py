@@ -124,30 +124,37 @@ def _reproduce(args):
 
 
 def _card(args):
-    import json
+    import re
 
-    from . import artifacts, card, models, paths
+    from . import artifacts, card, models, report
     from .config import load_profile
 
     P = load_profile(args.profile)
+    name = args.name
     if args.model in models.KNOWN_SHA256 or args.model.endswith(".gguf"):   # a packaged model or a GGUF file
+        name = name or Path(args.model).stem
+    else:
+        name = name or Path(args.model).resolve().name
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ValueError(f"--name={name!r}: use letters, digits, '-' and '_' only (it names files and LaTeX macros)")
+    if args.model in models.KNOWN_SHA256 or args.model.endswith(".gguf"):
         device = P.base.device if P.real else "cpu"
         model, tok, _ = models.pretrained(models.PretrainedConfig(model=args.model, device=device))
-        name = args.name or Path(args.model).stem
     else:
         model, tok = models.load(args.model)   # fails with the fix named before anything is scored
-        name = args.name or Path(args.model).resolve().name
     world = artifacts.world(P)
     with models.torch_threads(P.interventions.threads):
         scores = artifacts.score_world(model, tok, world, P, progress=True)
-    c = card.card(name, artifacts.base_scores(P), scores, world.facts, form=args.form, split="heldout",
-                  seed=P.seed)
-    out = paths.results(P.name) / "cards" / f"{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(c.row(), indent=1))
-    for k, v in c.row().items():
-        print(f"{k:>24}: {v:.4g}" if isinstance(v, float) else f"{k:>24}: {v}")
-    print(f"card -> {out}")
+    numbers = card.characterise(name, artifacts.base_scores(P), scores, world.facts, form=args.form,
+                                alpha=args.alpha, seed=P.seed)
+    out = report.Outputs(f"card_{name.replace('-', '_')}", P)
+    out.table("scores", scores)
+    path = out.numbers(numbers)
+    row = {k: (v.statistic, v.confidence_interval.low, v.confidence_interval.high) if hasattr(v, "statistic") else v
+           for k, v in numbers.items()}
+    for k, v in row.items():
+        print(f"{k:>28}: " + (" ".join(f"{x:.4g}" for x in v) if isinstance(v, tuple) else f"{v}"))
+    print(f"card, calibration and verification -> {path}")
 
 
 def _profiles(args):
@@ -216,14 +223,18 @@ def main(argv=None) -> int:
     p.add_argument("targets", nargs="*", help="Snakemake targets (default: everything)")
     p.set_defaults(fn=_reproduce)
 
-    p = sub.add_parser("card", help="the distribution card of a local model",
-                       description="Score a local causal LM on the profile's held-out facts and print its distribution "
-                                   "card against the profile's base model (e.g. `dint card smollm --profile real`).")
+    p = sub.add_parser("card", help="the distribution card, calibration and verification of a local model",
+                       description="Score a local causal LM on the profile's facts and report, on its held-out facts, "
+                                   "its distribution card against the profile's base model, its calibration (Brier "
+                                   "decomposition) and a conformal verification system on its own confidence "
+                                   "(e.g. `dint card smollm --profile real`); numbers go to "
+                                   "results/<profile>/card_<name>/numbers.json, and so into the paper's macros.")
     p.add_argument("model", help="a local model directory (save_pretrained output, safetensors), a .gguf file, or a "
                                  "packaged model: gemma, smollm")
     p.add_argument("--profile", default="tiny")
     p.add_argument("--name", default=None, help="name on the card (default: the directory's name)")
     p.add_argument("--form", choices=["qa", "statement"], default="qa")
+    p.add_argument("--alpha", type=float, default=0.05, help="target joint error of the verification system")
     p.set_defaults(fn=_card)
 
     p = sub.add_parser("profiles", help="list the profiles in config/")

@@ -69,7 +69,16 @@ def test_cli_card_of_a_model_directory(capsys):
     assert main(["card", str(artifacts.base_dir(P)), "--profile", "smoke", "--name", "base-again"]) == 0
     import json
 
-    assert "card ->" in capsys.readouterr().out
-    row = json.loads((paths.results("smoke") / "cards" / "base-again.json").read_text())
-    assert row["model"] == "base-again" and row["kl_from_base"] == pytest.approx(0.0, abs=1e-9)
-    assert 0 <= row["accuracy_low"] <= row["accuracy"] <= row["accuracy_high"] <= 1
+    assert "card, calibration and verification ->" in capsys.readouterr().out
+    data = json.loads((paths.results("smoke") / "card_base_again" / "numbers.json").read_text())
+    n = data["numbers"]
+    assert data["notebook"] == "card_base_again"
+    assert n["card_kl_from_base"]["statistic"] == pytest.approx(0.0, abs=1e-9)   # the base against itself
+    acc = n["card_accuracy"]
+    assert 0 <= acc["ci_low"] <= acc["statistic"] <= acc["ci_high"] <= 1
+    b = n["brier"]   # Murphy: reliability - resolution + uncertainty, up to the within-bin term
+    assert 0 <= n["brier_reliability"] and 0 <= n["brier_uncertainty"] <= 0.25 and 0 <= b <= 1
+    assert n["verify_alpha"] == 0.05 and n["verify_n_splits"] == 200
+    assert 0 <= n["verify_mean_error"]["statistic"] <= 1 and 0 <= n["verify_coverage"]["statistic"] <= 1
+    assert main(["card", str(artifacts.base_dir(P)), "--profile", "smoke", "--name", "bad name"]) == 2
+    assert "--name='bad name'" in capsys.readouterr().err

@@ -142,7 +142,9 @@ rule reward_model:
 
 rule rl_sweep:
     threads: JOB_THREADS
-    input: "dint/experiments.py", INTERVENTION_CODE, f"{R}/models/sft/manifest.json", f"{R}/models/reward/manifest.json"
+    input:
+        "dint/experiments.py", INTERVENTION_CODE, f"{R}/models/sft/manifest.json", f"{R}/models/reward/manifest.json",
+        f"{R}/models/rlhf/manifest.json",   # the run at the profile's own beta
     output: f"{R}/rl_sweep/manifest.json"
     params: cfg=section("world", "base", "interventions", grids=("rl_betas",))
     shell: "python -m dint build rl-sweep --profile {PROFILE}"

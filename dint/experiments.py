@@ -22,7 +22,8 @@ def rl_sweep(profile: Profile, *, rebuild: bool = False, progress: bool = False)
     DataFrame, one row per (beta, checkpoint): ``beta``, ``step`` and the checkpoint's ``proxy``,
     ``gold``, ``kl`` (exact, over candidate sets, on held-out facts), ``proxy_exact``,
     ``gold_exact``, ``kl_seq``, ``kl_seq_se``, ``mass_outside``; plus ``train_flops`` and
-    ``wall_time`` of the run.
+    ``wall_time`` of the run. The run at the profile's own ``rl.beta`` is the ``rlhf`` intervention
+    (same start, reward, config and seed): its checkpoints are read from that artifact, not trained again.
     """
     folder = artifacts.root(profile) / "rl_sweep"
     manifest = {**artifacts._intervention_manifest(profile, "rl_sweep", grids=("rl_betas",)), "kind": "rl_sweep"}
@@ -30,10 +31,13 @@ def rl_sweep(profile: Profile, *, rebuild: bool = False, progress: bool = False)
         w = artifacts.world(profile)
         sft_model, tok, _ = artifacts.intervention(profile, "sft", progress=progress)
         rm, _, _ = artifacts.intervention(profile, "reward", progress=progress)
-        rows = []
+        rows, own = [], profile.interventions.config("rl").beta
         for beta in profile.interventions.rl_betas:
-            _, record = plan.rlhf(profile.interventions, w, sft_model, tok, rm, beta=float(beta),
-                                  seed=profile.seed, progress=progress)
+            if float(beta) == own:
+                record = artifacts.intervention(profile, "rlhf", progress=progress)[2]
+            else:
+                _, record = plan.rlhf(profile.interventions, w, sft_model, tok, rm, beta=float(beta),
+                                      seed=profile.seed, progress=progress)
             for c in record.extra["checkpoints"]:
                 rows.append({"beta": float(beta), **{k: v for k, v in c.items() if np.isscalar(v)},
                              "train_flops": record.train_flops, "wall_time": record.wall_time})

@@ -87,3 +87,17 @@ def test_curve_peak():
     assert fits.curve_peak(fits.gao_bon, falling, 0.0, 2.0)[0] == 0.0    # only falls: the lower end
     with pytest.raises(ValueError, match="high > low"):
         fits.curve_peak(fits.gao_bon, params, 1.0, 1.0)
+
+
+def test_rl_sweep_reads_the_run_at_the_profiles_own_beta_from_rlhf():
+    P = load_profile("smoke")
+    own = P.interventions.config("rl").beta
+    assert own in P.interventions.rl_betas
+    sweep = experiments.rl_sweep(P)
+    assert sorted(sweep.beta.unique()) == sorted(map(float, P.interventions.rl_betas))
+    record = artifacts.intervention(P, "rlhf")[2]
+    mine = sweep[sweep.beta == own].reset_index(drop=True)
+    assert len(mine) == len(record.extra["checkpoints"])
+    for row, c in zip(mine.itertuples(), record.extra["checkpoints"]):
+        assert row.step == c["step"] and row.gold == pytest.approx(c["gold"]) and row.kl == pytest.approx(c["kl"])
+    assert (mine.train_flops == record.train_flops).all()

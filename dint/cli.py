@@ -130,14 +130,11 @@ def _card(args):
     from .config import load_profile
 
     P = load_profile(args.profile)
-    name = args.name
-    if args.model in models.KNOWN_SHA256 or args.model.endswith(".gguf"):   # a packaged model or a GGUF file
-        name = name or Path(args.model).stem
-    else:
-        name = name or Path(args.model).resolve().name
+    packaged = args.model in models.KNOWN_SHA256 or args.model.endswith(".gguf")   # a packaged model or a GGUF file
+    name = args.name or (Path(args.model).stem if packaged else Path(args.model).resolve().name)
     if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
         raise ValueError(f"--name={name!r}: use letters, digits, '-' and '_' only (it names files and LaTeX macros)")
-    if args.model in models.KNOWN_SHA256 or args.model.endswith(".gguf"):
+    if packaged:
         device = P.base.device if P.real else "cpu"
         model, tok, _ = models.pretrained(models.PretrainedConfig(model=args.model, device=device))
     else:

@@ -50,6 +50,7 @@ def profiles(tmp_path_factory):
 
 
 def _device_of(model):
+    model = getattr(model, "model", model)   # a RAG policy wraps its reader
     return next(model.parameters()).device.type
 
 

@@ -89,8 +89,14 @@ rule base_scores:
 # Training and scoring use the profile's fixed torch thread count (interventions.threads, 1), so two
 # jobs run side by side on a 2-core machine and give the same numbers wherever they run. An
 # intervention's job trains it and scores it on every fact in one process.
+# The longest chain of jobs (SFT -> RL -> the RL sweep, with the reward model) starts first: on a real
+# profile RL is the slowest job, and two side-by-side slots otherwise fill with shorter jobs first.
+CRITICAL_PATH = 10
+
+
 rule intervention:
     threads: JOB_THREADS
+    priority: lambda w: CRITICAL_PATH if w.name in ("sft", "rlhf") else 0
     input:
         INTERVENTION_CODE, "dint/artifacts.py", "dint/scoring.py", rules.base_model.output,
         lambda w: [f"{R}/models/{n}/manifest.json" for n in (("sft", "reward") if w.name == "rlhf" else ())],
@@ -134,6 +140,7 @@ rule stack:
 
 rule reward_model:
     threads: JOB_THREADS
+    priority: CRITICAL_PATH
     input: INTERVENTION_CODE, "dint/artifacts.py", rules.base_model.output
     output: f"{R}/models/reward/manifest.json"
     params: cfg=section("world", "base", "interventions")
@@ -142,6 +149,7 @@ rule reward_model:
 
 rule rl_sweep:
     threads: JOB_THREADS
+    priority: CRITICAL_PATH
     input:
         "dint/experiments.py", INTERVENTION_CODE, f"{R}/models/sft/manifest.json", f"{R}/models/reward/manifest.json",
         f"{R}/models/rlhf/manifest.json",   # the run at the profile's own beta

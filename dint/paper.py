@@ -53,6 +53,12 @@ def setup(profile: str) -> Path:
     return out
 
 
+def _needs_bibtex(folder: Path) -> bool:
+    """Whether the paper cites a bibliography (``\\bibdata`` in its .aux) that no .bbl holds yet."""
+    aux = folder / "dint.aux"
+    return aux.exists() and "\\bibdata{" in aux.read_text(errors="replace") and not (folder / "dint.bbl").exists()
+
+
 def build(profile: str, *, source: str | Path | None = None) -> Path:
     """Build ``results/<profile>/paper/dint.pdf`` with latexmk; raises with install advice without TeX."""
     src = Path(source) if source else paths.root() / "paper" / "main.tex"
@@ -65,6 +71,11 @@ def build(profile: str, *, source: str | Path | None = None) -> Path:
            f"-outdir={folder.resolve()}", str(src.resolve())]
     done = subprocess.run(cmd, cwd=src.parent, env=env, capture_output=True, text=True, check=False)
     log = folder / "dint.log"
+    if done.returncode == 0 and _needs_bibtex(folder):
+        # latexmk (4.79) sometimes misses that the bibliography was never built; build it and rerun
+        subprocess.run(["bibtex", "dint"], cwd=folder, env=env, capture_output=True, text=True, check=False)
+        done = subprocess.run([*cmd[:1], "-g", *cmd[1:]], cwd=src.parent, env=env, capture_output=True, text=True,
+                              check=False)
     if done.returncode != 0:
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else done.stdout[-3000:]
         raise RuntimeError(f"latexmk failed (exit {done.returncode}); end of {log}:\n{tail}")

@@ -32,21 +32,15 @@ interventions:
 
 @pytest.fixture(scope="module")
 def profiles(tmp_path_factory):
-    import os
-
     from dint.config import load_profile
 
     root = tmp_path_factory.mktemp("cuda")
     (root / "config").mkdir()
     for device in ("cpu", "cuda"):
         (root / "config" / f"mini-{device}.yaml").write_text(PROFILE.format(device=device))
-    old = os.environ.get("DINT_ROOT")
-    os.environ["DINT_ROOT"] = str(root)
-    yield {d: load_profile(f"mini-{d}") for d in ("cpu", "cuda")}
-    if old is None:
-        os.environ.pop("DINT_ROOT")
-    else:
-        os.environ["DINT_ROOT"] = old
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DINT_ROOT", str(root))
+        yield {d: load_profile(f"mini-{d}") for d in ("cpu", "cuda")}
 
 
 def _device_of(model):

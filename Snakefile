@@ -273,7 +273,7 @@ rule notebook_07:
 
 rule card:
     threads: JOB_THREADS
-    input: "dint/card.py", "dint/cli.py", "dint/calibration.py", "dint/scoring.py", rules.base_scores.output
+    input: "dint/card.py", "dint/cli.py", "dint/calibration.py", "dint/scoring.py", STATS_CODE, rules.base_scores.output
     output: f"{R}/card_{{model}}/numbers.json"
     wildcard_constraints: model="|".join(CARDS) or "no-card"
     shell: "python -m dint card {wildcards.model} --profile {PROFILE}"

@@ -104,7 +104,7 @@ def mean_difference(x, y, *, confidence_level: float = 0.95, n_resamples: int = 
     ----------
     x, y : (n,) paired observations (the same items), n >= 2
     confidence_level : level of the interval
-    n_resamples : resamples of the interval (`stats.paired_bootstrap`, hull of Student-t and bootstrap-t)
+    n_resamples : resamples of the interval (`stats.paired_bootstrap`, hull of Johnson's t and bootstrap-t)
     n_permutations : random sign flips of the differences for the p-value
     rng : int seed or ``numpy.random.Generator``
 

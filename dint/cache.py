@@ -14,7 +14,9 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
+from .lazy import LazyModule
+
+torch = LazyModule("torch")   # imported on first use (dint.lazy)
 
 _DIGEST_SIZE = 16  # bytes -> 32 hex characters
 # Config fields that differ between otherwise identical models (where they were

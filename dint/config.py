@@ -16,7 +16,7 @@ import yaml
 
 from . import models, paths, realworld, world
 from .cache import key
-from .interventions.plan import InterventionsConfig
+from .interventions.plan import CHECK_METHODS, InterventionsConfig
 from .scoring import ScoringConfig
 
 SECTIONS = ("world", "base", "scoring", "interventions")
@@ -75,13 +75,18 @@ _CLASSES = {"world": world.WorldConfig, "base": models.BaseModelConfig, "scoring
 _REAL_CLASSES = {**_CLASSES, "world": realworld.RealWorldConfig, "base": models.PretrainedConfig}
 
 
-def load_profile(name: str = "tiny", *, seed: int | None = None, **overrides: dict) -> Profile:
+def load_profile(name: str = "tiny", *, seed: int | None = None, check_methods: bool = True,
+                 **overrides: dict) -> Profile:
     """Read ``config/<name>.yaml`` and apply overrides.
 
     Parameters
     ----------
     name : profile name (``smoke``, ``tiny``, ...)
     seed : replaces the profile's seed when given
+    check_methods : build every intervention method's config (`InterventionsConfig`), which imports
+        TRL, PEFT and torch (about 15 s on a small CPU). False checks everything else, for a process
+        that only reads the profile and hands the work to one that loads it in full (a notebook's
+        kernel, Snakemake's jobs).
     **overrides : per section (``world``, ``base``, ``scoring``), a mapping of field -> value
 
     Raises
@@ -116,7 +121,11 @@ def load_profile(name: str = "tiny", *, seed: int | None = None, **overrides: di
                                  f"got {type(given).__name__}")
         values = dict(raw.get(s) or {})
         values.update(overrides.get(s) or {})
-        parts[s] = _section(classes[s], s, values)
+        token = CHECK_METHODS.set(check_methods)
+        try:
+            parts[s] = _section(classes[s], s, values)
+        finally:
+            CHECK_METHODS.reset(token)
     return Profile(name=name, seed=seed, reference=reference, **parts)
 
 

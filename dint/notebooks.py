@@ -30,7 +30,9 @@ def run(name: str, *, profile: str = "tiny", seed: int | None = None, parameters
     """
     import papermill as pm
 
-    P = load_profile(profile, seed=seed)  # fails here, before a kernel starts, on a bad profile or seed
+    # a bad profile or seed fails here, before a kernel starts; the kernel's own load_profile checks the
+    # intervention methods' parameters (which needs TRL, PEFT and torch) in its first cells
+    P = load_profile(profile, seed=seed, check_methods=False)
     params = {"profile": profile, "seed": P.seed, **notebook_parameters(profile, name), **(parameters or {})}
     src = path(name)
     out = Path(output) if output else paths.results(profile) / "notebooks" / f"{name}.ipynb"

@@ -1,5 +1,7 @@
 """Tests for dint.config: profiles read from config/*.yaml, overrides and their validation."""
 import re
+import subprocess
+import sys
 from dataclasses import MISSING, fields
 
 import pytest
@@ -185,3 +187,18 @@ def test_lora_variants_override_their_method():
     assert cfg.config("dpo_lora").beta == 0.2 and cfg.config("dpo").beta != 0.2
     with pytest.raises(ValueError, match="sft_lora"):
         load_profile("tiny", interventions={"sft_lora": {"learning_rate": 1e-4}})
+
+
+def test_reading_a_profile_imports_no_model_library():
+    """`import dint` and a light `load_profile` (the pipeline's DAG, a notebook's launcher, the paper) leave
+    torch, transformers, PEFT and TRL unimported; the full check builds every method's config."""
+    code = ("import sys, dint; from dint.config import load_profile; P = load_profile('tiny', check_methods=False); "
+            "print(sorted(m for m in ('torch', 'transformers', 'peft', 'trl') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]"
+    with pytest.raises(ValueError, match="unknown interventions.sft parameter"):
+        load_profile("tiny", interventions={"sft": {"epoch": 2}})
+    light = load_profile("tiny", interventions={"sft": {"epoch": 2}}, check_methods=False)
+    with pytest.raises(ValueError, match="unknown interventions.sft parameter"):   # the process that trains
+        light.interventions.config("sft")
+    assert load_profile("tiny", check_methods=False) == load_profile("tiny")

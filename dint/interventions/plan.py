@@ -17,6 +17,7 @@ a model's exact answer distributions with the proxy reward's scores of each cand
 """
 from __future__ import annotations
 
+import contextvars
 import importlib
 from dataclasses import dataclass, field, fields
 
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field, fields
 EXPERIMENT_FIELDS = ("rl_betas", "bon_n", "sft_epochs", "sft_data", "stack_steps")
 # the steps that stacks are made of (`dint.stacks`), in their canonical order
 STACK_STEPS = ("sft", "dpo", "rl", "rag")
+# Whether an InterventionsConfig builds every method's config when it is made (see __post_init__).
+CHECK_METHODS = contextvars.ContextVar("check_methods", default=True)
 NAMES = ("sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag")
 # what each intervention is trained from: the base model, or another intervention's model
 START = {"sft": "base", "sft_lora": "base", "sft_sham": "base", "dpo": "base", "dpo_lora": "base",
@@ -89,10 +92,12 @@ class InterventionsConfig:
             raise ValueError(f"interventions.sft_epochs={self.sft_epochs!r}: epochs must be positive integers")
         if any(x > 1 for x in self.sft_data):
             raise ValueError(f"interventions.sft_data={self.sft_data!r}: shares of the demonstrations lie in (0, 1]")
-        # build every method's config now, so that a bad name or value fails before any work
-        for name in ("labeler", "sft", "sft_lora", "dpo", "dpo_lora", "reward", "rl", "store", "rag"):
-            self.config(name)
-        self.lora_config()
+        # build every method's config now, so that a bad name or value fails before any work (this imports
+        # TRL, PEFT and torch; `dint.config.load_profile(check_methods=False)` leaves it to the process that trains)
+        if CHECK_METHODS.get():
+            for name in ("labeler", "sft", "sft_lora", "dpo", "dpo_lora", "reward", "rl", "store", "rag"):
+                self.config(name)
+            self.lora_config()
 
     def config(self, name: str, **override):
         """The config dataclass of ``name`` (a field of this section), with ``override`` applied; for

@@ -139,8 +139,8 @@ def _johnson_t(d, confidence_level):
 
 
 def _mean_interval(d, method, confidence_level, n_resamples, rng):
-    """Interval for the mean of ``d`` by "hull", "studentized" or "t"; None for the resampling
-    methods scipy computes (BCa, percentile)."""
+    """Interval for the mean of ``d`` by "hull", "studentized", "johnson" or "t"; None for the
+    resampling methods scipy computes (BCa, percentile)."""
     if method == "t":
         return _student_t(d, confidence_level)
     if method == "johnson":

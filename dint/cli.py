@@ -70,11 +70,9 @@ def _parse_param(text):
 
 
 def _run(args):
-    from .config import load_profile
     from .notebooks import run
 
     params = dict(_parse_param(p) for p in args.param)
-    load_profile(args.profile, seed=args.seed, check_methods=False)  # fail before starting a kernel
     out = run(args.notebook, profile=args.profile, seed=args.seed, parameters=params)
     print(f"executed -> {out}")
 

@@ -114,18 +114,18 @@ def load_profile(name: str = "tiny", *, seed: int | None = None, check_methods: 
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed={seed!r}: must be a non-negative integer")
     parts = {}
-    for s in SECTIONS:
-        for where, given in ((f"config/{name}.yaml", raw.get(s)), ("overrides", overrides.get(s))):
-            if given is not None and not isinstance(given, dict):
-                raise ValueError(f"{where}: section {s!r} must be a mapping of parameter -> value, "
-                                 f"got {type(given).__name__}")
-        values = dict(raw.get(s) or {})
-        values.update(overrides.get(s) or {})
-        token = CHECK_METHODS.set(check_methods)
-        try:
+    token = CHECK_METHODS.set(check_methods)
+    try:
+        for s in SECTIONS:
+            for where, given in ((f"config/{name}.yaml", raw.get(s)), ("overrides", overrides.get(s))):
+                if given is not None and not isinstance(given, dict):
+                    raise ValueError(f"{where}: section {s!r} must be a mapping of parameter -> value, "
+                                     f"got {type(given).__name__}")
+            values = dict(raw.get(s) or {})
+            values.update(overrides.get(s) or {})
             parts[s] = _section(classes[s], s, values)
-        finally:
-            CHECK_METHODS.reset(token)
+    finally:
+        CHECK_METHODS.reset(token)
     return Profile(name=name, seed=seed, reference=reference, **parts)
 
 

@@ -114,7 +114,7 @@ def _reproduce(args):
     from . import paths
     from .config import load_profile
 
-    load_profile(args.profile, check_methods=False)   # an unknown profile fails here; the Snakefile checks the rest
+    load_profile(args.profile)   # an unknown profile or a bad parameter fails here, before Snakemake starts
     cmd = ["snakemake", "--cores", str(args.cores), "--config", f"profile={args.profile}", "--rerun-incomplete",
            *args.targets]
     print(" ".join(cmd))

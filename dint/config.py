@@ -16,7 +16,7 @@ import yaml
 
 from . import models, paths, realworld, world
 from .cache import key
-from .interventions.plan import CHECK_METHODS, InterventionsConfig
+from .interventions.plan import InterventionsConfig
 from .scoring import ScoringConfig
 
 SECTIONS = ("world", "base", "scoring", "interventions")
@@ -75,18 +75,13 @@ _CLASSES = {"world": world.WorldConfig, "base": models.BaseModelConfig, "scoring
 _REAL_CLASSES = {**_CLASSES, "world": realworld.RealWorldConfig, "base": models.PretrainedConfig}
 
 
-def load_profile(name: str = "tiny", *, seed: int | None = None, check_methods: bool = True,
-                 **overrides: dict) -> Profile:
+def load_profile(name: str = "tiny", *, seed: int | None = None, **overrides: dict) -> Profile:
     """Read ``config/<name>.yaml`` and apply overrides.
 
     Parameters
     ----------
     name : profile name (``smoke``, ``tiny``, ...)
     seed : replaces the profile's seed when given
-    check_methods : build every intervention method's config (`InterventionsConfig`), which imports
-        TRL, PEFT and torch (about 15 s on a small CPU). False checks everything else, for a process
-        that only reads the profile and hands the work to one that loads it in full (a notebook's
-        kernel, Snakemake's jobs).
     **overrides : per section (``world``, ``base``, ``scoring``), a mapping of field -> value
 
     Raises
@@ -114,18 +109,14 @@ def load_profile(name: str = "tiny", *, seed: int | None = None, check_methods: 
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed={seed!r}: must be a non-negative integer")
     parts = {}
-    token = CHECK_METHODS.set(check_methods)
-    try:
-        for s in SECTIONS:
-            for where, given in ((f"config/{name}.yaml", raw.get(s)), ("overrides", overrides.get(s))):
-                if given is not None and not isinstance(given, dict):
-                    raise ValueError(f"{where}: section {s!r} must be a mapping of parameter -> value, "
-                                     f"got {type(given).__name__}")
-            values = dict(raw.get(s) or {})
-            values.update(overrides.get(s) or {})
-            parts[s] = _section(classes[s], s, values)
-    finally:
-        CHECK_METHODS.reset(token)
+    for s in SECTIONS:
+        for where, given in ((f"config/{name}.yaml", raw.get(s)), ("overrides", overrides.get(s))):
+            if given is not None and not isinstance(given, dict):
+                raise ValueError(f"{where}: section {s!r} must be a mapping of parameter -> value, "
+                                 f"got {type(given).__name__}")
+        values = dict(raw.get(s) or {})
+        values.update(overrides.get(s) or {})
+        parts[s] = _section(classes[s], s, values)
     return Profile(name=name, seed=seed, reference=reference, **parts)
 
 

@@ -7,6 +7,7 @@ that wrap models import those libraries on first use instead of at import time.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 from types import ModuleType
 
@@ -33,3 +34,26 @@ class LazyModule(ModuleType):
     def __repr__(self) -> str:
         state = "imported" if self.__dict__["_module"] is not None else "not imported yet"
         return f"<lazy module {self.__name__!r} ({state})>"
+
+
+def no_grad(f):
+    """``@torch.no_grad()`` for a function or method, importing torch at its first call rather than
+    when the module that defines it is imported."""
+    @functools.wraps(f)
+    def run(*args, **kwargs):
+        import torch
+
+        with torch.no_grad():
+            return f(*args, **kwargs)
+    return run
+
+
+def inference_mode(f):
+    """``@torch.inference_mode()``, importing torch at the first call rather than at import."""
+    @functools.wraps(f)
+    def run(*args, **kwargs):
+        import torch
+
+        with torch.inference_mode():
+            return f(*args, **kwargs)
+    return run

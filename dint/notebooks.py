@@ -30,9 +30,7 @@ def run(name: str, *, profile: str = "tiny", seed: int | None = None, parameters
     """
     import papermill as pm
 
-    # a bad profile or seed fails here, before a kernel starts; the kernel's own load_profile checks the
-    # intervention methods' parameters (which needs TRL, PEFT and torch) in its first cells
-    P = load_profile(profile, seed=seed, check_methods=False)
+    P = load_profile(profile, seed=seed)   # a bad profile, seed or parameter fails here, before a kernel starts
     params = {"profile": profile, "seed": P.seed, **notebook_parameters(profile, name), **(parameters or {})}
     src = path(name)
     out = Path(output) if output else paths.results(profile) / "notebooks" / f"{name}.ipynb"

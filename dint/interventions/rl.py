@@ -42,14 +42,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from transformers import TrainerCallback
-
 from .. import divergence, sampling, scoring
+from ..lazy import LazyModule, no_grad
 from ..models import n_params
 from .record import (
     InterventionRecord,
@@ -60,6 +58,8 @@ from .record import (
 )
 from .reward import RewardModel, checkpointing_off, gold_reward
 from .session import quiet, session
+
+torch = LazyModule("torch")   # imported on first use (dint.lazy)
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ class _EvalSet:
         logp[self.valid] = np.log(df["p_set"].to_numpy())
         return logp, df.groupby("item")["mass_outside"].first().to_numpy()
 
-    @torch.no_grad()
+    @no_grad
     def _sequence_logp(self, model, rows: pd.DataFrame) -> np.ndarray:
         """Teacher-forced log-probability of each sampled token sequence given its prompt."""
         pids = self.tokenizer(rows["prompt"].tolist(), add_special_tokens=False)["input_ids"]
@@ -208,18 +208,23 @@ class _EvalSet:
                 "mass_outside": float(np.mean(outside))}
 
 
-class _Checkpoints(TrainerCallback):
-    """Evaluate the policy at step 0, every ``every`` steps and at the last step."""
+def _checkpoints(evaluate: _EvalSet, every: int):
+    """A trainer callback that evaluates the policy at step 0, every ``every`` steps and at the last
+    step, into its ``rows`` (the class is made here: transformers is imported on first use)."""
+    from transformers import TrainerCallback
 
-    def __init__(self, evaluate: _EvalSet, every: int):
-        self.evaluate, self.every, self.rows = evaluate, every, []
+    class Checkpoints(TrainerCallback):
+        def __init__(self):
+            self.rows = []
 
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self.rows.append(self.evaluate(model, 0))
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            self.rows.append(evaluate(model, 0))
 
-    def on_step_end(self, args, state, control, model=None, **kwargs):
-        if state.global_step % self.every == 0 or state.global_step >= state.max_steps:
-            self.rows.append(self.evaluate(model, state.global_step))
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step % every == 0 or state.global_step >= state.max_steps:
+                self.rows.append(evaluate(model, state.global_step))
+
+    return Checkpoints()
 
 
 def _check(model, tokenizer, prompts_df, reward_model, config, world, eval_prompts):
@@ -300,7 +305,7 @@ def run(model, tokenizer, prompts_df: pd.DataFrame, reward_model: RewardModel, c
                                                          dtype=torch.float32).to(model.device).eval()
         tok = AutoTokenizer.from_pretrained(init, local_files_only=True)
         evaluate = _EvalSet(reference, tok, reward_model, world, eval_prompts, config, seed)
-        checkpoints = _Checkpoints(evaluate, config.checkpoint_every)
+        checkpoints = _checkpoints(evaluate, config.checkpoint_every)
         rewards = _ProxyReward(reward_model, tok, world)
         args = RLOOConfig(
             output_dir=str(Path(tmp) / "out"), max_steps=config.steps, beta=config.beta,

@@ -7,7 +7,6 @@ import warnings
 from contextlib import contextmanager
 
 import numpy as np
-import torch
 
 
 @contextmanager
@@ -21,6 +20,7 @@ def session(progress: bool = False, threads: int = 0):
     transformers 5 (version skew, not ours to act on).
     """
     import datasets
+    import torch
 
     py, np_state, n_threads = random.getstate(), np.random.get_state(), torch.get_num_threads()
     bars = datasets.utils.is_progress_bar_enabled()

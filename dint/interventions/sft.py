@@ -10,18 +10,17 @@ plumbing that `dint.interventions.dpo` shares.
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 import tempfile
 from dataclasses import dataclass
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import datasets
 import numpy as np
 import pandas as pd
-import peft
-import trl
 
+from ..lazy import LazyModule
 from ..models import n_params
 from .record import (
     InterventionRecord,
@@ -32,6 +31,11 @@ from .record import (
 )
 from .session import quiet, session
 
+# imported on first use (dint.lazy): a profile's configs are checked without them
+datasets = LazyModule("datasets")
+peft = LazyModule("peft")
+trl = LazyModule("trl")
+
 GPT2_LORA_TARGETS = ("c_attn", "c_proj", "c_fc")   # GPT-2's attention and MLP projections (Conv1D)
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 
@@ -41,8 +45,34 @@ def gpt2_lora(*, r: int = 8, alpha: float = 16.0, dropout: float = 0.0,
     """A LoRA config, by default for GPT-2: its projections are ``Conv1D`` layers, whose weights are
     stored transposed (``fan_in_fan_out=True``). For models built of ``nn.Linear`` layers (Gemma,
     Llama: ``q_proj``, ``v_proj``, ...) name their modules and set ``fan_in_fan_out=False``."""
+    check_lora(r=r, alpha=alpha, dropout=dropout, target_modules=target_modules, fan_in_fan_out=fan_in_fan_out)
     return peft.LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules),
                            fan_in_fan_out=fan_in_fan_out, bias="none", task_type="CAUSAL_LM")
+
+
+def check_lora(**kwargs) -> None:
+    """Validate `gpt2_lora`'s arguments without importing PEFT; ``ValueError`` names the argument."""
+    try:
+        bound = inspect.signature(gpt2_lora).bind(**kwargs)
+    except TypeError as e:
+        raise ValueError(f"LoRA arguments {sorted(kwargs)}: {e}; valid: {list(inspect.signature(gpt2_lora).parameters)}")
+    bound.apply_defaults()
+    a = bound.arguments
+
+    def bad(name, why):
+        raise ValueError(f"LoRA {name}={a[name]!r}: {why}")
+
+    if isinstance(a["r"], bool) or not isinstance(a["r"], (int, np.integer)) or a["r"] < 1:
+        bad("r", "the adapters' rank must be an integer >= 1")
+    if isinstance(a["alpha"], bool) or not isinstance(a["alpha"], (int, float)) or not a["alpha"] > 0:
+        bad("alpha", "must be a positive number (the adapters' scale is alpha / r)")
+    if isinstance(a["dropout"], bool) or not isinstance(a["dropout"], (int, float)) or not 0 <= a["dropout"] < 1:
+        bad("dropout", "must lie in [0, 1)")
+    t = a["target_modules"]
+    if isinstance(t, str) or not isinstance(t, (list, tuple)) or not t or not all(isinstance(x, str) and x for x in t):
+        bad("target_modules", "name the modules to adapt, e.g. ['c_attn', 'c_proj'] (GPT-2) or ['q_proj', 'v_proj']")
+    if type(a["fan_in_fan_out"]) is not bool:
+        bad("fan_in_fan_out", "must be True (GPT-2's Conv1D layers) or False (nn.Linear layers)")
 
 
 @dataclass(frozen=True)

@@ -89,14 +89,17 @@ rule base_scores:
 # Training and scoring use the profile's fixed torch thread count (interventions.threads, 1), so two
 # jobs run side by side on a 2-core machine and give the same numbers wherever they run. An
 # intervention's job trains it and scores it on every fact in one process.
-# The longest chain of jobs (SFT -> RL -> the RL sweep, with the reward model) starts first: on a real
-# profile RL is the slowest job, and two side-by-side slots otherwise fill with shorter jobs first.
-CRITICAL_PATH = 10
+# Jobs start longest chain first: SFT and the reward model, then RLHF (from both) and DPO, then the
+# jobs they feed (the stacks, the RL sweep), then the long jobs that nothing trained waits for (the
+# validity study, the training curve); the notebooks and the other interventions fill the gaps. On a
+# real profile RL is the slowest job; on the tiny profile the stacks that start from SFT and DPO are.
+PRIORITY = {"sft": 40, "reward": 40, "rlhf": 30, "dpo": 30, "stacks": 20, "rl_sweep": 20, "validity": 10,
+            "training_curve": 10}
 
 
 rule intervention:
     threads: JOB_THREADS
-    priority: lambda w: CRITICAL_PATH if w.name in ("sft", "rlhf") else 0
+    priority: lambda w: PRIORITY.get(w.name, 0)
     input:
         INTERVENTION_CODE, "dint/artifacts.py", "dint/scoring.py", rules.base_model.output,
         lambda w: [f"{R}/models/{n}/manifest.json" for n in (("sft", "reward") if w.name == "rlhf" else ())],
@@ -133,6 +136,7 @@ for first, members in FAMILIES.items():
     rule:
         name: f"stacks_{first}"
         threads: JOB_THREADS
+        priority: PRIORITY["stacks"]
         input:
             INTERVENTION_CODE, "dint/stacks.py", "dint/artifacts.py", "dint/scoring.py",
             sorted({stack_start(n) for n in members} - {f"{R}/stacks/{n}/manifest.json" for n in members}),
@@ -146,7 +150,7 @@ for first, members in FAMILIES.items():
 
 rule reward_model:
     threads: JOB_THREADS
-    priority: CRITICAL_PATH
+    priority: PRIORITY["reward"]
     input: INTERVENTION_CODE, "dint/artifacts.py", rules.base_model.output
     output: f"{R}/models/reward/manifest.json"
     params: cfg=section("world", "base", "interventions")
@@ -155,7 +159,7 @@ rule reward_model:
 
 rule rl_sweep:
     threads: JOB_THREADS
-    priority: CRITICAL_PATH
+    priority: PRIORITY["rl_sweep"]
     input:
         "dint/experiments.py", INTERVENTION_CODE, f"{R}/models/sft/manifest.json", f"{R}/models/reward/manifest.json",
         f"{R}/models/rlhf/manifest.json",   # the run at the profile's own beta
@@ -166,6 +170,7 @@ rule rl_sweep:
 
 rule training_curve:
     threads: JOB_THREADS
+    priority: PRIORITY["training_curve"]
     input: "dint/resources.py", INTERVENTION_CODE, "dint/artifacts.py", "dint/scoring.py", rules.base_model.output
     output: f"{R}/training_curve/manifest.json"
     params: cfg=section("world", "base", "scoring", "interventions", grids=("sft_epochs", "sft_data"))
@@ -295,6 +300,7 @@ rule macros:
 
 rule validity:
     threads: 1
+    priority: PRIORITY["validity"]
     input: "dint/validate.py", "dint/stats.py", "dint/proportions.py", "dint/calibration.py", "dint/fits.py"
     output: f"{R}/validity/validity.tex"
     shell: f"python -m dint validate --replications {VALIDITY_REPLICATIONS} --jobs {{threads}} --output {R}/validity"

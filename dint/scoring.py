@@ -14,6 +14,8 @@ continuation)`` after ``len(encode(context))``), so that the numbers equal `HFLM
 """
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,6 +137,30 @@ def _rows(tokenizer, requests, add_special_tokens, max_row_tokens):
     return rows
 
 
+# The packed rows of the last few request sets: a process that scores several models on the same
+# prompts and candidates with the same tokenizer (a family of stacks, a grid of SFT runs) packs them once.
+_PACKED: OrderedDict = OrderedDict()
+_PACKED_SIZE = 4
+
+
+def _packed_rows(tokenizer, requests, add_special_tokens, max_row_tokens):
+    """`_rows`, memoised on the requests and the tokenizer's full definition (vocabulary, merges,
+    pre- and post-processing, special tokens), so that a memo never serves another tokenizer."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:                   # a slow tokenizer: no definition to key on
+        return _rows(tokenizer, requests, add_special_tokens, max_row_tokens)
+    spec = hashlib.blake2b(backend.to_str().encode(), digest_size=16)
+    spec.update(repr((type(tokenizer).__name__, tokenizer.bos_token_id, tokenizer.eos_token_id)).encode())
+    key = (spec.hexdigest(), add_special_tokens, max_row_tokens, tuple(map(tuple, requests)))
+    if key in _PACKED:
+        _PACKED.move_to_end(key)
+    else:
+        _PACKED[key] = _rows(tokenizer, requests, add_special_tokens, max_row_tokens)
+        while len(_PACKED) > _PACKED_SIZE:
+            _PACKED.popitem(last=False)
+    return list(_PACKED[key])             # the caller reorders the rows, never a row itself
+
+
 def _width(block):
     """Upper bound on a block's packed length (context plus non-final candidate tokens)."""
     return len(block[0]) + sum(len(c) - 1 for _, c in block[1])
@@ -226,7 +252,7 @@ def loglikelihood(model, tokenizer, requests, *, config: ScoringConfig = Scoring
     for i, r in enumerate(requests):
         if len(r) != 2 or not all(isinstance(s, str) for s in r):
             raise ValueError(f"requests[{i}] must be a (context, continuation) pair of strings")
-    rows = _rows(tokenizer, requests, config.add_special_tokens, config.max_row_tokens)
+    rows = _packed_rows(tokenizer, requests, config.add_special_tokens, config.max_row_tokens)
     rows.sort(key=lambda row: sum(map(_width, row)))  # similar lengths batch together
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     was_training = model.training

@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -108,6 +110,32 @@ def test_loglikelihood_batching_invariant(bpe):
     # order of requests does not matter
     perm = np.random.default_rng(0).permutation(len(REQUESTS))
     np.testing.assert_allclose(loglikelihood(model, tok, [REQUESTS[i] for i in perm]), ref[perm], atol=1e-5, rtol=0)
+
+
+def test_packing_is_memoised_per_tokenizer(bpe, sentencepiece):
+    """Scoring the same requests again reuses their packed rows; a different tokenizer, or the same
+    one with a token added, packs afresh, and every value equals a fresh computation."""
+    from dint import scoring
+
+    model, tok = bpe
+    scoring._PACKED.clear()
+    first = loglikelihood(model, tok, REQUESTS)
+    assert len(scoring._PACKED) == 1
+    again = loglikelihood(model, tok, [list(r) for r in REQUESTS])   # pairs as lists hit the same entry
+    assert len(scoring._PACKED) == 1
+    np.testing.assert_array_equal(again, first)
+    key = next(iter(scoring._PACKED))
+    assert scoring._PACKED[key] == scoring._rows(tok, REQUESTS, None, ScoringConfig().max_row_tokens)
+    other_model, other = sentencepiece
+    loglikelihood(other_model, other, REQUESTS)
+    assert len(scoring._PACKED) == 2
+    grown = copy.deepcopy(tok)
+    grown.add_tokens(["kessa vale"])
+    assert scoring._packed_rows(grown, REQUESTS, None, 1024) != scoring._packed_rows(tok, REQUESTS, None, 1024)
+    assert len(scoring._PACKED) == 3
+    for _ in range(scoring._PACKED_SIZE):    # the memo keeps the last few request sets only
+        loglikelihood(model, tok, REQUESTS[: 2 + _])
+    assert len(scoring._PACKED) == scoring._PACKED_SIZE
 
 
 def test_encode_pair_moves_trailing_space(bpe):

@@ -52,6 +52,16 @@ VALIDITY_REPLICATIONS = {"smoke": 200, "real-smoke": 200, "tiny": 1000, "real": 
 CARDS = ["smollm"] if P.real else []
 
 
+# Jobs start longest chain first: SFT and the reward model, then RLHF (from both) and DPO, then the
+# jobs they feed (the stacks, the RL sweep), then the long jobs that nothing trained waits for (the
+# validity study, the training curve); the notebooks and the other interventions fill the gaps. On a
+# real profile RL is the slowest job; on the tiny profile the stacks that start from SFT and DPO are.
+# The world and the base model come first of all: they take every core, and a job started beside them
+# would hold them back.
+PRIORITY = {"world": 50, "base": 50, "sft": 40, "reward": 40, "rlhf": 30, "dpo": 30, "stacks": 20, "rl_sweep": 20,
+            "validity": 10, "training_curve": 10}
+
+
 rule all:
     input:
         expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS),
@@ -64,6 +74,7 @@ rule all:
 
 rule world:
     threads: workflow.cores
+    priority: PRIORITY["world"]
     input: "dint/realworld.py" if P.real else "dint/world.py"
     output: f"{R}/world/manifest.json"
     params: cfg=section("world")
@@ -72,6 +83,7 @@ rule world:
 
 rule base_model:
     threads: workflow.cores
+    priority: PRIORITY["base"]
     input: "dint/models.py", rules.world.output
     output: f"{R}/models/base/manifest.json"
     params: cfg=section("world", "base")
@@ -89,12 +101,6 @@ rule base_scores:
 # Training and scoring use the profile's fixed torch thread count (interventions.threads, 1), so two
 # jobs run side by side on a 2-core machine and give the same numbers wherever they run. An
 # intervention's job trains it and scores it on every fact in one process.
-# Jobs start longest chain first: SFT and the reward model, then RLHF (from both) and DPO, then the
-# jobs they feed (the stacks, the RL sweep), then the long jobs that nothing trained waits for (the
-# validity study, the training curve); the notebooks and the other interventions fill the gaps. On a
-# real profile RL is the slowest job; on the tiny profile the stacks that start from SFT and DPO are.
-PRIORITY = {"sft": 40, "reward": 40, "rlhf": 30, "dpo": 30, "stacks": 20, "rl_sweep": 20, "validity": 10,
-            "training_curve": 10}
 
 
 rule intervention:

@@ -12,7 +12,7 @@ import json
 import shutil
 
 from dint import stacks
-from dint.config import load_profile
+from dint.config import load_profile, notebook_parameters
 from dint.interventions.plan import EXPERIMENT_FIELDS
 
 PROFILE = config.get("profile", "tiny")
@@ -59,7 +59,7 @@ CARDS = ["smollm"] if P.real else []
 # The world and the base model come first of all: they take every core, and a job started beside them
 # would hold them back.
 PRIORITY = {"world": 50, "base": 50, "sft": 40, "reward": 40, "rlhf": 30, "dpo": 30, "stacks": 20, "rl_sweep": 20,
-            "validity": 10, "training_curve": 10}
+            "validity": 10, "training_curve": 10, "reward_scores": 10}
 
 
 rule all:
@@ -174,6 +174,22 @@ rule rl_sweep:
     shell: "python -m dint build rl-sweep --profile {PROFILE}"
 
 
+# The proxy reward of every candidate answer in a prompt form (`experiments.reward_table`), scored once for the
+# notebooks that select or verify by it (01, 02 and 07, in the form 07 evaluates).
+VERIFY_FORM = notebook_parameters(PROFILE, "07_verification").get("form", "qa")
+REWARD_FORMS = sorted({"qa", VERIFY_FORM})
+
+
+rule reward_scores:
+    threads: JOB_THREADS
+    priority: PRIORITY["reward_scores"]
+    input: "dint/experiments.py", INTERVENTION_CODE, rules.world.output, f"{R}/models/reward/manifest.json"
+    output: f"{R}/reward_scores/{{form}}/manifest.json"
+    wildcard_constraints: form="|".join(REWARD_FORMS)
+    params: cfg=section("world", "base", "interventions")
+    shell: "python -m dint build reward-scores {wildcards.form} --profile {PROFILE}"
+
+
 rule training_curve:
     threads: JOB_THREADS
     priority: PRIORITY["training_curve"]
@@ -204,8 +220,8 @@ rule notebook_01:
     threads: 1
     input:
         "notebooks/01_mechanism.ipynb", "dint/compare.py", "dint/divergence.py", "dint/stats.py", PLOT_CODE,
-        "dint/interventions/bestofn.py", rules.base_scores.output, f"{R}/models/reward/manifest.json",
-        expand(f"{R}/scores/{{name}}/manifest.json", name=ANSWERING),
+        "dint/interventions/bestofn.py", "dint/experiments.py", rules.base_scores.output,
+        f"{R}/reward_scores/qa/manifest.json", expand(f"{R}/scores/{{name}}/manifest.json", name=ANSWERING),
     output:
         numbers=f"{R}/01_mechanism/numbers.json",
         executed=f"{R}/notebooks/01_mechanism.ipynb",
@@ -218,7 +234,8 @@ rule notebook_02:
     input:
         "notebooks/02_engineering_clues.ipynb", "dint/experiments.py", "dint/fits.py", "dint/reasoning.py",
         "dint/stats.py", PLOT_CODE, rules.base_scores.output, rules.rl_sweep.output,
-        f"{R}/models/reward/manifest.json", expand(f"{R}/scores/{{name}}/manifest.json", name=ANSWERING),
+        f"{R}/models/reward/manifest.json", f"{R}/reward_scores/qa/manifest.json",
+        expand(f"{R}/scores/{{name}}/manifest.json", name=ANSWERING),
     output:
         numbers=f"{R}/02_engineering_clues/numbers.json",
         executed=f"{R}/notebooks/02_engineering_clues.ipynb",
@@ -280,7 +297,8 @@ rule notebook_07:
     threads: 1
     input:
         "notebooks/07_verification.ipynb", "dint/card.py", "dint/verify.py", "dint/calibration.py",
-        "dint/experiments.py", STATS_CODE, f"{R}/models/reward/manifest.json", ANSWERING_SCORES, STACK_SCORES,
+        "dint/experiments.py", STATS_CODE, f"{R}/reward_scores/{VERIFY_FORM}/manifest.json", ANSWERING_SCORES,
+        STACK_SCORES,
     output:
         numbers=f"{R}/07_verification/numbers.json",
         executed=f"{R}/notebooks/07_verification.ipynb",

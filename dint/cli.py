@@ -50,6 +50,11 @@ def _build(args):
     elif args.artifact == "intervention-scores":
         s = artifacts.intervention_scores(P, args.name, rebuild=args.force)
         print(f"{args.name} scores: {len(s)} rows")
+    elif args.artifact == "reward-scores":
+        from . import experiments
+        for form in args.name or ["qa"]:
+            t = experiments.reward_table(P, form=form, rebuild=args.force)
+            print(f"reward scores ({form}): {len(t)} candidates of {t['fact'].nunique()} facts")
     elif args.artifact == "training-curve":
         from . import resources
         t = resources.training_curve(P, rebuild=args.force, progress=True)
@@ -167,10 +172,11 @@ def main(argv=None) -> int:
     p = sub.add_parser("build", help="build (or load) a shared artifact of a profile",
                        description="Build a shared artifact once; later calls load it.")
     p.add_argument("artifact", choices=["world", "base", "scores", "intervention", "intervention-scores",
-                                        "stack", "rl-sweep", "training-curve"])
+                                        "stack", "rl-sweep", "training-curve", "reward-scores"])
     p.add_argument("name", nargs="*", default=[],
                    help="the intervention (for intervention and intervention-scores), e.g. sft; "
-                        "one or more stacks (for stack), e.g. sft+dpo sft+dpo+rl")
+                        "one or more stacks (for stack), e.g. sft+dpo sft+dpo+rl; "
+                        "prompt forms (for reward-scores: the proxy reward of every candidate), default qa")
     _profile_args(p)
     p.add_argument("--force", action="store_true", help="rebuild even if a matching artifact exists")
     p.set_defaults(fn=_build)
@@ -245,7 +251,7 @@ def main(argv=None) -> int:
             from .interventions.plan import NAMES
             parser.error(f"dint build {args.artifact} needs one NAME, one of {', '.join(NAMES)}")
         args.name = args.name[0]
-    elif getattr(args, "artifact", None) not in (None, "stack") and args.name:
+    elif getattr(args, "artifact", None) not in (None, "stack", "reward-scores") and args.name:
         parser.error(f"dint build {args.artifact} takes no NAME (got {' '.join(args.name)})")
     try:
         args.fn(args)

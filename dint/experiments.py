@@ -1,8 +1,9 @@
 """Experiments shared by the notebooks: the RL beta sweep and best-of-n curves.
 
 `rl_sweep` is a cached artifact (KL-penalised RL from the SFT model at every beta of the profile,
-with proxy reward, gold reward and KL at checkpoints); `bon_curve` computes best-of-n exactly
-from a model's answer distributions and a reward of every candidate.
+with proxy reward, gold reward and KL at checkpoints); so is `reward_table`, the proxy reward of
+every candidate answer. `bon_curve` computes best-of-n exactly from a model's answer distributions
+and a reward of every candidate.
 """
 from __future__ import annotations
 
@@ -46,8 +47,47 @@ def rl_sweep(profile: Profile, *, rebuild: bool = False, progress: bool = False)
     return pd.read_parquet(folder / "checkpoints.parquet")
 
 
-def candidate_rewards(reward_model, world, scores: pd.DataFrame, *, form: str = "qa") -> tuple:
-    """The proxy reward of every candidate answer of every item of one form.
+def reward_table(profile: Profile, *, form: str = "qa", rebuild: bool = False) -> pd.DataFrame:
+    """The proxy reward model's score of every candidate answer of every fact, in one prompt form.
+
+    A cached artifact (``results/<profile>/reward_scores/<form>/``), built on first use from the
+    cached reward model with the profile's torch threads; the notebooks that select or verify by the
+    proxy reward read it rather than scoring the same candidates again.
+
+    Returns
+    -------
+    DataFrame, one row per (fact, candidate): ``fact``, ``candidate`` (index in the fact's candidate
+    set, as in `dint.artifacts.score_world`), ``answer`` and ``reward`` (under the fact's prompt).
+    """
+    from . import models
+    from . import world as world_mod
+
+    if form not in world_mod.FORMS:
+        raise ValueError(f"form={form!r}: choose one of {world_mod.FORMS}")
+    folder = artifacts.root(profile) / "reward_scores" / form
+    manifest = {**artifacts._intervention_manifest(profile, "reward"), "kind": "reward_scores", "form": form}
+    if rebuild or not artifacts._valid(folder, manifest):
+        prompts = artifacts.world(profile).prompts(form).sort_values("fact")
+        sizes = [len(c) for c in prompts["candidates"]]
+        table = pd.DataFrame({"fact": np.repeat(prompts["fact"].to_numpy(), sizes),
+                              "candidate": np.concatenate([np.arange(n) for n in sizes]),
+                              "answer": [a for cs in prompts["candidates"] for a in cs]})
+        reward_model, _, _ = artifacts.intervention(profile, "reward")
+        with models.torch_threads(profile.interventions.threads):   # the same numbers wherever it is built
+            table["reward"] = reward_model.score(np.repeat(prompts["prompt"].to_numpy(), sizes).tolist(),
+                                                 (" " + table["answer"]).tolist())
+        artifacts._build(folder, manifest, lambda tmp: table.to_parquet(tmp / "rewards.parquet", index=False))
+    return pd.read_parquet(folder / "rewards.parquet")
+
+
+def candidate_rewards(rewards: pd.DataFrame, scores: pd.DataFrame, *, form: str = "qa") -> tuple:
+    """The proxy reward of every candidate answer of every item of one form, laid out as a model's
+    answer distributions are.
+
+    Parameters
+    ----------
+    rewards : `reward_table` of the same form
+    scores : a `score_world` table (any model of the profile)
 
     Returns
     -------
@@ -56,14 +96,20 @@ def candidate_rewards(reward_model, world, scores: pd.DataFrame, *, form: str = 
     true : (m, k) bool, the true value's position
     proxy : (m, k) reward of each candidate under its item's prompt (0 where padded)
     """
+    need = {"fact", "candidate", "answer", "reward"}
+    if not isinstance(rewards, pd.DataFrame) or not need <= set(rewards.columns):
+        raise ValueError(f"rewards must be a reward_table with columns {sorted(need)}")
     s = scores[scores["form"] == form]
     items, logp, true = compare.distributions(s)
-    prompts = world.prompts(form).set_index("fact").loc[items["fact"], "prompt"].to_numpy()
     order = s.sort_values(["fact", "candidate"])
     row = order.groupby("fact", sort=True).ngroup().to_numpy()
-    r = reward_model.score(prompts[row].tolist(), (" " + order["answer"]).tolist())
+    keyed = order[["fact", "candidate", "answer"]].merge(rewards, on=["fact", "candidate"], how="left",
+                                                        suffixes=("", "_rewarded"), validate="one_to_one")
+    if keyed["reward"].isna().any() or not (keyed["answer"] == keyed["answer_rewarded"]).all():
+        raise ValueError("rewards does not cover the candidates of scores: pass the reward_table of the same "
+                         f"profile and form ({form!r})")
     proxy = np.zeros(logp.shape)
-    proxy[row, order["candidate"].to_numpy()] = r
+    proxy[row, order["candidate"].to_numpy()] = keyed["reward"].to_numpy()
     return items, logp, true, proxy
 
 

@@ -55,6 +55,30 @@ def test_intervention_artifact_built_once_then_loaded():
     assert set(NAMES) >= {"sft", "dpo", "rlhf", "rag", "reward", "sft_sham"}
 
 
+def test_reward_table_is_the_reward_models_score_of_every_candidate():
+    P = load_profile("smoke")
+    table = experiments.reward_table(P, form="qa")
+    stamp = (artifacts.root(P) / "reward_scores" / "qa" / "manifest.json").stat().st_mtime_ns
+    assert experiments.reward_table(P, form="qa").equals(table)
+    assert (artifacts.root(P) / "reward_scores" / "qa" / "manifest.json").stat().st_mtime_ns == stamp   # loaded
+    prompts = artifacts.world(P).prompts("qa").set_index("fact")
+    assert len(table) == sum(map(len, prompts.candidates))
+    rm, _, _ = artifacts.intervention(P, "reward")
+    some = table.sample(12, random_state=0)
+    direct = rm.score(prompts.loc[some.fact, "prompt"].tolist(), (" " + some.answer).tolist())
+    np.testing.assert_allclose(some.reward, direct, atol=1e-5, rtol=0)
+    scores = artifacts.base_scores(P)
+    items, logp, true, proxy = experiments.candidate_rewards(table, scores, form="qa")
+    lookup = table.set_index(["fact", "candidate"]).reward
+    i, k = 3, 1
+    assert proxy[i, k] == lookup[(items.fact[i], k)] and np.isfinite(logp[i, k])
+    assert (proxy[~np.isfinite(logp)] == 0).all()
+    with pytest.raises(ValueError, match="does not cover"):
+        experiments.candidate_rewards(table.iloc[1:], scores, form="qa")
+    with pytest.raises(ValueError, match="form='nope'"):
+        experiments.reward_table(P, form="nope")
+
+
 def test_bon_curve_exact():
     rng = np.random.default_rng(0)
     m, k = 30, 6

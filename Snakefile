@@ -58,8 +58,9 @@ CARDS = ["smollm"] if P.real else []
 # real profile RL is the slowest job; on the tiny profile the stacks that start from SFT and DPO are.
 # The world and the base model come first of all: they take every core, and a job started beside them
 # would hold them back.
+# Of the notebooks, the longest (05, 01) start first, so that the last two jobs end together.
 PRIORITY = {"world": 50, "base": 50, "sft": 40, "reward": 40, "rlhf": 30, "dpo": 30, "stacks": 20, "rl_sweep": 20,
-            "validity": 10, "training_curve": 10, "reward_scores": 10}
+            "validity": 10, "training_curve": 10, "reward_scores": 10, "notebook_05": 5, "notebook_01": 5}
 
 
 rule all:
@@ -218,6 +219,7 @@ rule notebook_00:
 
 rule notebook_01:
     threads: 1
+    priority: PRIORITY["notebook_01"]
     input:
         "notebooks/01_mechanism.ipynb", "dint/compare.py", "dint/divergence.py", "dint/stats.py", PLOT_CODE,
         "dint/interventions/bestofn.py", "dint/experiments.py", rules.base_scores.output,
@@ -269,6 +271,7 @@ rule notebook_04:
 
 rule notebook_05:
     threads: 1
+    priority: PRIORITY["notebook_05"]
     input:
         "notebooks/05_compound_failure.ipynb", "dint/stacks.py", "dint/fits.py", "dint/calibration.py",
         "dint/compare.py", STATS_CODE, STACK_SCORES,

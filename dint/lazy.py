@@ -36,24 +36,23 @@ class LazyModule(ModuleType):
         return f"<lazy module {self.__name__!r} ({state})>"
 
 
-def no_grad(f):
-    """``@torch.no_grad()`` for a function or method, importing torch at its first call rather than
-    when the module that defines it is imported."""
+def _under(context: str, f):
+    """``f`` run inside ``torch.<context>()``, importing torch at its first call."""
     @functools.wraps(f)
     def run(*args, **kwargs):
         import torch
 
-        with torch.no_grad():
+        with getattr(torch, context)():
             return f(*args, **kwargs)
     return run
+
+
+def no_grad(f):
+    """``@torch.no_grad()`` for a function or method, importing torch at its first call rather than
+    when the module that defines it is imported."""
+    return _under("no_grad", f)
 
 
 def inference_mode(f):
     """``@torch.inference_mode()``, importing torch at the first call rather than at import."""
-    @functools.wraps(f)
-    def run(*args, **kwargs):
-        import torch
-
-        with torch.inference_mode():
-            return f(*args, **kwargs)
-    return run
+    return _under("inference_mode", f)

@@ -15,6 +15,7 @@ continuation)`` after ``len(encode(context))``), so that the numbers equal `HFLM
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -143,15 +144,27 @@ _PACKED: OrderedDict = OrderedDict()
 _PACKED_SIZE = 4
 
 
+# Digest of each tokenizer object's definition: serialising a large vocabulary takes about 0.6 s
+# (Gemma's 262k tokens), so it is done once per tokenizer, and again if its tokens change.
+_SPECS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _tokenizer_spec(tokenizer, backend) -> str:
+    state = (type(tokenizer).__name__, len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id)
+    known = _SPECS.get(tokenizer)
+    if known is None or known[0] != state:
+        digest = hashlib.blake2b(backend.to_str().encode() + repr(state).encode(), digest_size=16).hexdigest()
+        known = _SPECS[tokenizer] = (state, digest)
+    return known[1]
+
+
 def _packed_rows(tokenizer, requests, add_special_tokens, max_row_tokens):
     """`_rows`, memoised on the requests and the tokenizer's full definition (vocabulary, merges,
     pre- and post-processing, special tokens), so that a memo never serves another tokenizer."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:                   # a slow tokenizer: no definition to key on
         return _rows(tokenizer, requests, add_special_tokens, max_row_tokens)
-    spec = hashlib.blake2b(backend.to_str().encode(), digest_size=16)
-    spec.update(repr((type(tokenizer).__name__, tokenizer.bos_token_id, tokenizer.eos_token_id)).encode())
-    key = (spec.hexdigest(), add_special_tokens, max_row_tokens, tuple(map(tuple, requests)))
+    key = (_tokenizer_spec(tokenizer, backend), add_special_tokens, max_row_tokens, tuple(map(tuple, requests)))
     if key in _PACKED:
         _PACKED.move_to_end(key)
     else:

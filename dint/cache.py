@@ -1,4 +1,4 @@
-"""Content-addressed cache helpers: model fingerprints, keys and atomic writes.
+"""Content-addressed cache helpers: model fingerprints, keys, file digests and atomic writes.
 
 Cache files are named by a digest of everything that determines their
 contents (model weights, inputs, config), so a stale entry is never reused:
@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Callable
@@ -22,6 +23,11 @@ _DIGEST_SIZE = 16  # bytes -> 32 hex characters
 # Config fields that differ between otherwise identical models (where they were
 # loaded from, which library version wrote them); they must not change the key.
 _VOLATILE_CONFIG_KEYS = ("_name_or_path", "transformers_version", "_commit_hash")
+# File digests memoised by the file's identity and stat (`file_digest`); only files last changed this long
+# before they were hashed: a later write within the file system's timestamp resolution (2 s on FAT, a
+# clock tick elsewhere) could leave size and times unchanged.
+_FILE_DIGESTS: dict[tuple, str] = {}
+_SETTLED_NS = 2_000_000_000
 
 
 def _hasher() -> "hashlib._Hash":
@@ -119,6 +125,38 @@ def key(*parts: Any) -> str:
     h = _hasher()
     h.update(json.dumps(list(parts), sort_keys=True, separators=(",", ":")).encode())
     return h.hexdigest()
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """Hex SHA256 of a file's bytes, memoised within the process while the file is unchanged.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A regular file.
+
+    Returns
+    -------
+    str
+        64 hex characters.
+
+    Notes
+    -----
+    The memo is keyed by device, inode, size, modification and change time (nanoseconds), so a
+    rewritten, truncated or replaced file is hashed again, and a folder renamed after its files were
+    hashed keeps their digests. A file changed within the last two seconds is hashed on every call.
+    """
+    st = os.stat(path)
+    memo_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    hit = _FILE_DIGESTS.get(memo_key)
+    if hit is not None:
+        return hit
+    started = time.time_ns()
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    if started - max(st.st_mtime_ns, st.st_ctime_ns) > _SETTLED_NS:
+        _FILE_DIGESTS[memo_key] = digest
+    return digest
 
 
 def atomic_write(path: str | os.PathLike, write_fn: Callable[[Path], Any]) -> Path:

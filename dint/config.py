@@ -10,13 +10,24 @@ a message naming the parameter and the fix.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+import dataclasses
+import functools
+import json
+import math
+import re
+import sys
+import types
+import typing
+from dataclasses import asdict, dataclass, replace
 
+import numpy as np
 import yaml
 
 from . import models, paths, realworld, world
 from .cache import key
+from .interventions import plan
 from .interventions.plan import InterventionsConfig
+from .lazy import LazyModule
 from .scoring import ScoringConfig
 
 SECTIONS = ("world", "base", "scoring", "interventions")
@@ -59,15 +70,161 @@ def profiles() -> list[str]:
     return sorted(p.stem for p in paths.config_dir().glob("*.yaml"))
 
 
-def _section(cls, name: str, values: dict):
+# -- checking values against the annotations of their config dataclass -------------------------
+
+class _Library:
+    """Stands for a library a config module imports lazily (peft, torch): an annotation such as
+    ``peft.LoraConfig | None`` resolves to a placeholder class without importing the library."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return type(attr, (), {"__module__": self.name, "_placeholder": True})
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls) -> dict:
+    module = vars(sys.modules[cls.__module__])
+    ns = {k: _Library(v.__name__) if isinstance(v, LazyModule) else v for k, v in module.items()}
+    return typing.get_type_hints(cls, globalns=ns, localns=ns)   # not the class namespace: its defaults shadow names
+
+
+def _describe(tp) -> str:
+    """``tp`` in words, as a profile writes it."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is typing.Any:
+        return "any value"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (tuple, list) or tp in (tuple, list):
+        if (len(args) == 2 and args[1] is Ellipsis) or (origin is list and args):
+            return f"a list of {_describe(args[0]).removeprefix('a ').removeprefix('an ')}s"
+        return f"a list of {len(args)}" if args else "a list"
+    if dataclasses.is_dataclass(tp):
+        return f"a mapping of {tp.__name__} fields"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping",
+            type(None): "null"}.get(tp, f"a {tp.__module__}.{tp.__name__}")
+
+
+def _problem(value, tp, path: str) -> tuple[str, object, object] | None:
+    """(path, value, type) of the first part of ``value`` that is not a ``tp``; None if it is one."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is typing.Any:
+        return None
+    if origin in (typing.Union, types.UnionType):
+        return None if any(_problem(value, a, path) is None for a in args) else (path, value, tp)
+    if origin is typing.Literal:
+        return None if any(value == a and type(value) is type(a) for a in args) else (path, value, tp)
+    if origin in (tuple, list) or tp in (tuple, list):
+        if not isinstance(value, (tuple, list)):
+            return path, value, tp
+        items = [args[0]] * len(value) if (len(args) == 2 and args[1] is Ellipsis) or origin is list else args
+        if items and len(items) != len(value):
+            return path, value, tp
+        return next((q for i, (v, t) in enumerate(zip(value, items)) if (q := _problem(v, t, f"{path}[{i}]"))), None)
+    if dataclasses.is_dataclass(tp):   # a nested config: an instance, or a mapping of its fields
+        if isinstance(value, dict):
+            check_fields(tp, value, where=path)   # raises with the nested field's own path
+            return None
+        return None if isinstance(value, tp) else (path, value, tp)
+    if tp is float:
+        ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+        return None if ok and not math.isnan(value) else (path, value, tp)
+    if tp is int:
+        ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        return None if ok else (path, value, tp)
+    if getattr(tp, "_placeholder", False):   # a class of a library not imported: compare by name
+        ok = any(c.__name__ == tp.__name__ and c.__module__.split(".")[0] == tp.__module__ for c in type(value).__mro__)
+        return None if ok else (path, value, tp)
+    return None if isinstance(value, tp) else (path, value, tp)
+
+
+def _yaml(value) -> str:
+    """``value`` as a profile writes it (null, true, [1, 2]) where JSON's flow style is YAML's."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def check_type(path: str, value, tp, *, default=dataclasses.MISSING) -> None:
+    """Check that ``value`` is a ``tp`` (int, float, bool, str, dict, tuple[X, ...], list[X],
+    Literal[...], X | None, a config dataclass given as a mapping of its fields).
+
+    Integers are not booleans, numbers accept integers and are never NaN, lists stand for tuples.
+
+    Parameters
+    ----------
+    path : the parameter's name in messages, e.g. ``world.n_entities``
+    value : the value given
+    tp : the annotation it must satisfy
+    default : shown as an example in the message when given
+
+    Raises
+    ------
+    ValueError ``<path>=<value>: must be <what>, e.g. <default>`` for the first offending part.
+    """
+    found = _problem(value, tp, path)
+    if found is None:
+        return
+    where, bad, want = found
+    msg = f"{where}={bad!r}: must be {_describe(want)}"
+    if default is not dataclasses.MISSING and where == path:
+        msg += f", e.g. {_yaml(default)} (the default)"
+    if isinstance(bad, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", bad):
+        msg += f" (YAML reads {bad} as a string: write it with a decimal point and a signed exponent, e.g. 1.0e-3)"
+    raise ValueError(msg)
+
+
+def check_fields(cls, values: dict, *, where: str) -> dict:
+    """Check a mapping of field -> value against the annotations of dataclass ``cls``, before
+    ``cls(**values)`` runs its own range checks.
+
+    Parameters
+    ----------
+    cls : a config dataclass
+    values : field -> value, e.g. a profile section read from YAML
+    where : the section's name in messages (``world``, ``interventions.sft``)
+
+    Returns
+    -------
+    dict: the values, with lists turned into tuples for tuple fields (YAML has no tuples).
+
+    Raises
+    ------
+    ValueError naming an unknown field (with the valid ones) or the first value of the wrong type.
+    """
     if not isinstance(values, dict):
-        raise ValueError(f"profile section {name!r} must be a mapping, got {type(values).__name__}")
-    valid = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - valid)
+        raise ValueError(f"{where} must be a mapping of parameter -> value, got {values!r}")
+    valid = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(valid))
     if unknown:
-        raise ValueError(f"unknown {name} parameter(s) {unknown}; valid {name} parameters: {sorted(valid)}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return cls(**values)
+        raise ValueError(f"unknown {where} parameter(s) {unknown}; valid {where} parameters: {sorted(valid)}")
+    hints, out = _hints(cls), {}
+    for name, value in values.items():
+        f = valid[name]
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+        tp = hints[name]
+        check_type(f"{where}.{name}", value, tp, default=default)
+        is_tuple = tp is tuple or typing.get_origin(tp) is tuple
+        out[name] = tuple(value) if isinstance(value, list) and is_tuple else value
+    return out
+
+
+def _section(cls, name: str, values: dict) -> dict:
+    """A section's values, type-checked; the interventions section's method mappings too."""
+    values = check_fields(cls, values, where=name)
+    if cls is InterventionsConfig:
+        for field, given in values.items():
+            if field in plan.METHOD_FIELDS:
+                check_fields(plan.config_class(field), given, where=f"{name}.{field}")
+    return values
 
 
 _CLASSES = {"world": world.WorldConfig, "base": models.BaseModelConfig, "scoring": ScoringConfig,
@@ -75,62 +232,108 @@ _CLASSES = {"world": world.WorldConfig, "base": models.BaseModelConfig, "scoring
 _REAL_CLASSES = {**_CLASSES, "world": realworld.RealWorldConfig, "base": models.PretrainedConfig}
 
 
+def _read(name: str) -> dict:
+    """``config/<name>.yaml`` as a mapping; ValueError with the line of a syntax error."""
+    available = profiles()
+    if not isinstance(name, str) or name not in available:
+        raise ValueError(f"unknown profile {name!r}; available profiles: {available} "
+                         f"(files in {paths.config_dir()})")
+    where = f"config/{name}.yaml"
+    try:
+        raw = yaml.safe_load((paths.config_dir() / f"{name}.yaml").read_text())
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        context = f" ({e.context} started on line {e.context_mark.line + 1})" if e.context and e.context_mark else ""
+        raise ValueError(f"{where}: {line}{e.problem or e}{context}; fix the YAML there") from None
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{where}: cannot be read: {' '.join(str(e).split())}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: must be a mapping of key -> value (profile, seed, reference, world, base, "
+                         f"scoring, interventions, notebooks), got {type(raw).__name__}")
+    if "profile" in raw and raw["profile"] != name:
+        raise ValueError(f"{where}: profile={raw['profile']!r} but the file is {name}.yaml: make them equal, "
+                         "or drop the profile key")
+    return raw
+
+
 def load_profile(name: str = "tiny", *, seed: int | None = None, **overrides: dict) -> Profile:
-    """Read ``config/<name>.yaml`` and apply overrides.
+    """Read ``config/<name>.yaml`` and apply overrides, checking every name, type and range first.
 
     Parameters
     ----------
     name : profile name (``smoke``, ``tiny``, ...)
     seed : replaces the profile's seed when given
-    **overrides : per section (``world``, ``base``, ``scoring``), a mapping of field -> value
+    **overrides : per section (``world``, ``base``, ``scoring``, ``interventions``), a mapping of
+        field -> value
+
+    Returns
+    -------
+    Profile
 
     Raises
     ------
-    ValueError naming the unknown profile, section or parameter, or the invalid value.
+    ValueError, with a one-line message naming the file (and line of a YAML syntax error), the
+    unknown profile, section or parameter, or the value of the wrong type or out of range, and the fix.
     """
-    available = profiles()
-    if name not in available:
-        raise ValueError(f"unknown profile {name!r}; available profiles: {available} "
-                         f"(files in {paths.config_dir()})")
-    raw = yaml.safe_load((paths.config_dir() / f"{name}.yaml").read_text()) or {}
+    raw = _read(name)
+    where = f"config/{name}.yaml"
     unknown = sorted(set(raw) - {"profile", "seed", "reference", "notebooks", *SECTIONS})
     if unknown:
-        raise ValueError(f"config/{name}.yaml has unknown key(s) {unknown}; valid: profile, seed, reference, "
-                         f"notebooks, {SECTIONS}")
+        raise ValueError(f"{where} has unknown key(s) {unknown}; valid: profile, seed, reference, "
+                         f"notebooks, {', '.join(SECTIONS)}")
     reference = raw.get("reference", "world")
     if reference not in REFERENCES:
-        raise ValueError(f"config/{name}.yaml: reference={reference!r}; choose one of {REFERENCES}")
+        raise ValueError(f"{where}: reference={reference!r}; choose one of {REFERENCES}")
     classes = _REAL_CLASSES if reference == "real" else _CLASSES
     bad = sorted(set(overrides) - set(SECTIONS))
     if bad:
         raise ValueError(f"unknown override section(s) {bad}; valid sections: {SECTIONS}")
+    source = f"{where}: " if seed is None else ""
     if seed is None:
         seed = raw.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed={seed!r}: must be a non-negative integer")
+        raise ValueError(f"{source}seed={seed!r}: must be a non-negative integer, e.g. 0")
     parts = {}
     for s in SECTIONS:
-        for where, given in ((f"config/{name}.yaml", raw.get(s)), ("overrides", overrides.get(s))):
-            if given is not None and not isinstance(given, dict):
-                raise ValueError(f"{where}: section {s!r} must be a mapping of parameter -> value, "
+        values = {}
+        for source, given in ((where, raw.get(s)), (f"overrides of {where}", overrides.get(s))):
+            if given is None:
+                continue
+            if not isinstance(given, dict):
+                raise ValueError(f"{source}: section {s!r} must be a mapping of parameter -> value, "
                                  f"got {type(given).__name__}")
-        values = dict(raw.get(s) or {})
-        values.update(overrides.get(s) or {})
-        parts[s] = _section(classes[s], s, values)
+            try:
+                values.update(_section(classes[s], s, dict(given)))
+            except ValueError as e:
+                raise ValueError(f"{source}: {e}") from None
+        try:
+            parts[s] = classes[s](**values)
+        except ValueError as e:   # a range the config's own checks enforce
+            source = where + (" with overrides" if overrides.get(s) else "")
+            raise ValueError(f"{source}: {e}") from None
     return Profile(name=name, seed=seed, reference=reference, **parts)
+
+
+def profile_notebooks(name: str) -> dict:
+    """The profile's ``notebooks`` section: notebook -> {parameter: value}."""
+    section = _read(name).get("notebooks") or {}
+    if not isinstance(section, dict) or not all(isinstance(v, dict) or v is None for v in section.values()):
+        raise ValueError(f"config/{name}.yaml: 'notebooks' must map a notebook name to a mapping of "
+                         "parameter -> value")
+    return {k: dict(v or {}) for k, v in section.items()}
 
 
 def notebook_parameters(name: str, notebook: str) -> dict:
     """The notebook parameters that profile ``name`` sets for ``notebook`` (its ``notebooks`` key),
-    e.g. smaller samples for the smoke profile; the notebook's own defaults apply otherwise."""
-    if name not in profiles():
-        raise ValueError(f"unknown profile {name!r}; available profiles: {profiles()}")
-    raw = yaml.safe_load((paths.config_dir() / f"{name}.yaml").read_text()) or {}
-    section = raw.get("notebooks") or {}
-    if not isinstance(section, dict) or not all(isinstance(v, dict) for v in section.values()):
-        raise ValueError(f"config/{name}.yaml: 'notebooks' must map a notebook name to a mapping of "
-                         "parameter -> value")
-    return dict(section.get(notebook) or {})
+    e.g. smaller samples for the smoke profile; the notebook's own defaults apply otherwise.
+
+    Their names and types are checked against the notebook's parameters cell when it runs
+    (`dint.notebooks.check_parameters`).
+    """
+    return profile_notebooks(name).get(notebook, {})
 
 
 def with_seed(profile: Profile, seed: int) -> Profile:

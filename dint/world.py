@@ -111,8 +111,8 @@ class WorldConfig:
         if self.n_entities < 4:
             bad("n_entities", "need at least 4 entities")
         unknown = [r for r in self.relations if r not in RELATIONS]
-        if unknown or not self.relations:
-            bad("relations", f"choose a non-empty subset of {sorted(RELATIONS)}")
+        if unknown or not self.relations or len(set(self.relations)) != len(self.relations):
+            bad("relations", f"choose a non-empty subset, without repeats, of {sorted(RELATIONS)}")
         for name in ("p_unseen", "contested_share", "heldout_share"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 bad(name, "must lie in [0, 1)")

@@ -217,3 +217,128 @@ def test_lora_arguments_are_checked_without_peft():
     cfg = load_profile("tiny", interventions={"lora": {"r": 4, "alpha": 8}}).interventions
     lora = cfg.config("sft_lora").peft
     assert (lora.r, lora.lora_alpha, sorted(lora.target_modules)) == (4, 8, sorted(sft.GPT2_LORA_TARGETS))
+
+
+# ---------------------------------------------------------------- types, YAML syntax, one-line messages
+def _write(tmp_path, monkeypatch, name, text):
+    (tmp_path / "config").mkdir(exist_ok=True)
+    (tmp_path / "config" / f"{name}.yaml").write_text(text)
+    monkeypatch.setenv("DINT_ROOT", str(tmp_path))
+
+
+def _sections():
+    """(section path, config class, how load_profile takes a value for one of its fields)."""
+    from dint import models, realworld
+    from dint.interventions import plan
+
+    out = [("world", WorldConfig, {}), ("base", BaseModelConfig, {}), ("scoring", ScoringConfig, {}),
+           ("interventions", InterventionsConfig, {}),
+           ("world", realworld.RealWorldConfig, {"real": True}), ("base", models.PretrainedConfig, {"real": True})]
+    out += [(f"interventions.{m}", plan.config_class(m), {}) for m in plan.METHOD_FIELDS]
+    return out
+
+
+def _wrong(tp_text):
+    """A value of the wrong type for an annotation (as written in the source)."""
+    return 3 if tp_text == "str" else "ten"
+
+
+def test_load_profile_iv_every_field_type():
+    """Every field of every section, given a value of the wrong type, fails with a ValueError naming it
+    (never a TypeError from a comparison in the config's own checks)."""
+    checked = 0
+    for path, cls, how in _sections():
+        for f in fields(cls):
+            value = _wrong(f.type)
+            section, _, method = path.partition(".")
+            given = {method: {f.name: value}} if method else {f.name: value}
+            with pytest.raises(ValueError) as e:
+                load_profile("real" if how.get("real") else "tiny", **{section: given})
+            assert f"{path}.{f.name}={value!r}: must be" in str(e.value), str(e.value)
+            checked += 1
+    assert checked > 90
+
+
+@pytest.mark.parametrize("section, param, value, want", [
+    ("world", "n_entities", True, "must be an integer, e.g. 200 (the default)"),   # ints are not bools
+    ("world", "n_entities", 20.0, "must be an integer"),
+    ("world", "relations", "home", "must be a list of strings"),
+    ("world", "relations", ["home", 3], "world.relations[1]=3: must be a string"),
+    ("base", "lr", float("nan"), "must be a number"),
+    ("scoring", "add_special_tokens", "yes", "must be true or false or null, e.g. null (the default)"),
+    ("interventions", "bon_n", [1, 2.5], "interventions.bon_n[1]=2.5: must be an integer"),
+    ("interventions", "rl_betas", ["a"], "interventions.rl_betas[0]='a': must be a number"),
+    ("interventions", "sft", 5, "interventions.sft=5: must be a mapping"),
+])
+def test_load_profile_iv_types(section, param, value, want):
+    with pytest.raises(ValueError, match=re.escape(want)):
+        load_profile("tiny", **{section: {param: value}})
+
+
+def test_load_profile_types_accepted():
+    """Numbers accept integers; lists stand for tuples; infinity is a number where the range allows it."""
+    p = load_profile("tiny", base={"lr": 1}, world={"popularity_noise": float("inf")},
+                     interventions={"rl_betas": [1, 0.5], "sft": {"lr": 1}})
+    assert p.base.lr == 1 and p.world.popularity_noise == float("inf")
+    assert p.interventions.rl_betas == (1, 0.5) and p.interventions.config("sft").lr == 1
+
+
+def test_profile_file_iv_wrong_type(tmp_path, monkeypatch):
+    _write(tmp_path, monkeypatch, "typo", 'world:\n  n_entities: "ten"\n')
+    with pytest.raises(ValueError, match=re.escape("config/typo.yaml: world.n_entities='ten': must be an integer")):
+        load_profile("typo")
+    _write(tmp_path, monkeypatch, "exp", "base:\n  lr: 1e-3\n")   # YAML 1.1 reads this as a string
+    with pytest.raises(ValueError, match=r"base.lr='1e-3': must be a number.*YAML reads 1e-3 as a string"):
+        load_profile("exp")
+    _write(tmp_path, monkeypatch, "small", "world:\n  n_entities: 2\n")   # the config's own range
+    with pytest.raises(ValueError, match=r"^config/small.yaml: WorldConfig.n_entities=2: need at least 4"):
+        load_profile("small")
+    with pytest.raises(ValueError, match=r"^config/small.yaml with overrides: WorldConfig.n_entities=3"):
+        load_profile("small", world={"n_entities": 3})
+    with pytest.raises(ValueError, match=r"^overrides of config/small.yaml: world.n_entities='x'"):
+        load_profile("small", world={"n_entities": "x"})
+
+
+@pytest.mark.parametrize("text, line, what", [
+    ("seed: 0\nworld:\n  n_entities: [1, 2\n", 4, "expected ',' or ']'"),
+    ("seed: 0\nworld:\n  n_entities: 10\n   p_unseen: 0.1\n", 4, "mapping values are not allowed here"),
+    ("seed: 0\nbase: {n_layer: 2\n", 3, "expected ',' or '}'"),
+])
+def test_profile_file_iv_yaml_syntax(tmp_path, monkeypatch, text, line, what):
+    _write(tmp_path, monkeypatch, "broken", text)
+    with pytest.raises(ValueError, match=rf"^config/broken.yaml: line {line}: ") as e:
+        load_profile("broken")
+    assert what in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(ValueError, match=rf"^config/broken.yaml: line {line}: "):
+        from dint.config import notebook_parameters
+        notebook_parameters("broken", "00_base_model")
+
+
+def test_profile_file_iv_shape(tmp_path, monkeypatch):
+    _write(tmp_path, monkeypatch, "listy", "- seed\n- world\n")
+    with pytest.raises(ValueError, match=r"config/listy.yaml: must be a mapping of key -> value"):
+        load_profile("listy")
+    _write(tmp_path, monkeypatch, "copied", "profile: tiny\nseed: 1\n")
+    with pytest.raises(ValueError, match=r"profile='tiny' but the file is copied.yaml"):
+        load_profile("copied")
+    _write(tmp_path, monkeypatch, "empty", "")
+    assert load_profile("empty").world == WorldConfig()
+
+
+def test_load_profile_messages_are_one_line(tmp_path, monkeypatch):
+    """The Snakefile prints load_profile's ValueError as it is: one line, naming the file and the fix."""
+    for text in ("world: {n_entities: ten}\n", "world: [\n", "world: {n_entities: 2}\n", "seed: -1\n",
+                 "interventions: {sft: {epochs: two}}\n", "colour: red\n"):
+        _write(tmp_path, monkeypatch, "bad", text)
+        with pytest.raises(ValueError) as e:
+            load_profile("bad")
+        msg = str(e.value)
+        assert msg.startswith("config/bad.yaml") and "\n" not in msg, msg
+    with pytest.raises(ValueError, match=r"^unknown profile 'nosuch'; available profiles: \['bad'\]"):
+        load_profile("nosuch")
+
+
+def test_every_committed_profile_loads():
+    for name in profiles():
+        p = load_profile(name)
+        assert p.name == name and p.is_default()

@@ -56,19 +56,16 @@ class InterventionsConfig:
     rl: dict = field(default_factory=dict)
     store: dict = field(default_factory=dict)
     rag: dict = field(default_factory=dict)
-    rl_betas: tuple = (0.01, 0.03, 0.1, 0.3, 1.0)
-    bon_n: tuple = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-    sft_epochs: tuple = (1, 2, 3, 6, 12)
-    sft_data: tuple = (0.25, 0.5, 1.0)
-    stack_steps: tuple = STACK_STEPS
+    rl_betas: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)
+    bon_n: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+    sft_epochs: tuple[int, ...] = (1, 2, 3, 6, 12)
+    sft_data: tuple[float, ...] = (0.25, 0.5, 1.0)
+    stack_steps: tuple[str, ...] = STACK_STEPS
 
     def __post_init__(self):
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.name in ("rl_betas", "bon_n"):
-                if not v or any(not x > 0 for x in v):
-                    raise ValueError(f"interventions.{f.name}={v!r}: give a non-empty list of positive numbers")
-            elif f.name in ("sft_epochs", "sft_data"):
+            if f.name in ("rl_betas", "bon_n", "sft_epochs", "sft_data"):
                 if not isinstance(v, (tuple, list)) or not v or any(
                         isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0 for x in v):
                     raise ValueError(f"interventions.{f.name}={v!r}: give a non-empty list of positive numbers")
@@ -101,8 +98,7 @@ class InterventionsConfig:
     def config(self, name: str, **override):
         """The config dataclass of ``name`` (a field of this section), with ``override`` applied; for
         ``sft_lora`` and ``dpo_lora``, the ``sft`` / ``dpo`` config with their overrides and LoRA."""
-        module, cls = _CONFIGS[name]
-        cls = getattr(_method(module), cls)
+        cls = config_class(name)
         if name in _LORA:
             values = {**getattr(self, _LORA[name]), **getattr(self, name), **override}
             if "peft" not in override:
@@ -127,6 +123,26 @@ _CONFIGS = {"labeler": ("data", "LabelerConfig"), "sft": ("sft", "SFTConfig"), "
             "reward": ("reward", "RewardConfig"), "rl": ("rl", "RLConfig"), "store": ("retrieval", "StoreConfig"),
             "rag": ("rag", "RAGSFTConfig")}
 _LORA = {"sft_lora": "sft", "dpo_lora": "dpo"}   # the LoRA variants and the method whose fields they override
+# the fields of the section that hold one method's config, as a mapping of its fields
+METHOD_FIELDS = tuple(_CONFIGS)
+
+
+def config_class(name: str) -> type:
+    """The config dataclass that method field ``name`` of the section fills (``sft_lora``:
+    `sft.SFTConfig`); its module is imported, not TRL, PEFT or torch, which load on first use.
+
+    Parameters
+    ----------
+    name : one of `METHOD_FIELDS`
+
+    Returns
+    -------
+    the dataclass
+    """
+    if name not in _CONFIGS:
+        raise ValueError(f"{name!r} is not a method of the interventions section; choose one of {METHOD_FIELDS}")
+    module, cls = _CONFIGS[name]
+    return getattr(_method(module), cls)
 
 
 def _method(name: str):

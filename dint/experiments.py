@@ -26,13 +26,19 @@ def rl_sweep(profile: Profile, *, rebuild: bool = False, progress: bool = False)
     ``wall_time`` of the run. The run at the profile's own ``rl.beta`` is the ``rlhf`` intervention
     (same start, reward, config and seed): its checkpoints are read from that artifact, not trained again.
     """
-    folder = artifacts.root(profile) / "rl_sweep"
     manifest = {**artifacts._intervention_manifest(profile, "rl_sweep", grids=("rl_betas",)), "kind": "rl_sweep"}
-    if rebuild or not artifacts._valid(folder, manifest):
+    own = profile.interventions.config("rl").beta
+    inputs = {"world": artifacts.ensure_world(profile),
+              "sft": artifacts.ensure_intervention(profile, "sft", progress=progress),
+              "reward": artifacts.ensure_intervention(profile, "reward", progress=progress)}
+    if any(float(beta) == own for beta in profile.interventions.rl_betas):
+        inputs["rlhf"] = artifacts.ensure_intervention(profile, "rlhf", progress=progress)
+
+    def compute():
         w = artifacts.world(profile)
         sft_model, tok, _ = artifacts.intervention(profile, "sft", progress=progress)
         rm, _, _ = artifacts.intervention(profile, "reward", progress=progress)
-        rows, own = [], profile.interventions.config("rl").beta
+        rows = []
         for beta in profile.interventions.rl_betas:
             if float(beta) == own:
                 record = artifacts.intervention(profile, "rlhf", progress=progress)[2]
@@ -42,9 +48,10 @@ def rl_sweep(profile: Profile, *, rebuild: bool = False, progress: bool = False)
             for c in record.extra["checkpoints"]:
                 rows.append({"beta": float(beta), **{k: v for k, v in c.items() if np.isscalar(v)},
                              "train_flops": record.train_flops, "wall_time": record.wall_time})
-        table = pd.DataFrame(rows)
-        artifacts._build(folder, manifest, lambda tmp: table.to_parquet(tmp / "checkpoints.parquet", index=False))
-    return pd.read_parquet(folder / "checkpoints.parquet")
+        return pd.DataFrame(rows)
+
+    return artifacts.cached_table(artifacts.root(profile) / "rl_sweep", manifest, compute, file="checkpoints.parquet",
+                                  inputs=inputs, rebuild=rebuild)
 
 
 def reward_table(profile: Profile, *, form: str = "qa", rebuild: bool = False) -> pd.DataFrame:
@@ -64,9 +71,9 @@ def reward_table(profile: Profile, *, form: str = "qa", rebuild: bool = False) -
 
     if form not in world_mod.FORMS:
         raise ValueError(f"form={form!r}: choose one of {world_mod.FORMS}")
-    folder = artifacts.root(profile) / "reward_scores" / form
     manifest = {**artifacts._intervention_manifest(profile, "reward"), "kind": "reward_scores", "form": form}
-    if rebuild or not artifacts._valid(folder, manifest):
+
+    def compute():
         prompts = artifacts.world(profile).prompts(form).sort_values("fact")
         sizes = [len(c) for c in prompts["candidates"]]
         table = pd.DataFrame({"fact": np.repeat(prompts["fact"].to_numpy(), sizes),
@@ -76,8 +83,11 @@ def reward_table(profile: Profile, *, form: str = "qa", rebuild: bool = False) -
         with models.torch_threads(profile.interventions.threads):   # the same numbers wherever it is built
             table["reward"] = reward_model.score(np.repeat(prompts["prompt"].to_numpy(), sizes).tolist(),
                                                  (" " + table["answer"]).tolist())
-        artifacts._build(folder, manifest, lambda tmp: table.to_parquet(tmp / "rewards.parquet", index=False))
-    return pd.read_parquet(folder / "rewards.parquet")
+        return table
+
+    inputs = {"world": artifacts.ensure_world(profile), "reward": artifacts.ensure_intervention(profile, "reward")}
+    return artifacts.cached_table(artifacts.root(profile) / "reward_scores" / form, manifest, compute,
+                                  file="rewards.parquet", inputs=inputs, rebuild=rebuild)
 
 
 def candidate_rewards(rewards: pd.DataFrame, scores: pd.DataFrame, *, form: str = "qa") -> tuple:

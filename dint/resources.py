@@ -139,16 +139,18 @@ def training_curve(profile: Profile, *, rebuild: bool = False, progress: bool = 
     A cached artifact (``results/<profile>/training_curve/``), built on first use from the cached
     world and base model; see `train_grid` for the columns (one row per run and held-out fact).
     """
-    folder = artifacts.root(profile) / "training_curve"
     manifest = {**artifacts._intervention_manifest(profile, "training_curve", grids=("sft_epochs", "sft_data")),
                 "kind": "training_curve", "scoring": profile.asdict()["scoring"]}
-    if rebuild or not artifacts._valid(folder, manifest):
+
+    def compute():
         w = artifacts.world(profile)
         base, tok, _ = artifacts.base_model(profile, progress=progress)
-        table = train_grid(w, base, tok, profile, epochs=profile.interventions.sft_epochs,
-                           shares=profile.interventions.sft_data, progress=progress)
-        artifacts._build(folder, manifest, lambda tmp: table.to_parquet(tmp / "runs.parquet", index=False))
-    return pd.read_parquet(folder / "runs.parquet")
+        return train_grid(w, base, tok, profile, epochs=profile.interventions.sft_epochs,
+                          shares=profile.interventions.sft_data, progress=progress)
+
+    inputs = {"world": artifacts.ensure_world(profile), "base": artifacts.ensure_base(profile, progress=progress)}
+    return artifacts.cached_table(artifacts.root(profile) / "training_curve", manifest, compute, file="runs.parquet",
+                                  inputs=inputs, rebuild=rebuild)
 
 
 # ------------------------------------------------------------------------------ (b) answers to verify

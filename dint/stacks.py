@@ -147,18 +147,30 @@ def stack(profile: Profile, steps, *, rebuild: bool = False, progress: bool = Fa
     if steps in ALIASES:
         model, tok, _ = artifacts.intervention(profile, ALIASES[steps], rebuild=rebuild, progress=progress)
         return model, tok, _records(profile, steps)
-    folder, manifest = _folder(profile, steps), _manifest(profile, steps)
-    if rebuild or not artifacts._valid(folder, manifest):
-        start, tok, _ = stack(profile, prefix(steps), progress=progress)
-        model, record = _train_step(profile, steps[-1], start, tok, progress=progress)
-
-        def write(tmp):
-            models.save(model, tok, tmp)
-            record.save(tmp / "record.json")
-
-        artifacts._build(folder, manifest, write)
+    folder = _ensure(profile, steps, rebuild=rebuild, progress=progress)
     model, tok, _ = artifacts._load_intervention(profile, "rag" if steps[-1] == "rag" else "stack", folder)
     return model, tok, _records(profile, steps)
+
+
+def _ensure(profile: Profile, steps: tuple[str, ...], *, rebuild: bool = False, progress: bool = False):
+    """The folder of a stack's model (the base's, an intervention's or a trained stack's), built unless
+    valid (`artifacts.cached`); a trained stack's inputs are the world, its prefix and, for an ``rl`` step,
+    the reward model."""
+    if not steps:
+        return artifacts.ensure_base(profile, progress=progress)
+    if steps in ALIASES:
+        return artifacts.ensure_intervention(profile, ALIASES[steps], rebuild=rebuild, progress=progress)
+    inputs = {"world": artifacts.ensure_world(profile), "start": _ensure(profile, prefix(steps), progress=progress)}
+    if steps[-1] == "rl":
+        inputs["reward"] = artifacts.ensure_intervention(profile, "reward", progress=progress)
+
+    def build(tmp):
+        start, tok, _ = stack(profile, prefix(steps), progress=progress)
+        model, record = _train_step(profile, steps[-1], start, tok, progress=progress)
+        models.save(model, tok, tmp)
+        record.save(tmp / "record.json")
+
+    return artifacts.cached(_folder(profile, steps), _manifest(profile, steps), build, inputs=inputs, rebuild=rebuild)
 
 
 def stack_scores(profile: Profile, steps, *, rebuild: bool = False) -> pd.DataFrame:
@@ -168,18 +180,19 @@ def stack_scores(profile: Profile, steps, *, rebuild: bool = False) -> pd.DataFr
         return artifacts.base_scores(profile, rebuild=rebuild)
     if steps in ALIASES:
         return artifacts.intervention_scores(profile, ALIASES[steps], rebuild=rebuild)
-    folder = artifacts.root(profile) / "scores" / "stacks" / name(steps)
     manifest = {**_manifest(profile, steps), "kind": "stack_scores", "scoring": profile.asdict()["scoring"]}
-    if rebuild or not artifacts._valid(folder, manifest):
+
+    def compute():
         model, tok, _ = stack(profile, steps)
         w = artifacts.world(profile)
         with artifacts._threads(profile):
             if steps[-1] == "rag":
-                table = artifacts.score_world(model.model, tok, w, profile, route=model.prompts)
-            else:
-                table = artifacts.score_world(model, tok, w, profile)
-        artifacts._build(folder, manifest, lambda tmp: table.to_parquet(tmp / "scores.parquet", index=False))
-    return pd.read_parquet(folder / "scores.parquet")
+                return artifacts.score_world(model.model, tok, w, profile, route=model.prompts)
+            return artifacts.score_world(model, tok, w, profile)
+
+    inputs = {"world": artifacts.ensure_world(profile), "model": _ensure(profile, steps)}
+    return artifacts.cached_table(artifacts.root(profile) / "scores" / "stacks" / name(steps), manifest, compute,
+                                  file="scores.parquet", inputs=inputs, rebuild=rebuild)
 
 
 def manifest_path(profile: Profile, steps) -> str:

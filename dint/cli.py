@@ -7,9 +7,43 @@ import sys
 from pathlib import Path
 
 
+class _UsageError(Exception):
+    """A command line argparse rejects; `main` prints it as ``error: ...`` and returns 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise _UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _count(least: int):
+    """An argparse type: an integer >= ``least``."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {least}, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {least}, got {text!r}")
+        return value
+    parse.__name__ = f"integer >= {least}"
+    return parse
+
+
+def _share(text):
+    """An argparse type: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), e.g. 0.05, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), e.g. 0.05, got {text!r}")
+    return value
+
+
 def _profile_args(p):
     p.add_argument("--profile", default="tiny", help="a profile in config/ (default: tiny)")
-    p.add_argument("--seed", type=int, default=None, help="replace the profile's seed")
+    p.add_argument("--seed", type=_count(0), default=None, help="replace the profile's seed")
 
 
 def _build(args):
@@ -68,16 +102,21 @@ def _build(args):
 def _parse_param(text):
     import yaml
 
-    if "=" not in text:
-        raise SystemExit(f"error: -p expects NAME=VALUE, got {text!r}")
-    name, value = text.split("=", 1)
-    return name, yaml.safe_load(value)
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise ValueError(f"-p {text!r}: give NAME=VALUE, e.g. -p n_resamples=200")
+    try:
+        return name.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        what = getattr(e, "problem", None) or " ".join(str(e).split())
+        raise ValueError(f"-p {text!r}: the value is not YAML ({what}); write a list as [a, b] and quote text "
+                         "with YAML's special characters, e.g. -p 'name=\"a: b\"'") from None
 
 
 def _run(args):
     from .notebooks import run
 
-    params = dict(_parse_param(p) for p in args.param)
+    params = dict(_parse_param(p) for p in args.param)   # a bad name or value fails in run, before a kernel starts
     out = run(args.notebook, profile=args.profile, seed=args.seed, parameters=params)
     print(f"executed -> {out}")
 
@@ -166,7 +205,7 @@ def _profiles(args):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="dint", description=__doc__)
+    parser = _Parser(prog="dint", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("build", help="build (or load) a shared artifact of a profile",
@@ -193,8 +232,8 @@ def main(argv=None) -> int:
                        description="scoring: dint's exact scorer vs lm-evaluation-harness and vs sampling.")
     p.add_argument("what", choices=["scoring"])
     p.add_argument("--profile", default="tiny")
-    p.add_argument("--questions", type=int, default=200)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--questions", type=_count(1), default=200)
+    p.add_argument("--repeats", type=_count(1), default=3)
     p.set_defaults(fn=_bench)
 
     p = sub.add_parser("macros", help="write the paper's number macros from a profile's results",
@@ -205,10 +244,10 @@ def main(argv=None) -> int:
     p = sub.add_parser("validate", help="simulation study of every test's type-I error, power and coverage",
                        description="Type-I error at alpha 0.05, power and coverage at 0.95 of dint's tests and "
                                    "intervals, by simulation; writes results/validity/validity.tex.")
-    p.add_argument("--replications", type=int, default=2000)
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per CPU)")
-    p.add_argument("--n-resamples", type=int, default=999, help="bootstrap/permutation resamples per replication")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--replications", type=_count(1), default=2000)
+    p.add_argument("--jobs", type=_count(1), default=None, help="worker processes (default: one per CPU)")
+    p.add_argument("--n-resamples", type=_count(1), default=999, help="bootstrap/permutation resamples per replication")
+    p.add_argument("--seed", type=_count(0), default=0)
     p.add_argument("--output", default=None, help="folder of the table (default: results/validity)")
     p.set_defaults(fn=_validate)
 
@@ -222,7 +261,7 @@ def main(argv=None) -> int:
                        description="Run the paper's pipeline for a profile: shared artifacts, every notebook, the "
                                    "macros and (where TeX is installed) the paper. Reruns only what changed.")
     p.add_argument("--profile", default="tiny")
-    p.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--cores", type=_count(1), default=os.cpu_count() or 1)
     p.add_argument("targets", nargs="*", help="Snakemake targets (default: everything)")
     p.set_defaults(fn=_reproduce)
 
@@ -237,25 +276,25 @@ def main(argv=None) -> int:
     p.add_argument("--profile", default="tiny")
     p.add_argument("--name", default=None, help="name on the card (default: the directory's name)")
     p.add_argument("--form", choices=["qa", "statement"], default="qa")
-    p.add_argument("--alpha", type=float, default=0.05, help="target joint error of the verification system")
+    p.add_argument("--alpha", type=_share, default=0.05, help="target joint error of the verification system")
     p.set_defaults(fn=_card)
 
     p = sub.add_parser("profiles", help="list the profiles in config/")
     p.set_defaults(fn=_profiles)
 
-    args = parser.parse_args(argv)
-    if getattr(args, "artifact", None) == "stack" and not args.name:
-        parser.error("dint build stack needs a NAME: steps of sft, dpo, rl, rag joined by '+', e.g. sft+dpo")
-    if getattr(args, "artifact", None) in ("intervention", "intervention-scores"):
-        if len(args.name) != 1:
-            from .interventions.plan import NAMES
-            parser.error(f"dint build {args.artifact} needs one NAME, one of {', '.join(NAMES)}")
-        args.name = args.name[0]
-    elif getattr(args, "artifact", None) not in (None, "stack", "reward-scores") and args.name:
-        parser.error(f"dint build {args.artifact} takes no NAME (got {' '.join(args.name)})")
     try:
+        args = parser.parse_args(argv)
+        if getattr(args, "artifact", None) == "stack" and not args.name:
+            parser.error("dint build stack needs a NAME: steps of sft, dpo, rl, rag joined by '+', e.g. sft+dpo")
+        if getattr(args, "artifact", None) in ("intervention", "intervention-scores"):
+            if len(args.name) != 1:
+                from .interventions.plan import NAMES
+                parser.error(f"dint build {args.artifact} needs one NAME, one of {', '.join(NAMES)}")
+            args.name = args.name[0]
+        elif getattr(args, "artifact", None) not in (None, "stack", "reward-scores") and args.name:
+            parser.error(f"dint build {args.artifact} takes no NAME (got {' '.join(args.name)})")
         args.fn(args)
-    except (ValueError, ModuleNotFoundError, FileNotFoundError, RuntimeError) as e:
+    except (_UsageError, ValueError, ModuleNotFoundError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

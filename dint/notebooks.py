@@ -1,21 +1,110 @@
 """Run the claim notebooks with Papermill, as the pipeline and the test suite do."""
 from __future__ import annotations
 
+import ast
+import json
 from pathlib import Path
 
 from . import paths
-from .config import load_profile, notebook_parameters
+from .config import SECTIONS, check_type, load_profile, notebook_parameters, profile_notebooks
 
 NOTEBOOKS = ("00_base_model", "01_mechanism", "02_engineering_clues", "03_diagnosability", "04_trust_reliability",
              "05_compound_failure", "06_resources", "07_verification")
 
 
 def path(name: str) -> Path:
+    """The committed notebook ``notebooks/<name>.ipynb``; ValueError naming the available ones."""
     p = paths.notebooks() / f"{name}.ipynb"
-    if not p.exists():
+    if not isinstance(name, str) or not p.exists():
         available = sorted(q.stem for q in paths.notebooks().glob("*.ipynb"))
         raise ValueError(f"unknown notebook {name!r}; available: {available}")
     return p
+
+
+def _cells(name: str) -> list[dict]:
+    return [c for c in json.loads(path(name).read_text())["cells"] if c.get("cell_type") == "code"]
+
+
+def parameters(name: str) -> dict:
+    """The parameters a notebook declares: name -> default, from its cell tagged ``parameters``.
+
+    Parameters
+    ----------
+    name : notebook name, e.g. ``00_base_model``
+
+    Returns
+    -------
+    dict of name -> default value (a Python literal, e.g. ``seed = 0`` gives ``{"seed": 0}``)
+    """
+    tagged = [c for c in _cells(name) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        raise ValueError(f"notebooks/{name}.ipynb has {len(tagged)} cells tagged 'parameters'; tag exactly one")
+    out = {}
+    for node in ast.parse("".join(tagged[0]["source"])).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else getattr(
+            node, "target", None)
+        if isinstance(target, ast.Name) and getattr(node, "value", None) is not None:
+            out[target.id] = ast.literal_eval(node.value)
+    return out
+
+
+def _type_of(default):
+    """The type a parameter declared with ``default`` takes: ``seed = 0`` an int, ``alpha = 0.1`` a
+    number, ``interventions = ["sft"]`` a list of strings."""
+    if isinstance(default, (list, tuple)):
+        kinds = {type(x) for x in default}
+        return list[kinds.pop()] if len(kinds) == 1 else list
+    if isinstance(default, dict):
+        return dict
+    return object if default is None else type(default)
+
+
+def check_parameters(name: str, values: dict, *, where: str = "parameters") -> None:
+    """Check notebook parameters against the notebook's parameters cell: every name declared there,
+    every value of its default's type (an int for ``seed = 0``; a number, int or float, for
+    ``alpha = 0.1``; a list of strings for ``interventions = ["sft"]``).
+
+    Parameters
+    ----------
+    name : notebook name
+    values : parameter -> value
+    where : where the values come from, for messages (``config/smoke.yaml notebooks.01_mechanism``)
+
+    Raises
+    ------
+    ValueError naming the unknown parameter with the valid ones, or the value of the wrong type.
+    """
+    declared = parameters(name)
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: give a mapping of parameter -> value, got {values!r}")
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
+        raise ValueError(f"{where}: notebook {name} has no parameter(s) {unknown}; valid: {sorted(declared)}")
+    for k, v in values.items():
+        try:
+            check_type(k, v, _type_of(declared[k]))
+        except ValueError as e:
+            raise ValueError(f"{where}: {e} (notebooks/{name}.ipynb declares {k} = {declared[k]!r})") from None
+
+
+def _profile_arguments(name: str) -> dict:
+    """keyword -> parameter for the notebook's ``load_profile`` calls whose arguments are its own
+    parameters (``seed=seed``, ``world=world_params``), so that the launcher checks them as the
+    notebook will use them."""
+    declared, out = parameters(name), {}
+    for cell in _cells(name):
+        try:
+            tree = ast.parse("".join(cell["source"]))
+        except SyntaxError:   # IPython magics: not a load_profile call
+            continue
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and "load_profile" in (getattr(node.func, "id", None),
+                                                                       getattr(node.func, "attr", None))):
+                continue
+            for kw in node.keywords:
+                if kw.arg in ("seed", *SECTIONS) and isinstance(kw.value, ast.Name) and kw.value.id in declared:
+                    out[kw.arg] = kw.value.id
+    return out
 
 
 def run(name: str, *, profile: str = "tiny", seed: int | None = None, parameters: dict | None = None,
@@ -23,16 +112,37 @@ def run(name: str, *, profile: str = "tiny", seed: int | None = None, parameters
     """Execute a notebook with Papermill; the executed copy goes to ``results/<profile>/notebooks/``.
 
     Parameters come from, in increasing precedence: the notebook's parameters cell, the profile's
-    ``notebooks`` section (`dint.config.notebook_parameters`), and ``parameters``.
+    ``notebooks`` section (`dint.config.notebook_parameters`), and ``parameters``. The profile, the
+    seed and every parameter's name and type are checked before a kernel starts, or a folder is
+    made (``profile`` is this function's argument, not a parameter).
 
     Papermill raises on the first cell that errors; the half-executed copy is then renamed
     ``*.failed.ipynb`` so that nothing incomplete sits under the final name.
+
+    Returns
+    -------
+    the path of the executed notebook
     """
+    P = load_profile(profile, seed=seed)   # a bad profile or seed fails here
+    src = path(name)
+    available = sorted(q.stem for q in paths.notebooks().glob("*.ipynb"))
+    unknown = sorted(set(profile_notebooks(profile)) - set(available))
+    if unknown:
+        raise ValueError(f"config/{profile}.yaml notebooks: unknown notebook(s) {unknown}; available: {available}")
+    section, given = notebook_parameters(profile, name), parameters or {}
+    for where, values in ((f"config/{profile}.yaml notebooks.{name}", section), ("notebook parameters", given)):
+        check_parameters(name, values, where=where)
+        if values.get("profile", profile) != profile:
+            raise ValueError(f"{where}: profile={values['profile']!r} differs from the run's profile {profile!r}: "
+                             "choose the profile with --profile (profile=), not as a parameter")
+    params = {"profile": profile, "seed": P.seed, **section, **given}
+    # the notebook's own load_profile call, with its overrides (seed, world_params, ...), made here first
+    try:
+        load_profile(profile, **{kw: params[p] for kw, p in _profile_arguments(name).items() if p in params})
+    except ValueError as e:
+        raise ValueError(f"parameters of {name}: {e}") from None
     import papermill as pm
 
-    P = load_profile(profile, seed=seed)   # a bad profile, seed or parameter fails here, before a kernel starts
-    params = {"profile": profile, "seed": P.seed, **notebook_parameters(profile, name), **(parameters or {})}
-    src = path(name)
     out = Path(output) if output else paths.results(profile) / "notebooks" / f"{name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -273,6 +273,11 @@ def characterise(model: str, base_scores: pd.DataFrame, scores: pd.DataFrame, fa
     dict name -> `dint.stats.Result` or float (``card_*``, ``brier*``, ``verify_*``), for
     `dint.report.Outputs.numbers`.
     """
+    # checked before the card's bootstrap, which takes a while
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not 0 < alpha < 1:
+        raise ValueError(f"alpha={alpha!r}: must lie in (0, 1), e.g. 0.05")
+    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
+        raise ValueError(f"n_splits={n_splits!r}: must be an integer >= 2")
     c = card(model, base_scores, scores, facts, form=form, split="heldout", n_bins=n_bins,
              n_resamples=n_resamples, seed=seed)
     s = _select(scores, facts, form, "heldout")

@@ -210,12 +210,59 @@ def save(model, tokenizer, directory: str | Path) -> Path:
     return d
 
 
-def load(directory: str | Path, *, device: str = "cpu", dtype: str | torch.dtype | None = None):
-    """Load a local Hugging Face causal LM directory (safetensors only, no remote code)."""
+# files of which a Hugging Face tokenizer needs at least one (fast, SentencePiece, BPE, WordPiece, or a
+# tokenizer_config.json naming a tokenizer that needs no file)
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "tokenizer_config.json")
+
+
+def check_directory(directory: str | Path) -> Path:
+    """Check that a folder holds a Hugging Face causal LM that `load` can read, before anything loads.
+
+    Parameters
+    ----------
+    directory : the folder (``save_pretrained`` output)
+
+    Returns
+    -------
+    the folder as a Path
+
+    Raises
+    ------
+    ValueError naming the missing file(s): config.json, the weights (model.safetensors, or shards
+    ``model-*.safetensors``), a tokenizer file (one of `TOKENIZER_FILES`), and the fix.
+    """
     d = Path(directory)
+    what = "a local Hugging Face model directory (written by dint.models.save or save_pretrained)"
+    if not d.is_dir():
+        raise ValueError(f"model directory {str(d)!r} does not exist: pass {what}, a .gguf file or a packaged "
+                         "model (gemma, smollm)")
     if not (d / "config.json").exists():
-        raise ValueError(f"model directory {str(d)!r} has no config.json: pass a local Hugging Face "
-                         "model directory (save_pretrained output)")
+        raise ValueError(f"model directory {str(d)!r} has no config.json: pass {what}")
+    if not list(d.glob("*.safetensors")):
+        other = sorted(p.name for p in d.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack"))
+        found = f"; it has {other}, which are not loaded (convert them to safetensors)" if other else ""
+        raise ValueError(f"model directory {str(d)!r} has no weights: model.safetensors (or shards *.safetensors) "
+                         f"is missing{found}; write them with model.save_pretrained(directory) (safetensors, the "
+                         "default) or dint.models.save")
+    if not any((d / f).exists() for f in TOKENIZER_FILES):
+        raise ValueError(f"model directory {str(d)!r} has no tokenizer: none of {list(TOKENIZER_FILES)}; "
+                         "write it with tokenizer.save_pretrained(directory) or dint.models.save")
+    return d
+
+
+def load(directory: str | Path, *, device: str = "cpu", dtype: str | torch.dtype | None = None):
+    """Load a local Hugging Face causal LM directory (safetensors only, no remote code).
+
+    Parameters
+    ----------
+    directory : a folder written by `save` (``save_pretrained``), checked first by `check_directory`
+    device, dtype : where the model goes, and its weights' dtype (None: as saved)
+
+    Returns
+    -------
+    model (eval mode), tokenizer
+    """
+    d = check_directory(directory)
     tok = transformers.AutoTokenizer.from_pretrained(d, local_files_only=True)
     model = transformers.AutoModelForCausalLM.from_pretrained(d, local_files_only=True, use_safetensors=True,
                                                               trust_remote_code=False,

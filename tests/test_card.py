@@ -81,3 +81,11 @@ def test_verification_splits_mean_error_at_most_alpha():
     assert again["error"].statistic == r["error"].statistic
     with pytest.raises(ValueError, match="n_splits"):
         card.verification_splits(s, y, n_splits=1)
+
+
+@pytest.mark.parametrize("kw, match", [({"alpha": 1.5}, "alpha=1.5"), ({"alpha": True}, "alpha=True"),
+                                        ({"n_splits": 1}, "n_splits=1")])
+def test_characterise_iv_before_any_work(kw, match):
+    """alpha and n_splits are checked before the card's bootstrap (the tables here would make it fail)."""
+    with pytest.raises(ValueError, match=match):
+        card.characterise("m", pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), **kw)

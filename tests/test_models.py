@@ -58,9 +58,20 @@ def test_save_load_roundtrip(micro_model, tmp_path):
     assert tok2.get_vocab() == tok.get_vocab()
 
 
-def test_load_iv(tmp_path):
+def test_load_iv(tmp_path, micro_model):
+    with pytest.raises(ValueError, match="does not exist"):
+        models.load(tmp_path / "absent")
     with pytest.raises(ValueError, match="config.json"):
         models.load(tmp_path)
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"no weights: model.safetensors .* is missing; it has \['pytorch_model.bin'\]"):
+        models.load(tmp_path)
+    model, tok, _ = micro_model
+    model.save_pretrained(tmp_path / "m")   # weights, no tokenizer
+    with pytest.raises(ValueError, match=r"has no tokenizer: none of \['tokenizer.json'"):
+        models.load(tmp_path / "m")
+    assert models.check_directory(models.save(model, tok, tmp_path / "m")) == tmp_path / "m"
 
 
 def test_pretrain_iv(micro_world):

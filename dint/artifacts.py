@@ -57,6 +57,12 @@ def root(profile: Profile) -> Path:
     return base if profile.is_default() else base / "variants" / profile.digest()
 
 
+def figures_root(profile: Profile) -> Path:
+    """Folder of a profile's figures: ``figures/<profile>/``, or a variant's own folder below it, as `root`."""
+    base = paths.figures(profile.name)
+    return base if profile.is_default() else base / "variants" / profile.digest()
+
+
 def _manifest(profile: Profile, kind: str, sections: tuple[str, ...]) -> dict:
     d = profile.asdict()
     return {"kind": kind, "seed": profile.seed, **{s: d[s] for s in sections}}

@@ -24,6 +24,8 @@ def test_overrides_get_their_own_folder():
     Q = load_profile("smoke", world={"n_entities": 10})
     assert artifacts.root(P) == paths.results("smoke")
     assert artifacts.root(Q) == paths.results("smoke") / "variants" / Q.digest()
+    assert artifacts.figures_root(P) == paths.figures("smoke")
+    assert artifacts.figures_root(Q) == paths.figures("smoke") / "variants" / Q.digest()
     w = artifacts.world(Q)
     assert len(w.entities) == 10
     assert json.loads((artifacts.world_dir(Q) / "manifest.json").read_text())["world"]["n_entities"] == 10

@@ -26,7 +26,7 @@ def _count(least: int):
         if value < least:
             raise argparse.ArgumentTypeError(f"must be an integer >= {least}, got {text!r}")
         return value
-    parse.__name__ = f"integer >= {least}"
+
     return parse
 
 
@@ -148,7 +148,9 @@ def _validate(args):
 
 def _paper(args):
     from . import paper
+    from .config import load_profile
 
+    load_profile(args.profile)   # an unknown profile is named before TeX is looked for
     print(f"paper -> {paper.build(args.profile)}")
 
 

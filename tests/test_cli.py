@@ -200,6 +200,8 @@ def test_cli_bad_profile_file_fails_before_work(capsys, no_work, monkeypatch, te
     (["validate", "--replications", "ten"], "argument --replications: must be an integer >= 1"),
     (["bench", "scoring", "--questions", "-5"], "argument --questions: must be an integer >= 1"),
     (["build", "world", "--profile", "smoke", "--seed", "-2"], "argument --seed: must be an integer >= 0"),
+    (["paper", "--profile", "nope"], "unknown profile 'nope'"),
+    (["macros", "--profile", "nope"], "unknown profile 'nope'"),
 ])
 def test_cli_bad_arguments_fail_cleanly(capsys, no_work, argv, want):
     _fails_cleanly(capsys, argv, want)

@@ -193,7 +193,8 @@ def check_fields(cls, values: dict, *, where: str) -> dict:
 
     Returns
     -------
-    dict: the values, with lists turned into tuples for tuple fields (YAML has no tuples).
+    dict: the values, with lists turned into tuples for tuple fields (YAML has no tuples) and
+    mappings into their config for fields that are a config dataclass.
 
     Raises
     ------
@@ -212,8 +213,11 @@ def check_fields(cls, values: dict, *, where: str) -> dict:
             f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
         tp = hints[name]
         check_type(f"{where}.{name}", value, tp, default=default)
-        is_tuple = tp is tuple or typing.get_origin(tp) is tuple
-        out[name] = tuple(value) if isinstance(value, list) and is_tuple else value
+        if isinstance(value, list) and (tp is tuple or typing.get_origin(tp) is tuple):
+            value = tuple(value)
+        elif isinstance(value, dict) and dataclasses.is_dataclass(tp):   # a nested config, built here
+            value = tp(**check_fields(tp, value, where=f"{where}.{name}"))
+        out[name] = value
     return out
 
 

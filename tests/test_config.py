@@ -2,7 +2,8 @@
 import re
 import subprocess
 import sys
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, dataclass, fields
+from typing import Literal
 
 import pytest
 import yaml
@@ -342,3 +343,39 @@ def test_every_committed_profile_loads():
     for name in profiles():
         p = load_profile(name)
         assert p.name == name and p.is_default()
+
+
+@dataclass(frozen=True)
+class _Inner:
+    k: int = 1
+    share: float = 0.5
+
+
+@dataclass(frozen=True)
+class _Outer:
+    mode: Literal["fast", "exact"] = "fast"
+    inner: _Inner = _Inner()
+    sizes: tuple[int, ...] = (1, 2)
+    pair: tuple[str, float] = ("a", 1.0)
+    names: list[str] | None = None
+
+
+def test_check_fields_against_theory():
+    """Literal, nested configs, fixed and variable tuples and optional lists, from their annotations."""
+    from dint.config import check_fields
+
+    out = check_fields(_Outer, {"mode": "exact", "inner": {"k": 3}, "sizes": [4], "pair": ["b", 2], "names": None},
+                       where="outer")
+    assert out == {"mode": "exact", "inner": _Inner(k=3), "sizes": (4,), "pair": ("b", 2), "names": None}
+    assert check_fields(_Outer, {"inner": _Inner(), "names": ["x"]}, where="outer")["names"] == ["x"]
+    for values, want in (({"mode": "slow"}, "outer.mode='slow': must be one of 'fast', 'exact', e.g. \"fast\""),
+                         ({"inner": {"k": "3"}}, "outer.inner.k='3': must be an integer, e.g. 1"),
+                         ({"inner": {"kk": 3}}, "unknown outer.inner parameter(s) ['kk']"),
+                         ({"inner": 3}, "outer.inner=3: must be a mapping of _Inner fields"),
+                         ({"sizes": [1, True]}, "outer.sizes[1]=True: must be an integer"),
+                         ({"pair": ["b"]}, "outer.pair=['b']: must be a list of 2"),
+                         ({"pair": ["b", "c"]}, "outer.pair[1]='c': must be a number"),
+                         ({"names": "x"}, "outer.names='x': must be a list of strings or null")):
+        with pytest.raises(ValueError) as e:
+            check_fields(_Outer, values, where="outer")
+        assert want in str(e.value), str(e.value)

@@ -68,6 +68,8 @@ def mcnemar(before, after, *, method: str = "exact", confidence_level: float = 0
     McNemarResult
         ``statistic`` = p_after - p_before = (c - b) / n, its Newcombe interval, the two-sided
         ``pvalue``, ``n`` pairs and the discordant counts ``b`` (1 -> 0) and ``c`` (0 -> 1).
+        Without discordant pairs (b = c = 0) the difference is 0 and its interval is defined,
+        but the test has no information: ``pvalue`` is NaN with the ``reason``.
 
     Notes
     -----
@@ -96,8 +98,10 @@ def mcnemar(before, after, *, method: str = "exact", confidence_level: float = 0
     c = int(np.sum(~before & after))
     d = int(np.sum(~before & ~after))
     n = len(before)
-    if b + c == 0:
-        pvalue = 1.0
+    reason = ""
+    if b + c == 0:   # the conditional test is on b + c = 0 pairs
+        pvalue = float("nan")
+        reason = "no discordant pairs (b = c = 0): McNemar's test, conditional on b + c, has no information"
     elif method == "asymptotic":
         pvalue = float(_sm_mcnemar([[a, b], [c, d]], exact=False, correction=False).pvalue)
     else:
@@ -109,7 +113,7 @@ def mcnemar(before, after, *, method: str = "exact", confidence_level: float = 0
     ci = _newcombe_paired(a, b, c, d, z)
     return McNemarResult((c - b) / n, ci, n,
                          f"paired difference in proportions (after - before), Newcombe interval; "
-                         f"McNemar {method} test (b={b}, c={c})", pvalue, b=b, c=c)
+                         f"McNemar {method} test (b={b}, c={c})", pvalue, reason, b=b, c=c)
 
 
 def diff_proportions(k1: int, n1: int, k2: int, n2: int, *, confidence_level: float = 0.95) -> Result:

@@ -239,22 +239,46 @@ def test_bootstrap_mean_coverage_against_theory():
     assert np.mean(widths) == pytest.approx(2 * 1.96 * 2.0 / math.sqrt(40), rel=0.1)
 
 
+
+@pytest.mark.filterwarnings("error")
+def test_pearson_zero_variance():
+    x, y = _xy(5, 20)
+    for a, b, which in ((np.full(20, 2.0), y, "x is"), (x, np.zeros(20), "y is"), (np.ones(20), np.ones(20), "x and y are")):
+        res = pearson(a, b)
+        assert math.isnan(res.statistic) and math.isnan(res.pvalue)
+        assert math.isnan(res.confidence_interval.low) and math.isnan(res.confidence_interval.high)
+        assert res.reason.startswith(which) and "constant" in res.reason and res.n == 20
+    assert pearson(x, y).reason == ""
+
+
 # ---------------------------------------------------------------- Result
 def test_result_asdict():
     res = pearson([1, 2, 3, 4, 5], [2, 1, 4, 3, 5])
     d = res.asdict()
-    assert d == {"statistic": res.statistic, "n": 5, "method": res.method, "pvalue": res.pvalue,
+    assert d == {"statistic": res.statistic, "n": 5, "method": res.method, "pvalue": res.pvalue, "reason": "",
                  "ci_low": res.confidence_interval.low, "ci_high": res.confidence_interval.high}
     p = proportion(3, 10).asdict()
-    assert set(p) == {"statistic", "n", "method", "pvalue", "ci_low", "ci_high"}
+    assert set(p) == {"statistic", "n", "method", "pvalue", "reason", "ci_low", "ci_high"}
     assert math.isnan(p["pvalue"]) and p["statistic"] == 0.3
 
 
 def test_result_frozen():
     res = Result(0.5, ConfidenceInterval(0.1, 0.9), 10, "m")
-    assert math.isnan(res.pvalue)
+    assert math.isnan(res.pvalue) and res.reason == ""
     with pytest.raises(AttributeError):
         res.statistic = 1.0
+
+
+
+def test_result_reason_keeps_constructions():
+    # positional constructions across the package stay valid; subclasses add fields after reason
+    ci = ConfidenceInterval(0.1, 0.9)
+    assert Result(0.5, ci, 10, "m", 0.2) == Result(statistic=0.5, confidence_interval=ci, n=10, method="m",
+                                                   pvalue=0.2, reason="")
+    m = McNemarResult(0.1, ci, 10, "m", 0.5, b=1, c=2)
+    assert m.reason == "" and (m.b, m.c) == (1, 2)
+    d = McNemarResult(0.0, ci, 10, "m", float("nan"), "no discordant pairs", b=0, c=0).asdict()
+    assert d["reason"] == "no discordant pairs" and d["b"] == 0 and "confidence_interval" not in d
 
 
 # ---------------------------------------------------------------- paired_bootstrap
@@ -390,6 +414,71 @@ def test_cluster_bootstrap_coverage_against_theory():
     assert naive_hits / reps < 0.85
 
 
+
+def _few_clusters(rng, g=12):
+    """12 clusters of 1-14 rows, intraclass correlation 0.5, mean 0."""
+    sizes = rng.integers(1, 15, g)
+    labels = np.repeat(np.arange(g), sizes)
+    return rng.normal(0, math.sqrt(0.5), g)[labels] + rng.normal(0, math.sqrt(0.5), len(labels)), labels
+
+
+def test_cluster_bootstrap_methods_against_theory():
+    rng = np.random.default_rng(8)
+    v, labels = _few_clusters(rng)
+    g = 12
+    res = {m: cluster_bootstrap(v, labels, method=m, n_resamples=999, rng=3)
+           for m in ("hull", "studentized", "expanded", "percentile", "BCa")}
+    assert len({r.statistic for r in res.values()}) == 1 and all(r.n == g for r in res.values())
+    # the same resamples as the percentile interval, the tails widened by Hesterberg's factor
+    draws = np.random.default_rng(3).integers(0, g, (999, g))
+    sums, sizes = np.bincount(labels, weights=v), np.bincount(labels)
+    theta = np.array([sums[d].sum() / sizes[d].sum() for d in draws])
+    tail = sps.norm.cdf(math.sqrt(g / (g - 1)) * sps.t.ppf(0.025, g - 1))
+    assert 0.005 < tail < 0.025
+    np.testing.assert_allclose([res["expanded"].confidence_interval.low, res["expanded"].confidence_interval.high],
+                               np.quantile(theta, [tail, 1 - tail]), rtol=1e-12)
+    np.testing.assert_allclose([res["percentile"].confidence_interval.low, res["percentile"].confidence_interval.high],
+                               np.quantile(theta, [0.025, 0.975]), rtol=1e-12)
+    # bootstrap-t: each resampled ratio standardised by its linearisation standard error
+    est = sums.sum() / sizes.sum()
+    se = lambda d, t: math.sqrt(np.sum((sums[d] - t * sizes[d]) ** 2)) / sizes[d].sum()
+    t = np.array([(th - est) / se(d, th) for d, th in zip(draws, theta)])
+    se0 = se(np.arange(g), est)
+    hi_q, lo_q = np.quantile(t, [0.975, 0.025])
+    np.testing.assert_allclose([res["studentized"].confidence_interval.low, res["studentized"].confidence_interval.high],
+                               [est - hi_q * se0, est - lo_q * se0], rtol=1e-9)
+    hull = res["hull"].confidence_interval
+    assert hull.low == min(res["expanded"].confidence_interval.low, res["studentized"].confidence_interval.low)
+    assert hull.high == max(res["expanded"].confidence_interval.high, res["studentized"].confidence_interval.high)
+    assert "hull" in res["hull"].method and "expanded" in res["expanded"].method
+    bca = res["BCa"].confidence_interval
+    assert bca.low < res["BCa"].statistic < bca.high
+    # another statistic has no standard error: the hull is the expanded percentile interval
+    custom = cluster_bootstrap(v, labels, lambda x: float(np.mean(x)), n_resamples=999, rng=3)
+    assert (custom.confidence_interval.low, custom.confidence_interval.high) == pytest.approx(
+        (res["expanded"].confidence_interval.low, res["expanded"].confidence_interval.high), rel=1e-12)
+    assert "expanded" in custom.method
+    with pytest.raises(ValueError, match="method='studentized' needs"):
+        cluster_bootstrap(v, labels, lambda x: float(np.mean(x)), method="studentized")
+    with pytest.raises(ValueError, match="method="):
+        cluster_bootstrap(v, labels, method="wild")
+
+
+def test_cluster_bootstrap_few_clusters_coverage():
+    # 12 clusters of 1-14 rows: the percentile interval undercovers (0.894 in 3,000 simulations),
+    # the hull holds (0.950); 600 replications here, SE about 0.009
+    rng = np.random.default_rng(12)
+    hits = {"hull": 0, "percentile": 0}
+    for _ in range(600):
+        v, labels = _few_clusters(rng)
+        seed = int(rng.integers(2 ** 31))
+        for m in hits:
+            ci = cluster_bootstrap(v, labels, method=m, n_resamples=499, rng=seed).confidence_interval
+            hits[m] += ci.low <= 0 <= ci.high
+    assert 0.93 <= hits["hull"] / 600 <= 0.97
+    assert hits["percentile"] / 600 <= 0.92
+
+
 # ---------------------------------------------------------------- paired_permutation_test
 def test_paired_permutation_test_iv():
     x, y = _paired()
@@ -442,6 +531,19 @@ def test_paired_permutation_test_against_theory():
     x, y = _paired(8, 50, 0.4)
     res = paired_permutation_test(x, y, n_resamples=9999, rng=2)
     assert res.pvalue == pytest.approx(sps.ttest_rel(x, y).pvalue, rel=0.25)
+
+
+
+def test_paired_permutation_test_identical_samples():
+    x = np.random.default_rng(3).normal(size=30)
+    for n_resamples in (999, 2 ** 31):        # Monte Carlo and exact (2**30 <= n_resamples) null distributions
+        res = paired_permutation_test(x[:10] if n_resamples > 999 else x, x[:10] if n_resamples > 999 else x,
+                                      n_resamples=n_resamples, rng=0)
+        assert res.statistic == 0.0 and res.confidence_interval == ConfidenceInterval(0.0, 0.0)
+        assert math.isnan(res.pvalue) and "point mass" in res.reason
+    med = paired_permutation_test(x, x, np.median, n_resamples=199, rng=0)
+    assert med.statistic == 0.0 and math.isnan(med.pvalue) and med.reason
+    assert paired_permutation_test(x + 1e-3, x, n_resamples=199).reason == ""
 
 
 # ---------------------------------------------------------------- mcnemar
@@ -497,11 +599,24 @@ def test_mcnemar_against_theory():
     assert mcnemar(before, after).pvalue == pytest.approx(18 / 256, rel=1e-12)
     assert mcnemar(before, after, method="mid-p").pvalue == pytest.approx(10 / 256, rel=1e-12)
     assert mcnemar(before, after, method="asymptotic").pvalue == pytest.approx(sps.chi2.sf(36 / 8, 1), rel=1e-12)
-    # no discordant pairs: no evidence, p = 1 for every method
-    same = _table(6, 0, 0, 4)
+    same = _table(6, 0, 0, 4)   # no discordant pairs: see test_mcnemar_no_discordant_pairs
     for method in ("exact", "mid-p", "asymptotic"):
-        assert mcnemar(*same, method=method).pvalue == 1.0
+        assert math.isnan(mcnemar(*same, method=method).pvalue)
     assert mcnemar(*_table(3, 4, 4, 3), method="mid-p").pvalue == pytest.approx(1.0)
+
+
+
+def test_mcnemar_no_discordant_pairs():
+    before, after = _table(6, 0, 0, 4)
+    for method in ("exact", "mid-p", "asymptotic"):
+        r = mcnemar(before, after, method=method)
+        assert r.statistic == 0.0 and (r.b, r.c) == (0, 0) and r.n == 10
+        assert math.isnan(r.pvalue) and "no discordant pairs" in r.reason
+        # the difference is still estimated, with a Newcombe interval of positive width
+        assert r.confidence_interval.low < 0 < r.confidence_interval.high
+        assert (r.confidence_interval.low, r.confidence_interval.high) == pytest.approx(
+            _newcombe_paired_reference(6, 0, 0, 4), abs=1e-12)
+    assert mcnemar(*_table(6, 1, 0, 4)).reason == ""
 
 
 def _newcombe_paired_reference(a, b, c, d):
@@ -608,6 +723,31 @@ def test_adjust_against_statsmodels(method):
     np.testing.assert_array_equal(out, multipletests(p, method=method)[1])
     assert isinstance(out, np.ndarray) and out.shape == p.shape
     assert adjust([], method=method).shape == (0,)
+
+
+@pytest.mark.parametrize("method", ["holm", "fdr_bh"])
+def test_adjust_nan_policy_against_statsmodels(method):
+    from statsmodels.stats.multitest import multipletests
+    p = np.random.default_rng(1).uniform(0, 0.1, 10)
+    p[[2, 5, 6]] = np.nan
+    out = adjust(p, method=method, nan_policy="omit")
+    ok = ~np.isnan(p)
+    np.testing.assert_array_equal(np.isnan(out), ~ok)
+    np.testing.assert_array_equal(out[ok], multipletests(p[ok], method=method)[1])   # a family of 7, not 10
+    np.testing.assert_array_equal(adjust(p[ok], method=method, nan_policy="omit"), out[ok])
+    assert np.isnan(adjust([np.nan, np.nan], nan_policy="omit")).all()
+    assert adjust([], nan_policy="omit").shape == (0,)
+
+
+def test_adjust_nan_policy_iv():
+    with pytest.raises(ValueError, match="nan_policy='omit'"):
+        adjust([0.1, np.nan])                                # the default raises, naming the fix
+    with pytest.raises(ValueError, match="nan_policy"):
+        adjust([0.1, 0.2], nan_policy="propagate")
+    with pytest.raises(ValueError, match="pvalues must lie in"):
+        adjust([0.1, np.nan, 1.5], nan_policy="omit")       # out of range still raises
+    with pytest.raises(ValueError, match="pvalues must lie in"):
+        adjust([0.1, np.inf], nan_policy="omit")
 
 
 def test_adjust_against_theory():

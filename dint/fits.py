@@ -33,7 +33,10 @@ def logit_gee(formula: str, data, *, groups, cov_type: str = "bias_reduced", con
     -------
     pandas.DataFrame
         One row per term: ``term, estimate, std_error, z, pvalue, ci_low, ci_high`` on the
-        log-odds scale, with cluster-robust (sandwich) standard errors and Wald intervals.
+        log-odds scale, with cluster-robust (sandwich) standard errors and Wald intervals, and
+        ``reason``: empty for an estimable term, otherwise why its NaNs are not estimable (see
+        Notes). Leave a term with a NaN p-value out of a multiple-testing family
+        (``stats.adjust(..., nan_policy="omit")``).
 
     Notes
     -----
@@ -42,19 +45,103 @@ def logit_gee(formula: str, data, *, groups, cov_type: str = "bias_reduced", con
     standard errors valid when the working correlation is wrong. With 80 clusters the plain
     sandwich rejects a null interaction about 7% of the time at alpha = 0.05; the bias-reduced
     sandwich (Mancl & DeRouen 2001, Biometrics 57:126) holds the level (``dint validate``).
+
+    Terms the data cannot estimate are NaN with a ``reason`` (a factorial of interventions meets
+    each of these when a step changes nothing or a cell's answers are all right):
+
+    * *aliased*: the term's coefficient is not an estimable function of the design (its unit
+      vector is not in the row space of the design matrix; Searle 1971, *Linear Models*, sec.
+      5.4), e.g. a column of zeros (a combination no row has) or two identical columns: the
+      estimate is NaN;
+    * *separated*: the response is perfectly predicted on some rows (quasi-complete separation,
+      Albert & Anderson 1984, Biometrika 71:1; found by the linear program of Konis 2007, DPhil
+      thesis, Oxford), so the maximum-likelihood estimate of a term those rows identify is
+      infinite: NaN. The other terms are fitted on the remaining rows, the finite part of the
+      extended estimate (Clarkson & Jennrich 1991, JRSS-B 53:417);
+    * *no variability*: the estimate is defined (kept), but no cluster's score moves in the
+      term's direction (e.g. a step that leaves every answer unchanged: its estimate is exactly
+      0), so the cluster-robust variance is 0, or negative after the bias reduction: the standard
+      error, z, p-value and interval are NaN. Flagged when the robust variance is not positive or
+      below 1e-12 of the model-based one (rounding error is about 1e-15 of it).
     """
     import pandas as pd
 
     _check_level(confidence_level)
-    fit = _gee_fit(formula, data, groups, cov_type)
-    ci = fit.conf_int(alpha=1 - confidence_level)
-    return pd.DataFrame({"term": list(fit.params.index), "estimate": fit.params.to_numpy(float),
-                         "std_error": fit.bse.to_numpy(float), "z": fit.tvalues.to_numpy(float),
-                         "pvalue": fit.pvalues.to_numpy(float), "ci_low": ci.iloc[:, 0].to_numpy(float),
-                         "ci_high": ci.iloc[:, 1].to_numpy(float)})
+    fit, names, reasons = _gee_fit(formula, data, groups, cov_type)
+    nan = np.full(len(names), np.nan)
+    est, se, z, p, lo, hi = (nan.copy() for _ in range(6))
+    if fit is not None:
+        with np.errstate(invalid="ignore"):   # sqrt of a negative variance: reported with its reason
+            ci = fit.conf_int(alpha=1 - confidence_level)
+            at = [names.index(t) for t in fit.params.index]
+            est[at], se[at], z[at] = fit.params.to_numpy(float), fit.bse.to_numpy(float), fit.tvalues.to_numpy(float)
+            p[at], lo[at], hi[at] = fit.pvalues.to_numpy(float), ci.iloc[:, 0].to_numpy(float), ci.iloc[:, 1].to_numpy(float)
+    for j, t in enumerate(names):
+        if t in reasons:
+            se[j] = z[j] = p[j] = lo[j] = hi[j] = np.nan
+            if not reasons[t].startswith(_NO_VARIANCE):
+                est[j] = np.nan
+    return pd.DataFrame({"term": names, "estimate": est, "std_error": se, "z": z, "pvalue": p, "ci_low": lo,
+                         "ci_high": hi, "reason": [reasons.get(t, "") for t in names]})
+
+
+_NO_VARIANCE = "standard error not estimable"
+
+
+def _null_space(x):
+    """Orthonormal basis (p, k) of the null space of ``x`` (n, p), numpy's rank tolerance."""
+    if len(x) == 0:
+        return np.eye(x.shape[1])
+    _, s, vt = np.linalg.svd(x, full_matrices=True)
+    tol = (s.max() if len(s) else 0.0) * max(x.shape) * np.finfo(float).eps
+    return vt[int(np.sum(s > tol)):].T
+
+
+def _not_estimable(x, names):
+    """{term: reason} for the coefficients that are not estimable functions of design ``x``."""
+    null = _null_space(x)
+    out = {}
+    for j, t in enumerate(names):
+        if np.linalg.norm(null[j]) <= 1e-8:
+            continue
+        if not np.any(x[:, j]):
+            out[t] = "not estimable: no row has this term (its column is all zero)"
+            continue
+        tied = np.abs(null @ null[j]) > 1e-8
+        tied[j] = False
+        others = ", ".join(n for n, k in zip(names, tied) if k)
+        out[t] = f"not estimable: aliased with {others} (the design's columns are linearly dependent)"
+    return out
+
+
+def _separated_rows(x, y):
+    """Rows on which a logistic fit of ``y`` (0/1) on ``x`` predicts perfectly in the limit.
+
+    The rows i with ``(2 y_i - 1) x_i b > 0`` for some ``b`` with ``(2 y - 1) X b >= 0`` on every row
+    (quasi-complete separation; Albert & Anderson 1984): the linear program of Konis (2007),
+    maximising the number of such rows, each capped at 1, over the cone of separating directions."""
+    from scipy.optimize import linprog
+
+    signed = x * (2.0 * y - 1.0)[:, None]
+    rows, inverse = np.unique(signed, axis=0, return_inverse=True)    # the cone needs distinct rows only
+    m, p = rows.shape
+    eye = np.eye(m)
+    res = linprog(np.r_[np.zeros(p), -np.ones(m)],
+                  A_ub=np.block([[-rows, np.zeros((m, m))], [-rows, eye]]), b_ub=np.zeros(2 * m),
+                  bounds=[(None, None)] * p + [(0.0, 1.0)] * m, method="highs")
+    if res.status != 0:   # cannot happen for this bounded, feasible program; fit everything then
+        return np.zeros(len(x), bool)
+    return (res.x[p:] > 0.5)[inverse.ravel()]
 
 
 def _gee_fit(formula, data, groups, cov_type):
+    """The GEE fit of the estimable terms, the model's term names and {term: reason} for the others.
+
+    Without aliasing or separation this is statsmodels' fit of the whole model (None if no term
+    is estimable); otherwise the fit of a full-rank set of columns on the rows that are not
+    separated. Terms whose robust variance is degenerate are added to the reasons."""
+    import warnings
+
     import pandas as pd
     import statsmodels.api as sm
     import statsmodels.formula.api as smf
@@ -67,8 +154,42 @@ def _gee_fit(formula, data, groups, cov_type):
         raise ValueError(f"groups={groups!r}: not a column of data")
     if not isinstance(groups, str) and len(np.asarray(groups)) != len(data):
         raise ValueError(f"groups must be a column name or one label per row of data ({len(data)})")
-    return smf.gee(formula, groups, data, family=sm.families.Binomial(),
-                   cov_struct=sm.cov_struct.Exchangeable()).fit(cov_type=cov_type)
+    family, corr = sm.families.Binomial(), sm.cov_struct.Exchangeable()
+    model = smf.gee(formula, groups, data, family=family, cov_struct=corr)
+    x, y, names = np.asarray(model.exog, float), np.asarray(model.endog, float), list(model.exog_names)
+    reasons = _not_estimable(x, names)
+    keep = ~_separated_rows(x, y)
+    if not keep.all():
+        for t, why in _not_estimable(x[keep], names).items():
+            reasons.setdefault(t, f"not estimable: separation, the response is perfectly predicted on "
+                                  f"{int((~keep).sum())} rows that identify this term (its estimate is infinite)")
+    if not reasons:
+        fit = model.fit(cov_type=cov_type)
+    else:
+        cols = [j for j, t in enumerate(names) if t not in reasons]
+        if not cols:
+            return None, names, reasons
+        for j in range(len(names)):   # complete a full-rank design; the added columns are not reported
+            if j not in cols and np.linalg.matrix_rank(x[keep][:, sorted(cols + [j])]) > len(cols):
+                cols.append(j)
+        cols.sort()
+        exog = pd.DataFrame(x[keep][:, cols], columns=[names[j] for j in cols])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # the refit is of the degenerate data's estimable part
+            fit = sm.GEE(y[keep], exog, groups=np.asarray(model.groups)[keep], family=family,
+                         cov_struct=sm.cov_struct.Exchangeable()).fit(cov_type=cov_type)
+    robust = np.diag(np.asarray(fit.cov_params(), float))
+    naive = np.diag(np.asarray(fit.cov_naive, float))
+    for t, v, v0, b in zip(fit.params.index, robust, naive, fit.params.to_numpy(float)):
+        if t in reasons:
+            continue
+        if not np.isfinite(b):
+            reasons[t] = "not estimable: the fit did not reach a finite estimate"
+        elif not (np.isfinite(v) and v > 1e-12 * v0):
+            reasons[t] = (f"{_NO_VARIANCE}: no cluster varies in this term's direction (e.g. a step that "
+                          "leaves every answer unchanged), so its cluster-robust variance is "
+                          f"{'negative' if v < 0 else 'zero up to rounding' if np.isfinite(v) else 'undefined'}")
+    return fit, names, reasons
 
 
 def logit_gee_joint(formula: str, data, *, groups, terms, cov_type: str = "bias_reduced") -> Result:
@@ -82,26 +203,53 @@ def logit_gee_joint(formula: str, data, *, groups, terms, cov_type: str = "bias_
     Returns
     -------
     Result
-        ``statistic`` the Wald chi-square, ``pvalue`` on ``df`` = number of terms degrees of
-        freedom (in ``method``), ``n`` = rows; no interval (NaN).
+        ``statistic`` the Wald chi-square, ``pvalue`` on ``df`` degrees of freedom (in
+        ``method``), ``n`` = rows; no interval (NaN). Only the estimable terms among ``terms`` are
+        tested (those `logit_gee` reports with a p-value); ``method`` and ``reason`` name the
+        ones left out and why. NaN, with the ``reason``, when none is estimable.
 
     Notes
     -----
     ``W = b' V^-1 b`` with the cluster-robust covariance V of the tested coefficients b
-    (statsmodels' ``wald_test``, chi-square form).
+    (statsmodels' ``wald_test``, chi-square form). Where V is singular (a combination of the
+    tested terms has no variability of its own) the generalised Wald statistic ``b' V^+ b`` on
+    ``rank(V)`` degrees of freedom is used (Moore-Penrose inverse; Andrews 1987, Econometrica
+    55:1465), and ``method`` says so.
     """
-    fit = _gee_fit(formula, data, groups, cov_type)
-    names = list(fit.params.index)
+    fit, names, reasons = _gee_fit(formula, data, groups, cov_type)
     chosen = [t for t in names if terms(t)] if callable(terms) else list(terms)
     unknown = sorted(set(chosen) - set(names))
     if unknown or not chosen:
         raise ValueError(f"terms={chosen!r}: choose among the model's terms {names}")
-    r = np.zeros((len(chosen), len(names)))
-    for i, t in enumerate(chosen):
-        r[i, names.index(t)] = 1.0
-    w = fit.wald_test(r, scalar=True, use_f=False)
-    return Result(float(w.statistic), ConfidenceInterval(float("nan"), float("nan")), len(data),
-                  f"GEE joint Wald chi-square, df = {len(chosen)} ({cov_type} sandwich)", float(w.pvalue))
+    tested = [t for t in chosen if t not in reasons]
+    left = [t for t in chosen if t in reasons]
+    why = {}
+    for t in left:
+        why.setdefault(reasons[t], []).append(t)
+    reason = "; ".join(f"{', '.join(ts)} left out, {r}" for r, ts in why.items())
+    method = f"GEE joint Wald chi-square, df = {{df}} ({cov_type} sandwich)"
+    if left:
+        method += f"; not estimable, left out: {', '.join(left)}"
+    nan = float("nan")
+    if not tested:
+        return Result(nan, ConfidenceInterval(nan, nan), len(data), method.format(df=0), nan,
+                      f"no term of {chosen} is estimable: {reason}")
+    fitted = list(fit.params.index)
+    r = np.zeros((len(tested), len(fitted)))
+    for i, t in enumerate(tested):
+        r[i, fitted.index(t)] = 1.0
+    cov = r @ np.asarray(fit.cov_params(), float) @ r.T
+    eig = np.linalg.eigvalsh(cov)
+    if eig.min() > 1e-12 * eig.max():
+        w = fit.wald_test(r, scalar=True, use_f=False)
+        stat, pvalue, df = float(w.statistic), float(w.pvalue), len(tested)
+    else:
+        b = r @ fit.params.to_numpy(float)
+        df = int(np.sum(eig > 1e-12 * eig.max()))
+        stat = float(b @ np.linalg.pinv(cov, rcond=1e-12, hermitian=True) @ b)
+        pvalue = float(sps.chi2.sf(stat, df))
+        method += "; singular covariance: generalised Wald (Moore-Penrose inverse), df = its rank"
+    return Result(stat, ConfidenceInterval(nan, nan), len(data), method.format(df=df), pvalue, reason)
 
 
 def fit_curve(f, x, y, p0, *, sigma=None, confidence_level: float = 0.95) -> dict:

@@ -1,6 +1,7 @@
 """Tests for dint.fits: GEE and curve fits with intervals."""
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -40,8 +41,8 @@ def test_logit_gee_against_statsmodels():
     out = logit_gee("correct ~ x", df, groups="fact", confidence_level=0.9)
     ref = smf.gee("correct ~ x", "fact", df, family=sm.families.Binomial(),
                   cov_struct=sm.cov_struct.Exchangeable()).fit(cov_type="bias_reduced")
-    assert list(out.columns) == ["term", "estimate", "std_error", "z", "pvalue", "ci_low", "ci_high"]
-    assert list(out.term) == ["Intercept", "x"]
+    assert list(out.columns) == ["term", "estimate", "std_error", "z", "pvalue", "ci_low", "ci_high", "reason"]
+    assert list(out.term) == ["Intercept", "x"] and (out.reason == "").all()
     np.testing.assert_allclose(out.estimate, ref.params, rtol=1e-8)
     np.testing.assert_allclose(out.std_error, ref.bse, rtol=1e-8)
     np.testing.assert_allclose(out.pvalue, ref.pvalues, rtol=1e-6)
@@ -73,6 +74,119 @@ def test_logit_gee_joint_against_single_terms():
         logit_gee_joint("correct ~ a * b", df, groups="fact", terms=["c"])
     with pytest.raises(ValueError, match="terms="):
         logit_gee_joint("correct ~ a * b", df, groups="fact", terms=lambda t: False)
+
+
+def _factorial(steps, g=80, seed=0, skip=(), same=None, perfect=()):
+    """Correctness of g facts under every subset of ``steps`` (one row per fact and subset).
+
+    ``skip``: subsets left out of the design; ``same``: a step that changes no answer;
+    ``perfect``: subsets where every answer is right."""
+    import itertools
+    rng = np.random.default_rng(seed)
+    u = rng.normal(0, 1, g)
+    frames, answers = [], {}
+    for k in range(len(steps) + 1):
+        for cell in itertools.combinations(steps, k):
+            if cell in skip:
+                continue
+            key = tuple(s for s in cell if s != same)
+            if key not in answers:
+                eta = u - 0.2 + 0.4 * len(key)
+                answers[key] = (rng.random(g) < 1 / (1 + np.exp(-eta))).astype(int)
+            y = np.ones(g, int) if cell in perfect else answers[key]
+            frames.append(pd.DataFrame({"fact": np.arange(g), "correct": y, **{s: int(s in cell) for s in steps}}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _gee(formula, df):
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+    return smf.gee(formula, "fact", df, family=sm.families.Binomial(),
+                   cov_struct=sm.cov_struct.Exchangeable()).fit(cov_type="bias_reduced")
+
+
+def test_logit_gee_aliased():
+    # no stack has both dpo and rl: the dpo:rl and sft:dpo:rl columns are all zero
+    df = _factorial(["sft", "dpo", "rl"], skip=[("dpo", "rl"), ("sft", "dpo", "rl")])
+    out = logit_gee("correct ~ sft * dpo * rl", df, groups="fact").set_index("term")
+    gone = ["dpo:rl", "sft:dpo:rl"]
+    assert out.loc[gone, ["estimate", "std_error", "pvalue", "ci_low", "ci_high"]].isna().all().all()
+    assert out.loc[gone, "reason"].str.contains("not estimable: no row has this term").all()
+    # the estimable terms are those of the model without the empty columns
+    ref = _gee("correct ~ sft * dpo + rl + sft:rl", df)
+    kept = out.drop(gone)
+    assert (kept.reason == "").all()
+    np.testing.assert_allclose(kept.estimate, ref.params[kept.index], rtol=1e-8)
+    np.testing.assert_allclose(kept.std_error, ref.bse[kept.index], rtol=1e-8)
+    # two steps that always come together: neither main effect is estimable, their sum is
+    twin = df.assign(ppo=df.dpo)
+    out = logit_gee("correct ~ sft + dpo + ppo", twin, groups="fact").set_index("term")
+    assert out.loc[["dpo", "ppo"], "estimate"].isna().all() and out.loc["sft", "reason"] == ""
+    assert "aliased with ppo" in out.loc["dpo", "reason"] and "aliased with dpo" in out.loc["ppo", "reason"]
+    np.testing.assert_allclose(out.loc["sft", "estimate"], _gee("correct ~ sft + dpo", df).params["sft"], rtol=1e-8)
+
+
+def test_logit_gee_separated():
+    # every answer of the sft+dpo stack is right: the interaction's maximum-likelihood estimate is
+    # infinite (statsmodels stops at a huge value with a small robust SE and p ~ 0)
+    df = _factorial(["sft", "dpo"], perfect=[("sft", "dpo")])
+    raw = _gee("correct ~ sft * dpo", df)
+    assert raw.params["sft:dpo"] > 10 and raw.pvalues["sft:dpo"] < 1e-6   # the mis-report avoided below
+    out = logit_gee("correct ~ sft * dpo", df, groups="fact").set_index("term")
+    assert out.loc["sft:dpo", ["estimate", "std_error", "z", "pvalue", "ci_low", "ci_high"]].isna().all()
+    assert "separation" in out.loc["sft:dpo", "reason"]
+    # the other terms are fitted on the rows that are not separated (the other three cells)
+    rest = df[~((df.sft == 1) & (df.dpo == 1))]
+    ref = _gee("correct ~ sft + dpo", rest)
+    np.testing.assert_allclose(out.loc[["Intercept", "sft", "dpo"], "estimate"], ref.params, rtol=1e-6)
+    np.testing.assert_allclose(out.loc[["Intercept", "sft", "dpo"], "pvalue"], ref.pvalues, rtol=1e-6)
+    assert (out.loc[["Intercept", "sft", "dpo"], "reason"] == "").all()
+    # without the interaction nothing is separated: the plain fit
+    main = logit_gee("correct ~ sft + dpo", df, groups="fact")
+    np.testing.assert_allclose(main.estimate, _gee("correct ~ sft + dpo", df).params, rtol=1e-10)
+    assert (main.reason == "").all()
+
+
+def test_logit_gee_no_variability():
+    # rl changes no answer: its column and its interactions have estimate 0 and no robust variance
+    df = _factorial(["sft", "dpo", "rl", "rag"], g=60, same="rl")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)   # the negative variance is reported, not warned about
+        out = logit_gee("correct ~ sft * dpo * rl * rag", df, groups="fact")
+    flat = out.term.str.contains("rl")
+    assert flat.sum() == 8
+    np.testing.assert_allclose(out.estimate[flat], 0.0, atol=1e-10)          # defined, kept
+    assert out.loc[flat, ["std_error", "z", "pvalue", "ci_low", "ci_high"]].isna().all().all()
+    assert out.reason[flat].str.startswith("standard error not estimable").all()
+    # every other term as statsmodels reports it, untouched
+    ref = _gee("correct ~ sft * dpo * rl * rag", df)
+    rest = out[~flat].set_index("term")
+    assert (rest.reason == "").all()
+    np.testing.assert_array_equal(rest.estimate, ref.params[rest.index])
+    np.testing.assert_array_equal(rest.pvalue, ref.pvalues[rest.index])
+    # the Holm family goes on without them
+    from dint.stats import adjust
+    holm = adjust(out.pvalue.to_numpy(), nan_policy="omit")
+    assert np.isnan(holm[flat]).all() and np.isfinite(holm[~flat]).all()
+
+
+def test_logit_gee_joint_not_estimable():
+    from dint.fits import logit_gee_joint
+    df = _factorial(["sft", "dpo", "rl", "rag"], g=60, same="rl")
+    joint = logit_gee_joint("correct ~ sft * dpo * rl * rag", df, groups="fact", terms=lambda t: ":" in t)
+    table = logit_gee("correct ~ sft * dpo * rl * rag", df, groups="fact").set_index("term")
+    tested = [t for t in table.index if ":" in t and "rl" not in t]
+    assert "df = 4" in joint.method and "left out: sft:rl" in joint.method and "sft:dpo:rl:rag" in joint.method
+    assert "standard error not estimable" in joint.reason and 0 <= joint.pvalue <= 1
+    ref = logit_gee_joint("correct ~ sft * dpo * rl * rag", df, groups="fact", terms=tested)
+    assert ref.statistic == pytest.approx(joint.statistic, rel=1e-10) and ref.reason == ""
+    assert ref.method == "GEE joint Wald chi-square, df = 4 (bias_reduced sandwich)"
+    none = logit_gee_joint("correct ~ sft * dpo * rl * rag", df, groups="fact", terms=lambda t: "rl" in t)
+    assert np.isnan(none.statistic) and np.isnan(none.pvalue) and "no term" in none.reason
+    # aliased terms are left out the same way
+    gap = _factorial(["sft", "dpo", "rl"], skip=[("dpo", "rl"), ("sft", "dpo", "rl")])
+    j = logit_gee_joint("correct ~ sft * dpo * rl", gap, groups="fact", terms=lambda t: ":" in t)
+    assert "df = 2" in j.method and "no row has this term" in j.reason
 
 
 def test_logit_gee_against_theory():

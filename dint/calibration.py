@@ -195,6 +195,11 @@ def ece(confidence, correct, *, n_bins: int = 15, binning: str = "width", debias
     Returns
     -------
     Result with ``statistic`` the ECE, ``confidence_interval`` the percentile bootstrap interval.
+    What the data cannot estimate is NaN, with the ``reason``: the debiased error when every
+    occupied bin holds one item (no bin has a within-bin variance estimate, so the estimator is
+    0 by construction, not by the data), and the interval when every resample gives the same
+    value (e.g. one occupied bin with one confidence and one outcome: a zero-width interval would
+    be read as certainty) or ``n_resamples < 2``.
 
     Notes
     -----
@@ -234,6 +239,14 @@ def ece(confidence, correct, *, n_bins: int = 15, binning: str = "width", debias
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
         raise ValueError(f"n_resamples={n_resamples!r}: must be a non-negative integer")
     idx = _bin_index(c, n_bins, binning)
+    what = "debiased l2 calibration error (Kumar et al. 2019)" if debiased else "ECE (l1)"
+    how = "bootstrap normal interval on the squared scale" if debiased else "percentile bootstrap interval"
+    method = f"{what}, {n_bins} equal-{binning} bins, {how}"
+    nan = float("nan")
+    if debiased and np.bincount(idx).max() < 2:
+        return Result(nan, ConfidenceInterval(nan, nan), len(c), method, reason=(
+            "every occupied bin holds one item: the debiased estimator has no within-bin variance estimate "
+            "(it is 0 by construction); use fewer bins or more items"))
     stat = _ece_value(c, y, idx, n_bins, debiased)
     gen = np.random.default_rng(rng)
     if binning == "width":
@@ -244,17 +257,21 @@ def ece(confidence, correct, *, n_bins: int = 15, binning: str = "width", debias
             j = gen.integers(0, len(c), len(c))
             boots[r] = _ece_value(c[j], y[j], _bin_index(c[j], n_bins, binning), n_bins, debiased)
     a = (1 - confidence_level) / 2
+    reason = ""
     if n_resamples < 2:
-        low = high = float("nan")
+        low = high = nan
+        reason = f"n_resamples={n_resamples}: no bootstrap interval"
+    elif np.ptp(boots) <= 1e-12 * max(1.0, float(np.abs(boots).max())):
+        low = high = nan
+        reason = ("every bootstrap resample gives the same value (a point mass, e.g. one occupied bin with one "
+                  "confidence and one outcome): no interval")
     elif debiased:
         # normal interval for the (unbiased) squared error, mapped back by the square root
         half = norm.ppf(1 - a) * float(np.std(boots ** 2, ddof=1))
         low, high = math.sqrt(max(stat ** 2 - half, 0.0)), math.sqrt(stat ** 2 + half)
     else:
         low, high = (float(v) for v in np.quantile(boots, [a, 1 - a]))
-    what = "debiased l2 calibration error (Kumar et al. 2019)" if debiased else "ECE (l1)"
-    how = "bootstrap normal interval on the squared scale" if debiased else "percentile bootstrap interval"
-    return Result(stat, ConfidenceInterval(low, high), len(c), f"{what}, {n_bins} equal-{binning} bins, {how}")
+    return Result(stat, ConfidenceInterval(low, high), len(c), method, reason=reason)
 
 
 # ------------------------------------------------------------------------------ Brier

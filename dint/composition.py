@@ -62,7 +62,8 @@ def class_shares(items: pd.DataFrame, *, by=None, classes=CLASSES, cluster: str 
     -------
     DataFrame, one row per group and class: ``by`` columns, ``class``, ``count``, ``errors``,
     ``share`` (count / errors), ``ci_low``, ``ci_high``, ``n`` (items), ``clusters``. The share is
-    a ratio of cluster sums; its interval is the percentile interval over cluster resamples.
+    a ratio of cluster sums; its interval is the expanded percentile interval over cluster
+    resamples (`dint.stats.cluster_bootstrap`, method "expanded"; Hesterberg 2015).
     """
     _check_resampling(n_resamples, confidence_level)
     _check_items(items, {"error", "class", cluster})
@@ -79,7 +80,7 @@ def class_shares(items: pd.DataFrame, *, by=None, classes=CLASSES, cluster: str 
         with np.errstate(invalid="ignore", divide="ignore"):
             theta = (counts @ num) / (counts @ den)[:, None]
             share = num.sum(axis=0) / den.sum()
-        low, high = _percentile(theta, confidence_level)
+        low, high = _percentile(theta, confidence_level, n_cl)
         for j, c in enumerate(classes):
             rows.append({**dict(zip(by, key)), "class": c, "count": int(hit[:, j].sum()), "errors": int(err.sum()),
                          "share": share[j], "ci_low": low[j], "ci_high": high[j], "n": len(g), "clusters": n_cl})
@@ -125,7 +126,7 @@ def _composition(A, B, counts, flips, confidence_level):
     ok = np.isfinite(null)
     pval = float((1 + np.count_nonzero(null[ok] >= stat - 1e-12)) / (ok.sum() + 1)) \
         if np.isfinite(stat) and ok.any() else np.nan
-    low, high = _percentile(_tv(counts @ A, counts @ B)[:, None], confidence_level)[:, 0]
+    low, high = _percentile(_tv(counts @ A, counts @ B)[:, None], confidence_level, len(A))[:, 0]
     return stat, float(low), float(high), pval, null
 
 
@@ -163,7 +164,8 @@ def composition_test(a, b, clusters, *, classes=None, confidence_level: float = 
     -------
     CompositionResult: ``statistic`` = TV distance between the two error compositions (the share
     of errors whose class would have to change to turn one into the other), its cluster bootstrap
-    percentile interval, ``pvalue`` (one-sided: larger than under H0), ``n`` = items, ``counts``.
+    expanded percentile interval, ``pvalue`` (one-sided: larger than under H0), ``n`` = items,
+    ``counts``; the statistic and p-value are NaN, with the ``reason``, when a model has no errors.
 
     Notes
     -----
@@ -187,9 +189,12 @@ def composition_test(a, b, clusters, *, classes=None, confidence_level: float = 
     A, B = _cluster_sums(_onehot(a, classes), inverse, g), _cluster_sums(_onehot(b, classes), inverse, g)  # (g, C)
     stat, low, high, pval, null = _composition(A, B, counts, _swaps(g, n_permutations, rng), confidence_level)
     table = pd.DataFrame({"a": A.sum(0).astype(int), "b": B.sum(0).astype(int)}, index=pd.Index(classes, name="class"))
+    none = [name for name, m in (("a", A), ("b", B)) if m.sum() == 0]
+    reason = (f"model {' and '.join(none)} {'has' if len(none) == 1 else 'have'} no errors: an error composition "
+              "is undefined" if none else "")
     return CompositionResult(stat, ConfidenceInterval(low, high), len(a),
                              f"TV of error compositions, paired cluster permutation test ({g} clusters)", pval,
-                             counts=table, null_distribution=null)
+                             reason, counts=table, null_distribution=null)
 
 
 def compare_compositions(items: pd.DataFrame, *, by: str = "intervention", cluster: str = "fact",
@@ -212,7 +217,7 @@ def compare_compositions(items: pd.DataFrame, *, by: str = "intervention", clust
     Returns
     -------
     DataFrame, one row per pair (``a``, ``b``) in first-seen order: ``d_accuracy`` (a − b, paired
-    by item) with its cluster bootstrap percentile interval ``d_accuracy_low/high`` and the TOST
+    by item) with its cluster bootstrap (expanded percentile) interval ``d_accuracy_low/high`` and the TOST
     interval ``tost_low/high``, ``similar_accuracy``; ``tv`` (`composition_test`) with
     ``tv_low/high`` and ``pvalue``; ``errors_a``, ``errors_b``, ``n``.
     """
@@ -240,8 +245,8 @@ def compare_compositions(items: pd.DataFrame, *, by: str = "intervention", clust
         for y in names[i + 1:]:
             d = _cluster_sums(err[y].astype(float) - err[x], inverse, g)[:, 0]   # accuracy a − b, per cluster
             theta = (counts @ d / (counts @ size))[:, None]
-            (lo,), (hi,) = _percentile(theta, confidence_level)
-            (tlo,), (thi,) = _percentile(theta, 2 * confidence_level - 1)
+            (lo,), (hi,) = _percentile(theta, confidence_level, g)
+            (tlo,), (thi,) = _percentile(theta, 2 * confidence_level - 1, g)
             tv, tv_lo, tv_hi, pval, _ = _composition(per_cluster[x], per_cluster[y], counts, flips, confidence_level)
             rows.append({"a": x, "b": y, "d_accuracy": d.sum() / size.sum(), "d_accuracy_low": lo, "d_accuracy_high": hi,
                          "tost_low": tlo, "tost_high": thi, "similar_accuracy": bool(-margin < tlo and thi < margin),
@@ -298,7 +303,7 @@ def pass_curve(items: pd.DataFrame, k, *, column: str = "p_true_post", by=None, 
             counts, inverse, n_cl = _cluster_draws(g[cluster].to_numpy(), n_resamples, rng)
             num, size = _cluster_sums(v, inverse, n_cl), _cluster_sums(np.ones(len(g)), inverse, n_cl)[:, 0]
             theta = (counts @ num) / (counts @ size)[:, None]
-            low, high = _percentile(theta, confidence_level)
+            low, high = _percentile(theta, confidence_level, n_cl)
             pval = _wald(est, theta)
         m = len(ks)
         for j, kk in enumerate(ks):

@@ -9,7 +9,7 @@ on the same facts are compared *paired*: resampling and permuting facts, never m
 (`dint.resampling`). Diversity, per input and across inputs, is `dint.diversity`.
 
 Results are tidy DataFrames (one row per model and measure: ``estimate``, ``ci_low``, ``ci_high``,
-``pvalue``, ``n``, ``test``) so that a notebook can concatenate every test it makes and adjust
+``pvalue``, ``n``, ``test``, ``reason``: why a NaN is not estimable, empty otherwise) so that a notebook can concatenate every test it makes and adjust
 them together (`dint.compare.holm`); single results are `dint.stats.Result`.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from scipy import optimize
 from scipy import stats as sps
 
 from . import calibration, compare, divergence, stats
-from .resampling import _bootstrap_values, _paired_difference, _seed, mean_difference
+from .resampling import _bootstrap_values, _difference, _seed, mean_difference
 from .stats import ConfidenceInterval, Result
 
 __all__ = ["GPT4_ECE", "KADAVATH_T", "agreement", "answer_table", "auroc", "calibration_changes",
@@ -33,7 +33,7 @@ GPT4_ECE = {"pre-trained": 0.007, "PPO": 0.074}
 # Kadavath et al. (2022), arXiv:2207.05221, sec. 3.3: the temperature that recalibrates RLHF policies
 KADAVATH_T = 2.5
 
-_COLUMNS = ["model", "reference", "measure", "estimate", "ci_low", "ci_high", "pvalue", "n", "test"]
+_COLUMNS = ["model", "reference", "measure", "estimate", "ci_low", "ci_high", "pvalue", "n", "test", "reason"]
 
 
 # ------------------------------------------------------------------------------ per item
@@ -282,7 +282,9 @@ def ece_difference(confidence_a, correct_a, confidence_b, correct_b, *, n_bins: 
     -------
     Result with the difference, the paired percentile bootstrap interval (items resampled jointly
     for both models, bin edges fixed) and the p-value that inverts it (the smallest level at which
-    the interval excludes 0).
+    the interval excludes 0). When every resample gives the same difference (two identical models,
+    or one occupied bin with one confidence and one outcome per model) the bootstrap says nothing
+    about the variability: the interval and p-value are NaN, with the ``reason``.
 
     Notes
     -----
@@ -300,22 +302,22 @@ def ece_difference(confidence_a, correct_a, confidence_b, correct_b, *, n_bins: 
                          "pass the two models' values on the same items in the same order")
     calibration._check_bins(n_bins)
     value, rng = _ece_value(n_bins, debiased), _seed(rng)
-    est, ci, p = _paired_difference(_bootstrap_values(_ece_sums(ca, ya, n_bins), value, len(ca), n_resamples, rng),
-                                    _bootstrap_values(_ece_sums(cb, yb, n_bins), value, len(cb), n_resamples, rng),
-                                    confidence_level)
+    est, ci, p, reason = _difference(
+        _bootstrap_values(_ece_sums(ca, ya, n_bins), value, len(ca), n_resamples, rng),
+        _bootstrap_values(_ece_sums(cb, yb, n_bins), value, len(cb), n_resamples, rng), confidence_level)
     what = "debiased l2 calibration error" if debiased else "ECE (l1)"
     return Result(est, ci, len(ca), f"difference in {what}, {n_bins} equal-width bins, paired percentile "
-                  "bootstrap interval and test", p)
+                  "bootstrap interval and test", p, reason)
 
 
 # ------------------------------------------------------------------------------ tidy summaries
-def _row(model, measure, r, reference=None, test=None):
+def _row(model, measure, r, reference=None, test=None, reason=""):
     if isinstance(r, Result):
         return {"model": model, "reference": reference, "measure": measure, "estimate": r.statistic,
                 "ci_low": r.confidence_interval.low, "ci_high": r.confidence_interval.high, "pvalue": r.pvalue,
-                "n": r.n, "test": test or r.method}
+                "n": r.n, "test": test or r.method, "reason": r.reason}
     return {"model": model, "reference": reference, "measure": measure, "estimate": float(r), "ci_low": np.nan,
-            "ci_high": np.nan, "pvalue": np.nan, "n": np.nan, "test": test or ""}
+            "ci_high": np.nan, "pvalue": np.nan, "n": np.nan, "test": test or "", "reason": reason}
 
 
 def _check_answers(answers, need=("confidence", "correct")):
@@ -341,7 +343,7 @@ def calibration_summary(answers: dict, *, n_bins: int = 15, confidence_level: fl
 
     Returns
     -------
-    Tidy DataFrame (``model, reference, measure, estimate, ci_low, ci_high, pvalue, n, test``);
+    Tidy DataFrame (``model, reference, measure, estimate, ci_low, ci_high, pvalue, n, test, reason``);
     measures ``accuracy`` (Wilson), ``confidence`` and ``overconfidence`` (mean confidence minus
     correctness; t intervals), ``ece`` and ``ece_debiased`` (bootstrap, `calibration.ece`), ``brier``
     (t interval of the per-item squared error) with ``brier_reliability``, ``brier_resolution``,
@@ -370,7 +372,8 @@ def calibration_summary(answers: dict, *, n_bins: int = 15, confidence_level: fl
             if col in a.columns and 0 < y.sum() < len(y):
                 rows.append(_row(name, measure, auroc(a[col].to_numpy(float), y, confidence_level=confidence_level)))
             elif col in a.columns:
-                rows.append(_row(name, measure, np.nan, test="AUROC undefined: one class is empty"))
+                rows.append(_row(name, measure, np.nan, test="AUROC undefined: one class is empty",
+                                 reason="every item is correct, or every item is wrong: AUROC is undefined"))
         rows.append(_row(name, "aurc", calibration.risk_coverage(c, y).aurc, test="AURC (Geifman et al. 2019)"))
         if "mass_outside" in a.columns:
             rows.append(_row(name, "mass_outside", stats.bootstrap_mean(a["mass_outside"].to_numpy(float), method="t",

@@ -76,24 +76,35 @@ def _bootstrap_values(sums, value, n, n_resamples, rng):
     return est, np.concatenate([value(sums(w)) for w in _draws("bootstrap", n, n_resamples, rng)])
 
 
-def _paired_difference(a, b, confidence_level):
-    """Estimate, percentile interval and inverted-interval p-value of the difference of two
-    `_bootstrap_values` results drawn on the same resamples.
+def _difference(a, b, confidence_level):
+    """Estimate, percentile interval, inverted-interval p-value and reason (empty unless the interval
+    and test are NaN) of the difference of two `_bootstrap_values` results drawn on the same resamples.
 
     ``p = min(1, 2 min(#{D* <= 0} + 1, #{D* >= 0} + 1) / (B + 1))`` is the smallest level at which the
     two-sided percentile interval excludes 0 (Efron & Tibshirani 1993, sec. 15.4), never 0.
-    Resamples where either statistic is undefined are left out of B."""
+    Resamples where either statistic is undefined are left out of B. When every resample gives the
+    same difference the bootstrap carries no information on its variability: a zero-width interval
+    and a p-value of 2 / (B + 1) (or 1 at 0) would be read as certainty, so both are NaN."""
     if not 0 < confidence_level < 1:
         raise ValueError(f"confidence_level={confidence_level!r}: must lie in (0, 1)")
+    nan = float("nan")
     boot = a[1] - b[1]
     boot = boot[np.isfinite(boot)]   # resamples where a statistic is undefined (see its docstring)
     if len(boot) == 0:
-        nan = float("nan")
-        return a[0] - b[0], ConfidenceInterval(nan, nan), nan
+        return a[0] - b[0], ConfidenceInterval(nan, nan), nan, "the statistic is undefined on every resample"
+    if np.ptp(boot) <= 1e-12 * max(1.0, float(np.abs(boot).max())):
+        return a[0] - b[0], ConfidenceInterval(nan, nan), nan, (
+            "every bootstrap resample gives the same difference (a point mass, e.g. two identical models "
+            "or constant data): no interval or test")
     q = (1 - confidence_level) / 2
     low, high = (float(v) for v in np.quantile(boot, [q, 1 - q]))
     tail = min(np.count_nonzero(boot <= 0), np.count_nonzero(boot >= 0)) + 1
-    return a[0] - b[0], ConfidenceInterval(low, high), float(min(1.0, 2 * tail / (len(boot) + 1)))
+    return a[0] - b[0], ConfidenceInterval(low, high), float(min(1.0, 2 * tail / (len(boot) + 1))), ""
+
+
+def _paired_difference(a, b, confidence_level):
+    """`_difference` without the reason: estimate, interval, p-value."""
+    return _difference(a, b, confidence_level)[:3]
 
 
 def mean_difference(x, y, *, confidence_level: float = 0.95, n_resamples: int = 2000,
@@ -110,7 +121,9 @@ def mean_difference(x, y, *, confidence_level: float = 0.95, n_resamples: int = 
 
     Returns
     -------
-    Result with the mean difference, the interval and the two-sided p-value ``(k + 1) / (B + 1)``.
+    Result with the mean difference, the interval and the two-sided p-value ``(k + 1) / (B + 1)``;
+    the p-value is NaN, with the ``reason``, when every difference is 0 (the sign flips leave
+    them unchanged: the test has no information).
 
     Notes
     -----
@@ -126,8 +139,12 @@ def mean_difference(x, y, *, confidence_level: float = 0.95, n_resamples: int = 
     null = [signs @ d / len(d) for signs in _draws("signs", len(d), n_permutations, rng)]
     null = np.concatenate(null)
     p = (1 + np.count_nonzero(np.abs(null) >= abs(est) - 1e-12 * max(1.0, abs(est)))) / (n_permutations + 1)
+    reason = ""
+    if not d.any():   # every sign flip gives 0: the null distribution is a point mass
+        p, reason = float("nan"), ("every paired difference is 0: the sign-flip null distribution is a point "
+                                   "mass and the test has no information")
     return Result(est, ci.confidence_interval, len(d), f"mean difference, {ci.method.split(', ', 1)[1]}, "
-                  "paired sign-flip permutation test", float(p))
+                  "paired sign-flip permutation test", float(p), reason)
 
 
 # ------------------------------------------------------------------------------ clustered resampling
@@ -161,9 +178,14 @@ def _cluster_sums(x, inverse, g):
     return out
 
 
-def _percentile(theta, confidence_level):
-    """Percentile interval per column of ``theta`` (resamples, m), ignoring undefined resamples."""
-    a = (1 - confidence_level) / 2
+def _percentile(theta, confidence_level, g):
+    """Expanded percentile interval per column of ``theta`` (resamples, m) over resamples of ``g``
+    clusters, ignoring undefined resamples.
+
+    Hesterberg's (2015) expansion of the tail probabilities for g clusters, as in
+    `dint.stats.cluster_bootstrap` (method "expanded"), where the percentile interval is too
+    narrow with few clusters."""
+    a = stats._expanded_tail(confidence_level, g)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN columns stay NaN
         return np.nanquantile(theta, [a, 1 - a], axis=0)

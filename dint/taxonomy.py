@@ -355,14 +355,15 @@ def agreement(predicted, known, *, confidence_level: float = 0.95, clusters=None
     -------
     AgreementResult: ``statistic`` = Cohen's κ, its Wald interval, ``pvalue`` of H0: κ = 0
     (two-sided), ``confusion``, ``per_class``, ``observed``. With ``clusters``: the cluster
-    bootstrap percentile interval and the bootstrap test of κ = 0 (`cluster_kappa`).
+    bootstrap (expanded percentile) interval and the bootstrap test of κ = 0 (`cluster_kappa`).
 
     Notes
     -----
     κ and its asymptotic standard errors are statsmodels' ``cohens_kappa`` (Fleiss, Cohen &
     Everitt 1969); the interval is κ ± z·ASE, the test z = κ / ASE₀. Items are treated as
-    independent (two forms of one fact are two items). κ is NaN when both raters use a single
-    label (chance agreement is then 1).
+    independent (two forms of one fact are two items). κ, its interval and test are NaN, with the
+    ``reason``, when both raters use one and the same label (chance agreement is then 1 and
+    κ = 0/0); with a single cluster the interval and test are NaN and κ stays.
     """
     _check_level(confidence_level)
     p, k = _labels(predicted, "predicted"), _labels(known, "known")
@@ -377,17 +378,24 @@ def agreement(predicted, known, *, confidence_level: float = 0.95, clusters=None
     table = cm.to_numpy(float)
     n = int(table.sum())
     observed = float(np.trace(table) / n)
+    reason = ""
     if len(labels) == 1:
         kappa, lo, hi, pval = np.nan, np.nan, np.nan, np.nan
+        reason = _one_label_reason(labels[0])
     else:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
             r = cohens_kappa(table)
         z = sps.norm.ppf(0.5 + confidence_level / 2)
         kappa = float(r.kappa)
-        lo, hi = kappa - z * float(r.std_kappa), kappa + z * float(r.std_kappa)
-        s0 = float(r.std_kappa0)
+        se, s0 = float(r.std_kappa), float(r.std_kappa0)
+        lo, hi = (kappa - z * se, kappa + z * se) if se > 0 else (np.nan, np.nan)
         pval = float(2 * sps.norm.sf(abs(kappa / s0))) if s0 > 0 else np.nan
+        # a zero-width interval or an infinite z would read as certainty
+        missing = [what for what, ok in (("interval", se > 0), ("test", s0 > 0)) if not ok]
+        if missing:
+            reason = (f"κ's standard error{' under H0' if missing == ['test'] else ''} is 0 (one rater gives every "
+                      f"item the same label, or every item agrees): no {' or '.join(missing)}")
     col, row = table.sum(axis=0), table.sum(axis=1)
     diag = np.diag(table)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -400,12 +408,21 @@ def agreement(predicted, known, *, confidence_level: float = 0.95, clusters=None
             raise ValueError(f"clusters must be 1-D with one label per item ({n}), got shape {clusters.shape}")
         if len(np.unique(clusters)) < 2:                # one cluster: no resampling interval
             lo, hi, pval, method = np.nan, np.nan, np.nan, "Cohen's kappa (one cluster: no interval)"
+            if len(labels) > 1:   # the asymptotic standard errors are not used with clusters
+                reason = "one cluster: a cluster bootstrap has nothing to resample (no interval or test)"
         elif len(labels) > 1:
             r = cluster_kappa(p, k, clusters, labels=labels, confidence_level=confidence_level,
                               n_resamples=n_resamples, rng=rng)
             lo, hi, pval, method = r.confidence_interval.low, r.confidence_interval.high, r.pvalue, r.method
+            reason = r.reason
     return AgreementResult(statistic=kappa, confidence_interval=ConfidenceInterval(lo, hi), n=n,
-                           method=method, pvalue=pval, confusion=cm, per_class=per, observed=observed)
+                           method=method, pvalue=pval, reason=reason, confusion=cm, per_class=per,
+                           observed=observed)
+
+
+def _one_label_reason(label):
+    return (f"both raters give every item the one label {label!r}: chance agreement is 1 and Cohen's "
+            "kappa is 0/0 (undefined)")
 
 
 def accuracy_only(items: pd.DataFrame, *, confidence_level: float = 0.95) -> AgreementResult:
@@ -450,8 +467,11 @@ def cluster_kappa(predicted, known, clusters, *, labels=None, confidence_level: 
 
     Returns
     -------
-    Result: κ, its percentile interval over cluster resamples, ``n`` = items, ``pvalue`` of
-    H0: κ = 0, two-sided.
+    Result: κ, its expanded percentile interval over cluster resamples (as `dint.stats.cluster_bootstrap`
+    with method "expanded"), ``n`` = items, ``pvalue`` of H0: κ = 0, two-sided. κ, its interval and
+    test are NaN, with the ``reason``, when every item has one and the same label (κ = 0/0); the
+    interval and test are NaN when the bootstrap distribution is a point mass (e.g. perfect agreement
+    in every cluster: every resample gives the same κ).
 
     Notes
     -----
@@ -479,7 +499,16 @@ def cluster_kappa(predicted, known, clusters, *, labels=None, confidence_level: 
     per_cluster = _cluster_sums(np.eye(L * L)[cell], inverse, g)       # (g, L*L)
     kappa = float(_kappa(per_cluster.sum(axis=0).reshape(L, L)))
     theta = _kappa((counts @ per_cluster).reshape(-1, L, L))            # (B,)
-    low, high = _percentile(theta[:, None], confidence_level)[:, 0]
+    low, high = _percentile(theta[:, None], confidence_level, g)[:, 0]
     pval = float(_wald(kappa, theta[:, None])[0])
+    defined, reason = theta[np.isfinite(theta)], ""
+    if np.isnan(kappa):
+        low = high = pval = np.nan
+        reason = _one_label_reason(next(iter(seen))) if len(seen) == 1 else "chance agreement is 1: κ is undefined"
+    elif len(defined) == 0 or np.ptp(defined) <= 1e-12:
+        low = high = pval = np.nan
+        reason = ("every cluster resample gives the same κ (a point mass, e.g. perfect agreement in every "
+                  "cluster) or none is defined: no interval or test")
     return Result(kappa, ConfidenceInterval(float(low), float(high)), len(p),
-                  f"Cohen's kappa, cluster percentile bootstrap ({g} clusters), Wald test with bootstrap SE", pval)
+                  f"Cohen's kappa, cluster expanded percentile bootstrap ({g} clusters), Wald test with bootstrap SE",
+                  float(pval), reason)

@@ -95,6 +95,35 @@ def test_ece_against_theory_debiased_smaller_on_small_samples():
     assert np.mean(deb) < 0.5 * np.mean(plain)
 
 
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_ece_single_bin(debiased):
+    # one occupied bin, one confidence, every answer right: the ECE (1 - 0.95) is defined, but every
+    # resample gives it again, and a zero-width interval would read as certainty
+    r = ece(np.full(40, 0.95), np.ones(40), debiased=debiased, n_resamples=500)
+    assert r.statistic == pytest.approx(0.05)
+    assert math.isnan(r.confidence_interval.low) and math.isnan(r.confidence_interval.high)
+    assert "point mass" in r.reason
+    # one occupied bin with varied confidences and outcomes: an interval of positive width
+    c = np.linspace(0.94, 0.99, 40)
+    y = (np.arange(40) % 4 != 0).astype(float)
+    ok = ece(c, y, debiased=debiased, n_resamples=500)
+    assert ok.reason == "" and ok.confidence_interval.low < ok.confidence_interval.high
+    assert ok.statistic == pytest.approx(abs(c.mean() - 0.75) if not debiased else
+                                         math.sqrt(max((c.mean() - 0.75) ** 2 - 0.75 * 0.25 / 39, 0)))
+
+
+def test_ece_debiased_single_item_bins():
+    # equal-mass bins with fewer items than bins: every bin holds one item, so the debiased estimator
+    # has no within-bin variance estimate and would be 0 by construction
+    c, y = _calibrated(10, 3)
+    r = ece(c, y, n_bins=15, binning="mass", debiased=True, n_resamples=100)
+    assert math.isnan(r.statistic) and math.isnan(r.confidence_interval.low) and "one item" in r.reason
+    plain = ece(c, y, n_bins=15, binning="mass", n_resamples=100)   # the l1 ECE is defined: mean |y - c|
+    assert plain.statistic == pytest.approx(np.mean(np.abs(y - c))) and plain.reason == ""
+    assert "n_resamples=0" in ece(c, y, n_resamples=0).reason
+
+
 # ---------------------------------------------------------------- brier
 def test_brier_iv():
     with pytest.raises(ValueError, match="prob"):

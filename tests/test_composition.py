@@ -102,7 +102,7 @@ def test_composition_test_iv_and_no_errors():
     r = composition.composition_test([None, None], ["selection", None], [0, 1], n_resamples=50, n_permutations=50)
     with pytest.raises(ValueError, match="n_permutations"):
         composition.composition_test(["selection", None], ["imitative", None], [0, 1], n_permutations=0)
-    assert np.isnan(r.statistic) and np.isnan(r.pvalue)
+    assert np.isnan(r.statistic) and np.isnan(r.pvalue) and r.reason.startswith("model a has no errors")
 
 
 def test_compare_compositions():
@@ -115,7 +115,7 @@ def test_compare_compositions():
     from dint import stats
     w = {m: g.sort_values(["fact", "form"]) for m, g in items.groupby("intervention")}
     ref = stats.cluster_bootstrap((~w["a"].error).to_numpy(float) - (~w["b"].error).to_numpy(float), w["a"].fact,
-                                  n_resamples=300, rng=4)
+                                  method="expanded", n_resamples=300, rng=4)
     assert (out.loc[0, "d_accuracy_low"], out.loc[0, "d_accuracy_high"]) == pytest.approx(
         (ref.confidence_interval.low, ref.confidence_interval.high))
     assert (out.tost_low >= out.d_accuracy_low - 1e-12).all() and (out.tost_high <= out.d_accuracy_high + 1e-12).all()
@@ -139,8 +139,8 @@ def test_pass_curve():
     out = composition.pass_curve(items, k, n_resamples=500, rng=3)
     exact = pass_exact(items["p_true_post"], k).mean(0)
     np.testing.assert_allclose(out["pass"], exact)
-    ref = stats.cluster_bootstrap(pass_exact(items["p_true_post"], 4)[:, 0], items["fact"], n_resamples=500,
-                                  rng=3)
+    ref = stats.cluster_bootstrap(pass_exact(items["p_true_post"], 4)[:, 0], items["fact"], method="expanded",
+                                  n_resamples=500, rng=3)
     assert (out.loc[1, "ci_low"], out.loc[1, "ci_high"]) == pytest.approx(
         (ref.confidence_interval.low, ref.confidence_interval.high))
     assert list(out.k) == k and (out.n == len(items)).all() and (out.clusters == 60).all()

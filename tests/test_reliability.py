@@ -157,11 +157,30 @@ def test_ece_difference_estimate_and_symmetry(debiased):
 
 
 def test_ece_difference_identical_models_and_generator_pairing():
+    # identical models: every resample's difference is 0, a point mass that says nothing about the
+    # variability (a [0, 0] interval and p = 1 would read as certainty): not estimable
     c, y = _calibrated(200, seed=6)
     for rng in (0, np.random.default_rng(0)):
         r = reliability.ece_difference(c, y, c, y, n_resamples=499, rng=rng)
-        assert r.statistic == 0 and r.confidence_interval.low == 0 == r.confidence_interval.high
-        assert r.pvalue == 1.0
+        assert r.statistic == 0 and np.isnan(r.confidence_interval.low) and np.isnan(r.confidence_interval.high)
+        assert np.isnan(r.pvalue) and "point mass" in r.reason
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_ece_difference_single_bin(debiased):
+    # each model puts every item in one bin with one confidence and is always right: each ECE is
+    # 1 - confidence on every resample, so the bootstrap difference is a point mass; before, this
+    # gave a zero-width interval and p = 2 / (B + 1)
+    ones = np.ones(30)
+    r = reliability.ece_difference(np.full(30, 0.95), ones, np.full(30, 0.85), ones, debiased=debiased,
+                                   n_resamples=999)
+    assert r.statistic == pytest.approx(-0.1)
+    assert np.isnan([r.confidence_interval.low, r.confidence_interval.high, r.pvalue]).all() and r.reason
+    # one occupied bin with varied confidences: defined, an interval of positive width and a test
+    c = np.linspace(0.91, 0.99, 30)
+    y = (np.arange(30) % 5 != 0).astype(float)
+    ok = reliability.ece_difference(c, y, np.full(30, 0.85), ones, debiased=debiased, n_resamples=999)
+    assert ok.reason == "" and ok.confidence_interval.low < ok.confidence_interval.high and 0 < ok.pvalue <= 1
 
 
 def test_ece_difference_iv():
@@ -182,7 +201,8 @@ def test_calibration_summaries_tidy_and_consistent():
     answers = {"base": reliability.answer_table(a, facts), "post": reliability.answer_table(b, facts)}
     summary = reliability.calibration_summary(answers, n_bins=5, n_resamples=199)
     assert list(summary.columns) == ["model", "reference", "measure", "estimate", "ci_low", "ci_high", "pvalue",
-                                     "n", "test"]
+                                     "n", "test", "reason"]
+    assert (summary.reason == "").all()
     ece = summary[summary.measure == "ece"].set_index("model").estimate
     changes = reliability.calibration_changes(answers, "base", n_bins=5, n_resamples=199, n_test_resamples=199)
     d = changes.set_index("measure").estimate

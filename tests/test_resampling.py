@@ -16,4 +16,25 @@ def test_mean_difference_against_scipy():
     assert r.statistic == pytest.approx(np.mean(x - y))
     assert r.pvalue == pytest.approx(ref.pvalue, abs=0.01)
     assert r.confidence_interval == stats.paired_bootstrap(x, y, rng=1).confidence_interval
-    assert resampling.mean_difference(x, x).pvalue == 1.0
+
+
+
+def test_mean_difference_identical_samples():
+    # every difference 0: the sign flips change nothing, the test has no information
+    x = np.random.default_rng(7).normal(size=80)
+    r = resampling.mean_difference(x, x, n_permutations=999, rng=0)
+    assert r.statistic == 0.0 and r.confidence_interval == stats.ConfidenceInterval(0.0, 0.0)
+    assert np.isnan(r.pvalue) and "point mass" in r.reason
+    assert resampling.mean_difference(x + 0.1, x, n_permutations=999).reason == ""
+
+
+def test_difference_point_mass():
+    # the paired bootstrap difference of two statistics with no variability: no interval, no test
+    from dint.resampling import _difference
+    same = (0.3, np.full(999, 0.3))
+    est, ci, p, reason = _difference((0.4, np.full(999, 0.4)), same, 0.95)
+    assert est == pytest.approx(0.1) and np.isnan([ci.low, ci.high, p]).all() and "point mass" in reason
+    varied = (0.4, 0.4 + np.random.default_rng(0).normal(0, 0.05, 999))
+    est, ci, p, reason = _difference(varied, same, 0.95)
+    assert reason == "" and ci.low < 0.1 < ci.high and 0 < p <= 1
+    assert resampling._paired_difference(varied, same, 0.95) == (est, ci, p)

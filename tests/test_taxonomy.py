@@ -221,6 +221,19 @@ def test_agreement_iv():
     assert np.isnan(taxonomy.agreement(["selection"] * 3, ["selection"] * 3).statistic)   # κ undefined
 
 
+def test_agreement_one_class():
+    # both raters use one label: chance agreement is 1 and κ = 0/0
+    r = taxonomy.agreement(["selection"] * 6, ["selection"] * 6)
+    assert np.isnan([r.statistic, r.confidence_interval.low, r.confidence_interval.high, r.pvalue]).all()
+    assert "'selection'" in r.reason and "undefined" in r.reason and r.observed == 1.0 and r.n == 6
+    c = taxonomy.agreement(["selection"] * 6, ["selection"] * 6, clusters=[0, 0, 1, 1, 2, 2], n_resamples=100)
+    assert np.isnan(c.statistic) and "undefined" in c.reason
+    # two labels, one rater constant: κ is defined (0), but its standard errors are 0
+    a = taxonomy.agreement(["selection"] * 6, ["selection"] * 3 + ["imitative"] * 3)
+    assert a.statistic == pytest.approx(0.0) and np.isnan([a.confidence_interval.low, a.pvalue]).all()
+    assert "no interval or test" in a.reason
+
+
 # -- κ with a cluster bootstrap ------------------------------------------------------------------
 def test_cluster_kappa_against_statsmodels():
     pred, known = _labels(TABLE)
@@ -260,8 +273,20 @@ def test_cluster_kappa_iv():
         taxonomy.agreement(["selection", "imitative"], ["selection"] * 2, clusters=[0, 1, 2])
     one = taxonomy.agreement(["selection", "imitative"], ["selection", "imitative"], clusters=[0, 0])
     assert one.statistic == 1.0 and np.isnan(one.confidence_interval.low) and np.isnan(one.pvalue)
+    assert "one cluster" in one.reason
     with pytest.raises(ValueError, match="n_resamples"):
         taxonomy.cluster_kappa(["selection", "imitative"], ["selection"] * 2, [0, 1], n_resamples=1.5)
+
+
+def test_cluster_kappa_one_class():
+    r = taxonomy.cluster_kappa(["selection"] * 8, ["selection"] * 8, np.arange(8) // 2, n_resamples=200)
+    assert np.isnan([r.statistic, r.confidence_interval.low, r.confidence_interval.high, r.pvalue]).all()
+    assert "undefined" in r.reason
+    # perfect agreement in every cluster: κ = 1 on every resample, a point mass: no interval or test
+    labels = ["selection", "imitative"] * 4
+    p = taxonomy.cluster_kappa(labels, labels, np.arange(8) // 2, n_resamples=200)
+    assert p.statistic == 1.0 and np.isnan(p.confidence_interval.low) and np.isnan(p.pvalue)
+    assert "point mass" in p.reason
 
 
 def test_cluster_kappa_type_one_error():

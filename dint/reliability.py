@@ -33,7 +33,8 @@ GPT4_ECE = {"pre-trained": 0.007, "PPO": 0.074}
 # Kadavath et al. (2022), arXiv:2207.05221, sec. 3.3: the temperature that recalibrates RLHF policies
 KADAVATH_T = 2.5
 
-_COLUMNS = ["model", "reference", "measure", "estimate", "ci_low", "ci_high", "pvalue", "n", "test", "reason"]
+_COLUMNS = ["model", "reference", "measure", "estimate", "ci_low", "ci_high", "pvalue", "n", "test"]
+_TIDY = [*_COLUMNS, "reason"]   # the tables of this module: why a NaN is not estimable
 
 
 # ------------------------------------------------------------------------------ per item
@@ -378,7 +379,7 @@ def calibration_summary(answers: dict, *, n_bins: int = 15, confidence_level: fl
         if "mass_outside" in a.columns:
             rows.append(_row(name, "mass_outside", stats.bootstrap_mean(a["mass_outside"].to_numpy(float), method="t",
                                                                         confidence_level=confidence_level)))
-    return pd.DataFrame(rows, columns=_COLUMNS)
+    return pd.DataFrame(rows, columns=_TIDY)
 
 
 def _aligned(a, b, cols):
@@ -430,7 +431,7 @@ def calibration_changes(answers: dict, reference: str, *, models=None, n_bins: i
         rows.append(_row(name, "d_brier", mean_difference((ca - ya) ** 2, (cb - yb) ** 2, rng=rng,
                                                           confidence_level=confidence_level, n_resamples=n_resamples,
                                                           n_permutations=n_test_resamples), reference))
-    return pd.DataFrame(rows, columns=_COLUMNS)
+    return pd.DataFrame(rows, columns=_TIDY)
 
 
 def _single_form(scores, name):
@@ -503,4 +504,4 @@ def temperature_scaling(scores: pd.DataFrame, facts: pd.DataFrame, *, n_bins: in
         rows.append(_row(None, f"d_ece_{how}", ece_difference(
             conf_of[f"after_{how}"], correct, conf_of["before"], correct, n_bins=n_bins, rng=rng,
             confidence_level=confidence_level, n_resamples=n_test_resamples), reference="unscaled"))
-    return pd.DataFrame(rows, columns=_COLUMNS)
+    return pd.DataFrame(rows, columns=_TIDY)

@@ -89,6 +89,16 @@ def _clustered(rng, g=30, m=5, icc=0.5):
             np.repeat(np.arange(g), m))
 
 
+def _unequal_clusters(rng, g=12, binary=False):
+    """Values of g clusters of 1-14 rows each (e.g. the tokens of g generations): normal with
+    intra-cluster correlation 0.5 and mean 0, or 0/1 with a cluster accuracy ~ Beta(1, 3) (mean 0.25).
+    Returns the values, the cluster labels and the true mean."""
+    labels = np.repeat(np.arange(g), rng.integers(1, 15, g))
+    if binary:
+        return (rng.random(len(labels)) < rng.beta(1.0, 3.0, g)[labels]).astype(float), labels, 0.25
+    return (rng.normal(0, np.sqrt(0.5), g)[labels] + rng.normal(0, np.sqrt(0.5), len(labels)), labels, 0.0)
+
+
 def _covers(res, truth):
     ci = res.confidence_interval
     return ci.low <= truth <= ci.high
@@ -145,6 +155,12 @@ def checks(*, n_resamples: int = 999) -> list[Check]:
         v, c = _clustered(rng)
         return _covers(stats.cluster_bootstrap(v, c, n_resamples=n_resamples, rng=rng), 0.0)
 
+    def few_clusters(g, binary):
+        def draw(rng):
+            v, c, truth = _unequal_clusters(rng, g, binary)
+            return _covers(stats.cluster_bootstrap(v, c, n_resamples=n_resamples, rng=rng), truth)
+        return draw
+
     def diff_props_null(rng):
         k1, k2 = rng.binomial(150, 0.3), rng.binomial(150, 0.3)
         return proportions.diff_proportions(k1, 150, k2, 150).pvalue < ALPHA
@@ -191,7 +207,11 @@ def checks(*, n_resamples: int = 999) -> list[Check]:
         Check("paired permutation t-interval", "coverage", "paired log-normal, n = 50", LEVEL, permutation_cover),
         Check("paired bootstrap (hull)", "coverage", "paired log-normal, n = 50, mean difference -1", LEVEL, paired_boot),
         Check("paired bootstrap (hull)", "coverage", "n = 50, 30% of items gain Exp(1)", LEVEL, paired_boot_gains),
-        Check("cluster bootstrap (percentile)", "coverage", "30 clusters x 5 items, ICC 0.5", LEVEL, cluster_boot),
+        Check("cluster bootstrap (hull)", "coverage", "30 clusters x 5 items, ICC 0.5", LEVEL, cluster_boot),
+        Check("cluster bootstrap (hull)", "coverage", "12 clusters of 1-14 rows, ICC 0.5", LEVEL, few_clusters(12, False)),
+        Check("cluster bootstrap (hull)", "coverage", "12 clusters of 1-14 rows, 0/1, cluster mean ~ Beta(1, 3)", LEVEL,
+              few_clusters(12, True)),
+        Check("cluster bootstrap (hull)", "coverage", "8 clusters of 1-14 rows, ICC 0.5", LEVEL, few_clusters(8, False)),
         Check("difference of proportions z-test", "type-I error", "150 vs 150, p = 0.3", ALPHA, diff_props_null),
         Check("Newcombe interval (independent)", "coverage", "150 at 0.3 vs 120 at 0.45", LEVEL, diff_props_cover),
         Check("Wilson interval", "coverage", "n = 80, p = 0.12", LEVEL, wilson),

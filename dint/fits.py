@@ -50,9 +50,8 @@ def logit_gee(formula: str, data, *, groups, cov_type: str = "bias_reduced", con
     each of these when a step changes nothing or a cell's answers are all right):
 
     * *aliased*: the term's coefficient is not an estimable function of the design (its unit
-      vector is not in the row space of the design matrix; Searle 1971, *Linear Models*, sec.
-      5.4), e.g. a column of zeros (a combination no row has) or two identical columns: the
-      estimate is NaN;
+      vector is not in the row space of the design matrix; Searle 1971, *Linear Models*), e.g.
+      a column of zeros (a combination no row has) or two identical columns: the estimate is NaN;
     * *separated*: the response is perfectly predicted on some rows (quasi-complete separation,
       Albert & Anderson 1984, Biometrika 71:1; found by the linear program of Konis 2007, DPhil
       thesis, Oxford), so the maximum-likelihood estimate of a term those rows identify is
@@ -74,8 +73,10 @@ def logit_gee(formula: str, data, *, groups, cov_type: str = "bias_reduced", con
         with np.errstate(invalid="ignore"):   # sqrt of a negative variance: reported with its reason
             ci = fit.conf_int(alpha=1 - confidence_level)
             at = [names.index(t) for t in fit.params.index]
-            est[at], se[at], z[at] = fit.params.to_numpy(float), fit.bse.to_numpy(float), fit.tvalues.to_numpy(float)
-            p[at], lo[at], hi[at] = fit.pvalues.to_numpy(float), ci.iloc[:, 0].to_numpy(float), ci.iloc[:, 1].to_numpy(float)
+            est[at], se[at], z[at] = (fit.params.to_numpy(float), fit.bse.to_numpy(float),
+                                      fit.tvalues.to_numpy(float))
+            p[at], lo[at], hi[at] = (fit.pvalues.to_numpy(float), ci.iloc[:, 0].to_numpy(float),
+                                     ci.iloc[:, 1].to_numpy(float))
     for j, t in enumerate(names):
         if t in reasons:
             se[j] = z[j] = p[j] = lo[j] = hi[j] = np.nan
@@ -120,14 +121,15 @@ def _separated_rows(x, y):
     The rows i with ``(2 y_i - 1) x_i b > 0`` for some ``b`` with ``(2 y - 1) X b >= 0`` on every row
     (quasi-complete separation; Albert & Anderson 1984): the linear program of Konis (2007),
     maximising the number of such rows, each capped at 1, over the cone of separating directions."""
+    from scipy import sparse
     from scipy.optimize import linprog
 
     signed = x * (2.0 * y - 1.0)[:, None]
     rows, inverse = np.unique(signed, axis=0, return_inverse=True)    # the cone needs distinct rows only
     m, p = rows.shape
-    eye = np.eye(m)
-    res = linprog(np.r_[np.zeros(p), -np.ones(m)],
-                  A_ub=np.block([[-rows, np.zeros((m, m))], [-rows, eye]]), b_ub=np.zeros(2 * m),
+    a = sparse.csr_matrix(-rows)
+    res = linprog(np.r_[np.zeros(p), -np.ones(m)],                    # maximise the capped rows' count
+                  A_ub=sparse.bmat([[a, None], [a, sparse.identity(m)]], format="csr"), b_ub=np.zeros(2 * m),
                   bounds=[(None, None)] * p + [(0.0, 1.0)] * m, method="highs")
     if res.status != 0:   # cannot happen for this bounded, feasible program; fit everything then
         return np.zeros(len(x), bool)

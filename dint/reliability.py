@@ -9,8 +9,9 @@ on the same facts are compared *paired*: resampling and permuting facts, never m
 (`dint.resampling`). Diversity, per input and across inputs, is `dint.diversity`.
 
 Results are tidy DataFrames (one row per model and measure: ``estimate``, ``ci_low``, ``ci_high``,
-``pvalue``, ``n``, ``test``, ``reason``: why a NaN is not estimable, empty otherwise) so that a notebook can concatenate every test it makes and adjust
-them together (`dint.compare.holm`); single results are `dint.stats.Result`.
+``pvalue``, ``n``, ``test``, ``reason``: why a NaN is not estimable, empty otherwise) so that a
+notebook can concatenate every test it makes and adjust them together (`dint.compare.holm`, which
+leaves the tests that could not be made out of the family); single results are `dint.stats.Result`.
 """
 from __future__ import annotations
 

@@ -93,7 +93,7 @@ def _null_space(x):
     """Orthonormal basis (p, k) of the null space of ``x`` (n, p), numpy's rank tolerance."""
     if len(x) == 0:
         return np.eye(x.shape[1])
-    _, s, vt = np.linalg.svd(x, full_matrices=True)
+    _, s, vt = np.linalg.svd(x, full_matrices=len(x) < x.shape[1])   # vt is (p, p) either way
     tol = (s.max() if len(s) else 0.0) * max(x.shape) * np.finfo(float).eps
     return vt[int(np.sum(s > tol)):].T
 

@@ -276,11 +276,14 @@ def summary(table: pd.DataFrame) -> str:
 
 
 def write(table: pd.DataFrame, folder: str | Path) -> list[Path]:
-    """Write the table as parquet and as a LaTeX tabular for the paper's appendix."""
+    """Write the table as parquet and as a LaTeX tabular for the paper's appendix.
+
+    The tabular gives each entry's estimate with its Monte-Carlo standard error and the number of
+    replications it comes from."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     table.to_parquet(folder / "validity.parquet", index=False)
-    tex = table[["method", "kind", "setting", "target", "estimate", "mc_se"]].to_latex(
-        index=False, float_format="%.3f", escape=True)
+    tex = table[["method", "kind", "setting", "target", "estimate", "mc_se", "replications"]].rename(
+        columns={"mc_se": "Monte-Carlo s.e."}).to_latex(index=False, float_format="%.3f", escape=True)
     (folder / "validity.tex").write_text(tex)
     return [folder / "validity.parquet", folder / "validity.tex"]

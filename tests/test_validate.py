@@ -32,7 +32,22 @@ def test_validate_summary_line(table):
 
 def test_validate_write(table, tmp_path):
     pq, tex = validate.write(table, tmp_path)
-    assert pq.exists() and "\\begin{tabular}" in tex.read_text()
+    text = tex.read_text()
+    assert pq.exists() and "\\begin{tabular}" in text
+    # every entry states its Monte-Carlo standard error (and the replications behind it)
+    header = next(line for line in text.splitlines() if line.startswith("method"))
+    assert "Monte-Carlo s.e." in header and "replications" in header
+    rows = [line for line in text.splitlines() if line.endswith("\\\\") and not line.startswith("method")]
+    assert len(rows) == len(table)
+    for row, se in zip(rows, table["mc_se"]):
+        assert row.split("&")[-2].strip() == f"{se:.3f}"
+
+
+def test_validate_few_clusters():
+    # the cluster bootstrap's default is checked where the percentile interval failed (12 clusters)
+    few = [c for c in validate.checks() if c.method == "cluster bootstrap (hull)"]
+    assert {"12 clusters of 1-14 rows, ICC 0.5", "8 clusters of 1-14 rows, ICC 0.5"} <= {c.setting for c in few}
+    assert all(c.kind == "coverage" and c.target == validate.LEVEL for c in few)
 
 
 def test_validate_iv():

@@ -5,6 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.dint-installed
 CORES ?= $(shell nproc)
+# another seed than the profile's (make reproduce PROFILE=smoke SEED=1): its results go to a folder of their own
+SEED ?=
+SNAKEMAKE_CONFIG := profile=$(PROFILE) $(if $(SEED),seed=$(SEED))
 
 .PHONY: setup reproduce paper test test-fast bench clean-results
 
@@ -21,12 +24,13 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 reproduce: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --config profile=$(PROFILE) --rerun-incomplete
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --config $(SNAKEMAKE_CONFIG) --rerun-incomplete \
+		--quiet rules
 
 # The paper PDF (results/$(PROFILE)/paper/dint.pdf) from the pipeline's figures and macros; needs latexmk.
 paper: setup
 	@command -v latexmk >/dev/null || { $(BIN)/python -c "from dint.paper import INSTALL; print(INSTALL)"; exit 1; }
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --config profile=$(PROFILE) --rerun-incomplete results/$(PROFILE)/paper/dint.pdf
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --config $(SNAKEMAKE_CONFIG) --rerun-incomplete --quiet rules paper
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest

@@ -7,27 +7,51 @@
 # side by side on a 2-core machine: training, scoring and every torch call in the notebooks pin the
 # profile's thread count (interventions.threads), and the rest of a notebook is statistics whose
 # numbers do not depend on it.
-import glob
 import json
+import os
 import shutil
+import sys
 
-from dint import stacks
+from dint import artifacts, codegraph, paths, stacks
 from dint.config import load_profile, notebook_parameters
 from dint.interventions.plan import EXPERIMENT_FIELDS
 
 PROFILE = config.get("profile", "tiny")
-P = load_profile(PROFILE)  # an unknown profile or bad parameter stops here, before any work
+SEED = config.get("seed")   # another seed than the profile's: `--config seed=1` (its results go to their own folder)
+try:   # an unknown profile or bad parameter stops here, before any work
+    if SEED is not None and (isinstance(SEED, bool) or not isinstance(SEED, int)):
+        raise ValueError(f"--config seed={SEED!r}: must be a non-negative integer, e.g. --config seed=1")
+    P = load_profile(PROFILE, seed=SEED)
+except ValueError as e:
+    sys.stderr.write(f"error: {e}\n")
+    sys.exit(2)
 SECTIONS = P.asdict()
-R = f"results/{PROFILE}"
-F = f"figures/{PROFILE}"
+R = os.path.relpath(artifacts.root(P), paths.root())             # results/<profile> (a seed of its own: a variant)
+F = os.path.relpath(artifacts.figures_root(P), paths.root())     # figures/<profile>
+RUN = f"--profile {PROFILE}" + (f" --seed {SEED}" if SEED is not None else "")
 NOTEBOOKS = ["00_base_model", "01_mechanism", "02_engineering_clues", "03_diagnosability", "04_trust_reliability",
              "05_compound_failure", "06_resources", "07_verification"]
 # torch threads of a training or scoring job: the profile's interventions.threads (1 on tiny: two jobs side by side)
 JOB_THREADS = max(1, P.interventions.threads)
 INTERVENTIONS = ["sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag"]
 ANSWERING = [n for n in INTERVENTIONS if n != "reward"]
-INTERVENTION_CODE = ["dint/interventions/" + f for f in ("data.py", "sft.py", "dpo.py", "reward.py", "rl.py", "rag.py",
-                                                          "retrieval.py", "plan.py", "record.py", "session.py")]
+
+
+def code(*entries, build=False):
+    """The dint source files a rule's command runs: the import closure of the modules (or notebook) that
+    implement it (`dint.codegraph`, static analysis), and for a build rule the artifacts module that caches
+    what it builds. A change to any of them reruns the rule; a build job then rebuilds its artifact."""
+    return sorted(set(codegraph.closure(*entries)) | ({"dint/artifacts.py"} if build else set()))
+
+
+def job(command, *, build=False, profile=True):
+    """A rule's shell command: its output goes to the rule's log file (the console keeps Snakemake's
+    progress and dint's progress bars); a failing job prints its log's path and last lines. A build job
+    runs because something it depends on changed, so it rebuilds (`--force`)."""
+    args = (f" {RUN}" if profile else "") + (" --force" if build else "")
+    return (f"python -m dint --log {{log}} {command}{args} || "
+            "{{ s=$?; echo \"error: the job failed (exit $s); its log, {log}, ends:\" >&2; tail -n 25 {log} >&2; "
+            "exit $s; }}")
 
 
 def section(*names, grids=()):
@@ -76,53 +100,59 @@ rule all:
 rule world:
     threads: workflow.cores
     priority: PRIORITY["world"]
-    input: "dint/realworld.py" if P.real else "dint/world.py"
+    input: code("dint.realworld" if P.real else "dint.world", build=True)
     output: f"{R}/world/manifest.json"
+    log: f"{R}/logs/world.log"
     params: cfg=section("world")
-    shell: "python -m dint build world --profile {PROFILE}"
+    shell: job("build world", build=True)
 
 
 rule base_model:
     threads: workflow.cores
     priority: PRIORITY["base"]
-    input: "dint/models.py", rules.world.output
+    input: code("dint.models", build=True), rules.world.output
     output: f"{R}/models/base/manifest.json"
+    log: f"{R}/logs/base_model.log"
     params: cfg=section("world", "base")
-    shell: "python -m dint build base --profile {PROFILE}"
+    shell: job("build base", build=True)
 
 
 rule base_scores:
     threads: JOB_THREADS
-    input: "dint/scoring.py", "dint/artifacts.py", rules.base_model.output
+    input: code("dint.scoring", build=True), rules.base_model.output
     output: f"{R}/scores/base/manifest.json"
+    log: f"{R}/logs/base_scores.log"
     params: cfg=section("world", "base", "scoring")
-    shell: "python -m dint build scores --profile {PROFILE}"
+    shell: job("build scores", build=True)
 
 
 # Training and scoring use the profile's fixed torch thread count (interventions.threads, 1), so two
-# jobs run side by side on a 2-core machine and give the same numbers wherever they run. An
+# jobs run side by side on a 2-core machine and give the numbers a notebook run gives on the same machine. An
 # intervention's job trains it and scores it on every fact in one process.
+INTERVENTION_CODE = code("dint.interventions.plan", "dint.interventions.rag", "dint.scoring", build=True)
 
 
 rule intervention:
     threads: JOB_THREADS
     priority: lambda w: PRIORITY.get(w.name, 0)
     input:
-        INTERVENTION_CODE, "dint/artifacts.py", "dint/scoring.py", rules.base_model.output,
+        INTERVENTION_CODE, rules.base_model.output,
         lambda w: [f"{R}/models/{n}/manifest.json" for n in (("sft", "reward") if w.name == "rlhf" else ())],
     output:
         model=f"{R}/models/{{name}}/manifest.json",
         scores=f"{R}/scores/{{name}}/manifest.json",
+    log: f"{R}/logs/intervention_{{name}}.log"
     wildcard_constraints: name="|".join(ANSWERING)
     params: cfg=section("world", "base", "scoring", "interventions")
-    shell: "python -m dint build intervention {wildcards.name} --profile {PROFILE}"
+    shell: job("build intervention {wildcards.name}", build=True)
 
 
-# Stacked interventions (dint.stacks): each stack is trained from its cached prefix and scored. Stacks that
-# are single interventions of the plan (sft, dpo, rag, sft+rl = rlhf) come from the rule above; the others
-# are built by family, the stacks that share a first step in one job (prefixes first): a job's imports of
-# torch, transformers, PEFT and TRL take about 15 s, longer than training a stack on the tiny profile.
-STACKS = [stacks.name(s) for s in stacks.PLAN + stacks.ORDERS]
+# Stacked interventions (dint.stacks): each stack of the profile's plan is trained from its cached prefix and
+# scored. Stacks that are single interventions of the plan (sft, dpo, rag, sft+rl = rlhf) come from the rule
+# above; the others are built by family, the stacks that share a first step in one job (prefixes first): a
+# job's imports of torch, transformers, PEFT and TRL take about 15 s, longer than training a stack on the tiny
+# profile.
+STACKS = [stacks.name(s) for s in stacks.plan(P) + stacks.orders(P)]
 TRAINED_STACKS = sorted((n for n in STACKS if stacks.parse(n) and stacks.parse(n) not in stacks.ALIASES),
                         key=lambda n: len(stacks.parse(n)))
 FAMILIES = {first: [n for n in TRAINED_STACKS if stacks.parse(n)[0] == first]
@@ -145,34 +175,37 @@ for first, members in FAMILIES.items():
         threads: JOB_THREADS
         priority: PRIORITY["stacks"]
         input:
-            INTERVENTION_CODE, "dint/stacks.py", "dint/artifacts.py", "dint/scoring.py",
+            code("dint.stacks", "dint.interventions.plan", "dint.interventions.rag", build=True),
             sorted({stack_start(n) for n in members} - {f"{R}/stacks/{n}/manifest.json" for n in members}),
             [f"{R}/models/reward/manifest.json"] if any("rl" in stacks.parse(n) for n in members) else [],
         output:
             [f"{R}/stacks/{n}/manifest.json" for n in members],
             [f"{R}/scores/stacks/{n}/manifest.json" for n in members],
-        params: cfg=section("world", "base", "scoring", "interventions"), names=" ".join(members)
-        shell: "python -m dint build stack {params.names} --profile " + PROFILE
+        log: f"{R}/logs/stacks_{first}.log"
+        params: cfg=section("world", "base", "scoring", "interventions")
+        shell: job("build stack " + " ".join(members), build=True)
 
 
 rule reward_model:
     threads: JOB_THREADS
     priority: PRIORITY["reward"]
-    input: INTERVENTION_CODE, "dint/artifacts.py", rules.base_model.output
+    input: INTERVENTION_CODE, rules.base_model.output
     output: f"{R}/models/reward/manifest.json"
+    log: f"{R}/logs/reward_model.log"
     params: cfg=section("world", "base", "interventions")
-    shell: "python -m dint build intervention reward --profile {PROFILE}"
+    shell: job("build intervention reward", build=True)
 
 
 rule rl_sweep:
     threads: JOB_THREADS
     priority: PRIORITY["rl_sweep"]
     input:
-        "dint/experiments.py", INTERVENTION_CODE, f"{R}/models/sft/manifest.json", f"{R}/models/reward/manifest.json",
+        code("dint.experiments", build=True), f"{R}/models/sft/manifest.json", f"{R}/models/reward/manifest.json",
         f"{R}/models/rlhf/manifest.json",   # the run at the profile's own beta
     output: f"{R}/rl_sweep/manifest.json"
+    log: f"{R}/logs/rl_sweep.log"
     params: cfg=section("world", "base", "interventions", grids=("rl_betas",))
-    shell: "python -m dint build rl-sweep --profile {PROFILE}"
+    shell: job("build rl-sweep", build=True)
 
 
 # The proxy reward of every candidate answer in a prompt form (`experiments.reward_table`), scored once for the
@@ -184,159 +217,91 @@ REWARD_FORMS = sorted({"qa", VERIFY_FORM})
 rule reward_scores:
     threads: JOB_THREADS
     priority: PRIORITY["reward_scores"]
-    input: "dint/experiments.py", INTERVENTION_CODE, rules.world.output, f"{R}/models/reward/manifest.json"
+    input: code("dint.experiments", build=True), rules.world.output, f"{R}/models/reward/manifest.json"
     output: f"{R}/reward_scores/{{form}}/manifest.json"
+    log: f"{R}/logs/reward_scores_{{form}}.log"
     wildcard_constraints: form="|".join(REWARD_FORMS)
     params: cfg=section("world", "base", "interventions")
-    shell: "python -m dint build reward-scores {wildcards.form} --profile {PROFILE}"
+    shell: job("build reward-scores {wildcards.form}", build=True)
 
 
 rule training_curve:
     threads: JOB_THREADS
     priority: PRIORITY["training_curve"]
-    input: "dint/resources.py", INTERVENTION_CODE, "dint/artifacts.py", "dint/scoring.py", rules.base_model.output
+    input: code("dint.resources", build=True), rules.base_model.output
     output: f"{R}/training_curve/manifest.json"
+    log: f"{R}/logs/training_curve.log"
     params: cfg=section("world", "base", "scoring", "interventions", grids=("sft_epochs", "sft_data"))
-    shell: "python -m dint build training-curve --profile {PROFILE}"
+    shell: job("build training-curve", build=True)
 
 
-PLOT_CODE = sorted(glob.glob("dint/plot/*.py"))
-STATS_CODE = ["dint/stats.py", "dint/resampling.py", "dint/proportions.py", *PLOT_CODE, "dint/report.py"]
+# Each notebook's code inputs are what it imports from dint and everything those modules import
+# (`dint.codegraph`); its data inputs are the artifacts it loads.
 ANSWERING_SCORES = expand(f"{R}/scores/{{name}}/manifest.json", name=ANSWERING)
-STACK_SCORES = [stacks.manifest_path(P, s).replace(str(stacks.artifacts.root(P)), R)
-                for s in stacks.plan(P) + stacks.orders(P)]
+STACK_SCORES = [os.path.relpath(stacks.manifest_path(P, s), paths.root()) for s in stacks.plan(P) + stacks.orders(P)]
+BASE_SCORES = rules.base_scores.output
+NOTEBOOK_DATA = {
+    "00_base_model": [BASE_SCORES],
+    "01_mechanism": [BASE_SCORES, f"{R}/reward_scores/qa/manifest.json", ANSWERING_SCORES],
+    "02_engineering_clues": [BASE_SCORES, rules.rl_sweep.output, f"{R}/models/reward/manifest.json",
+                             f"{R}/reward_scores/qa/manifest.json", ANSWERING_SCORES],
+    "03_diagnosability": [BASE_SCORES, ANSWERING_SCORES],
+    "04_trust_reliability": [BASE_SCORES, ANSWERING_SCORES],
+    "05_compound_failure": [STACK_SCORES],
+    "06_resources": [BASE_SCORES, rules.training_curve.output, rules.rl_sweep.output,
+                     f"{R}/models/reward/manifest.json", ANSWERING_SCORES],
+    "07_verification": [f"{R}/reward_scores/{VERIFY_FORM}/manifest.json", ANSWERING_SCORES, STACK_SCORES],
+}
+# The longest notebooks (05, 01) start first, so that the last two jobs end together.
+NOTEBOOK_PRIORITY = {"05_compound_failure": PRIORITY["notebook_05"], "01_mechanism": PRIORITY["notebook_01"]}
 
 
-rule notebook_00:
-    threads: 1
-    input: "notebooks/00_base_model.ipynb", "dint/reference.py", "dint/stats.py", PLOT_CODE, rules.base_scores.output
-    output:
-        numbers=f"{R}/00_base_model/numbers.json",
-        executed=f"{R}/notebooks/00_base_model.ipynb",
-        figures=multiext(f"{F}/00_base_model", ".pdf", ".png"),
-    shell: "python -m dint run 00_base_model --profile {PROFILE}"
-
-
-rule notebook_01:
-    threads: 1
-    priority: PRIORITY["notebook_01"]
-    input:
-        "notebooks/01_mechanism.ipynb", "dint/compare.py", "dint/divergence.py", "dint/stats.py", PLOT_CODE,
-        "dint/interventions/bestofn.py", "dint/experiments.py", rules.base_scores.output,
-        f"{R}/reward_scores/qa/manifest.json", expand(f"{R}/scores/{{name}}/manifest.json", name=ANSWERING),
-    output:
-        numbers=f"{R}/01_mechanism/numbers.json",
-        executed=f"{R}/notebooks/01_mechanism.ipynb",
-        figures=multiext(f"{F}/01_mechanism", ".pdf", ".png"),
-    shell: "python -m dint run 01_mechanism --profile {PROFILE}"
-
-
-rule notebook_02:
-    threads: 1
-    input:
-        "notebooks/02_engineering_clues.ipynb", "dint/experiments.py", "dint/fits.py", "dint/reasoning.py",
-        "dint/stats.py", PLOT_CODE, rules.base_scores.output, rules.rl_sweep.output,
-        f"{R}/models/reward/manifest.json", f"{R}/reward_scores/qa/manifest.json",
-        expand(f"{R}/scores/{{name}}/manifest.json", name=ANSWERING),
-    output:
-        numbers=f"{R}/02_engineering_clues/numbers.json",
-        executed=f"{R}/notebooks/02_engineering_clues.ipynb",
-        figures=multiext(f"{F}/02_engineering_clues", ".pdf", ".png"),
-    shell: "python -m dint run 02_engineering_clues --profile {PROFILE}"
-
-
-rule notebook_03:
-    threads: 1
-    input:
-        "notebooks/03_diagnosability.ipynb", "dint/taxonomy.py", "dint/composition.py", "dint/divergence.py",
-        "dint/compare.py", STATS_CODE, INTERVENTION_CODE, rules.base_scores.output, ANSWERING_SCORES,
-    output:
-        numbers=f"{R}/03_diagnosability/numbers.json",
-        executed=f"{R}/notebooks/03_diagnosability.ipynb",
-        figures=multiext(f"{F}/03_diagnosability", ".pdf", ".png"),
-    shell: "python -m dint run 03_diagnosability --profile {PROFILE}"
-
-
-rule notebook_04:
-    threads: 1
-    input:
-        "notebooks/04_trust_reliability.ipynb", "dint/reliability.py", "dint/diversity.py", "dint/calibration.py",
-        "dint/compare.py", STATS_CODE, rules.base_scores.output, ANSWERING_SCORES,
-    output:
-        numbers=f"{R}/04_trust_reliability/numbers.json",
-        executed=f"{R}/notebooks/04_trust_reliability.ipynb",
-        figures=multiext(f"{F}/04_trust_reliability", ".pdf", ".png"),
-    shell: "python -m dint run 04_trust_reliability --profile {PROFILE}"
-
-
-rule notebook_05:
-    threads: 1
-    priority: PRIORITY["notebook_05"]
-    input:
-        "notebooks/05_compound_failure.ipynb", "dint/stacks.py", "dint/fits.py", "dint/calibration.py",
-        "dint/compare.py", STATS_CODE, STACK_SCORES,
-    output:
-        numbers=f"{R}/05_compound_failure/numbers.json",
-        executed=f"{R}/notebooks/05_compound_failure.ipynb",
-        figures=multiext(f"{F}/05_compound_failure", ".pdf", ".png"),
-    shell: "python -m dint run 05_compound_failure --profile {PROFILE}"
-
-
-rule notebook_06:
-    threads: 1
-    input:
-        "notebooks/06_resources.ipynb", "dint/resources.py", "dint/verify.py", "dint/selection.py",
-        "dint/experiments.py", STATS_CODE,
-        rules.base_scores.output, rules.training_curve.output, rules.rl_sweep.output,
-        f"{R}/models/reward/manifest.json", ANSWERING_SCORES,
-    output:
-        numbers=f"{R}/06_resources/numbers.json",
-        executed=f"{R}/notebooks/06_resources.ipynb",
-        figures=multiext(f"{F}/06_resources", ".pdf", ".png"),
-    shell: "python -m dint run 06_resources --profile {PROFILE}"
-
-
-rule notebook_07:
-    threads: 1
-    input:
-        "notebooks/07_verification.ipynb", "dint/card.py", "dint/verify.py", "dint/calibration.py",
-        "dint/experiments.py", STATS_CODE, f"{R}/reward_scores/{VERIFY_FORM}/manifest.json", ANSWERING_SCORES,
-        STACK_SCORES,
-    output:
-        numbers=f"{R}/07_verification/numbers.json",
-        executed=f"{R}/notebooks/07_verification.ipynb",
-        figures=multiext(f"{F}/07_verification", ".pdf", ".png"),
-    shell: "python -m dint run 07_verification --profile {PROFILE}"
+for nb in NOTEBOOKS:
+    rule:
+        name: f"notebook_{nb[:2]}"
+        threads: 1
+        priority: NOTEBOOK_PRIORITY.get(nb, 0)
+        input: code(f"notebooks/{nb}.ipynb"), NOTEBOOK_DATA[nb]
+        output:
+            numbers=f"{R}/{nb}/numbers.json",
+            executed=f"{R}/notebooks/{nb}.ipynb",
+            figures=multiext(f"{F}/{nb}", ".pdf", ".png"),
+        log: f"{R}/logs/notebook_{nb}.log"
+        shell: job(f"run {nb}")
 
 
 rule card:
     threads: JOB_THREADS
-    input: "dint/card.py", "dint/cli.py", "dint/calibration.py", "dint/scoring.py", STATS_CODE, rules.base_scores.output
+    input: code("dint.card", "dint.report", "dint.models", "dint.scoring", build=True), rules.base_scores.output
     output: f"{R}/card_{{model}}/numbers.json"
+    log: f"{R}/logs/card_{{model}}.log"
     wildcard_constraints: model="|".join(CARDS) or "no-card"
-    shell: "python -m dint card {wildcards.model} --profile {PROFILE}"
+    shell: job("card {wildcards.model}")
 
 
 rule macros:
     threads: 1
-    input: "dint/macros.py", expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS),
+    input: code("dint.macros"), expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS),
            expand(f"{R}/card_{{model}}/numbers.json", model=CARDS)
     output: f"{R}/macros.tex"
-    shell: "python -m dint macros --profile {PROFILE}"
+    log: f"{R}/logs/macros.log"
+    shell: job("macros")
 
 
 rule validity:
     threads: 1
     priority: PRIORITY["validity"]
-    input: "dint/validate.py", "dint/stats.py", "dint/proportions.py", "dint/calibration.py", "dint/fits.py"
+    input: code("dint.validate")
     output: f"{R}/validity/validity.tex"
-    shell: f"python -m dint validate --replications {VALIDITY_REPLICATIONS} --jobs {{threads}} --output {R}/validity"
+    log: f"{R}/logs/validity.log"
+    shell: job(f"validate --replications {VALIDITY_REPLICATIONS} --jobs {{threads}} --output {R}/validity", profile=False)
 
 
 rule paper:
     threads: 1
     input:
-        "paper/main.tex", "paper/world.tex" if not P.real else "paper/real.tex", "paper/refs.bib", "dint/paper.py", rules.macros.output, rules.validity.output,
-        expand(f"{F}/{{nb}}.pdf", nb=NOTEBOOKS),
+        "paper/main.tex", "paper/world.tex" if not P.real else "paper/real.tex", "paper/refs.bib", code("dint.paper"),
+        rules.macros.output, rules.validity.output, expand(f"{F}/{{nb}}.pdf", nb=NOTEBOOKS),
     output: f"{R}/paper/dint.pdf"
-    shell: "python -m dint paper --profile {PROFILE}"
+    log: f"{R}/logs/paper.log"
+    shell: job("paper")

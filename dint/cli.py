@@ -131,7 +131,7 @@ def _bench(args):
 def _macros(args):
     from . import macros
 
-    print(f"macros -> {macros.write(args.profile)}")
+    print(f"macros -> {macros.write(args.profile, seed=args.seed)}")
 
 
 def _validate(args):
@@ -150,8 +150,8 @@ def _paper(args):
     from . import paper
     from .config import load_profile
 
-    load_profile(args.profile)   # an unknown profile is named before TeX is looked for
-    print(f"paper -> {paper.build(args.profile)}")
+    load_profile(args.profile, seed=args.seed)   # an unknown profile is named before TeX is looked for
+    print(f"paper -> {paper.build(args.profile, seed=args.seed)}")
 
 
 def _reproduce(args):
@@ -175,7 +175,7 @@ def _card(args):
     from . import artifacts, card, models, report
     from .config import load_profile
 
-    P = load_profile(args.profile)
+    P = load_profile(args.profile, seed=args.seed)
     packaged = args.model in models.KNOWN_SHA256 or args.model.endswith(".gguf")   # a packaged model or a GGUF file
     name = args.name or (Path(args.model).stem if packaged else Path(args.model).resolve().name)
     if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
@@ -208,6 +208,9 @@ def _profiles(args):
 
 def main(argv=None) -> int:
     parser = _Parser(prog="dint", description=__doc__)
+    parser.add_argument("--log", metavar="FILE", default=None,
+                        help="send the command's output to FILE (a pipeline job's log); the console keeps dint's "
+                             "progress bars and, if it fails, one line naming the error and the log")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("build", help="build (or load) a shared artifact of a profile",
@@ -240,7 +243,7 @@ def main(argv=None) -> int:
 
     p = sub.add_parser("macros", help="write the paper's number macros from a profile's results",
                        description="Collect results/<profile>/*/numbers.json into results/<profile>/macros.tex.")
-    p.add_argument("--profile", default="tiny")
+    _profile_args(p)
     p.set_defaults(fn=_macros)
 
     p = sub.add_parser("validate", help="simulation study of every test's type-I error, power and coverage",
@@ -256,7 +259,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("paper", help="build the paper PDF from a profile's figures and macros",
                        description="Build results/<profile>/paper/dint.pdf from paper/main.tex with latexmk; the "
                                    "figures and macros come from the profile's pipeline run.")
-    p.add_argument("--profile", default="tiny")
+    _profile_args(p)
     p.set_defaults(fn=_paper)
 
     p = sub.add_parser("reproduce", help="run the whole pipeline of a profile (Snakemake)",
@@ -275,7 +278,7 @@ def main(argv=None) -> int:
                                    "results/<profile>/card_<name>/numbers.json, and so into the paper's macros.")
     p.add_argument("model", help="a local model directory (save_pretrained output, safetensors), a .gguf file, or a "
                                  "packaged model: gemma, smollm")
-    p.add_argument("--profile", default="tiny")
+    _profile_args(p)
     p.add_argument("--name", default=None, help="name on the card (default: the directory's name)")
     p.add_argument("--form", choices=["qa", "statement"], default="qa")
     p.add_argument("--alpha", type=_share, default=0.05, help="target joint error of the verification system")
@@ -295,11 +298,41 @@ def main(argv=None) -> int:
             args.name = args.name[0]
         elif getattr(args, "artifact", None) not in (None, "stack", "reward-scores") and args.name:
             parser.error(f"dint build {args.artifact} takes no NAME (got {' '.join(args.name)})")
-        args.fn(args)
-    except (_UsageError, ValueError, ModuleNotFoundError, FileNotFoundError, RuntimeError) as e:
+    except (_UsageError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return 0
+    if args.log is None:
+        try:
+            args.fn(args)
+        except _USER_ERRORS as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
+    return _logged(args)
+
+
+# what a user can mend (a bad parameter, a missing file or optional package): a message, no traceback
+_USER_ERRORS = (_UsageError, ValueError, ModuleNotFoundError, FileNotFoundError, RuntimeError)
+
+
+def _logged(args) -> int:
+    """Run the command with its output in ``args.log``; on failure the log gets the traceback and the
+    console one line naming the error and the log."""
+    import traceback
+
+    from . import console
+
+    with console.logged(args.log):
+        try:
+            args.fn(args)
+            code, message = 0, None
+        except BaseException as e:   # the log keeps the whole traceback
+            traceback.print_exc()
+            code = 2 if isinstance(e, _USER_ERRORS) else 1
+            message = f"error: {e}" if code == 2 else f"error: {type(e).__name__}: {e}"
+    if message:
+        print(f"{message.splitlines()[0]} (log: {args.log})", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import console
 from .lazy import LazyModule
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -170,7 +171,8 @@ def pretrain(texts: list[str], tokenizer, config: BaseModelConfig = BaseModelCon
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
         try:
-            bar = tqdm(total=total, desc="pretrain base", disable=not progress, mininterval=1.0)
+            bar = tqdm(total=total, desc="pretrain base", disable=not progress, mininterval=1.0,
+                       file=console.stream())
             for _ in range(config.epochs):
                 perm = torch.randperm(len(ids), generator=g)
                 losses = []

@@ -109,7 +109,8 @@ def _profile_arguments(name: str) -> dict:
 
 def run(name: str, *, profile: str = "tiny", seed: int | None = None, parameters: dict | None = None,
         output: str | Path | None = None, progress: bool = True) -> Path:
-    """Execute a notebook with Papermill; the executed copy goes to ``results/<profile>/notebooks/``.
+    """Execute a notebook with Papermill; the executed copy goes to ``results/<profile>/notebooks/`` (a run
+    with another seed or overrides: to that run's folder, `dint.artifacts.root`).
 
     Parameters come from, in increasing precedence: the notebook's parameters cell, the profile's
     ``notebooks`` section (`dint.config.notebook_parameters`), and ``parameters``. The profile, the
@@ -138,16 +139,19 @@ def run(name: str, *, profile: str = "tiny", seed: int | None = None, parameters
     params = {"profile": profile, "seed": P.seed, **section, **given}
     # the notebook's own load_profile call, with its overrides (seed, world_params, ...), made here first
     try:
-        load_profile(profile, **{kw: params[p] for kw, p in _profile_arguments(name).items() if p in params})
+        ran = load_profile(profile, **{kw: params[p] for kw, p in _profile_arguments(name).items() if p in params})
     except ValueError as e:
         raise ValueError(f"parameters of {name}: {e}") from None
     import papermill as pm
 
-    out = Path(output) if output else paths.results(profile) / "notebooks" / f"{name}.ipynb"
+    from . import artifacts, console
+
+    out = Path(output) if output else artifacts.root(ran) / "notebooks" / f"{name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         pm.execute_notebook(str(src), str(out), parameters=params, cwd=str(paths.notebooks()),
-                            kernel_name="python3", progress_bar=progress, log_output=False)
+                            kernel_name="python3", progress_bar={"file": console.stream()} if progress else False,
+                            log_output=False)
     except Exception:
         if out.exists():
             out.replace(out.with_suffix(".failed.ipynb"))

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from . import console
 from .interventions.record import inference_flops
 from .models import torch_threads
 from .proportions import mcnemar
@@ -275,7 +276,8 @@ def answer_chains(model, tokenizer, world: World, items: pd.DataFrame, store,
     cost = _Cost(model, tokenizer)
     n = config.n_chains
     rows, chain_rows = [], []
-    for it in tqdm(items.itertuples(), total=len(items), desc="chains", disable=not progress):
+    for it in tqdm(items.itertuples(), total=len(items), desc="chains", disable=not progress,
+                   file=console.stream()):
         B, V = bridges[it.via], world.values[it.relation]
         p1, p2, k2 = dist[it.via, it.entity], P2[it.via, it.relation], ok2[it.via, it.relation]
         k1 = np.array([(it.entity, it.via, b) in claims for b in B])                 # (K1,)

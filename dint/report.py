@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import artifacts, paths, plot
+from . import artifacts, plot
 from .cache import atomic_write
 from .config import Profile
 
@@ -44,9 +44,7 @@ class Outputs:
 
     @property
     def figures(self) -> Path:
-        base = paths.figures(self.profile.name)
-        return base if self.profile.is_default() else base / artifacts.root(self.profile).relative_to(
-            paths.results(self.profile.name))
+        return artifacts.figures_root(self.profile)
 
     def figure(self, fig, suffix: str = "") -> list[Path]:
         """Save ``fig`` as ``figures/<profile>/<name><suffix>.pdf`` and ``.png``."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from dint import cache
+from dint import cache, console
 from dint.lazy import LazyModule
 
 torch = LazyModule("torch")                # imported on first use (dint.lazy)
@@ -126,7 +126,7 @@ def sample(model, tokenizer, prompts, config: SamplingConfig = SamplingConfig(),
     model.eval()
     try:
         with torch.inference_mode(), tqdm(total=len(prompts) * config.n, disable=not progress,
-                                          desc="sampling", unit="seq") as bar:
+                                          desc="sampling", unit="seq", file=console.stream()) as bar:
             for rows in chunks:
                 records += _generate(model, ids, rows, config, warp, stops)
                 bar.update(len(rows))

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from . import console
 from .lazy import LazyModule, inference_mode
 
 torch = LazyModule("torch")   # imported on first use (dint.lazy)
@@ -291,7 +292,8 @@ def loglikelihood(model, tokenizer, requests, *, config: ScoringConfig = Scoring
     model.eval()
     out = np.zeros(len(requests))
     device = model.device
-    bar = tqdm(total=len(requests), desc="score", disable=not progress, mininterval=1.0)
+    bar = tqdm(total=len(requests), desc="score", disable=not progress, mininterval=1.0,
+               file=console.stream())
     start = 0
     while start < len(rows):
         end = start + 1

@@ -251,8 +251,10 @@ def verification_splits(score, correct, *, alpha: float = 0.05, share: float = 0
         m, se = float(x.mean()), float(x.std(ddof=1) / np.sqrt(n_splits))
         h = float(sps.t.ppf(0.5 + confidence_level / 2, n_splits - 1) * se)
         p = float(sps.t.sf((m - alpha) / se, n_splits - 1)) if name == "error" and se > 0 else float("nan")
+        reason = (f"the realised error is {m:.4g} on every split: the t-test has no variance"
+                  if name == "error" and se == 0 else "")
         out[name] = st.Result(m, st.ConfidenceInterval(m - h, m + h), n_splits,
-                              f"mean over {n_splits} random splits, t interval", p)
+                              f"mean over {n_splits} random splits, t interval", p, reason=reason)
     out["worst_split"] = float(err.max())
     return out
 

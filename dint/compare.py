@@ -104,8 +104,8 @@ def summarize(items: pd.DataFrame, *, by: str | list[str] | None = None, confide
     -------
     Tidy DataFrame, one row per (group, measure): ``measure`` in ``kl``, ``tv``, ``d_entropy``,
     ``accuracy_base``, ``accuracy_post``, ``d_accuracy``; ``estimate``, ``ci_low``, ``ci_high``,
-    ``pvalue`` (NaN where no test is made), ``test`` and ``n``; plus the transition counts on the
-    ``d_accuracy`` row.
+    ``pvalue`` (NaN where no test is made), ``test``, ``n`` and ``reason`` (why a test could not be made,
+    e.g. no discordant pairs; empty otherwise); plus the transition counts on the ``d_accuracy`` row.
 
     Notes
     -----
@@ -132,7 +132,7 @@ def summarize(items: pd.DataFrame, *, by: str | list[str] | None = None, confide
                                           n_resamples=n_resamples, rng=rng)
         rows.append({**label, "measure": "d_entropy", "estimate": r.statistic, "ci_low": r.confidence_interval.low,
                      "ci_high": r.confidence_interval.high, "pvalue": r.pvalue, "test": "paired permutation",
-                     "n": n})
+                     "n": n, "reason": r.reason})
         for m, col in (("accuracy_base", "correct_base"), ("accuracy_post", "correct_post")):
             r = stats.proportion(int(g[col].sum()), n, confidence_level=confidence_level)
             rows.append({**label, "measure": m, "estimate": r.statistic, "ci_low": r.confidence_interval.low,
@@ -141,7 +141,7 @@ def summarize(items: pd.DataFrame, *, by: str | list[str] | None = None, confide
                                 confidence_level=confidence_level)
         rows.append({**label, "measure": "d_accuracy", "estimate": r.statistic, "ci_low": r.confidence_interval.low,
                      "ci_high": r.confidence_interval.high, "pvalue": r.pvalue, "test": "McNemar exact", "n": n,
-                     **transitions(g)})
+                     "reason": r.reason, **transitions(g)})
     return pd.DataFrame(rows)
 
 

@@ -398,9 +398,9 @@ def paired_difference(x, y, *, n_resamples: int = 2000, rng: int = 0) -> stats.R
 
 def _paired_continuous(x, y, n_resamples, rng) -> stats.Result:
     ci = stats.paired_bootstrap(x, y, n_resamples=n_resamples, rng=rng)
-    p = stats.paired_permutation_test(x, y, n_resamples=max(n_resamples, 999), rng=rng).pvalue
+    test = stats.paired_permutation_test(x, y, n_resamples=max(n_resamples, 999), rng=rng)
     return stats.Result(ci.statistic, ci.confidence_interval, len(x),
-                        f"{ci.method}; paired sign-flip permutation test", float(p))
+                        f"{ci.method}; paired sign-flip permutation test", float(test.pvalue), reason=test.reason)
 
 
 def trend(table: pd.DataFrame, *, x: str, y: str, by: str = "fact", n_resamples: int = 2000,
@@ -424,4 +424,4 @@ def trend(table: pd.DataFrame, *, x: str, y: str, by: str = "fact", n_resamples:
     slopes = np.asarray(slopes)
     r = _paired_continuous(slopes, np.zeros_like(slopes), n_resamples, rng)
     return stats.Result(r.statistic, r.confidence_interval, r.n, f"mean per-{by} slope of {y} on {x}; {r.method}",
-                        r.pvalue)
+                        r.pvalue, reason=r.reason)

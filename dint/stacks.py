@@ -367,7 +367,8 @@ def additivity(items: dict, column: str = "correct_post", *, n_resamples: int = 
     -------
     DataFrame, one row per canonical-order stack of two or more steps: ``stack``, ``n_steps``,
     ``observed`` and ``additive`` (means), ``excess`` with the t interval ``excess_low/high`` and
-    the paired permutation ``pvalue`` (H0: the stack is additive on average), ``n``.
+    the paired permutation ``pvalue`` (H0: the stack is additive on average; NaN with a ``reason`` where
+    the test cannot be made), ``n``.
     """
     from . import stats as st
 
@@ -390,5 +391,5 @@ def additivity(items: dict, column: str = "correct_post", *, n_resamples: int = 
         r = st.paired_permutation_test(obs, pred, n_resamples=n_resamples, rng=seed)
         rows.append({"stack": key, "n_steps": len(steps), "observed": float(obs.mean()), "additive": float(pred.mean()),
                      "excess": r.statistic, "excess_low": r.confidence_interval.low,
-                     "excess_high": r.confidence_interval.high, "pvalue": r.pvalue, "n": len(obs)})
+                     "excess_high": r.confidence_interval.high, "pvalue": r.pvalue, "reason": r.reason, "n": len(obs)})
     return pd.DataFrame(rows)

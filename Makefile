@@ -25,12 +25,13 @@ $(STAMP): requirements.lock pyproject.toml
 
 reproduce: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --config $(SNAKEMAKE_CONFIG) --rerun-incomplete \
-		--quiet rules
+		--quiet rules host
 
 # The paper PDF (results/$(PROFILE)/paper/dint.pdf) from the pipeline's figures and macros; needs latexmk.
 paper: setup
 	@command -v latexmk >/dev/null || { $(BIN)/python -c "from dint.paper import INSTALL; print(INSTALL)"; exit 1; }
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --config $(SNAKEMAKE_CONFIG) --rerun-incomplete --quiet rules paper
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake paper --cores $(CORES) --rerun-incomplete --quiet rules host \
+		--config $(SNAKEMAKE_CONFIG)
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest

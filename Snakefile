@@ -182,8 +182,9 @@ for first, members in FAMILIES.items():
             [f"{R}/stacks/{n}/manifest.json" for n in members],
             [f"{R}/scores/stacks/{n}/manifest.json" for n in members],
         log: f"{R}/logs/stacks_{first}.log"
-        params: cfg=section("world", "base", "scoring", "interventions")
-        shell: job("build stack " + " ".join(members), build=True)
+        # a rule's shell expression is evaluated when its job runs, after the loop: what varies goes through params
+        params: cfg=section("world", "base", "scoring", "interventions"), names=" ".join(members)
+        shell: job("build stack {params.names}", build=True)
 
 
 rule reward_model:
@@ -267,7 +268,8 @@ for nb in NOTEBOOKS:
             executed=f"{R}/notebooks/{nb}.ipynb",
             figures=multiext(f"{F}/{nb}", ".pdf", ".png"),
         log: f"{R}/logs/notebook_{nb}.log"
-        shell: job(f"run {nb}")
+        params: notebook=nb
+        shell: job("run {params.notebook}")
 
 
 rule card:

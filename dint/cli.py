@@ -160,9 +160,10 @@ def _reproduce(args):
     from . import paths
     from .config import load_profile
 
-    load_profile(args.profile)   # an unknown profile or a bad parameter fails here, before Snakemake starts
-    cmd = ["snakemake", "--cores", str(args.cores), "--config", f"profile={args.profile}", "--rerun-incomplete",
-           *args.targets]
+    load_profile(args.profile, seed=args.seed)   # an unknown profile or a bad parameter fails here, before Snakemake
+    config = [f"profile={args.profile}"] + ([f"seed={args.seed}"] if args.seed is not None else [])
+    cmd = ["snakemake", *args.targets, "--cores", str(args.cores), "--rerun-incomplete", "--quiet", "rules", "host",
+           "--config", *config]
     print(" ".join(cmd))
     done = subprocess.run(cmd, cwd=paths.root(), check=False)
     if done.returncode:
@@ -265,7 +266,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("reproduce", help="run the whole pipeline of a profile (Snakemake)",
                        description="Run the paper's pipeline for a profile: shared artifacts, every notebook, the "
                                    "macros and (where TeX is installed) the paper. Reruns only what changed.")
-    p.add_argument("--profile", default="tiny")
+    _profile_args(p)
     p.add_argument("--cores", type=_count(1), default=os.cpu_count() or 1)
     p.add_argument("targets", nargs="*", help="Snakemake targets (default: everything)")
     p.set_defaults(fn=_reproduce)

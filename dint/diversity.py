@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .reliability import _COLUMNS, _aligned, _row, _single_form, answer_table
-from .resampling import _bootstrap_values, _paired_difference, _seed, mean_difference
+from .reliability import _TIDY, _aligned, _row, _single_form, answer_table
+from .resampling import _bootstrap_values, _difference, _seed, mean_difference
 from .stats import Result
 
 __all__ = ["across_input_difference", "across_input_diversity", "diversity_changes", "diversity_summary"]
@@ -113,9 +113,9 @@ def _across_result(a, b, confidence_level):
     if not np.array_equal(a[0], b[0]) or a[1] != b[1]:
         raise ValueError("scores_a and scores_b must cover the same facts with the same candidate answers per "
                          "relation; filter both the same way")
-    est, ci, p = _paired_difference(a[2], b[2], confidence_level)
+    est, ci, p, reason = _difference(a[2], b[2], confidence_level)
     return Result(est, ci, len(a[0]), "difference in across-input diversity (P(answers to two facts of a "
-                  "relation differ)), paired percentile bootstrap interval and test", p)
+                  "relation differ)), paired percentile bootstrap interval and test", p, reason=reason)
 
 
 def across_input_difference(scores_a: pd.DataFrame, scores_b: pd.DataFrame, facts: pd.DataFrame, *,
@@ -164,7 +164,7 @@ def diversity_summary(scores: dict, facts: pd.DataFrame, *, n_draws: int = 8, co
                                                              confidence_level=confidence_level)))
         rows.append(_row(name, "across", across_input_diversity(s, facts),
                          test="P(answers to two facts of a relation differ), U-statistic"))
-    return pd.DataFrame(rows, columns=_COLUMNS)
+    return pd.DataFrame(rows, columns=_TIDY)
 
 
 def diversity_changes(scores: dict, reference: str, facts: pd.DataFrame, *, models=None, n_draws: int = 8,
@@ -211,4 +211,4 @@ def diversity_changes(scores: dict, reference: str, facts: pd.DataFrame, *, mode
             rows.append(_row(name, measure, r, reference))
         across = _across_bootstrap(scores[name], facts, n_test_resamples, rng)
         rows.append(_row(name, "d_across", _across_result(across, ref_across, confidence_level), reference))
-    return pd.DataFrame(rows, columns=_COLUMNS)
+    return pd.DataFrame(rows, columns=_TIDY)

@@ -76,7 +76,7 @@ def _bootstrap_values(sums, value, n, n_resamples, rng):
     return est, np.concatenate([value(sums(w)) for w in _draws("bootstrap", n, n_resamples, rng)])
 
 
-def _difference(a, b, confidence_level, *, point_mass="nan"):
+def _difference(a, b, confidence_level):
     """Estimate, percentile interval, inverted-interval p-value and reason (empty unless the interval
     and test are NaN) of the difference of two `_bootstrap_values` results drawn on the same resamples.
 
@@ -84,8 +84,7 @@ def _difference(a, b, confidence_level, *, point_mass="nan"):
     two-sided percentile interval excludes 0 (Efron & Tibshirani 1993, sec. 15.4), never 0.
     Resamples where either statistic is undefined are left out of B. When every resample gives the
     same difference the bootstrap carries no information on its variability: a zero-width interval
-    and a p-value of 2 / (B + 1) (or 1 at 0) would be read as certainty, so both are NaN
-    (``point_mass="keep"``: computed as for any other bootstrap distribution)."""
+    and a p-value of 2 / (B + 1) (or 1 at 0) would be read as certainty, so both are NaN."""
     if not 0 < confidence_level < 1:
         raise ValueError(f"confidence_level={confidence_level!r}: must lie in (0, 1)")
     nan = float("nan")
@@ -93,7 +92,7 @@ def _difference(a, b, confidence_level, *, point_mass="nan"):
     boot = boot[np.isfinite(boot)]   # resamples where a statistic is undefined (see its docstring)
     if len(boot) == 0:
         return a[0] - b[0], ConfidenceInterval(nan, nan), nan, "the statistic is undefined on every resample"
-    if point_mass == "nan" and np.ptp(boot) <= 1e-12 * max(1.0, float(np.abs(boot).max())):
+    if np.ptp(boot) <= 1e-12 * max(1.0, float(np.abs(boot).max())):
         return a[0] - b[0], ConfidenceInterval(nan, nan), nan, (
             "every bootstrap resample gives the same difference (a point mass, e.g. two identical models "
             "or constant data): no interval or test")
@@ -101,12 +100,6 @@ def _difference(a, b, confidence_level, *, point_mass="nan"):
     low, high = (float(v) for v in np.quantile(boot, [q, 1 - q]))
     tail = min(np.count_nonzero(boot <= 0), np.count_nonzero(boot >= 0)) + 1
     return a[0] - b[0], ConfidenceInterval(low, high), float(min(1.0, 2 * tail / (len(boot) + 1))), ""
-
-
-def _paired_difference(a, b, confidence_level):
-    """Estimate, interval and p-value of `_difference`, a point mass computed as any other bootstrap
-    distribution (zero width; p = 1 at 0): the form `dint.diversity` reports."""
-    return _difference(a, b, confidence_level, point_mass="keep")[:3]
 
 
 def mean_difference(x, y, *, confidence_level: float = 0.95, n_resamples: int = 2000,

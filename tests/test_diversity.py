@@ -49,7 +49,7 @@ def test_across_input_difference():
     assert r.statistic == pytest.approx(_across_bruteforce(a, facts) - _across_bruteforce(b, facts))
     assert r.confidence_interval.low <= r.statistic <= r.confidence_interval.high
     same = diversity.across_input_difference(a, a, facts, n_resamples=99, rng=np.random.default_rng(0))
-    assert same.statistic == 0 and same.pvalue == 1.0
+    assert same.statistic == 0 and np.isnan(same.pvalue) and "point mass" in same.reason   # identical models: no test
     with pytest.raises(ValueError, match="same facts"):
         diversity.across_input_difference(a, b[b.fact != 0], facts)
 
@@ -61,7 +61,7 @@ def test_diversity_summaries_tidy_and_consistent():
     b = b.assign(is_true=a.is_true.to_numpy())
     div = diversity.diversity_changes({"base": a, "post": b}, "base", facts, n_test_resamples=199)
     assert list(div.columns) == ["model", "reference", "measure", "estimate", "ci_low", "ci_high", "pvalue", "n",
-                                 "test"]
+                                 "test", "reason"]
     assert set(div.measure) == {"d_entropy", "d_distinct", "d_across"} and (div.reference == "base").all()
     ent = diversity.diversity_summary({"base": a, "post": b}, facts).query("measure == 'entropy'")
     assert div.set_index("measure").estimate["d_entropy"] == pytest.approx(ent.estimate.diff().iloc[-1])

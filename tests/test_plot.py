@@ -22,6 +22,14 @@ def test_intervals_draws_every_result():
     np.testing.assert_allclose(sorted(line.get_xdata()), sorted([0.3, 9.5]))
 
 
+def test_intervals_labels_what_is_not_estimable():
+    nan = stats.Result(float("nan"), stats.ConfidenceInterval(float("nan"), float("nan")), 10, "GEE",
+                       reason="aliased with sft")
+    fig = plot.intervals({"a": stats.proportion(3, 10), "sft:dpo": nan}, reference=0.0)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["a", "sft:dpo (not estimable)"]
+
+
 def test_reliability_plots_what_it_is_given(tmp_path):
     conf, correct = _data()
     d = calibration.reliability_diagram(conf, correct, n_bins=10)

@@ -12,20 +12,21 @@ def intervals(results: dict, *, ax=None, reference: float | None = None, xlabel:
 
     Parameters
     ----------
-    results : {label: Result}, drawn top to bottom in insertion order
+    results : {label: Result}, drawn top to bottom in insertion order; one whose estimate is NaN (not
+        estimable) keeps its row, labelled so
     reference : optional value drawn as a vertical line (e.g. 0 for a difference)
     """
     fig, ax = _axes(ax, figsize=(4.2, 0.35 * len(results) + 1.0))
     labels = list(results)
     y = np.arange(len(labels))[::-1]
-    est = np.array([results[k].statistic for k in labels])
+    est = np.array([results[k].statistic for k in labels], float)
     low = np.array([results[k].confidence_interval.low for k in labels])
     high = np.array([results[k].confidence_interval.high for k in labels])
     err = np.clip(np.nan_to_num(np.vstack([est - low, high - est])), 0, None)
     ax.errorbar(est, y, xerr=err, fmt="o", color=PALETTE[0], capsize=2, lw=1)
     if reference is not None:
         ax.axvline(reference, color="0.5", lw=0.8, ls="--")
-    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_yticks(y, [f"{k} (not estimable)" if np.isnan(e) else k for k, e in zip(labels, est)], fontsize=8)
     ax.set(xlabel=xlabel)
     return fig
 

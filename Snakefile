@@ -97,12 +97,17 @@ rule all:
         [f"{R}/paper/dint.pdf"] if HAVE_TEX else [],
 
 
+# Each job's output goes to results/<profile>/logs/<job>.log, its wall time and memory to
+# results/<profile>/timings/<job>.tsv (Snakemake's benchmark file; `dint timings` tabulates them).
+
+
 rule world:
     threads: workflow.cores
     priority: PRIORITY["world"]
     input: code("dint.realworld" if P.real else "dint.world", build=True)
     output: f"{R}/world/manifest.json"
     log: f"{R}/logs/world.log"
+    benchmark: f"{R}/timings/world.tsv"
     params: cfg=section("world")
     shell: job("build world", build=True)
 
@@ -113,6 +118,7 @@ rule base_model:
     input: code("dint.models", build=True), rules.world.output
     output: f"{R}/models/base/manifest.json"
     log: f"{R}/logs/base_model.log"
+    benchmark: f"{R}/timings/base_model.tsv"
     params: cfg=section("world", "base")
     shell: job("build base", build=True)
 
@@ -122,6 +128,7 @@ rule base_scores:
     input: code("dint.scoring", build=True), rules.base_model.output
     output: f"{R}/scores/base/manifest.json"
     log: f"{R}/logs/base_scores.log"
+    benchmark: f"{R}/timings/base_scores.tsv"
     params: cfg=section("world", "base", "scoring")
     shell: job("build scores", build=True)
 
@@ -142,6 +149,7 @@ rule intervention:
         model=f"{R}/models/{{name}}/manifest.json",
         scores=f"{R}/scores/{{name}}/manifest.json",
     log: f"{R}/logs/intervention_{{name}}.log"
+    benchmark: f"{R}/timings/intervention_{{name}}.tsv"
     wildcard_constraints: name="|".join(ANSWERING)
     params: cfg=section("world", "base", "scoring", "interventions")
     shell: job("build intervention {wildcards.name}", build=True)
@@ -182,6 +190,7 @@ for first, members in FAMILIES.items():
             [f"{R}/stacks/{n}/manifest.json" for n in members],
             [f"{R}/scores/stacks/{n}/manifest.json" for n in members],
         log: f"{R}/logs/stacks_{first}.log"
+        benchmark: f"{R}/timings/stacks_{first}.tsv"
         # a rule's shell expression is evaluated when its job runs, after the loop: what varies goes through params
         params: cfg=section("world", "base", "scoring", "interventions"), names=" ".join(members)
         shell: job("build stack {params.names}", build=True)
@@ -193,6 +202,7 @@ rule reward_model:
     input: INTERVENTION_CODE, rules.base_model.output
     output: f"{R}/models/reward/manifest.json"
     log: f"{R}/logs/reward_model.log"
+    benchmark: f"{R}/timings/reward_model.tsv"
     params: cfg=section("world", "base", "interventions")
     shell: job("build intervention reward", build=True)
 
@@ -205,6 +215,7 @@ rule rl_sweep:
         f"{R}/models/rlhf/manifest.json",   # the run at the profile's own beta
     output: f"{R}/rl_sweep/manifest.json"
     log: f"{R}/logs/rl_sweep.log"
+    benchmark: f"{R}/timings/rl_sweep.tsv"
     params: cfg=section("world", "base", "interventions", grids=("rl_betas",))
     shell: job("build rl-sweep", build=True)
 
@@ -221,6 +232,7 @@ rule reward_scores:
     input: code("dint.experiments", build=True), rules.world.output, f"{R}/models/reward/manifest.json"
     output: f"{R}/reward_scores/{{form}}/manifest.json"
     log: f"{R}/logs/reward_scores_{{form}}.log"
+    benchmark: f"{R}/timings/reward_scores_{{form}}.tsv"
     wildcard_constraints: form="|".join(REWARD_FORMS)
     params: cfg=section("world", "base", "interventions")
     shell: job("build reward-scores {wildcards.form}", build=True)
@@ -232,6 +244,7 @@ rule training_curve:
     input: code("dint.resources", build=True), rules.base_model.output
     output: f"{R}/training_curve/manifest.json"
     log: f"{R}/logs/training_curve.log"
+    benchmark: f"{R}/timings/training_curve.tsv"
     params: cfg=section("world", "base", "scoring", "interventions", grids=("sft_epochs", "sft_data"))
     shell: job("build training-curve", build=True)
 
@@ -268,6 +281,7 @@ for nb in NOTEBOOKS:
             executed=f"{R}/notebooks/{nb}.ipynb",
             figures=multiext(f"{F}/{nb}", ".pdf", ".png"),
         log: f"{R}/logs/notebook_{nb}.log"
+        benchmark: f"{R}/timings/notebook_{nb}.tsv"
         params: notebook=nb
         shell: job("run {params.notebook}")
 
@@ -277,6 +291,7 @@ rule card:
     input: code("dint.card", "dint.report", "dint.models", "dint.scoring", build=True), rules.base_scores.output
     output: f"{R}/card_{{model}}/numbers.json"
     log: f"{R}/logs/card_{{model}}.log"
+    benchmark: f"{R}/timings/card_{{model}}.tsv"
     wildcard_constraints: model="|".join(CARDS) or "no-card"
     shell: job("card {wildcards.model}")
 
@@ -287,6 +302,7 @@ rule macros:
            expand(f"{R}/card_{{model}}/numbers.json", model=CARDS)
     output: f"{R}/macros.tex"
     log: f"{R}/logs/macros.log"
+    benchmark: f"{R}/timings/macros.tsv"
     shell: job("macros")
 
 
@@ -296,6 +312,7 @@ rule validity:
     input: code("dint.validate")
     output: f"{R}/validity/validity.tex"
     log: f"{R}/logs/validity.log"
+    benchmark: f"{R}/timings/validity.tsv"
     shell: job(f"validate --replications {VALIDITY_REPLICATIONS} --jobs {{threads}} --output {R}/validity", profile=False)
 
 
@@ -306,4 +323,5 @@ rule paper:
         rules.macros.output, rules.validity.output, expand(f"{F}/{{nb}}.pdf", nb=NOTEBOOKS),
     output: f"{R}/paper/dint.pdf"
     log: f"{R}/logs/paper.log"
+    benchmark: f"{R}/timings/paper.tsv"
     shell: job("paper")

@@ -201,6 +201,15 @@ def _card(args):
     print(f"card, calibration and verification -> {path}")
 
 
+def _timings(args):
+    from . import report
+    from .config import load_profile
+
+    t = report.timings(load_profile(args.profile, seed=args.seed))
+    print(t.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    print(f"{len(t)} jobs, {t.minutes.sum():.1f} job-minutes")
+
+
 def _profiles(args):
     from .config import profiles
 
@@ -284,6 +293,12 @@ def main(argv=None) -> int:
     p.add_argument("--form", choices=["qa", "statement"], default="qa")
     p.add_argument("--alpha", type=_share, default=0.05, help="target joint error of the verification system")
     p.set_defaults(fn=_card)
+
+    p = sub.add_parser("timings", help="the wall time of each job of a profile's last pipeline run",
+                       description="Tabulate results/<profile>/timings/*.tsv (Snakemake's benchmark files), "
+                                   "longest job first, with the total of job-minutes.")
+    _profile_args(p)
+    p.set_defaults(fn=_timings)
 
     p = sub.add_parser("profiles", help="list the profiles in config/")
     p.set_defaults(fn=_profiles)

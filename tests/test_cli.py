@@ -205,3 +205,19 @@ def test_cli_bad_profile_file_fails_before_work(capsys, no_work, monkeypatch, te
 ])
 def test_cli_bad_arguments_fail_cleanly(capsys, no_work, argv, want):
     _fails_cleanly(capsys, argv, want)
+
+
+def test_cli_timings_tabulates_the_benchmark_files(capsys):
+    from dint import artifacts, config
+
+    folder = artifacts.root(config.load_profile("smoke", seed=7)) / "timings"
+    folder.mkdir(parents=True)
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    (folder / "world.tsv").write_text(header + "30.0\t0:00:30\t512.5\t900\t400\t450\t0\t0\t90\t27\n")
+    (folder / "stacks_sft.tsv").write_text(header + "150.0\t0:02:30\t1024.0\t2000\t800\t900\t0\t0\t95\t140\n")
+    assert main(["timings", "--profile", "smoke", "--seed", "7"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split()[:2] == ["stacks_sft", "2.5"] and out[2].split()[:2] == ["world", "0.5"]
+    assert out[-1] == "2 jobs, 3.0 job-minutes"
+    assert main(["timings", "--profile", "smoke", "--seed", "8"]) == 2
+    assert "no timings under" in capsys.readouterr().err

@@ -22,9 +22,14 @@ def _env():
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-def _dry_run(cwd, *config, extra=()):
+def _dry_run(cwd, *config, extra=(), results=None):
+    """A dry run's output; with ``results``, of a pipeline whose results and figures go there (a fresh
+    folder plans every job, whatever other tests have built)."""
+    env = _env()
+    if results is not None:
+        env.update(DINT_RESULTS=str(Path(results) / "results"), DINT_FIGURES=str(Path(results) / "figures"))
     r = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", *extra, "--config", *config],
-                       cwd=cwd, capture_output=True, text=True, env=_env())
+                       cwd=cwd, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout + r.stderr
 
@@ -88,8 +93,8 @@ def test_notebook_closure_holds_what_the_notebook_calls():
 
 
 @pytest.fixture(scope="module")
-def smoke_plan():
-    return _jobs(_dry_run(paths.root(), "profile=smoke"))
+def smoke_plan(tmp_path_factory):
+    return _jobs(_dry_run(paths.root(), "profile=smoke", results=tmp_path_factory.mktemp("plan")))
 
 
 def test_every_notebook_rule_takes_its_code_closure_as_input(smoke_plan):
@@ -106,11 +111,11 @@ def test_every_job_writes_a_log(smoke_plan):
     assert len({log[0] for _, log in jobs}) == len(jobs)   # one log per job
 
 
-def test_real_profile_plans_exactly_its_stacks():
+def test_real_profile_plans_exactly_its_stacks(tmp_path):
     from dint import config, stacks
 
     P = config.load_profile("real")
-    jobs = _jobs(_dry_run(paths.root(), "profile=real"))
+    jobs = _jobs(_dry_run(paths.root(), "profile=real", results=tmp_path))
     trained = {o.split("/stacks/")[1].split("/")[0] for _, _, outs, _ in jobs for o in outs
                if "/stacks/" in o and "/scores/" not in o}
     wanted = {stacks.name(s) for s in stacks.plan(P) + stacks.orders(P)

@@ -56,6 +56,11 @@ def test_every_macro_the_paper_uses_is_generated_on_smoke():
     assert not missing, f"paper/main.tex uses macros no notebook generates: {missing}"
 
 
-def test_setup_needs_the_macros():
-    with pytest.raises(FileNotFoundError, match="dint macros --profile nothing"):
+def test_setup_needs_the_macros(tmp_path, monkeypatch):
+    monkeypatch.setenv("DINT_RESULTS", str(tmp_path))   # a profile whose pipeline has not run
+    with pytest.raises(FileNotFoundError, match="run `dint macros --profile smoke`"):
+        paper.setup("smoke")
+    with pytest.raises(FileNotFoundError, match="run `dint macros --profile smoke --seed 3`"):
+        paper.setup("smoke", seed=3)
+    with pytest.raises(ValueError, match="unknown profile 'nothing'"):
         paper.setup("nothing")

@@ -329,7 +329,8 @@ def summarize(answers: pd.DataFrame, *, confidence_level: float = 0.95) -> pd.Da
     NaN when nothing was answered), ``expected_accuracy`` (mean exact ``p_correct``; NaN where
     not exact), mean ``chains``, ``tokens`` and ``flops`` (totals) and their per-question means,
     and vs direct on the same questions (NaN for direct): ``diff`` = accuracy − direct accuracy
-    with Newcombe's paired interval ``diff_low/high`` and McNemar's exact ``pvalue``.
+    with Newcombe's paired interval ``diff_low/high`` and McNemar's exact ``pvalue`` (NaN with a
+    ``reason`` when the two methods never disagree).
 
     Notes
     -----
@@ -364,7 +365,7 @@ def summarize(answers: pd.DataFrame, *, confidence_level: float = 0.95) -> pd.Da
             "diff": test.statistic if test else nan,
             "diff_low": test.confidence_interval.low if test else nan,
             "diff_high": test.confidence_interval.high if test else nan,
-            "pvalue": test.pvalue if test else nan})
+            "pvalue": test.pvalue if test else nan, "reason": test.reason if test else ""})
     return pd.DataFrame(rows)
 
 

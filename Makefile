@@ -29,7 +29,7 @@ reproduce: setup
 
 # The paper PDF (results/$(PROFILE)/paper/dint.pdf) from the pipeline's figures and macros; needs latexmk.
 paper: setup
-	@command -v latexmk >/dev/null || { $(BIN)/python -c "from dint.paper import INSTALL; print(INSTALL)"; exit 1; }
+	@command -v latexmk >/dev/null || { $(BIN)/python -c "from dint.pipeline.paper import INSTALL; print(INSTALL)"; exit 1; }
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake paper --cores $(CORES) --rerun-incomplete --quiet rules host \
 		--config $(SNAKEMAKE_CONFIG)
 

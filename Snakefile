@@ -12,8 +12,9 @@ import os
 import shutil
 import sys
 
-from dint import artifacts, codegraph, paths, stacks
-from dint.config import load_profile, notebook_parameters
+from dint.pipeline import artifacts, codegraph, paths
+from dint.analyses import stacks
+from dint.pipeline.config import load_profile, notebook_parameters
 from dint.interventions.plan import EXPERIMENT_FIELDS
 
 PROFILE = config.get("profile", "tiny")
@@ -39,9 +40,9 @@ ANSWERING = [n for n in INTERVENTIONS if n != "reward"]
 
 def code(*entries, build=False):
     """The dint source files a rule's command runs: the import closure of the modules (or notebook) that
-    implement it (`dint.codegraph`, static analysis), and for a build rule the artifacts module that caches
+    implement it (`dint.pipeline.codegraph`, static analysis), and for a build rule the artifacts module that caches
     what it builds. A change to any of them reruns the rule; a build job then rebuilds its artifact."""
-    return sorted(set(codegraph.closure(*entries)) | ({"dint/artifacts.py"} if build else set()))
+    return sorted(set(codegraph.closure(*entries)) | ({"dint/pipeline/artifacts.py"} if build else set()))
 
 
 def job(command, *, build=False, profile=True):
@@ -155,7 +156,7 @@ rule intervention:
     shell: job("build intervention {wildcards.name}", build=True)
 
 
-# Stacked interventions (dint.stacks): each stack of the profile's plan is trained from its cached prefix and
+# Stacked interventions (dint.analyses.stacks): each stack of the profile's plan is trained from its cached prefix and
 # scored. Stacks that are single interventions of the plan (sft, dpo, rag, sft+rl = rlhf) come from the rule
 # above; the others are built by family, the stacks that share a first step in one job (prefixes first): a
 # job's imports of torch, transformers, PEFT and TRL take about 15 s, longer than training a stack on the tiny
@@ -183,7 +184,7 @@ for first, members in FAMILIES.items():
         threads: JOB_THREADS
         priority: PRIORITY["stacks"]
         input:
-            code("dint.stacks", "dint.interventions.plan", "dint.interventions.rag", build=True),
+            code("dint.analyses.stacks", "dint.interventions.plan", "dint.interventions.rag", build=True),
             sorted({stack_start(n) for n in members} - {f"{R}/stacks/{n}/manifest.json" for n in members}),
             [f"{R}/models/reward/manifest.json"] if any("rl" in stacks.parse(n) for n in members) else [],
         output:
@@ -211,7 +212,7 @@ rule rl_sweep:
     threads: JOB_THREADS
     priority: PRIORITY["rl_sweep"]
     input:
-        code("dint.experiments", build=True), f"{R}/models/sft/manifest.json", f"{R}/models/reward/manifest.json",
+        code("dint.analyses.experiments", build=True), f"{R}/models/sft/manifest.json", f"{R}/models/reward/manifest.json",
         f"{R}/models/rlhf/manifest.json",   # the run at the profile's own beta
     output: f"{R}/rl_sweep/manifest.json"
     log: f"{R}/logs/rl_sweep.log"
@@ -229,7 +230,7 @@ REWARD_FORMS = sorted({"qa", VERIFY_FORM})
 rule reward_scores:
     threads: JOB_THREADS
     priority: PRIORITY["reward_scores"]
-    input: code("dint.experiments", build=True), rules.world.output, f"{R}/models/reward/manifest.json"
+    input: code("dint.analyses.experiments", build=True), rules.world.output, f"{R}/models/reward/manifest.json"
     output: f"{R}/reward_scores/{{form}}/manifest.json"
     log: f"{R}/logs/reward_scores_{{form}}.log"
     benchmark: f"{R}/timings/reward_scores_{{form}}.tsv"
@@ -241,7 +242,7 @@ rule reward_scores:
 rule training_curve:
     threads: JOB_THREADS
     priority: PRIORITY["training_curve"]
-    input: code("dint.resources", build=True), rules.base_model.output
+    input: code("dint.analyses.resources", build=True), rules.base_model.output
     output: f"{R}/training_curve/manifest.json"
     log: f"{R}/logs/training_curve.log"
     benchmark: f"{R}/timings/training_curve.tsv"
@@ -250,7 +251,7 @@ rule training_curve:
 
 
 # Each notebook's code inputs are what it imports from dint and everything those modules import
-# (`dint.codegraph`); its data inputs are the artifacts it loads.
+# (`dint.pipeline.codegraph`); its data inputs are the artifacts it loads.
 ANSWERING_SCORES = expand(f"{R}/scores/{{name}}/manifest.json", name=ANSWERING)
 STACK_SCORES = [os.path.relpath(stacks.manifest_path(P, s), paths.root()) for s in stacks.plan(P) + stacks.orders(P)]
 BASE_SCORES = rules.base_scores.output
@@ -288,7 +289,7 @@ for nb in NOTEBOOKS:
 
 rule card:
     threads: JOB_THREADS
-    input: code("dint.card", "dint.report", "dint.models", "dint.scoring", build=True), rules.base_scores.output
+    input: code("dint.card", "dint.pipeline.report", "dint.models", "dint.scoring", build=True), rules.base_scores.output
     output: f"{R}/card_{{model}}/numbers.json"
     log: f"{R}/logs/card_{{model}}.log"
     benchmark: f"{R}/timings/card_{{model}}.tsv"
@@ -298,7 +299,7 @@ rule card:
 
 rule macros:
     threads: 1
-    input: code("dint.macros"), expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS),
+    input: code("dint.pipeline.macros"), expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS),
            expand(f"{R}/card_{{model}}/numbers.json", model=CARDS)
     output: f"{R}/macros.tex"
     log: f"{R}/logs/macros.log"
@@ -309,7 +310,7 @@ rule macros:
 rule validity:
     threads: 1
     priority: PRIORITY["validity"]
-    input: code("dint.validate")
+    input: code("dint.analyses.validity")
     output: f"{R}/validity/validity.tex"
     log: f"{R}/logs/validity.log"
     benchmark: f"{R}/timings/validity.tsv"
@@ -319,7 +320,7 @@ rule validity:
 rule paper:
     threads: 1
     input:
-        "paper/main.tex", "paper/world.tex" if not P.real else "paper/real.tex", "paper/refs.bib", code("dint.paper"),
+        "paper/main.tex", "paper/world.tex" if not P.real else "paper/real.tex", "paper/refs.bib", code("dint.pipeline.paper"),
         rules.macros.output, rules.validity.output, expand(f"{F}/{{nb}}.pdf", nb=NOTEBOOKS),
     output: f"{R}/paper/dint.pdf"
     log: f"{R}/logs/paper.log"

@@ -1,24 +1,24 @@
 """dint: post-training as distributional intervention, measured against reference states.
 
-Submodules load on first use (``dint.stats``, ``dint.config``, ...), so that ``import dint`` is
-quick and torch is imported only by the modules that run a model.
+The package is laid out by role, one level deep:
+
+- the toolkit, at the top: what a researcher imports for their own models (`world`, `realworld`, `models`,
+  `scoring`, `sampling`, `divergence`, `calibration`, `verify`, `taxonomy`, `compare`, `card`,
+  `interventions`, `plot`);
+- `dint.stats`: the statistics (intervals, resampling, tests, multiple testing, model fits, their validity);
+- `dint.analyses`: the analyses behind the claim notebooks;
+- `dint.pipeline`: the plumbing that runs them (profiles, paths, cached artifacts, notebooks, numbers,
+  macros, the paper, benchmarks); `dint.cli` is the command line on top of it all.
+
+Imports go down that list's reverse: the statistics import nothing else of dint, the toolkit imports the
+statistics, the pipeline the toolkit, the analyses all three. Submodules load on first use
+(``dint.stats``, ``dint.pipeline.config``, ...), so that ``import dint`` is quick and torch is imported
+only by the modules that run a model.
 """
-import importlib
+from .lazy import submodules
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("artifacts", "bench", "cache", "calibration", "card", "cli", "compare", "composition", "config", "countries",
-               "divergence", "diversity", "experiments", "fits", "interventions", "macros", "models", "notebooks",
-               "paper", "paths", "plot", "proportions", "realworld", "reasoning", "reference", "reliability",
-               "report", "resampling", "resources", "sampling", "scoring", "selection", "stacks", "stats",
-               "taxonomy", "validate", "verify", "world")
-
-
-def __getattr__(name):
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'dint' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_SUBMODULES])
+TOOLKIT = ("answers", "cache", "calibration", "card", "compare", "console", "countries", "divergence", "interventions",
+           "lazy", "models", "plot", "realworld", "sampling", "scoring", "taxonomy", "verify", "world")
+__getattr__, __dir__ = submodules(__name__, (*TOOLKIT, "analyses", "cli", "pipeline", "stats"), globals())

@@ -99,7 +99,7 @@ def _as_binary(name, y):
     return y.astype(float)
 
 
-def _pair(cname, c, yname, y, *, unit=True, min_n=2):
+def paired_inputs(cname, c, yname, y, *, unit=True, min_n=2):
     c = _as_unit(cname, c) if unit else _as_score(cname, c)
     y = _as_binary(yname, y)
     if len(c) != len(y):
@@ -118,14 +118,14 @@ def _as_score(name, s):
     return s
 
 
-def _check_bins(n_bins, binning="width"):
+def check_bins(n_bins, binning="width"):
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise ValueError(f"n_bins={n_bins!r}: must be a positive integer")
     if binning not in ("width", "mass"):
         raise ValueError(f"binning={binning!r}: must be 'width' or 'mass'")
 
 
-def _bin_index(c, n_bins, binning):
+def bin_index(c, n_bins, binning):
     """Bin of each item: equal-width bins [k/B, (k+1)/B) (last closed) or equal-count bins."""
     if binning == "width":
         edges = np.linspace(0.0, 1.0, n_bins + 1)
@@ -232,13 +232,13 @@ def ece(confidence, correct, *, n_bins: int = 15, binning: str = "width", debias
     error 96-97% at n = 200-1000 and is conservative near a calibrated model, where the lower
     bound is clipped at 0 (``dint validate`` measures it at n = 500).
     """
-    c, y = _pair("confidence", confidence, "correct", correct)
-    _check_bins(n_bins, binning)
+    c, y = paired_inputs("confidence", confidence, "correct", correct)
+    check_bins(n_bins, binning)
     if not 0 < confidence_level < 1:
         raise ValueError(f"confidence_level={confidence_level!r}: must lie in (0, 1)")
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
         raise ValueError(f"n_resamples={n_resamples!r}: must be a non-negative integer")
-    idx = _bin_index(c, n_bins, binning)
+    idx = bin_index(c, n_bins, binning)
     what = "debiased l2 calibration error (Kumar et al. 2019)" if debiased else "ECE (l1)"
     how = "bootstrap normal interval on the squared scale" if debiased else "percentile bootstrap interval"
     method = f"{what}, {n_bins} equal-{binning} bins, {how}"
@@ -255,7 +255,7 @@ def ece(confidence, correct, *, n_bins: int = 15, binning: str = "width", debias
         boots = np.empty(n_resamples)
         for r in range(n_resamples):
             j = gen.integers(0, len(c), len(c))
-            boots[r] = _ece_value(c[j], y[j], _bin_index(c[j], n_bins, binning), n_bins, debiased)
+            boots[r] = _ece_value(c[j], y[j], bin_index(c[j], n_bins, binning), n_bins, debiased)
     a = (1 - confidence_level) / 2
     reason = ""
     if n_resamples < 2:
@@ -300,10 +300,10 @@ def brier(prob, outcome, *, n_bins: int = 15) -> BrierResult:
     within-bin forecast variance minus twice the within-bin covariance (Stephenson, Coelho &
     Jolliffe 2008, "Two extra components in the Brier score decomposition").
     """
-    p, y = _pair("prob", prob, "outcome", outcome)
-    _check_bins(n_bins)
+    p, y = paired_inputs("prob", prob, "outcome", outcome)
+    check_bins(n_bins)
     n = len(p)
-    idx = _bin_index(p, n_bins, "width")
+    idx = bin_index(p, n_bins, "width")
     n_k = np.bincount(idx, minlength=n_bins).astype(float)
     safe = np.maximum(n_k, 1.0)
     f_k = np.bincount(idx, weights=p, minlength=n_bins) / safe
@@ -343,11 +343,11 @@ def reliability_diagram(confidence, correct, *, n_bins: int = 15, binning: str =
     Plotting data only; summarise with :func:`ece`. Diagram: DeGroot & Fienberg (1983); Wilson
     (1927) interval via ``statsmodels.stats.proportion.proportion_confint``.
     """
-    c, y = _pair("confidence", confidence, "correct", correct)
-    _check_bins(n_bins, binning)
+    c, y = paired_inputs("confidence", confidence, "correct", correct)
+    check_bins(n_bins, binning)
     if not 0 < confidence_level < 1:
         raise ValueError(f"confidence_level={confidence_level!r}: must lie in (0, 1)")
-    idx = _bin_index(c, n_bins, binning)
+    idx = bin_index(c, n_bins, binning)
     rows = []
     for b in np.unique(idx):
         m = idx == b
@@ -363,7 +363,7 @@ def reliability_diagram(confidence, correct, *, n_bins: int = 15, binning: str =
 
 
 # ------------------------------------------------------------------------------ temperature
-def _logits_labels(z, labels):
+def logits_labels(z, labels):
     z = np.asarray(z, dtype=float)
     if z.ndim != 2 or z.shape[1] < 2:
         raise ValueError(f"logits_or_logp must be an (n, K) array with K >= 2, got shape {z.shape}")
@@ -402,7 +402,7 @@ def fit_temperature(logits_or_logp, labels, *, bounds: tuple[float, float] = (0.
     ``scipy.optimize.minimize_scalar(method="bounded")``. Fit on items not used for evaluation.
     T > 1 softens an over-confident model (Kadavath et al. 2022 report T ~ 2.5 after RLHF).
     """
-    z, lab = _logits_labels(logits_or_logp, labels)
+    z, lab = logits_labels(logits_or_logp, labels)
     lo, hi = bounds
     if not 0 < lo < 1 < hi < np.inf:
         raise ValueError(f"bounds={bounds!r}: need 0 < low < 1 < high < inf")
@@ -460,7 +460,7 @@ def risk_coverage(confidence, correct) -> RiskCoverageResult:
     after each tie group. ``aurc = (1/n) sum_{k=1..n} risk(k/n)``, where inside a tie group the
     error count is interpolated linearly, i.e. the expected risk when ties are broken at random.
     """
-    s, y = _pair("confidence", confidence, "correct", correct, unit=False, min_n=1)
+    s, y = paired_inputs("confidence", confidence, "correct", correct, unit=False, min_n=1)
     order = np.argsort(-s, kind="stable")
     s, err = s[order], 1.0 - y[order]
     ends = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]      # last index of each tie group
@@ -502,7 +502,7 @@ def conformal_threshold(score_cal, correct_cal, *, alpha: float = 0.05) -> Confo
     items are wrong, ``lam_hat`` is the smallest calibration score (answering everything would
     also be valid). Evaluate with :func:`selective_error`.
     """
-    s, y = _pair("score_cal", score_cal, "correct_cal", correct_cal, unit=False, min_n=1)
+    s, y = paired_inputs("score_cal", score_cal, "correct_cal", correct_cal, unit=False, min_n=1)
     if not (isinstance(alpha, (int, float, np.floating)) and 0 < alpha < 1):
         raise ValueError(f"alpha={alpha!r}: must lie in (0, 1), e.g. 0.05")
     n = len(s)
@@ -535,7 +535,7 @@ def selective_error(threshold: float, score, correct) -> dict:
     Selective classification metrics (Geifman & El-Yaniv 2017); the joint rate is the risk of
     conformal risk control (Angelopoulos et al. 2022).
     """
-    s, y = _pair("score", score, "correct", correct, unit=False, min_n=1)
+    s, y = paired_inputs("score", score, "correct", correct, unit=False, min_n=1)
     if np.isnan(threshold):
         raise ValueError("threshold is NaN; pass a number (+inf abstains on every item)")
     ans = s >= threshold

@@ -74,7 +74,7 @@ def card(model: str, base_scores: pd.DataFrame, scores: pd.DataFrame, facts: pd.
     Parameters
     ----------
     model : the model's name on the card
-    base_scores, scores : `dint.artifacts.score_world` tables of the reference (base) model and of
+    base_scores, scores : `dint.pipeline.artifacts.score_world` tables of the reference (base) model and of
         the model (``fact, form, candidate, answer, p_set, mass_outside, is_true``)
     facts : the world's (or a real data set's) facts table: ``fact``, ``split``, and optionally
         ``misconception`` (the popular wrong value; empty where none)
@@ -273,7 +273,7 @@ def characterise(model: str, base_scores: pd.DataFrame, scores: pd.DataFrame, fa
     Returns
     -------
     dict name -> `dint.stats.Result` or float (``card_*``, ``brier*``, ``verify_*``), for
-    `dint.report.Outputs.numbers`.
+    `dint.pipeline.report.Outputs.numbers`.
     """
     # checked before the card's bootstrap, which takes a while
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not 0 < alpha < 1:

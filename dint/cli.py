@@ -47,8 +47,8 @@ def _profile_args(p):
 
 
 def _build(args):
-    from . import artifacts
-    from .config import load_profile
+    from .pipeline import artifacts
+    from .pipeline.config import load_profile
 
     P = load_profile(args.profile, seed=args.seed)
     if args.artifact == "world":
@@ -74,7 +74,7 @@ def _build(args):
             s = artifacts.intervention_scores(P, args.name, rebuild=args.force)
             print(f"{args.name} scores: {len(s)} rows")
     elif args.artifact == "stack":
-        from . import stacks
+        from .analyses import stacks
         names = [stacks.name(n) for n in args.name]   # a bad name fails here, before any training
         for name in names:   # several stacks share one process (and its imports); list prefixes first
             _, _, recs = stacks.stack(P, name, rebuild=args.force, progress=True)
@@ -85,16 +85,16 @@ def _build(args):
         s = artifacts.intervention_scores(P, args.name, rebuild=args.force)
         print(f"{args.name} scores: {len(s)} rows")
     elif args.artifact == "reward-scores":
-        from . import experiments
+        from .analyses import experiments
         for form in args.name or ["qa"]:
             t = experiments.reward_table(P, form=form, rebuild=args.force)
             print(f"reward scores ({form}): {len(t)} candidates of {t['fact'].nunique()} facts")
     elif args.artifact == "training-curve":
-        from . import resources
+        from .analyses import resources
         t = resources.training_curve(P, rebuild=args.force, progress=True)
         print(f"training curve: {len(t[['epochs', 'data_share']].drop_duplicates())} SFT runs, {len(t)} rows")
     else:
-        from . import experiments
+        from .analyses import experiments
         t = experiments.rl_sweep(P, rebuild=args.force, progress=True)
         print(f"RL sweep: {len(t)} checkpoints over {t['beta'].nunique()} values of beta")
 
@@ -114,7 +114,7 @@ def _parse_param(text):
 
 
 def _run(args):
-    from .notebooks import run
+    from .pipeline.notebooks import run
 
     params = dict(_parse_param(p) for p in args.param)   # a bad name or value fails in run, before a kernel starts
     out = run(args.notebook, profile=args.profile, seed=args.seed, parameters=params)
@@ -122,33 +122,34 @@ def _run(args):
 
 
 def _bench(args):
-    from . import bench
+    from .pipeline import bench
 
     if args.what == "scoring":
         bench.scoring(args.profile, questions=args.questions, repeats=args.repeats)
 
 
 def _macros(args):
-    from . import macros
+    from .pipeline import macros
 
     print(f"macros -> {macros.write(args.profile, seed=args.seed)}")
 
 
 def _validate(args):
-    from . import paths, validate
+    from .pipeline import paths
+    from .analyses import validity
 
-    table = validate.run(replications=args.replications, n_resamples=args.n_resamples, seed=args.seed,
+    table = validity.run(replications=args.replications, n_resamples=args.n_resamples, seed=args.seed,
                          jobs=args.jobs)
     with_target = table.assign(target=table["target"].round(3))
     print(with_target[["method", "kind", "setting", "target", "estimate", "mc_se"]].to_string(index=False))
-    out = validate.write(table, args.output or paths.results("validity"))
+    out = validity.write(table, args.output or paths.results("validity"))
     print(f"table -> {out[1]}")
-    print(validate.summary(table))
+    print(validity.summary(table))
 
 
 def _paper(args):
-    from . import paper
-    from .config import load_profile
+    from .pipeline import paper
+    from .pipeline.config import load_profile
 
     load_profile(args.profile, seed=args.seed)   # an unknown profile is named before TeX is looked for
     print(f"paper -> {paper.build(args.profile, seed=args.seed)}")
@@ -157,8 +158,8 @@ def _paper(args):
 def _reproduce(args):
     import subprocess
 
-    from . import paths
-    from .config import load_profile
+    from .pipeline import paths
+    from .pipeline.config import load_profile
 
     load_profile(args.profile, seed=args.seed)   # an unknown profile or a bad parameter fails here, before Snakemake
     config = [f"profile={args.profile}"] + ([f"seed={args.seed}"] if args.seed is not None else [])
@@ -173,8 +174,9 @@ def _reproduce(args):
 def _card(args):
     import re
 
-    from . import artifacts, card, models, report
-    from .config import load_profile
+    from .pipeline import artifacts, report
+    from . import card, models
+    from .pipeline.config import load_profile
 
     P = load_profile(args.profile, seed=args.seed)
     packaged = args.model in models.KNOWN_SHA256 or args.model.endswith(".gguf")   # a packaged model or a GGUF file
@@ -202,8 +204,8 @@ def _card(args):
 
 
 def _timings(args):
-    from . import report
-    from .config import load_profile
+    from .pipeline import report
+    from .pipeline.config import load_profile
 
     t = report.timings(load_profile(args.profile, seed=args.seed))
     print(t.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
@@ -211,7 +213,7 @@ def _timings(args):
 
 
 def _profiles(args):
-    from .config import profiles
+    from .pipeline.config import profiles
 
     print("\n".join(profiles()))
 

@@ -1,6 +1,6 @@
 """How an intervention shifts a model's answer distributions, item by item, with paired tests.
 
-Two models scored on the same prompts (`dint.artifacts.score_world` tables) give, per item
+Two models scored on the same prompts (`dint.pipeline.artifacts.score_world` tables) give, per item
 (fact × prompt form), two distributions over the same candidate set. `shift` lines them up and
 measures the shift: KL(post ‖ base) and TV over the candidate set, the entropy change, whether the
 top answer is right before and after, and the probability of the true value. `summarize` turns
@@ -11,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import divergence, proportions, stats
+from . import divergence, stats
+from .stats import proportions
 
 __all__ = ["distributions", "holm", "shift", "summarize", "transitions"]
 
-_KEYS = ["fact", "form"]
+ITEM_KEYS = ["fact", "form"]
 
 
 def distributions(scores: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -35,10 +36,10 @@ def distributions(scores: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.nd
     need = {"fact", "form", "candidate", "p_set", "is_true"}
     missing = sorted(need - set(scores.columns))
     if missing:
-        raise ValueError(f"scores lacks column(s) {missing}: pass a table from dint.artifacts.score_world")
-    s = scores.sort_values(_KEYS + ["candidate"])
-    items = s[_KEYS].drop_duplicates().reset_index(drop=True)
-    row = s.groupby(_KEYS, sort=True).ngroup().to_numpy()
+        raise ValueError(f"scores lacks column(s) {missing}: pass a table from dint.pipeline.artifacts.score_world")
+    s = scores.sort_values(ITEM_KEYS + ["candidate"])
+    items = s[ITEM_KEYS].drop_duplicates().reset_index(drop=True)
+    row = s.groupby(ITEM_KEYS, sort=True).ngroup().to_numpy()
     k = int(s["candidate"].max()) + 1
     logp = np.full((len(items), k), -np.inf)
     true = np.zeros((len(items), k), dtype=bool)

@@ -14,7 +14,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from .realworld import COUNTRY_RELATIONS, RealWorldConfig, _pick, normalise
+from .answers import normalise, pick_candidates
+
+COUNTRY_RELATIONS = ("capital", "subregion", "currency", "language")
 
 # Country (English short name, without "the") -> the city people wrongly name as its capital: the
 # largest or best-known city, often a former capital. Only where countryinfo's capital is the true one.
@@ -181,7 +183,7 @@ def _language(d: dict, pycountry) -> tuple[str, tuple[str, ...]] | str:
 _VALUE_OF = {"capital": _capital, "subregion": _subregion, "currency": _currency, "language": _language}
 
 
-def countries(config: RealWorldConfig) -> tuple[list[dict], list[tuple[str, str, str]]]:
+def countries(config) -> tuple[list[dict], list[tuple[str, str, str]]]:
     """Kept countries (dicts with name, entity, iso2, region, subregion, population, facts) and drops."""
     countryinfo, pycountry = _require("countryinfo"), _require("pycountry")
     raw = sorted((c.info() for c in countryinfo.all_countries()), key=lambda d: d["name"])
@@ -226,7 +228,7 @@ def countries(config: RealWorldConfig) -> tuple[list[dict], list[tuple[str, str,
     return sorted(kept, key=lambda c: c["name"].casefold()), dropped
 
 
-def country_facts(config: RealWorldConfig, countries: list[dict], rng: np.random.Generator) -> list[dict]:
+def country_facts(config, countries: list[dict], rng: np.random.Generator) -> list[dict]:
     median = float(np.median([c["population"] for c in countries])) if countries else 0.0
     rows = []
     for rel in (r for r in config.relations if r in COUNTRY_RELATIONS):
@@ -243,7 +245,7 @@ def country_facts(config: RealWorldConfig, countries: list[dict], rng: np.random
                       and o["region"] == c["region"]],
                      [o["facts"][rel][0] for o in others if o["region"] != c["region"]]]
             tiers = [sorted(set(t)) for t in tiers]
-            candidates = _pick([value] + ([mis] if mis else []), set(aliases), tiers, config.n_candidates, rng)
+            candidates = pick_candidates([value] + ([mis] if mis else []), set(aliases), tiers, config.n_candidates, rng)
             kind = "contested" if mis else "frequent" if c["population"] >= median else "rare"
             rows.append({"entity": c["entity"], "relation": rel, "value": value, "type": kind, "misconception": mis,
                          "candidates": candidates, "aliases": aliases, "region": c["region"],

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
+from .stats.result import ConfidenceInterval
+
 __all__ = [
     "SHIFT_CLASSES",
-    "ConfidenceInterval",
     "MCKLResult",
     "TokenShiftResult",
     "entropy",
@@ -31,14 +32,6 @@ __all__ = [
 ]
 
 _LOG_TOL = 1e-6  # largest positive log-probability tolerated (rounding)
-
-
-@dataclass(frozen=True)
-class ConfidenceInterval:
-    """Two-sided confidence interval ``[low, high]``."""
-
-    low: float
-    high: float
 
 
 @dataclass(frozen=True)

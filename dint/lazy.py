@@ -56,3 +56,21 @@ def no_grad(f):
 def inference_mode(f):
     """``@torch.inference_mode()``, importing torch at the first call rather than at import."""
     return _under("inference_mode", f)
+
+
+def submodules(package: str, names, namespace: dict):
+    """``__getattr__`` and ``__dir__`` for a package whose submodules ``names`` load on first use.
+
+    ``__getattr__, __dir__ = submodules(__name__, ("stats", ...), globals())`` in a package's
+    ``__init__``: ``package.stats`` imports ``package.stats`` the first time it is read.
+    """
+    names = tuple(names)
+
+    def __getattr__(name):
+        if name in names:
+            return importlib.import_module(f".{name}", package)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__():
+        return sorted({*namespace, *names})
+    return __getattr__, __dir__

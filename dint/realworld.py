@@ -47,17 +47,18 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from . import countries as _countries
+from .answers import normalise, pick_candidates
+from .countries import COUNTRY_RELATIONS
 from .world import FORMS, Relation
 
 REAL_FACT_TYPES = ("frequent", "rare", "contested")
-COUNTRY_RELATIONS = ("capital", "subregion", "currency", "language")
 
 REAL_RELATIONS = {
     r.name: r
@@ -225,25 +226,6 @@ def qa_prompt(question: str) -> str:
     return f"Question: {question}\nAnswer:"
 
 
-def normalise(text: str) -> str:
-    """Casefold, strip accents, split at hyphens and slashes, drop other punctuation and a leading "the".
-
-    "Washington, D.C." -> "washington dc"; "Bogotá" -> "bogota"; "the Caribbean" -> "caribbean".
-    """
-    text = unicodedata.normalize("NFKD", str(text).casefold())
-    out = []
-    for ch in text:
-        cat = unicodedata.category(ch)
-        if unicodedata.combining(ch) or ch in "ʻʼ":
-            continue
-        if cat == "Pd" or ch == "/":
-            out.append(" ")
-        elif not cat.startswith("P"):
-            out.append(ch)
-    text = " ".join("".join(out).split())
-    return text.removeprefix("the ")
-
-
 def matches(answer: str, fact) -> bool:
     """Whether ``answer`` is one of the fact's accepted forms (a row of ``RealWorld.facts``)."""
     aliases = fact["aliases"] if isinstance(fact, (dict, pd.Series)) else fact.aliases
@@ -263,32 +245,6 @@ def check_arithmetic(expression: str, answer: str) -> bool:
     """Whether ``answer`` (an integer, optionally with a final ".") is the value of ``expression``."""
     m = _ANSWER.fullmatch(str(answer))
     return m is not None and int(m[1]) == evaluate(expression)
-
-
-# -- countries -------------------------------------------------------------------------------
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(normalise(text).split())
-
-
-
-def _pick(candidates: list[str], aliases: set[str], tiers: list[list[str]], n: int,
-          rng: np.random.Generator) -> list[str]:
-    """Fill ``candidates`` up to n from the tiers in order, each shuffled; skip clashes.
-
-    A value clashes when it is an accepted answer of the fact, or when its normalised words are a
-    prefix of another candidate's or have one as a prefix (equal after normalising included).
-    """
-    chosen = [_words(c) for c in candidates]
-    for tier in tiers:
-        for j in rng.permutation(len(tier)):
-            if len(candidates) >= n:
-                return candidates
-            v, w = tier[j], _words(tier[j])
-            if " ".join(w) in aliases or any(w[:len(c)] == c or c[:len(w)] == w for c in chosen):
-                continue
-            candidates.append(v)
-            chosen.append(w)
-    return candidates
 
 
 # -- arithmetic ------------------------------------------------------------------------------
@@ -343,7 +299,7 @@ def _arithmetic_facts(cfg: RealWorldConfig, rng: np.random.Generator) -> list[di
         near = [r + d for d in (1, -1, 2, -2, 10, -10)] + _carry_errors(a, op, b)
         fill = [r + d for d in range(-width, width + 1) if abs(d) > 2]
         tiers = [[str(v) for v in sorted(set(t)) if v >= 0 and v != r] for t in (near, fill)]
-        candidates = _pick([str(r)], {str(r)}, tiers, cfg.n_candidates, rng)
+        candidates = pick_candidates([str(r)], {str(r)}, tiers, cfg.n_candidates, rng)
         rows.append({"entity": expr, "relation": "arithmetic", "value": str(r),
                      "type": "frequent" if a < 20 and b < 20 else "rare", "misconception": "",
                      "candidates": candidates, "aliases": (str(r),), "region": "", "subregion": "", "iso2": "",
@@ -386,13 +342,11 @@ def build(config: RealWorldConfig = RealWorldConfig(), *, seed: int = 0) -> Real
     if not isinstance(config, RealWorldConfig):
         raise TypeError(f"config must be a RealWorldConfig, got {type(config).__name__}")
     rng = np.random.default_rng(seed)
-    from . import countries as _c
-
-    countries, dropped = ([], []) if set(config.relations) <= {"arithmetic"} else _c.countries(config)
+    countries, dropped = ([], []) if set(config.relations) <= {"arithmetic"} else _countries.countries(config)
     if not countries and set(config.relations) & set(COUNTRY_RELATIONS):
         raise ValueError(f"RealWorldConfig.min_population={config.min_population}: no country passes it; "
                          "lower it (the default is 1_000_000)")
-    rows = _c.country_facts(config, countries, rng)
+    rows = _countries.country_facts(config, countries, rng)
     if "arithmetic" in config.relations:
         rows += _arithmetic_facts(config, rng)
     order = {r: i for i, r in enumerate(config.relations)}

@@ -36,7 +36,7 @@ error, whose κ is 0.
 Items are clustered (the two prompt forms of a fact, every model's answer on it), so `agreement`
 can take the clusters and get κ's interval and test from `cluster_kappa`, a bootstrap over whole
 facts. What the errors are made of across models, and what sampling could recover, is
-`dint.composition`.
+`dint.analyses.composition`.
 """
 from __future__ import annotations
 
@@ -48,21 +48,15 @@ import pandas as pd
 from scipy import stats as sps
 from statsmodels.stats.inter_rater import cohens_kappa
 
-from .compare import distributions
-from .resampling import (
-    _check_resampling,
-    _cluster_draws,
-    _cluster_sums,
-    _percentile,
-    _wald,
-)
-from .stats import ConfidenceInterval, Result, _check_level
+from .compare import ITEM_KEYS, distributions
+from .stats.resampling import check_resampling, cluster_draws, cluster_sums, expanded_percentile, wald_pvalues
+from .stats import ConfidenceInterval, Result
+from .stats.checks import check_level
 
 __all__ = ["CLASSES", "AgreementResult", "TaxonomyConfig", "accuracy_only", "agreement", "classify", "cluster_kappa",
            "diagnose", "known_cause"]
 
 CLASSES = ("routing", "imitative", "regression", "selection", "absent_support", "unclassified")
-_KEYS = ["fact", "form"]
 _ROUTING_COLS = {"fact", "has_true", "has_stale", "context_value"}
 
 
@@ -103,12 +97,12 @@ def _routing_table(routing: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
     missing = sorted(_ROUTING_COLS - set(getattr(routing, "columns", ())))
     if missing:
         raise ValueError(f"routing lacks column(s) {missing}: pass dint.interventions.rag.rag_prompts' table")
-    on = _KEYS if "form" in routing.columns else ["fact"]
+    on = ITEM_KEYS if "form" in routing.columns else ["fact"]
     cols = [*_ROUTING_COLS, *(["hit"] if "hit" in routing.columns else [])]
     r = routing[[*dict.fromkeys(on + cols)]]
     if r.duplicated(on).any():
         raise ValueError(f"routing has several rows per {'(fact, form)' if len(on) == 2 else 'fact'}")
-    out = items[_KEYS].merge(r, on=on, how="left", validate="many_to_one")
+    out = items[ITEM_KEYS].merge(r, on=on, how="left", validate="many_to_one")
     out["retrieved"] = out["has_true"].notna().to_numpy()
     out["has_true"] = out["has_true"].fillna(False).astype(bool)
     out["has_stale"] = out["has_stale"].fillna(False).astype(bool)
@@ -124,7 +118,7 @@ def classify(base_scores: pd.DataFrame, post_scores: pd.DataFrame, *, routing: p
 
     Parameters
     ----------
-    base_scores, post_scores : `dint.artifacts.score_world` tables of the base and the post model on
+    base_scores, post_scores : `dint.pipeline.artifacts.score_world` tables of the base and the post model on
         the same items and candidates (``fact, form, candidate, answer, p_set, is_true``)
     routing : for a RAG policy, its retrieval table (`rag_prompts`: ``fact``, optional ``form``,
         ``has_true``, ``has_stale``, ``context_value``, optional ``hit``); None: no routing class
@@ -166,11 +160,11 @@ def classify(base_scores: pd.DataFrame, post_scores: pd.DataFrame, *, routing: p
         raise ValueError("base_scores/post_scores: an item has zero mass on its candidate set")
     pb, pp = pb / pb.sum(axis=1, keepdims=True), pp / pp.sum(axis=1, keepdims=True)
     # the candidate count per item comes from the table, not from where mass is positive
-    k = base_scores.groupby(_KEYS, sort=True)["candidate"].nunique().to_numpy()
+    k = base_scores.groupby(ITEM_KEYS, sort=True)["candidate"].nunique().to_numpy()
     rows = np.arange(len(pb))
     mode_b, mode_p = pb.argmax(axis=1), pp.argmax(axis=1)
-    answers = (base_scores.sort_values(_KEYS + ["candidate"])
-               .pivot_table(index=_KEYS, columns="candidate", values="answer", aggfunc="first")
+    answers = (base_scores.sort_values(ITEM_KEYS + ["candidate"])
+               .pivot_table(index=ITEM_KEYS, columns="candidate", values="answer", aggfunc="first")
                .reindex(columns=range(pb.shape[1])).fillna("").to_numpy(str))
 
     out = ib.copy()
@@ -365,7 +359,7 @@ def agreement(predicted, known, *, confidence_level: float = 0.95, clusters=None
     ``reason``, when both raters use one and the same label (chance agreement is then 1 and
     κ = 0/0); with a single cluster the interval and test are NaN and κ stays.
     """
-    _check_level(confidence_level)
+    check_level(confidence_level)
     p, k = _labels(predicted, "predicted"), _labels(known, "known")
     if len(p) != len(k):
         raise ValueError(f"predicted and known differ in length: {len(p)} != {len(k)}")
@@ -480,7 +474,7 @@ def cluster_kappa(predicted, known, clusters, *, labels=None, confidence_level: 
     Monte-Carlo p-value it does not bottom out at 1 / (B + 1), so it survives a correction over
     many tests. Resamples in which κ is undefined (one label only) are left out.
     """
-    _check_resampling(n_resamples, confidence_level)
+    check_resampling(n_resamples, confidence_level)
     p, k = _labels(predicted, "predicted").to_numpy(), _labels(known, "known").to_numpy()
     clusters = np.asarray(clusters)
     if len(p) != len(k) or clusters.shape != (len(p),):
@@ -495,12 +489,12 @@ def cluster_kappa(predicted, known, clusters, *, labels=None, confidence_level: 
     index = {c: i for i, c in enumerate(labels)}
     L = len(labels)
     cell = np.array([index[a] * L + index[b] for a, b in zip(k, p)])   # rows known, columns predicted
-    counts, inverse, g = _cluster_draws(clusters, n_resamples, rng)
-    per_cluster = _cluster_sums(np.eye(L * L)[cell], inverse, g)       # (g, L*L)
+    counts, inverse, g = cluster_draws(clusters, n_resamples, rng)
+    per_cluster = cluster_sums(np.eye(L * L)[cell], inverse, g)       # (g, L*L)
     kappa = float(_kappa(per_cluster.sum(axis=0).reshape(L, L)))
     theta = _kappa((counts @ per_cluster).reshape(-1, L, L))            # (B,)
-    low, high = _percentile(theta[:, None], confidence_level, g)[:, 0]
-    pval = float(_wald(kappa, theta[:, None])[0])
+    low, high = expanded_percentile(theta[:, None], confidence_level, g)[:, 0]
+    pval = float(wald_pvalues(kappa, theta[:, None])[0])
     defined, reason = theta[np.isfinite(theta)], ""
     if np.isnan(kappa):
         low = high = pval = np.nan

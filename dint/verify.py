@@ -16,7 +16,7 @@ and ``cost(items, answers) -> (n,)`` forward tokens (0 for look-ups). ``items`` 
 an array, see each verifier) with one row per answer.
 
 `verify_candidates` lays a verifier's scores out over each item's candidate set, the input of
-selection by verification (`dint.selection`).
+selection by verification (`dint.analyses.selection`).
 """
 from __future__ import annotations
 

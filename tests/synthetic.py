@@ -1,4 +1,4 @@
-"""Synthetic score tables shared by the tests of dint.reliability and dint.diversity."""
+"""Synthetic score tables shared by the tests of dint.analyses.reliability and dint.analyses.diversity."""
 import math
 
 import numpy as np

@@ -4,9 +4,10 @@ import warnings
 
 import pytest
 
-from dint import artifacts, models, paths
-from dint.artifacts import ArtifactWarning
-from dint.config import load_profile
+from dint.pipeline import artifacts, paths
+from dint import models
+from dint.pipeline.artifacts import ArtifactWarning
+from dint.pipeline.config import load_profile
 
 
 def test_world_built_once_then_loaded():

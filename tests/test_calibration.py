@@ -5,16 +5,7 @@ import numpy as np
 import pytest
 from scipy.special import log_softmax, softmax
 
-from dint.calibration import (
-    apply_temperature,
-    brier,
-    conformal_threshold,
-    ece,
-    fit_temperature,
-    reliability_diagram,
-    risk_coverage,
-    selective_error,
-)
+from dint.calibration import apply_temperature, brier, conformal_threshold, ece, fit_temperature, reliability_diagram, risk_coverage, selective_error
 
 SMALL_C = np.array([0.2, 0.3, 0.4, 0.6, 0.8, 0.9])
 SMALL_Y = np.array([0, 1, 0, 1, 1, 1])
@@ -331,11 +322,11 @@ def test_conformal_threshold_against_theory():
 @pytest.mark.parametrize("debiased", [False, True])
 def test_ece_bootstrap_width_matches_loop(debiased):
     # the vectorised equal-width bootstrap recomputes the ECE on exactly the resamples a loop would
-    from dint.calibration import _bin_index, _ece_boot_width, _ece_value
+    from dint.calibration import bin_index, _ece_boot_width, _ece_value
     rng = np.random.default_rng(0)
     c = rng.beta(2, 1, 80)
     y = rng.random(80) < c
-    idx = _bin_index(c, 10, "width")
+    idx = bin_index(c, 10, "width")
     fast = _ece_boot_width(c, y.astype(float), idx, 10, debiased, 50, np.random.default_rng(1))
     j = np.random.default_rng(1).integers(0, 80, (50, 80))
     slow = [_ece_value(c[r], y[r].astype(float), idx[r], 10, debiased) for r in j]
@@ -343,12 +334,12 @@ def test_ece_bootstrap_width_matches_loop(debiased):
 
 
 def test_ece_debiased_interval_is_normal_on_the_squared_scale():
-    from dint.calibration import _bin_index, _ece_boot_width
+    from dint.calibration import bin_index, _ece_boot_width
     rng = np.random.default_rng(3)
     c = rng.beta(4.0, 1.5, 400)
     y = (rng.random(400) < c ** 1.6).astype(float)
     res = ece(c, y, debiased=True, n_resamples=300, rng=9)
-    idx = _bin_index(c, 15, "width")
+    idx = bin_index(c, 15, "width")
     boots = _ece_boot_width(c, y, idx, 15, True, 300, np.random.default_rng(9))
     half = 1.959963984540054 * np.std(boots ** 2, ddof=1)
     assert res.confidence_interval.low == pytest.approx(np.sqrt(max(res.statistic ** 2 - half, 0)), rel=1e-9)

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from dint import paths
+from dint.pipeline import paths
 from dint.cli import main
 
 
@@ -56,7 +56,7 @@ def test_cli_build_intervention_needs_a_name(capsys):
 
 
 def test_cli_build_stacks_checks_every_name_first(capsys, monkeypatch):
-    from dint import stacks
+    from dint.analyses import stacks
 
     monkeypatch.setattr(stacks, "stack", lambda *a, **k: pytest.fail("trained before checking every name"))
     assert main(["build", "stack", "sft+dpo", "sft+ppo", "--profile", "smoke"]) == 2
@@ -75,8 +75,8 @@ def test_cli_card_and_reproduce_fail_clearly(capsys, tmp_path):
 
 
 def test_cli_card_of_a_model_directory(capsys):
-    from dint import artifacts
-    from dint.config import load_profile
+    from dint.pipeline import artifacts
+    from dint.pipeline.config import load_profile
 
     P = load_profile("smoke")
     artifacts.base_model(P)
@@ -160,8 +160,8 @@ def test_cli_run_good_parameters_reach_the_kernel(capsys, monkeypatch, tmp_path)
 
 
 def test_every_profile_sets_only_declared_notebook_parameters():
-    from dint import notebooks
-    from dint.config import profile_notebooks, profiles
+    from dint.pipeline import notebooks
+    from dint.pipeline.config import profile_notebooks, profiles
 
     for name in profiles():
         for nb, values in profile_notebooks(name).items():
@@ -208,7 +208,7 @@ def test_cli_bad_arguments_fail_cleanly(capsys, no_work, argv, want):
 
 
 def test_cli_timings_tabulates_the_benchmark_files(capsys):
-    from dint import artifacts, config
+    from dint.pipeline import artifacts, config
 
     folder = artifacts.root(config.load_profile("smoke", seed=7)) / "timings"
     folder.mkdir(parents=True)

@@ -1,9 +1,10 @@
-"""Tests for dint.composition: error compositions, paired cluster permutation tests and pass@k curves."""
+"""Tests for dint.analyses.composition: error compositions, paired cluster permutation tests and pass@k curves."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from dint import composition, taxonomy
+from dint.analyses import composition
+from dint import taxonomy
 from dint.divergence import pass_exact
 
 

@@ -1,4 +1,4 @@
-"""Tests for dint.config: profiles read from config/*.yaml, overrides and their validation."""
+"""Tests for dint.pipeline.config: profiles read from config/*.yaml, overrides and their validation."""
 import re
 import subprocess
 import sys
@@ -8,8 +8,8 @@ from typing import Literal
 import pytest
 import yaml
 
-from dint import paths
-from dint.config import SECTIONS, Profile, load_profile, profiles, with_seed
+from dint.pipeline import paths
+from dint.pipeline.config import SECTIONS, Profile, load_profile, profiles, with_seed
 from dint.interventions.plan import InterventionsConfig
 from dint.models import BaseModelConfig
 from dint.scoring import ScoringConfig
@@ -193,7 +193,7 @@ def test_lora_variants_override_their_method():
 def test_reading_a_profile_imports_no_model_library():
     """`import dint` and `load_profile` (the pipeline's DAG, a notebook's launcher, the paper) check every
     method's parameters without importing torch, transformers, PEFT, TRL or datasets."""
-    code = ("import sys, dint; from dint.config import load_profile; P = load_profile('tiny'); "
+    code = ("import sys, dint; from dint.pipeline.config import load_profile; P = load_profile('tiny'); "
             "P.interventions.config('sft'); P.interventions.config('rl'); P.interventions.config('rag'); "
             "print(sorted(m for m in ('torch', 'transformers', 'peft', 'trl', 'datasets') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -311,7 +311,7 @@ def test_profile_file_iv_yaml_syntax(tmp_path, monkeypatch, text, line, what):
         load_profile("broken")
     assert what in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(ValueError, match=rf"^config/broken.yaml: line {line}: "):
-        from dint.config import notebook_parameters
+        from dint.pipeline.config import notebook_parameters
         notebook_parameters("broken", "00_base_model")
 
 
@@ -362,7 +362,7 @@ class _Outer:
 
 def test_check_fields_against_theory():
     """Literal, nested configs, fixed and variable tuples and optional lists, from their annotations."""
-    from dint.config import check_fields
+    from dint.pipeline.config import check_fields
 
     out = check_fields(_Outer, {"mode": "exact", "inner": {"k": 3}, "sizes": [4], "pair": ["b", 2], "names": None},
                        where="outer")

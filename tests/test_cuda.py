@@ -32,7 +32,7 @@ interventions:
 
 @pytest.fixture(scope="module")
 def profiles(tmp_path_factory):
-    from dint.config import load_profile
+    from dint.pipeline.config import load_profile
 
     root = tmp_path_factory.mktemp("cuda")
     (root / "config").mkdir()
@@ -49,7 +49,7 @@ def _device_of(model):
 
 
 def test_base_scores_on_cuda_equal_cpu_scores(profiles):
-    from dint import artifacts
+    from dint.pipeline import artifacts
 
     s = {}
     for device, P in profiles.items():
@@ -67,7 +67,7 @@ def test_base_scores_on_cuda_equal_cpu_scores(profiles):
 
 @pytest.mark.parametrize("name", ["sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag"])
 def test_every_intervention_trains_on_cuda(profiles, name):
-    from dint import artifacts
+    from dint.pipeline import artifacts
 
     P = profiles["cuda"]
     model, _, rec = artifacts.intervention(P, name)
@@ -82,7 +82,7 @@ def test_every_intervention_trains_on_cuda(profiles, name):
 
 
 def test_sft_on_cuda_matches_sft_on_cpu(profiles):
-    from dint import artifacts
+    from dint.pipeline import artifacts
 
     p = {}
     for device, P in profiles.items():

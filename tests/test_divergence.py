@@ -7,17 +7,8 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from dint.divergence import (
-    ConfidenceInterval,
-    MCKLResult,
-    entropy,
-    js,
-    kl,
-    mc_kl,
-    pass_at_k,
-    pass_exact,
-    tv,
-)
+from dint.stats import ConfidenceInterval
+from dint.divergence import MCKLResult, entropy, js, kl, mc_kl, pass_at_k, pass_exact, tv
 
 TWO_ARG = [kl, tv, js]
 

@@ -1,10 +1,10 @@
-"""Tests for dint.diversity: across-input diversity, and per-input and across-input changes."""
+"""Tests for dint.analyses.diversity: across-input diversity, and per-input and across-input changes."""
 
 import numpy as np
 import pytest
 from synthetic import score_tables
 
-from dint import diversity
+from dint.analyses import diversity
 
 
 # ---------------------------------------------------------------- across-input diversity

@@ -2,8 +2,10 @@
 import numpy as np
 import pytest
 
-from dint import artifacts, experiments, fits
-from dint.config import load_profile, notebook_parameters
+from dint.pipeline import artifacts
+from dint.analyses import experiments
+from dint.stats import fits
+from dint.pipeline.config import load_profile, notebook_parameters
 from dint.interventions import bestofn
 from dint.interventions.plan import NAMES, InterventionsConfig
 

@@ -1,4 +1,4 @@
-"""Tests for dint.fits: GEE and curve fits with intervals."""
+"""Tests for dint.stats.fits: GEE and curve fits with intervals."""
 
 import math
 import warnings
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from dint.fits import fit_curve, gao_bon, gao_rl, logit_gee
+from dint.stats.fits import fit_curve, gao_bon, gao_rl, logit_gee
 
 
 # ---------------------------------------------------------------- logit_gee
@@ -57,7 +57,7 @@ def test_logit_gee_against_statsmodels():
 
 
 def test_logit_gee_joint_against_single_terms():
-    from dint.fits import logit_gee_joint
+    from dint.stats.fits import logit_gee_joint
     rng = np.random.default_rng(4)
     g = 150
     df = pd.DataFrame({"fact": np.repeat(np.arange(g), 4), "a": np.tile([0, 1, 0, 1], g), "b": np.tile([0, 0, 1, 1], g)})
@@ -171,7 +171,7 @@ def test_logit_gee_no_variability():
 
 
 def test_logit_gee_joint_not_estimable():
-    from dint.fits import logit_gee_joint
+    from dint.stats.fits import logit_gee_joint
     df = _factorial(["sft", "dpo", "rl", "rag"], g=60, same="rl")
     joint = logit_gee_joint("correct ~ sft * dpo * rl * rag", df, groups="fact", terms=lambda t: ":" in t)
     table = logit_gee("correct ~ sft * dpo * rl * rag", df, groups="fact").set_index("term")

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from dint import macros
+from dint.pipeline import macros
 
 
 def test_name_against_theory():

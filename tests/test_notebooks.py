@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dint import notebooks, paths
+from dint.pipeline import notebooks, paths
 
 NOTEBOOKS = sorted(p.stem for p in paths.notebooks().glob("*.ipynb"))
 

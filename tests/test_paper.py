@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from dint import macros, notebooks, paper, paths
+from dint.pipeline import macros, notebooks, paper, paths
 
 SOURCE = paths.root() / "paper" / "main.tex"
 BODIES = {"world": paths.root() / "paper" / "world.tex", "real": paths.root() / "paper" / "real.tex"}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import dint
-from dint import codegraph, notebooks, paths
+from dint.pipeline import codegraph, notebooks, paths
 
 
 def _env():
@@ -47,14 +47,16 @@ def _jobs(text):
 
 
 def test_imports_resolves_relative_absolute_and_attribute_imports():
-    src = "import dint\nfrom dint import stats, plot\nfrom dint.interventions import plan\nx = dint.config.load_profile\n"
+    src = "import dint\nfrom dint import stats, plot\nfrom dint.interventions import plan\nx = dint.pipeline.config.load_profile\n"
     assert {"dint", "dint.stats", "dint.plot", "dint.interventions", "dint.interventions.plan",
-            "dint.config"} <= codegraph.imports(src)
+            "dint.pipeline.config"} <= codegraph.imports(src)
     rel = codegraph.imports("from . import record\nfrom ..lazy import LazyModule\n", here="dint.interventions.sft")
     assert rel == {"dint", "dint.interventions", "dint.interventions.record", "dint.lazy"}
-    rel = codegraph.imports("from . import models\nfrom .stats import Result\n", here="dint.artifacts")
+    rel = codegraph.imports("from .. import models\nfrom ..stats import Result\n", here="dint.pipeline.artifacts")
     assert {"dint.models", "dint.stats"} <= rel and "dint.stats.Result" not in rel
-    inside = codegraph.imports("def f():\n    from .interventions import rag\n", here="dint.stacks")
+    pkg = codegraph.imports("from .proportions import mcnemar\n", here="dint.stats", is_package=True)
+    assert "dint.stats.proportions" in pkg
+    inside = codegraph.imports("def f():\n    from ..interventions import rag\n", here="dint.analyses.stacks")
     assert "dint.interventions.rag" in inside   # a function-level import runs when the function does
     assert codegraph.imports("import numpy as np\nfrom scipy import stats\n") == set()
 
@@ -87,7 +89,7 @@ def test_closure_covers_every_dint_name_a_module_holds():
 
 def test_notebook_closure_holds_what_the_notebook_calls():
     c = codegraph.closure("notebooks/05_compound_failure.ipynb")
-    assert "dint/divergence.py" in c and "dint/stacks.py" in c and "notebooks/05_compound_failure.ipynb" in c
+    assert "dint/divergence.py" in c and "dint/analyses/stacks.py" in c and "notebooks/05_compound_failure.ipynb" in c
     assert "dint/plot/__init__.py" in c and "dint/__init__.py" in c
     assert "dint/taxonomy.py" not in c   # notebook 05 classifies no errors
 
@@ -112,7 +114,8 @@ def test_every_job_writes_a_log(smoke_plan):
 
 
 def test_real_profile_plans_exactly_its_stacks(tmp_path):
-    from dint import config, stacks
+    from dint.pipeline import config
+    from dint.analyses import stacks
 
     P = config.load_profile("real")
     jobs = _jobs(_dry_run(paths.root(), "profile=real", results=tmp_path))

@@ -4,7 +4,7 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 
-from dint import calibration, plot, stats  # noqa: E402
+from dint import calibration, plot, stats
 
 
 def _data(n=500, seed=0):

@@ -51,8 +51,9 @@ def test_real_profile_builds_world_base_and_scores(tmp_path, monkeypatch):
     """A real profile: real facts, a GGUF base checked against its SHA256 and cached, exact scores."""
     import shutil
 
-    from dint import artifacts, paths, realworld
-    from dint.config import load_profile
+    from dint.pipeline import artifacts, paths
+    from dint import realworld
+    from dint.pipeline.config import load_profile
 
     (tmp_path / "config").mkdir()
     shutil.copy(paths.config_dir() / "real.yaml", tmp_path / "config" / "real.yaml")

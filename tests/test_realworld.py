@@ -8,17 +8,7 @@ import pandas as pd
 import pytest
 
 from dint.countries import CAPITAL_MISCONCEPTIONS
-from dint.realworld import (
-    REAL_FACT_TYPES,
-    REAL_RELATIONS,
-    RealWorld,
-    RealWorldConfig,
-    build,
-    check_arithmetic,
-    evaluate,
-    matches,
-    normalise,
-)
+from dint.realworld import REAL_FACT_TYPES, REAL_RELATIONS, RealWorld, RealWorldConfig, build, check_arithmetic, evaluate, matches, normalise
 from dint.world import FORMS
 
 pytest.importorskip("countryinfo")

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from dint import reasoning as R
+from dint.analyses import reasoning as R
 from dint.interventions import data, sft
 from dint.interventions.rag import StoreConfig, build_store
 from dint.models import BaseModelConfig, gpt2, n_params, word_tokenizer

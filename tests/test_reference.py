@@ -1,6 +1,6 @@
-"""Tests for dint.reference: a model's answer distributions beside the world's reference states.
+"""Tests for dint.analyses.reference: a model's answer distributions beside the world's reference states.
 
-The "model" here is synthetic: a scores table in the format ``dint.artifacts.score_world``
+The "model" here is synthetic: a scores table in the format ``dint.pipeline.artifacts.score_world``
 returns, built from the corpus counts, so the reference states are known exactly.
 """
 import numpy as np
@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as sps
 
 from dint import stats
-from dint.reference import MENTION_BINS, by_group, by_mentions, distributions, facts_table
+from dint.analyses.reference import MENTION_BINS, by_group, by_mentions, distributions, facts_table
 from dint.world import WorldConfig, build
 
 EPS = 1e-9
@@ -344,7 +344,7 @@ def test_real_facts_table_by_hand():
 
 def test_real_numbers():
     from dint import realworld
-    from dint.reference import real_numbers
+    from dint.analyses.reference import real_numbers
 
     world = realworld.build(realworld.RealWorldConfig(n_arithmetic=20, min_population=20_000_000), seed=1)
     rng = np.random.default_rng(1)

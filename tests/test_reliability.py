@@ -1,4 +1,4 @@
-"""Tests for dint.reliability: per-item confidence, AUROC, temperature, paired calibration changes."""
+"""Tests for dint.analyses.reliability: per-item confidence, AUROC, temperature, paired calibration changes."""
 import math
 
 import numpy as np
@@ -8,7 +8,8 @@ from scipy import stats as sps
 from scipy.special import log_softmax, softmax
 from synthetic import score_tables
 
-from dint import calibration, reliability
+from dint import calibration
+from dint.analyses import reliability
 
 
 # ---------------------------------------------------------------- synthetic score tables

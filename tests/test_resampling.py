@@ -1,9 +1,10 @@
-"""Tests for dint.resampling: the paired mean difference with its sign-flip test."""
+"""Tests for dint.stats.resampling: the paired mean difference with its sign-flip test."""
 import numpy as np
 import pytest
 from scipy import stats as sps
 
-from dint import resampling, stats
+from dint.stats import resampling
+from dint import stats
 
 
 def test_mean_difference_against_scipy():
@@ -30,12 +31,12 @@ def test_mean_difference_identical_samples():
 
 def test_difference_point_mass():
     # the paired bootstrap difference of two statistics with no variability: no interval, no test
-    from dint.resampling import _difference
+    from dint.stats.resampling import paired_difference
     same = (0.3, np.full(999, 0.3))
-    est, ci, p, reason = _difference((0.4, np.full(999, 0.4)), same, 0.95)
+    est, ci, p, reason = paired_difference((0.4, np.full(999, 0.4)), same, 0.95)
     assert est == pytest.approx(0.1) and np.isnan([ci.low, ci.high, p]).all() and "point mass" in reason
     varied = (0.4, 0.4 + np.random.default_rng(0).normal(0, 0.05, 999))
-    est, ci, p, reason = _difference(varied, same, 0.95)
+    est, ci, p, reason = paired_difference(varied, same, 0.95)
     assert reason == "" and ci.low < 0.1 < ci.high and 0 < p <= 1
-    est, ci, p, reason = _difference(same, same, 0.95)   # identical statistics: no test either
+    est, ci, p, reason = paired_difference(same, same, 0.95)   # identical statistics: no test either
     assert est == 0 and np.isnan(p) and reason

@@ -1,12 +1,14 @@
-"""Tests for dint.resources: the training-curve artifact, answer matrices, points, frontiers and paired tests."""
+"""Tests for dint.analyses.resources: the training-curve artifact, answer matrices, points, frontiers and paired tests."""
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from dint import proportions, resources, stats
-from dint.config import load_profile
+from dint.stats import proportions
+from dint.analyses import resources
+from dint import stats
+from dint.pipeline.config import load_profile
 
 
 # ------------------------------------------------------------------------------ (a) training

@@ -1,14 +1,10 @@
-"""Selection by verification, exact against brute force and theory (`dint.selection`)."""
+"""Selection by verification, exact against brute force and theory (`dint.analyses.selection`)."""
 import numpy as np
 import pandas as pd
 import pytest
 
 from dint.interventions import bestofn
-from dint.selection import (
-    best_of_n_by_verifier,
-    sample_until_verified,
-    sample_until_verified_mc,
-)
+from dint.analyses.selection import best_of_n_by_verifier, sample_until_verified, sample_until_verified_mc
 
 
 def _brute_force(p, a, c, cost, budget):

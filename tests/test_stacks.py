@@ -1,9 +1,9 @@
-"""dint.stacks: stack names, the additive prediction, the factorial design, and one stack trained end to end."""
+"""dint.analyses.stacks: stack names, the additive prediction, the factorial design, and one stack trained end to end."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from dint import stacks
+from dint.analyses import stacks
 
 
 def test_plan_is_every_subset_in_canonical_order():
@@ -16,7 +16,7 @@ def test_plan_is_every_subset_in_canonical_order():
 
 
 def test_profile_plan_restricts_the_steps():
-    from dint.config import load_profile
+    from dint.pipeline.config import load_profile
 
     tiny = load_profile("tiny")
     assert stacks.plan(tiny) == stacks.PLAN and stacks.orders(tiny) == stacks.ORDERS
@@ -25,8 +25,8 @@ def test_profile_plan_restricts_the_steps():
                               ("sft", "dpo", "rag"))
     assert stacks.orders(P) == (("dpo", "sft"),)
     # the plan is not how a model is trained: restricting it keeps every cached model valid
-    from dint import artifacts
-    assert artifacts._intervention_manifest(P, "sft") == artifacts._intervention_manifest(tiny, "sft")
+    from dint.pipeline import artifacts
+    assert artifacts.intervention_manifest(P, "sft") == artifacts.intervention_manifest(tiny, "sft")
     for bad in (["sft"], ["dpo", "sft"], ["sft", "sft"], ["sft", "ppo"]):
         with pytest.raises(ValueError, match="interventions.stack_steps"):
             load_profile("tiny", interventions={"stack_steps": bad})
@@ -86,8 +86,8 @@ def test_design_has_one_indicator_per_step():
 
 
 def test_stack_trains_from_its_cached_prefix(monkeypatch):
-    from dint import artifacts
-    from dint.config import load_profile
+    from dint.pipeline import artifacts
+    from dint.pipeline.config import load_profile
 
     P = load_profile("smoke")
     _, _, records = stacks.stack(P, "sft+dpo")

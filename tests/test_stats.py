@@ -6,18 +6,8 @@ import pytest
 from scipy import stats as sps
 from statsmodels.stats.proportion import proportion_confint
 
-from dint.proportions import McNemarResult, diff_proportions, mcnemar
-from dint.stats import (
-    ConfidenceInterval,
-    Result,
-    adjust,
-    bootstrap_mean,
-    cluster_bootstrap,
-    paired_bootstrap,
-    paired_permutation_test,
-    pearson,
-    proportion,
-)
+from dint.stats.proportions import McNemarResult, diff_proportions, mcnemar
+from dint.stats import ConfidenceInterval, Result, adjust, bootstrap_mean, cluster_bootstrap, paired_bootstrap, paired_permutation_test, pearson, proportion
 
 
 def _xy(seed=0, n=30, rho=0.6):

@@ -5,14 +5,7 @@ import pytest
 
 from dint.calibration import selective_error
 from dint.interventions.rag import StoreConfig, build_store
-from dint.verify import (
-    LearnedVerifier,
-    NumericVerifier,
-    ReferenceVerifier,
-    Verifier,
-    parse_number,
-    verify_candidates,
-)
+from dint.verify import LearnedVerifier, NumericVerifier, ReferenceVerifier, Verifier, parse_number, verify_candidates
 
 
 # ------------------------------------------------------------------------------ reference

@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from dint.world import (FACT_TYPES, FORMS, RELATIONS, World, WorldConfig, build,
-                        qa_prompt)
+from dint.world import FACT_TYPES, FORMS, RELATIONS, World, WorldConfig, build, qa_prompt
 
 SMALL = WorldConfig(n_entities=40)
 

@@ -11,7 +11,7 @@ pipeline of one profile before and after it on the same machine and comparing wh
 ``save`` copies the numbers (``<notebook>/numbers.json`` and ``macros.tex``) of a results folder to
 another folder; ``compare`` prints every number that differs, is missing or is new, and exits with 1
 when anything differs, 0 when both folders hold the same numbers exactly (floats compared bit for
-bit; NaN equals NaN).
+bit; NaN equals NaN; the comment lines of ``macros.tex`` are not compared).
 """
 from __future__ import annotations
 
@@ -63,8 +63,9 @@ def differences(before: Path, after: Path) -> list[str]:
             out += [f"{f}: {k} only in {after}" for k in sorted(b.keys() - a.keys())]
             out += [f"{f}: {k}: {a[k]!r} -> {b[k]!r}" for k in sorted(a.keys() & b.keys()) if not _same(a[k], b[k])]
         else:
-            a_lines = (before / f).read_text().splitlines()
-            b_lines = (after / f).read_text().splitlines()
+            # a macro file's comments name the code that wrote it, not a number
+            a_lines = [x for x in (before / f).read_text().splitlines() if not x.startswith("%")]
+            b_lines = [x for x in (after / f).read_text().splitlines() if not x.startswith("%")]
             out += [f"{f}: - {line}" for line in a_lines if line not in set(b_lines)]
             out += [f"{f}: + {line}" for line in b_lines if line not in set(a_lines)]
     return out

@@ -19,15 +19,7 @@ from ..lazy import LazyModule
 from ..models import n_params
 from .record import InterventionRecord, inference_flops, stopwatch, train_flops
 from .session import quiet, session
-from .sft import (
-    check_common,
-    check_vocabulary,
-    finish,
-    prepare,
-    record_config,
-    string_columns,
-    trainer_args,
-)
+from .sft import check_common, check_vocabulary, finish, prepare, record_config, string_columns, trainer_args
 
 # imported on first use (dint.lazy): a profile's configs are checked without them
 datasets = LazyModule("datasets")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields
 
 # fields of the section that set experiments' grids, not how any model is trained
 EXPERIMENT_FIELDS = ("rl_betas", "bon_n", "sft_epochs", "sft_data", "stack_steps")
-# the steps that stacks are made of (`dint.stacks`), in their canonical order
+# the steps that stacks are made of (`dint.analyses.stacks`), in their canonical order
 STACK_STEPS = ("sft", "dpo", "rl", "rag")
 NAMES = ("sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag")
 # what each intervention is trained from: the base model, or another intervention's model
@@ -39,9 +39,9 @@ class InterventionsConfig:
     ``sft_lora`` / ``dpo_lora`` override fields of ``sft`` / ``dpo`` for them (adapters usually
     take a larger learning rate than full fine-tuning);
     ``rl_betas`` are the KL coefficients of notebook 02's sweep; ``bon_n`` the best-of-n sizes;
-    ``sft_epochs`` × ``sft_data`` the grid of `dint.resources.training_curve` (notebook 06): SFT
+    ``sft_epochs`` × ``sft_data`` the grid of `dint.analyses.resources.training_curve` (notebook 06): SFT
     epochs, and shares of the training demonstrations (nested subsets); ``stack_steps`` the steps of
-    notebook 05's factorial plan of stacks (`dint.stacks.plan`: every subset, in the canonical order
+    notebook 05's factorial plan of stacks (`dint.analyses.stacks.plan`: every subset, in the canonical order
     sft, dpo, rl, rag), all four by default.
     """
 

@@ -31,14 +31,7 @@ from ..models import n_params
 from ..scoring import ScoringConfig, score
 from ..world import World
 from .record import InterventionRecord, config_dict, stopwatch, train_flops
-from .retrieval import (
-    RETRIEVERS,
-    DocumentStore,
-    StoreConfig,
-    build_store,
-    check_k,
-    make_retriever,
-)
+from .retrieval import RETRIEVERS, DocumentStore, StoreConfig, build_store, check_k, make_retriever
 from .session import quiet, session
 
 # -- routing ----------------------------------------------------------------------------------------

@@ -49,13 +49,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 from .. import divergence, sampling, scoring
 from ..lazy import LazyModule, no_grad
 from ..models import n_params
-from .record import (
-    InterventionRecord,
-    config_dict,
-    inference_flops,
-    stopwatch,
-    train_flops,
-)
+from .record import InterventionRecord, config_dict, inference_flops, stopwatch, train_flops
 from .reward import RewardModel, checkpointing_off, gold_reward
 from .session import quiet, session
 

@@ -22,13 +22,7 @@ import pandas as pd
 
 from ..lazy import LazyModule
 from ..models import n_params
-from .record import (
-    InterventionRecord,
-    config_dict,
-    inference_flops,
-    stopwatch,
-    train_flops,
-)
+from .record import InterventionRecord, config_dict, inference_flops, stopwatch, train_flops
 from .session import quiet, session
 
 # imported on first use (dint.lazy): a profile's configs are checked without them

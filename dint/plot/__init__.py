@@ -6,35 +6,11 @@ vector PDF plus PNG by `save`.
 The functions live in small modules by subject (`world`, `estimates`, `calibration`, `shifts`,
 `costs`) and are all importable from ``dint.plot``.
 """
-from ._base import (
-    CLASS_COLORS,
-    FAMILY_MARKERS,
-    PALETTE,
-    SPLIT_COLORS,
-    TYPE_COLORS,
-    TYPE_MARKERS,
-    save,
-)
+from ._base import CLASS_COLORS, FAMILY_MARKERS, PALETTE, SPLIT_COLORS, TYPE_COLORS, TYPE_MARKERS, save
 from .calibration import reliability, risk_coverage, verification
-from .costs import (
-    accuracy_cost,
-    additive,
-    baselines,
-    bon_kl,
-    frontiers,
-    reward_vs_kl,
-    stack_measure,
-)
+from .costs import accuracy_cost, additive, baselines, bon_kl, frontiers, reward_vs_kl, stack_measure
 from .estimates import card_scatter, forest, intervals, model_intervals
-from .shifts import (
-    URIAL_SHARES,
-    confusion,
-    error_composition,
-    pass_curves,
-    shift_measure,
-    token_shift,
-    transitions,
-)
+from .shifts import URIAL_SHARES, confusion, error_composition, pass_curves, shift_measure, token_shift, transitions
 from .world import by_mentions, corpus_fit, misconception_scatter, type_distribution
 
 __all__ = [

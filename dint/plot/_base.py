@@ -16,7 +16,7 @@ CLASS_COLORS = {"routing": PALETTE[4], "imitative": PALETTE[3], "regression": PA
 FAMILY_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 
 
-def _axes(ax, ncols=1, figsize=(4.2, 3.4)):
+def figure_axes(ax, ncols=1, figsize=(4.2, 3.4)):
     if ax is not None:
         return ax.figure, ax
     fig, ax = plt.subplots(1, ncols, figsize=figsize, constrained_layout=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._base import PALETTE, _axes
+from ._base import PALETTE, figure_axes
 
 
 def reliability(diagram: pd.DataFrame, *, ax=None, label: str | None = None, color=None):
@@ -14,7 +14,7 @@ def reliability(diagram: pd.DataFrame, *, ax=None, label: str | None = None, col
     ----------
     diagram : `dint.calibration.reliability_diagram` output
     """
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     color = PALETTE[0] if color is None else color
     acc = diagram["accuracy"].to_numpy()
     err = np.clip(np.vstack([acc - diagram["accuracy_low"].to_numpy(), diagram["accuracy_high"].to_numpy() - acc]), 0, None)
@@ -28,7 +28,7 @@ def reliability(diagram: pd.DataFrame, *, ax=None, label: str | None = None, col
 
 def risk_coverage(result, *, ax=None, label: str | None = None, color=None):
     """Selective risk against coverage (`dint.calibration.RiskCoverageResult`), AURC in the label."""
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     color = PALETTE[0] if color is None else color
     text = f"AURC {result.aurc:.3f}" if label is None else f"{label} (AURC {result.aurc:.3f})"
     ax.step(result.coverage, result.risk, where="post", color=color, lw=1.2, label=text)
@@ -43,7 +43,7 @@ def verification(systems: pd.DataFrame, measure: str, *, ax=None, reference: flo
     ``system``) per model, one colour per system, with its interval; ``reference`` e.g. the target alpha."""
     models = list(dict.fromkeys(systems["model"]))
     names = list(dict.fromkeys(systems["system"]))
-    fig, ax = _axes(ax, figsize=(4.2, 0.25 * len(models) + 1.2))
+    fig, ax = figure_axes(ax, figsize=(4.2, 0.25 * len(models) + 1.2))
     width = 0.8 / max(1, len(names))
     for j, s in enumerate(names):
         g = systems[systems["system"] == s].set_index("model").reindex(models)

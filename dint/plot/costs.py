@@ -5,7 +5,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from ._base import FAMILY_MARKERS, PALETTE, SPLIT_COLORS, _axes
+from ._base import FAMILY_MARKERS, PALETTE, SPLIT_COLORS, figure_axes
 
 
 def reward_vs_kl(table: pd.DataFrame, *, x: str = "d", ax=None, hue: str | None = None, fits: dict | None = None):
@@ -17,7 +17,7 @@ def reward_vs_kl(table: pd.DataFrame, *, x: str = "d", ax=None, hue: str | None 
     hue : column whose values get separate markers (e.g. ``beta``)
     fits : {label: (callable d -> R, color)} curves drawn over the range of ``x``
     """
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     groups = [(None, table)] if hue is None else table.groupby(hue, sort=True)
     for i, (key, g) in enumerate(groups):
         g = g.sort_values(x)
@@ -38,7 +38,7 @@ def reward_vs_kl(table: pd.DataFrame, *, x: str = "d", ax=None, hue: str | None 
 
 def bon_kl(curve: pd.DataFrame, *, ax=None):
     """Exact KL of best-of-n against the bound log n − (n−1)/n."""
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     ax.plot(curve["n"], curve["kl_bound"], color="0.3", ls="--", label="log n − (n−1)/n")
     ax.errorbar(curve["n"], curve["kl"], yerr=[curve["kl"] - curve["kl_low"], curve["kl_high"] - curve["kl"]],
                 fmt="o-", ms=3, lw=1, color=PALETTE[0], label="exact KL (mean over items)")
@@ -55,7 +55,7 @@ def baselines(table: pd.DataFrame, *, ax=None):
     ----------
     table : rows ``model``, ``split``, ``accuracy``, ``acc_low``, ``acc_high``
     """
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     names = list(dict.fromkeys(table["model"]))
     for j, split in enumerate(("train", "heldout")):
         g = table[table["split"] == split].set_index("model").reindex(names)
@@ -74,9 +74,9 @@ def accuracy_cost(summary: pd.DataFrame, *, ax=None):
 
     Parameters
     ----------
-    summary : `dint.reasoning.summarize` rows with a ``store`` column
+    summary : `dint.analyses.reasoning.summarize` rows with a ``store`` column
     """
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     markers = {"direct": "o", "chain": "s", "majority": "^", "verified": "D"}
     for i, (store, g) in enumerate(summary.groupby("store", sort=False)):
         for r in g.itertuples():
@@ -97,9 +97,9 @@ def additive(table: pd.DataFrame, *, ax=None, x: str = "additive", y: str = "acc
     Parameters
     ----------
     table : one row per stack with ``stack``, ``n_steps``, ``x`` and ``y`` and ``{y}_low`` / ``{y}_high``
-        (e.g. `dint.stacks.measures` merged with `dint.stacks.additivity`'s ``additive``)
+        (e.g. `dint.analyses.stacks.measures` merged with `dint.analyses.stacks.additivity`'s ``additive``)
     """
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     err = np.vstack([table[y] - table[f"{y}_low"], table[f"{y}_high"] - table[y]])
     colors = [PALETTE[int(k) % len(PALETTE)] for k in table["n_steps"]]
     ax.errorbar(table[x], table[y], yerr=np.clip(err, 0, None), fmt="none", ecolor="0.6", lw=0.8, capsize=2)
@@ -119,7 +119,7 @@ def additive(table: pd.DataFrame, *, ax=None, x: str = "additive", y: str = "acc
 
 def stack_measure(table: pd.DataFrame, measure: str, *, ax=None, label: str | None = None):
     """One measure per stack with its interval (``{measure}_low`` / ``_high``), coloured by the number of steps."""
-    fig, ax = _axes(ax, figsize=(4.2, 0.28 * len(table) + 1.0))
+    fig, ax = figure_axes(ax, figsize=(4.2, 0.28 * len(table) + 1.0))
     y = np.arange(len(table))
     err = np.vstack([table[measure] - table[f"{measure}_low"], table[f"{measure}_high"] - table[measure]])
     steps = table["n_steps"] if "n_steps" in table else pd.Series(np.zeros(len(table), int))
@@ -143,12 +143,12 @@ def frontiers(points: pd.DataFrame, *, ax=None, reference: float | None = None,
 
     Parameters
     ----------
-    points : `dint.resources.summarize` rows (``family``, ``accuracy``, ``ci_low``, ``ci_high``,
-        ``total_flops``) with a boolean ``frontier`` column (`dint.resources.pareto`)
+    points : `dint.analyses.resources.summarize` rows (``family``, ``accuracy``, ``ci_low``, ``ci_high``,
+        ``total_flops``) with a boolean ``frontier`` column (`dint.analyses.resources.pareto`)
     reference : an optional accuracy drawn as a dashed horizontal line (e.g. the base rate 1/K)
     colors : {family: colour}; default the palette in first-seen order
     """
-    fig, ax = _axes(ax, figsize=(5.6, 4.0))
+    fig, ax = figure_axes(ax, figsize=(5.6, 4.0))
     families = list(dict.fromkeys(points["family"]))
     colors = {f: (colors or {}).get(f, PALETTE[i % len(PALETTE)]) for i, f in enumerate(families)}
     for i, family in enumerate(families):

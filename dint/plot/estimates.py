@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._base import PALETTE, _axes
+from ._base import PALETTE, figure_axes
 
 
 def intervals(results: dict, *, ax=None, reference: float | None = None, xlabel: str = "estimate"):
@@ -16,7 +16,7 @@ def intervals(results: dict, *, ax=None, reference: float | None = None, xlabel:
         estimable) keeps its row, labelled so
     reference : optional value drawn as a vertical line (e.g. 0 for a difference)
     """
-    fig, ax = _axes(ax, figsize=(4.2, 0.35 * len(results) + 1.0))
+    fig, ax = figure_axes(ax, figsize=(4.2, 0.35 * len(results) + 1.0))
     labels = list(results)
     y = np.arange(len(labels))[::-1]
     est = np.array([results[k].statistic for k in labels], float)
@@ -41,7 +41,7 @@ def forest(table: pd.DataFrame, *, y: str = "label", hue: str | None = None, ax=
     reference : a value drawn as a vertical line, or None
     """
     rows = list(dict.fromkeys(table[y]))
-    fig, ax = _axes(ax, figsize=(4.2, 0.35 * len(rows) + 1.0))
+    fig, ax = figure_axes(ax, figsize=(4.2, 0.35 * len(rows) + 1.0))
     levels = [None] if hue is None else list(dict.fromkeys(table[hue]))
     step = 0.6 / max(len(levels), 1)
     pos = dict(zip(rows, np.arange(len(rows))[::-1]))
@@ -70,14 +70,14 @@ def model_intervals(table: pd.DataFrame, *, ax=None, series: str = "measure", la
     Parameters
     ----------
     table : tidy rows ``model``, ``series``, ``estimate``, ``ci_low``, ``ci_high`` (e.g.
-        `dint.reliability.calibration_summary` rows); models drawn top to bottom in first-seen order,
+        `dint.analyses.reliability.calibration_summary` rows); models drawn top to bottom in first-seen order,
         rows without an interval drawn as open markers
     series : the column that names each series
     labels : {series value: legend label}; default the values themselves
     references : {label: x} drawn as dashed vertical lines (e.g. published values, 0, T = 1)
     log : log-scaled x axis
     """
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     models = list(dict.fromkeys(table["model"]))
     names = list(dict.fromkeys(table[series]))
     width = 0.7 / max(1, len(names))
@@ -105,7 +105,7 @@ def model_intervals(table: pd.DataFrame, *, ax=None, series: str = "measure", la
 
 def card_scatter(cards: pd.DataFrame, x: str, y: str, *, ax=None):
     """Two measures of distribution cards (`dint.card.cards`) against each other, one labelled point per model."""
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     xerr = np.clip(np.vstack([cards[x] - cards[f"{x}_low"], cards[f"{x}_high"] - cards[x]]), 0, None)
     yerr = np.clip(np.vstack([cards[y] - cards[f"{y}_low"], cards[f"{y}_high"] - cards[y]]), 0, None)
     ax.errorbar(cards[x], cards[y], xerr=xerr, yerr=yerr, fmt="o", ms=3, lw=0.7, capsize=1.5, color=PALETTE[0],

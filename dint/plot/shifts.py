@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ._base import CLASS_COLORS, PALETTE, SPLIT_COLORS, _axes
+from ._base import CLASS_COLORS, PALETTE, SPLIT_COLORS, figure_axes
 
 # Lin et al. (2023), URIAL, arXiv:2312.01552: base vs aligned token shift (shares of positions)
 URIAL_SHARES = {"Llama-2-7b → chat": {"unshifted": 0.777, "marginal": 0.145, "shifted": 0.078},
@@ -22,7 +22,7 @@ def shift_measure(summary: pd.DataFrame, measure: str, *, ax=None, xlabel: str |
     summary : ``summarize`` rows with an ``intervention`` and a ``split`` column
     measure : a value of its ``measure`` column, e.g. ``"kl"`` or ``"d_accuracy"``
     """
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     rows = summary[summary["measure"] == measure]
     names = list(dict.fromkeys(rows["intervention"]))
     splits = list(dict.fromkeys(rows["split"]))
@@ -44,7 +44,7 @@ def shift_measure(summary: pd.DataFrame, measure: str, *, ax=None, xlabel: str |
 
 def transitions(summary: pd.DataFrame, *, ax=None):
     """Per intervention, the items whose top answer went right→wrong and wrong→right (shares)."""
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     rows = summary[summary["measure"] == "d_accuracy"]
     names = list(rows["intervention"])
     n = rows["n"].to_numpy(float)
@@ -68,7 +68,7 @@ def token_shift(shares: pd.DataFrame, *, ax=None, reference: dict | None = None)
         ``ci_low``, ``ci_high``
     reference : {label: {class: share}} drawn as hatched bars (default: URIAL's)
     """
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     reference = URIAL_SHARES if reference is None else reference
     classes = ("unshifted", "marginal", "shifted")
     colors = dict(zip(classes, (PALETTE[0], PALETTE[8], PALETTE[3])))
@@ -97,11 +97,11 @@ def error_composition(shares: pd.DataFrame, *, by: str = "intervention", ax=None
 
     Parameters
     ----------
-    shares : `dint.composition.class_shares` table (``by``, ``class``, ``count``)
+    shares : `dint.analyses.composition.class_shares` table (``by``, ``class``, ``count``)
     by : the column that names the model (one bar each, top to bottom in first-seen order)
     min_label : write a segment's count only when it is at least this
     """
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     models = list(dict.fromkeys(shares[by]))
     counts = shares.pivot_table(index=by, columns="class", values="count", aggfunc="sum", sort=False)
     counts = counts.reindex(index=models).fillna(0)
@@ -131,7 +131,7 @@ def confusion(table: pd.DataFrame, *, ax=None, cmap: str = "Blues", xlabel: str 
     table : `dint.taxonomy.AgreementResult.confusion` (a crosstab of counts, rows the known cause)
     drop_empty : leave out rows without any item (e.g. no error has the known cause "unclassified")
     """
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     if drop_empty:
         table = table[table.sum(axis=1) > 0]
     pretty = table.rename(index=lambda s: s.replace("_", " "), columns=lambda s: s.replace("_", " "))
@@ -149,12 +149,12 @@ def pass_curves(curve: pd.DataFrame, *, hue: str, ax=None, reference: pd.DataFra
 
     Parameters
     ----------
-    curve : `dint.composition.pass_curve` table (``hue``, ``k``, ``pass``, ``ci_low``, ``ci_high``)
+    curve : `dint.analyses.composition.pass_curve` table (``hue``, ``k``, ``pass``, ``ci_low``, ``ci_high``)
     reference : an optional second `pass_curve` table with the same ``hue`` levels (e.g. a uniform
         guess, ``column="base_rate"``), drawn dashed in the same colours
     colors : {level: colour}; default the palette in first-seen order
     """
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     levels = list(dict.fromkeys(curve[hue]))
     given = colors or {}
     free = iter(PALETTE[i % len(PALETTE)] for i in range(len(levels)))    # palette order for the others

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ._base import PALETTE, TYPE_COLORS, TYPE_MARKERS, _axes
+from ._base import PALETTE, TYPE_COLORS, TYPE_MARKERS, figure_axes
 
 
 def corpus_fit(table: pd.DataFrame, *, ax=None, annotate: dict | None = None):
@@ -13,10 +13,10 @@ def corpus_fit(table: pd.DataFrame, *, ax=None, annotate: dict | None = None):
 
     Parameters
     ----------
-    table : `dint.reference.facts_table` output (``corpus_p_true``, ``p_true``, ``type``)
+    table : `dint.analyses.reference.facts_table` output (``corpus_p_true``, ``p_true``, ``type``)
     annotate : optional {label: `dint.stats.Result`} printed in the corner (e.g. correlations)
     """
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     for t in ("rare", "frequent", "contested"):
         g = table[table["type"] == t]
         ax.scatter(g["corpus_p_true"], g["p_true"], s=12 if t == "rare" else 18, alpha=0.35 if t == "rare" else 0.8,
@@ -37,9 +37,9 @@ def by_mentions(summary: pd.DataFrame, *, ax=None):
 
     Parameters
     ----------
-    summary : `dint.reference.by_mentions` output
+    summary : `dint.analyses.reference.by_mentions` output
     """
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     x = np.arange(len(summary))
     for col, color, marker, label in (("accuracy", PALETTE[0], "o", "accuracy (mode = truth)"),
                                       ("entropy_norm", PALETTE[1], "s", "entropy / log K")):
@@ -55,7 +55,7 @@ def by_mentions(summary: pd.DataFrame, *, ax=None):
 def type_distribution(table: pd.DataFrame, *, ax=None, by: str = "type"):
     """Mass on the true value, on the misconception and the normalised entropy, by fact type (or by
     another column of the facts table, ``by``, e.g. ``"relation"``)."""
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     labels = {"p_true": "P(true value)", "p_misconception": "P(misconception)", "entropy_norm": "entropy / log K"}
     long = table[[by, *labels]].rename(columns=labels).melt(
         id_vars=by, var_name="measure", value_name="score").dropna()
@@ -74,10 +74,10 @@ def misconception_scatter(table: pd.DataFrame, *, ax=None, label: str = "entity"
 
     Parameters
     ----------
-    table : a facts table (`dint.reference.facts_table`) with ``type``, ``p_true``,
+    table : a facts table (`dint.analyses.reference.facts_table`) with ``type``, ``p_true``,
         ``p_misconception`` and a ``label`` column naming each point
     """
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     c = table[table["type"] == "contested"]
     ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=0.8)
     ax.scatter(c["p_true"], c["p_misconception"], s=14, color=TYPE_COLORS["contested"], marker=TYPE_MARKERS["contested"])

@@ -17,13 +17,13 @@ from pathlib import Path
 
 from . import paths
 
-__all__ = ["closure", "imports", "module_file", "notebook_source"]
+__all__ = ["absolute", "closure", "imports", "module_file", "notebook_source"]
 
 PACKAGE = "dint"
 
 
 def _package_dir() -> Path:
-    return Path(__file__).resolve().parent
+    return Path(__file__).resolve().parents[1]
 
 
 def module_file(module: str) -> Path | None:
@@ -47,7 +47,7 @@ def _module_name(file: Path) -> str:
     return ".".join(parts)
 
 
-def _resolve(level: int, module: str | None, here: str, is_package: bool) -> str:
+def absolute(level: int, module: str | None, here: str, is_package: bool) -> str:
     """The absolute name of a relative import ``from <level dots><module> import ...`` in ``here``."""
     if level == 0:
         return module or ""
@@ -98,7 +98,7 @@ def imports(source: str, *, here: str = "__main__", is_package: bool = False) ->
                     elif "." not in a.name:
                         aliases.add(a.asname)
         elif isinstance(node, ast.ImportFrom):
-            base = _resolve(node.level, node.module, here, is_package)
+            base = absolute(node.level, node.module, here, is_package)
             if base.split(".")[0] != PACKAGE:
                 continue
             parts = base.split(".")
@@ -131,11 +131,11 @@ def closure(*entries: str | Path) -> list[str]:
 
     Parameters
     ----------
-    entries : a dint module's dotted name (``"dint.stacks"``), a ``.py`` file or a ``.ipynb`` notebook
+    entries : a dint module's dotted name (``"dint.analyses.stacks"``), a ``.py`` file or a ``.ipynb`` notebook
 
     Returns
     -------
-    Sorted relative paths (``dint/stacks.py``, ...), the entries' own files included. A module
+    Sorted relative paths (``dint/analyses/stacks.py``, ...), the entries' own files included. A module
     brings its package's ``__init__`` files (importing ``dint.plot.world`` runs ``dint/plot/__init__.py``).
     """
     todo: list[Path] = []
@@ -157,7 +157,7 @@ def closure(*entries: str | Path) -> list[str]:
         else:
             f = module_file(e)
             if f is None:
-                raise ValueError(f"entries: {e!r} is not a module of dint (e.g. 'dint.stacks')")
+                raise ValueError(f"entries: {e!r} is not a module of dint (e.g. 'dint.analyses.stacks')")
             todo.append(f)
     while todo:
         f = todo.pop()

@@ -31,10 +31,11 @@ import json
 import numpy as np
 import pandas as pd
 
-from . import artifacts, models
-from .config import Profile
-from .interventions.plan import STACK_STEPS
-from .interventions.record import InterventionRecord
+from ..pipeline import artifacts
+from .. import models
+from ..pipeline.config import Profile
+from ..interventions.plan import STACK_STEPS
+from ..interventions.record import InterventionRecord
 
 __all__ = ["ORDERS", "PLAN", "STEPS", "additive", "describe", "design", "manifest_path", "name", "orders", "parse",
            "plan", "prefix", "stack", "stack_scores", "train_flops"]
@@ -94,7 +95,7 @@ def _folder(profile: Profile, steps):
 
 
 def _manifest(profile: Profile, steps) -> dict:
-    return {**artifacts._intervention_manifest(profile, "stack"), "kind": "stack", "stack": name(steps)}
+    return {**artifacts.intervention_manifest(profile, "stack"), "kind": "stack", "stack": name(steps)}
 
 
 def _records(profile: Profile, steps) -> list[InterventionRecord]:
@@ -115,7 +116,7 @@ def train_flops(profile: Profile, steps) -> float:
 
 
 def _train_step(profile: Profile, step: str, model, tok, *, progress: bool):
-    from .interventions import plan, rag
+    from ..interventions import plan, rag
 
     cfg, w, seed = profile.interventions, artifacts.world(profile), profile.seed
     if step == "rl":
@@ -148,7 +149,7 @@ def stack(profile: Profile, steps, *, rebuild: bool = False, progress: bool = Fa
         model, tok, _ = artifacts.intervention(profile, ALIASES[steps], rebuild=rebuild, progress=progress)
         return model, tok, _records(profile, steps)
     folder = _ensure(profile, steps, rebuild=rebuild, progress=progress)
-    model, tok, _ = artifacts._load_intervention(profile, "rag" if steps[-1] == "rag" else "stack", folder)
+    model, tok, _ = artifacts.load_intervention(profile, "rag" if steps[-1] == "rag" else "stack", folder)
     return model, tok, _records(profile, steps)
 
 
@@ -185,7 +186,7 @@ def stack_scores(profile: Profile, steps, *, rebuild: bool = False) -> pd.DataFr
     def compute():
         model, tok, _ = stack(profile, steps)
         w = artifacts.world(profile)
-        with artifacts._threads(profile):
+        with artifacts.threads(profile):
             if steps[-1] == "rag":
                 return artifacts.score_world(model.model, tok, w, profile, route=model.prompts)
             return artifacts.score_world(model, tok, w, profile)
@@ -296,7 +297,7 @@ def outcomes(base_scores: pd.DataFrame, scores: dict, facts: pd.DataFrame, *, fo
     dict stack name -> DataFrame, one row per fact (same order in every table): `compare.shift`'s
     columns plus ``confidence`` (the stack's top probability over the candidate set).
     """
-    from .compare import distributions, shift
+    from ..compare import distributions, shift
 
     if form not in ("qa", "statement"):
         raise ValueError(f"form={form!r}: choose 'qa' or 'statement'")
@@ -330,8 +331,8 @@ def measures(items: dict, *, n_resamples: int = 2000, seed: int = 0, n_bins: int
     (debiased l2 calibration error of the top answer, Kumar et al. 2019, bootstrap interval),
     ``confidence`` (mean top probability) and ``p_true`` (mean probability of the truth).
     """
-    from . import calibration
-    from . import stats as st
+    from .. import calibration
+    from .. import stats as st
 
     rows = []
     for key, it in items.items():
@@ -370,7 +371,7 @@ def additivity(items: dict, column: str = "correct_post", *, n_resamples: int = 
     the paired permutation ``pvalue`` (H0: the stack is additive on average; NaN with a ``reason`` where
     the test cannot be made), ``n``.
     """
-    from . import stats as st
+    from .. import stats as st
 
     names = {name(k): v for k, v in items.items()}
     if "base" not in names:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import artifacts, compare, stats
-from .config import Profile
-from .interventions import bestofn, plan
+from ..pipeline import artifacts
+from .. import compare, stats
+from ..pipeline.config import Profile
+from ..interventions import bestofn, plan
 
 
 def rl_sweep(profile: Profile, *, rebuild: bool = False, progress: bool = False) -> pd.DataFrame:
@@ -26,7 +27,7 @@ def rl_sweep(profile: Profile, *, rebuild: bool = False, progress: bool = False)
     ``wall_time`` of the run. The run at the profile's own ``rl.beta`` is the ``rlhf`` intervention
     (same start, reward, config and seed): its checkpoints are read from that artifact, not trained again.
     """
-    manifest = {**artifacts._intervention_manifest(profile, "rl_sweep", grids=("rl_betas",)), "kind": "rl_sweep"}
+    manifest = {**artifacts.intervention_manifest(profile, "rl_sweep", grids=("rl_betas",)), "kind": "rl_sweep"}
     own = profile.interventions.config("rl").beta
     inputs = {"world": artifacts.ensure_world(profile),
               "sft": artifacts.ensure_intervention(profile, "sft", progress=progress),
@@ -64,14 +65,14 @@ def reward_table(profile: Profile, *, form: str = "qa", rebuild: bool = False) -
     Returns
     -------
     DataFrame, one row per (fact, candidate): ``fact``, ``candidate`` (index in the fact's candidate
-    set, as in `dint.artifacts.score_world`), ``answer`` and ``reward`` (under the fact's prompt).
+    set, as in `dint.pipeline.artifacts.score_world`), ``answer`` and ``reward`` (under the fact's prompt).
     """
-    from . import models
-    from . import world as world_mod
+    from .. import models
+    from .. import world as world_mod
 
     if form not in world_mod.FORMS:
         raise ValueError(f"form={form!r}: choose one of {world_mod.FORMS}")
-    manifest = {**artifacts._intervention_manifest(profile, "reward"), "kind": "reward_scores", "form": form}
+    manifest = {**artifacts.intervention_manifest(profile, "reward"), "kind": "reward_scores", "form": form}
 
     def compute():
         prompts = artifacts.world(profile).prompts(form).sort_values("fact")

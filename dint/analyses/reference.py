@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import compare, divergence, stats
-from .world import World
+from .. import compare, divergence, stats
+from ..world import World
 
 MENTION_BINS = (0, 1, 2, 4, 10, 30, np.inf)  # left-closed bins of a fact's corpus mentions
 
@@ -53,7 +53,7 @@ def facts_table(world, scores: pd.DataFrame, form: str = "statement") -> pd.Data
     ----------
     world : World
     scores : tidy score table with ``fact``, ``form``, ``candidate``, ``answer``, ``p_set``,
-        ``mass_outside`` (as `dint.artifacts.score_world` returns)
+        ``mass_outside`` (as `dint.pipeline.artifacts.score_world` returns)
     form : "statement" or "qa"
 
     Returns
@@ -188,7 +188,7 @@ def real_numbers(statement: pd.DataFrame, qa: pd.DataFrame, *, n_resamples: int 
     """
     from dataclasses import replace
 
-    from . import proportions
+    from ..stats import proportions
 
     if list(statement["fact"]) != list(qa["fact"]):
         raise ValueError("statement and qa must be facts tables of the same facts in the same order")

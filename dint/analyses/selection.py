@@ -19,7 +19,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .interventions import bestofn
+from ..interventions import bestofn
 
 __all__ = ["SELECTION_COLUMNS", "best_of_n_by_verifier", "sample_until_verified", "sample_until_verified_mc"]
 

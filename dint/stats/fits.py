@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sps
 
-from .stats import ConfidenceInterval, Result, _check_level
+from .checks import check_level
+from .result import ConfidenceInterval, Result
 
 __all__ = ["curve_peak", "fit_curve", "gao_bon", "gao_rl", "logit_gee", "logit_gee_joint"]
 
@@ -65,7 +66,7 @@ def logit_gee(formula: str, data, *, groups, cov_type: str = "bias_reduced", con
     """
     import pandas as pd
 
-    _check_level(confidence_level)
+    check_level(confidence_level)
     fit, names, reasons = _gee_fit(formula, data, groups, cov_type)
     nan = np.full(len(names), np.nan)
     est, se, z, p, lo, hi = (nan.copy() for _ in range(6))
@@ -282,7 +283,7 @@ def fit_curve(f, x, y, p0, *, sigma=None, confidence_level: float = 0.95) -> dic
 
     from scipy.optimize import curve_fit
 
-    _check_level(confidence_level)
+    check_level(confidence_level)
     if not callable(f):
         raise TypeError(f"f={f!r}: must be a callable f(x, *params)")
     x, y = np.asarray(x, float), np.asarray(y, float)

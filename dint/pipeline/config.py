@@ -23,12 +23,13 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import yaml
 
-from . import models, paths, realworld, world
-from .cache import key
-from .interventions import plan
-from .interventions.plan import InterventionsConfig
-from .lazy import LazyModule
-from .scoring import ScoringConfig
+from .. import models, realworld, world
+from . import paths
+from ..cache import key
+from ..interventions import plan
+from ..interventions.plan import InterventionsConfig
+from ..lazy import LazyModule
+from ..scoring import ScoringConfig
 
 SECTIONS = ("world", "base", "scoring", "interventions")
 REFERENCES = ("world", "real")
@@ -335,7 +336,7 @@ def notebook_parameters(name: str, notebook: str) -> dict:
     e.g. smaller samples for the smoke profile; the notebook's own defaults apply otherwise.
 
     Their names and types are checked against the notebook's parameters cell when it runs
-    (`dint.notebooks.check_parameters`).
+    (`dint.pipeline.notebooks.check_parameters`).
     """
     return profile_notebooks(name).get(notebook, {})
 

@@ -110,10 +110,10 @@ def _profile_arguments(name: str) -> dict:
 def run(name: str, *, profile: str = "tiny", seed: int | None = None, parameters: dict | None = None,
         output: str | Path | None = None, progress: bool = True) -> Path:
     """Execute a notebook with Papermill; the executed copy goes to ``results/<profile>/notebooks/`` (a run
-    with another seed or overrides: to that run's folder, `dint.artifacts.root`).
+    with another seed or overrides: to that run's folder, `dint.pipeline.artifacts.root`).
 
     Parameters come from, in increasing precedence: the notebook's parameters cell, the profile's
-    ``notebooks`` section (`dint.config.notebook_parameters`), and ``parameters``. The profile, the
+    ``notebooks`` section (`dint.pipeline.config.notebook_parameters`), and ``parameters``. The profile, the
     seed and every parameter's name and type are checked before a kernel starts, or a folder is
     made (``profile`` is this function's argument, not a parameter).
 
@@ -144,7 +144,8 @@ def run(name: str, *, profile: str = "tiny", seed: int | None = None, parameters
         raise ValueError(f"parameters of {name}: {e}") from None
     import papermill as pm
 
-    from . import artifacts, console
+    from . import artifacts
+    from .. import console
 
     out = Path(output) if output else artifacts.root(ran) / "notebooks" / f"{name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,8 @@ import torch
 
 from . import artifacts
 from .config import load_profile
-from .sampling import SamplingConfig, sample
-from .scoring import loglikelihood
+from ..sampling import SamplingConfig, sample
+from ..scoring import loglikelihood
 
 
 def _timed(fn, repeats):

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import artifacts, plot
-from .cache import atomic_write
+from . import artifacts
+from .. import plot
+from ..cache import atomic_write
 from .config import Profile
 
 

@@ -6,7 +6,7 @@ set, ``p_set``), ``agreement`` (the exact probability that two independent draws
 answer, ``sum p^2``), ``correct`` (the top answer is the true value), ``entropy`` (nats) and
 ``distinct`` (the expected number of distinct answers among ``n_draws`` draws). Two models' tables
 on the same facts are compared *paired*: resampling and permuting facts, never models separately
-(`dint.resampling`). Diversity, per input and across inputs, is `dint.diversity`.
+(`dint.stats.resampling`). Diversity, per input and across inputs, is `dint.analyses.diversity`.
 
 Results are tidy DataFrames (one row per model and measure: ``estimate``, ``ci_low``, ``ci_high``,
 ``pvalue``, ``n``, ``test``, ``reason``: why a NaN is not estimable, empty otherwise) so that a
@@ -22,9 +22,9 @@ import pandas as pd
 from scipy import optimize
 from scipy import stats as sps
 
-from . import calibration, compare, divergence, stats
-from .resampling import _bootstrap_values, _difference, _seed, mean_difference
-from .stats import ConfidenceInterval, Result
+from .. import calibration, compare, divergence, stats
+from ..stats.resampling import bootstrap_values, paired_difference, common_seed, mean_difference
+from ..stats import ConfidenceInterval, Result
 
 __all__ = ["GPT4_ECE", "KADAVATH_T", "agreement", "answer_table", "auroc", "calibration_changes",
            "calibration_summary", "ece_difference", "expected_distinct", "temperature", "temperature_scaling"]
@@ -35,7 +35,7 @@ GPT4_ECE = {"pre-trained": 0.007, "PPO": 0.074}
 KADAVATH_T = 2.5
 
 _COLUMNS = ["model", "reference", "measure", "estimate", "ci_low", "ci_high", "pvalue", "n", "test"]
-_TIDY = [*_COLUMNS, "reason"]   # the tables of this module: why a NaN is not estimable
+TIDY_COLUMNS = [*_COLUMNS, "reason"]   # the tables of this module: why a NaN is not estimable
 
 
 # ------------------------------------------------------------------------------ per item
@@ -90,7 +90,7 @@ def answer_table(scores: pd.DataFrame, facts: pd.DataFrame | None = None, *, n_d
 
     Parameters
     ----------
-    scores : a `dint.artifacts.score_world` table restricted to one prompt form
+    scores : a `dint.pipeline.artifacts.score_world` table restricted to one prompt form
     facts : the world's ``facts`` table, optional; its ``split``, ``type`` and ``relation`` are joined
     n_draws : draws for the expected number of distinct answers
     temperature : softmax temperature applied to each item's candidate-set log-probabilities first
@@ -149,7 +149,7 @@ def auroc(score, correct, *, confidence_level: float = 0.95) -> Result:
     """
     if not 0 < confidence_level < 1:
         raise ValueError(f"confidence_level={confidence_level!r}: must lie in (0, 1)")
-    s, y = calibration._pair("score", score, "correct", correct, unit=False, min_n=2)
+    s, y = calibration.paired_inputs("score", score, "correct", correct, unit=False, min_n=2)
     pos, neg = s[y == 1], s[y == 0]
     n1, n0 = len(pos), len(neg)
     if n1 == 0 or n0 == 0:
@@ -213,7 +213,7 @@ def temperature(logp, labels, *, confidence_level: float = 0.95,
     """
     if not 0 < confidence_level < 1:
         raise ValueError(f"confidence_level={confidence_level!r}: must lie in (0, 1)")
-    z, lab = calibration._logits_labels(logp, labels)
+    z, lab = calibration.logits_labels(logp, labels)
     lo, hi = bounds
     if not 0 < lo < 1 < hi < np.inf:
         raise ValueError(f"bounds={bounds!r}: need 0 < low < 1 < high < inf")
@@ -244,7 +244,7 @@ def temperature(logp, labels, *, confidence_level: float = 0.95,
 
 # ------------------------------------------------------------------------------ paired ECE difference
 def _ece_sums(confidence, correct, n_bins):
-    idx = calibration._bin_index(confidence, n_bins, "width")
+    idx = calibration.bin_index(confidence, n_bins, "width")
     f = np.zeros((len(confidence), 3 * n_bins))
     rows = np.arange(len(confidence))
     f[rows, idx], f[rows, n_bins + idx], f[rows, 2 * n_bins + idx] = 1.0, confidence, correct
@@ -297,23 +297,23 @@ def ece_difference(confidence_a, correct_a, confidence_b, correct_b, *, n_bins: 
     models (n = 500, 10 bins, 999 resamples) it rejected at 0.05 in 0 of 200 simulations (for both
     the l1 and the debiased error), so a non-significant difference is weak evidence of no change.
     """
-    ca, ya = calibration._pair("confidence_a", confidence_a, "correct_a", correct_a)
-    cb, yb = calibration._pair("confidence_b", confidence_b, "correct_b", correct_b)
+    ca, ya = calibration.paired_inputs("confidence_a", confidence_a, "correct_a", correct_a)
+    cb, yb = calibration.paired_inputs("confidence_b", confidence_b, "correct_b", correct_b)
     if len(ca) != len(cb):
         raise ValueError(f"confidence_a has {len(ca)} items but confidence_b has {len(cb)}; "
                          "pass the two models' values on the same items in the same order")
-    calibration._check_bins(n_bins)
-    value, rng = _ece_value(n_bins, debiased), _seed(rng)
-    est, ci, p, reason = _difference(
-        _bootstrap_values(_ece_sums(ca, ya, n_bins), value, len(ca), n_resamples, rng),
-        _bootstrap_values(_ece_sums(cb, yb, n_bins), value, len(cb), n_resamples, rng), confidence_level)
+    calibration.check_bins(n_bins)
+    value, rng = _ece_value(n_bins, debiased), common_seed(rng)
+    est, ci, p, reason = paired_difference(
+        bootstrap_values(_ece_sums(ca, ya, n_bins), value, len(ca), n_resamples, rng),
+        bootstrap_values(_ece_sums(cb, yb, n_bins), value, len(cb), n_resamples, rng), confidence_level)
     what = "debiased l2 calibration error" if debiased else "ECE (l1)"
     return Result(est, ci, len(ca), f"difference in {what}, {n_bins} equal-width bins, paired percentile "
                   "bootstrap interval and test", p, reason)
 
 
 # ------------------------------------------------------------------------------ tidy summaries
-def _row(model, measure, r, reference=None, test=None, reason=""):
+def tidy_row(model, measure, r, reference=None, test=None, reason=""):
     if isinstance(r, Result):
         return {"model": model, "reference": reference, "measure": measure, "estimate": r.statistic,
                 "ci_low": r.confidence_interval.low, "ci_high": r.confidence_interval.high, "pvalue": r.pvalue,
@@ -357,33 +357,33 @@ def calibration_summary(answers: dict, *, n_bins: int = 15, confidence_level: fl
     rows = []
     for name, a in answers.items():
         c, y = a["confidence"].to_numpy(float), a["correct"].to_numpy(bool)
-        rows.append(_row(name, "accuracy", stats.proportion(int(y.sum()), len(y), confidence_level=confidence_level)))
-        rows.append(_row(name, "confidence", stats.bootstrap_mean(c, method="t", confidence_level=confidence_level)))
-        rows.append(_row(name, "overconfidence", stats.bootstrap_mean(c - y, method="t",
+        rows.append(tidy_row(name, "accuracy", stats.proportion(int(y.sum()), len(y), confidence_level=confidence_level)))
+        rows.append(tidy_row(name, "confidence", stats.bootstrap_mean(c, method="t", confidence_level=confidence_level)))
+        rows.append(tidy_row(name, "overconfidence", stats.bootstrap_mean(c - y, method="t",
                                                                       confidence_level=confidence_level)))
         for measure, debiased in (("ece", False), ("ece_debiased", True)):
-            rows.append(_row(name, measure, calibration.ece(c, y, n_bins=n_bins, debiased=debiased, rng=rng,
+            rows.append(tidy_row(name, measure, calibration.ece(c, y, n_bins=n_bins, debiased=debiased, rng=rng,
                                                             confidence_level=confidence_level,
                                                             n_resamples=n_resamples)))
         b = calibration.brier(c, y, n_bins=n_bins)
-        rows.append(_row(name, "brier", stats.bootstrap_mean((c - y) ** 2, method="t",
+        rows.append(tidy_row(name, "brier", stats.bootstrap_mean((c - y) ** 2, method="t",
                                                              confidence_level=confidence_level)))
-        rows += [_row(name, f"brier_{k}", getattr(b, k), test="Murphy decomposition")
+        rows += [tidy_row(name, f"brier_{k}", getattr(b, k), test="Murphy decomposition")
                  for k in ("reliability", "resolution", "uncertainty", "within_bin")]
         for measure, col in (("auroc_confidence", "confidence"), ("auroc_agreement", "agreement")):
             if col in a.columns and 0 < y.sum() < len(y):
-                rows.append(_row(name, measure, auroc(a[col].to_numpy(float), y, confidence_level=confidence_level)))
+                rows.append(tidy_row(name, measure, auroc(a[col].to_numpy(float), y, confidence_level=confidence_level)))
             elif col in a.columns:
-                rows.append(_row(name, measure, np.nan, test="AUROC undefined: one class is empty",
+                rows.append(tidy_row(name, measure, np.nan, test="AUROC undefined: one class is empty",
                                  reason="every item is correct, or every item is wrong: AUROC is undefined"))
-        rows.append(_row(name, "aurc", calibration.risk_coverage(c, y).aurc, test="AURC (Geifman et al. 2019)"))
+        rows.append(tidy_row(name, "aurc", calibration.risk_coverage(c, y).aurc, test="AURC (Geifman et al. 2019)"))
         if "mass_outside" in a.columns:
-            rows.append(_row(name, "mass_outside", stats.bootstrap_mean(a["mass_outside"].to_numpy(float), method="t",
+            rows.append(tidy_row(name, "mass_outside", stats.bootstrap_mean(a["mass_outside"].to_numpy(float), method="t",
                                                                         confidence_level=confidence_level)))
-    return pd.DataFrame(rows, columns=_TIDY)
+    return pd.DataFrame(rows, columns=TIDY_COLUMNS)
 
 
-def _aligned(a, b, cols):
+def aligned(a, b, cols):
     m = a[["fact", *cols]].merge(b[["fact", *cols]], on="fact", suffixes=("_a", "_b"), validate="one_to_one")
     if len(m) < 2:
         raise ValueError("the two answer tables share fewer than 2 facts; compare models on the same facts")
@@ -410,7 +410,7 @@ def calibration_changes(answers: dict, reference: str, *, models=None, n_bins: i
     Returns
     -------
     Tidy DataFrame with ``reference`` set; measures ``d_ece``, ``d_ece_debiased`` (`ece_difference`)
-    and ``d_brier`` (`dint.resampling.mean_difference` of the per-item squared errors). Positive: worse than the
+    and ``d_brier`` (`dint.stats.resampling.mean_difference` of the per-item squared errors). Positive: worse than the
     reference.
     """
     _check_answers(answers)
@@ -422,20 +422,20 @@ def calibration_changes(answers: dict, reference: str, *, models=None, n_bins: i
         raise ValueError(f"models: {bad} are not keys of answers {list(answers)}")
     rows = []
     for name in models:
-        m = _aligned(answers[name], answers[reference], ["confidence", "correct"])
+        m = aligned(answers[name], answers[reference], ["confidence", "correct"])
         ca, ya = m["confidence_a"].to_numpy(float), m["correct_a"].to_numpy(bool)
         cb, yb = m["confidence_b"].to_numpy(float), m["correct_b"].to_numpy(bool)
         for measure, debiased in (("d_ece", False), ("d_ece_debiased", True)):
-            rows.append(_row(name, measure, ece_difference(ca, ya, cb, yb, n_bins=n_bins, debiased=debiased, rng=rng,
+            rows.append(tidy_row(name, measure, ece_difference(ca, ya, cb, yb, n_bins=n_bins, debiased=debiased, rng=rng,
                                                            confidence_level=confidence_level,
                                                            n_resamples=n_test_resamples), reference))
-        rows.append(_row(name, "d_brier", mean_difference((ca - ya) ** 2, (cb - yb) ** 2, rng=rng,
+        rows.append(tidy_row(name, "d_brier", mean_difference((ca - ya) ** 2, (cb - yb) ** 2, rng=rng,
                                                           confidence_level=confidence_level, n_resamples=n_resamples,
                                                           n_permutations=n_test_resamples), reference))
-    return pd.DataFrame(rows, columns=_TIDY)
+    return pd.DataFrame(rows, columns=TIDY_COLUMNS)
 
 
-def _single_form(scores, name):
+def single_form(scores, name):
     if "form" not in scores.columns or scores["form"].nunique() != 1:
         raise ValueError(f"{name} must hold exactly one prompt form; filter it first, e.g. "
                          f"{name}[{name}.form == 'qa']")
@@ -472,7 +472,7 @@ def temperature_scaling(scores: pd.DataFrame, facts: pd.DataFrame, *, n_bins: in
     there describes seen facts; cross-fitting (sample splitting, Chernozhukov et al. 2018) gives
     every held-out fact a T fitted on other held-out facts only.
     """
-    _single_form(scores, "scores")
+    single_form(scores, "scores")
     if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
         raise ValueError(f"n_folds={n_folds!r}: must be an integer >= 2")
     items, logp, true = compare.distributions(scores)
@@ -497,12 +497,12 @@ def temperature_scaling(scores: pd.DataFrame, facts: pd.DataFrame, *, n_bins: in
     for k in range(n_folds):
         t = temperature(lh[fold != k], yh[fold != k]).statistic
         conf_of["after_crossfit"][fold == k] = conf(calibration.apply_temperature(lh[fold == k], t))
-    rows = [_row(None, "t_train", t_train), _row(None, "t_heldout", t_held)]
+    rows = [tidy_row(None, "t_train", t_train), tidy_row(None, "t_heldout", t_held)]
     for name, c in conf_of.items():
-        rows.append(_row(None, f"ece_{name}", calibration.ece(c, correct, n_bins=n_bins, rng=rng, n_resamples=n_resamples,
+        rows.append(tidy_row(None, f"ece_{name}", calibration.ece(c, correct, n_bins=n_bins, rng=rng, n_resamples=n_resamples,
                                                               confidence_level=confidence_level)))
     for how in ("train", "crossfit"):
-        rows.append(_row(None, f"d_ece_{how}", ece_difference(
+        rows.append(tidy_row(None, f"d_ece_{how}", ece_difference(
             conf_of[f"after_{how}"], correct, conf_of["before"], correct, n_bins=n_bins, rng=rng,
             confidence_level=confidence_level, n_resamples=n_test_resamples), reference="unscaled"))
-    return pd.DataFrame(rows, columns=_TIDY)
+    return pd.DataFrame(rows, columns=TIDY_COLUMNS)

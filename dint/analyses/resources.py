@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
-from . import artifacts, compare, proportions, stats
-from .config import Profile
-from .scoring import score
+from ..pipeline import artifacts
+from .. import compare, stats
+from ..stats import proportions
+from ..pipeline.config import Profile
+from ..scoring import score
 
 __all__ = [
     "OUTCOME_COLUMNS",
@@ -76,7 +78,7 @@ def heldout_items(model, tokenizer, world, profile: Profile) -> pd.DataFrame:
     """
     facts = world.facts[world.facts["split"] == "heldout"]
     P = world.prompts("qa", facts).reset_index(drop=True)
-    with artifacts._threads(profile):
+    with artifacts.threads(profile):
         df = score(model, tokenizer, P["prompt"], [[" " + c for c in cs] for cs in P["candidates"]],
                    config=profile.scoring)
     df["answer"] = df["answer"].str[1:]
@@ -115,7 +117,7 @@ def train_grid(world, base, tokenizer, profile: Profile, *, epochs, shares, prog
     `heldout_items` per run, with the run's ``epochs``, ``data_share``, ``demos``, ``steps``,
     ``tokens``, ``train_flops``, ``n_params`` and ``wall_time``.
     """
-    from .interventions import data, sft
+    from ..interventions import data, sft
 
     epochs, shares = _grid("epochs", epochs, integer=True), _grid("shares", shares, integer=False)
     demos = data.sft_demos(world)
@@ -139,7 +141,7 @@ def training_curve(profile: Profile, *, rebuild: bool = False, progress: bool = 
     A cached artifact (``results/<profile>/training_curve/``), built on first use from the cached
     world and base model; see `train_grid` for the columns (one row per run and held-out fact).
     """
-    manifest = {**artifacts._intervention_manifest(profile, "training_curve", grids=("sft_epochs", "sft_data")),
+    manifest = {**artifacts.intervention_manifest(profile, "training_curve", grids=("sft_epochs", "sft_data")),
                 "kind": "training_curve", "scoring": profile.asdict()["scoring"]}
 
     def compute():

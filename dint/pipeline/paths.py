@@ -14,7 +14,7 @@ from pathlib import Path
 def root() -> Path:
     if "DINT_ROOT" in os.environ:
         return Path(os.environ["DINT_ROOT"]).resolve()
-    here = Path(__file__).resolve().parents[1]
+    here = Path(__file__).resolve().parents[2]
     if (here / "config").is_dir():
         return here
     return Path.cwd()

@@ -35,13 +35,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import console
-from .interventions.record import inference_flops
-from .models import torch_threads
-from .proportions import mcnemar
-from .scoring import score
-from .stats import proportion
-from .world import RELATIONS, World, qa_prompt
+from .. import console
+from ..interventions.record import inference_flops
+from ..models import torch_threads
+from ..stats.proportions import mcnemar
+from ..scoring import score
+from ..stats import proportion
+from ..world import RELATIONS, World, qa_prompt
 
 METHODS = ("direct", "chain", "majority", "verified")
 ANSWER_COLUMNS = ["item", "method", "entity", "bridge", "relation", "value", "answer", "via_answer",
@@ -335,7 +335,7 @@ def summarize(answers: pd.DataFrame, *, confidence_level: float = 0.95) -> pd.Da
     Notes
     -----
     Wilson (1927); McNemar (1947); Newcombe (1998), Stat Med 17:2635 — via `dint.stats.proportion`
-    and `dint.proportions.mcnemar`.
+    and `dint.stats.proportions.mcnemar`.
     """
     missing = set(ANSWER_COLUMNS) - set(answers.columns)
     if missing:

@@ -3,10 +3,10 @@
 Two structures recur in dint's data. *Paired* items: two models' values on the same facts. Both
 are resampled with the same draws (common random numbers), so their statistics pair up resample
 by resample and a notebook's dozens of comparisons draw once: `mean_difference` here, and the
-helpers behind `dint.reliability.ece_difference` and `dint.diversity.across_input_difference`.
+helpers behind `dint.analyses.reliability.ece_difference` and `dint.analyses.diversity.across_input_difference`.
 *Clustered* items: the two prompt forms of a fact, and every model's answer on it, share the fact,
 so intervals resample whole facts, with the draws of `dint.stats.cluster_bootstrap` kept as counts
-that many statistics share (`dint.taxonomy.cluster_kappa` and `dint.composition`).
+that many statistics share (`dint.taxonomy.cluster_kappa` and `dint.analyses.composition`).
 """
 from __future__ import annotations
 
@@ -16,10 +16,13 @@ import warnings
 import numpy as np
 from scipy import stats as sps
 
-from . import stats
-from .stats import ConfidenceInterval, Result, _check_level
+from .checks import check_level, paired_arrays
+from .clustered import expanded_tail
+from .intervals import paired_bootstrap
+from .result import ConfidenceInterval, Result
 
-__all__ = ["mean_difference"]
+__all__ = ["bootstrap_values", "check_resampling", "cluster_draws", "cluster_sums", "common_seed",
+           "expanded_percentile", "mean_difference", "paired_difference", "wald_pvalues"]
 
 
 # ------------------------------------------------------------------------------ paired resampling
@@ -44,7 +47,7 @@ def _seeded_draws(kind, n, b, seed):
     return w
 
 
-def _seed(rng):
+def common_seed(rng):
     """An integer seed: two models resampled with it see the same resamples (a Generator would
     give each call new ones, which would unpair them)."""
     if isinstance(rng, np.random.Generator):
@@ -64,7 +67,7 @@ def _draws(kind, n, b, rng, max_cells=10_000_000):
     return [_make_draws(kind, n, min(chunk, b - start), gen) for start in range(0, b, chunk)]
 
 
-def _bootstrap_values(sums, value, n, n_resamples, rng):
+def bootstrap_values(sums, value, n, n_resamples, rng):
     """A statistic on the data and on each bootstrap resample of its n items.
 
     ``sums(W)`` maps item weights ``W`` (R, n) (multiplicities of the n items drawn with
@@ -76,9 +79,9 @@ def _bootstrap_values(sums, value, n, n_resamples, rng):
     return est, np.concatenate([value(sums(w)) for w in _draws("bootstrap", n, n_resamples, rng)])
 
 
-def _difference(a, b, confidence_level):
+def paired_difference(a, b, confidence_level):
     """Estimate, percentile interval, inverted-interval p-value and reason (empty unless the interval
-    and test are NaN) of the difference of two `_bootstrap_values` results drawn on the same resamples.
+    and test are NaN) of the difference of two `bootstrap_values` results drawn on the same resamples.
 
     ``p = min(1, 2 min(#{D* <= 0} + 1, #{D* >= 0} + 1) / (B + 1))`` is the smallest level at which the
     two-sided percentile interval excludes 0 (Efron & Tibshirani 1993, sec. 15.4), never 0.
@@ -126,9 +129,9 @@ def mean_difference(x, y, *, confidence_level: float = 0.95, n_resamples: int = 
     matrix product of random signs and the differences, so that dozens of tests take a fraction of
     a second.
     """
-    x, y = stats._paired_arrays(x, y)
+    x, y = paired_arrays(x, y)
     n_permutations = _check_resamples("n_permutations", n_permutations)
-    ci = stats.paired_bootstrap(x, y, confidence_level=confidence_level, n_resamples=n_resamples, rng=rng)
+    ci = paired_bootstrap(x, y, confidence_level=confidence_level, n_resamples=n_resamples, rng=rng)
     d = x - y
     est = float(d.mean())
     null = [signs @ d / len(d) for signs in _draws("signs", len(d), n_permutations, rng)]
@@ -147,13 +150,13 @@ def mean_difference(x, y, *, confidence_level: float = 0.95, n_resamples: int = 
 # `dint.stats.cluster_bootstrap` (same ``rng``, same clusters: same resamples), vectorised as
 # counts so that many statistics share one set of draws.
 
-def _check_resampling(n_resamples, confidence_level):
-    _check_level(confidence_level)
+def check_resampling(n_resamples, confidence_level):
+    check_level(confidence_level)
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
         raise ValueError(f"n_resamples={n_resamples!r}: must be a positive int")
 
 
-def _cluster_draws(clusters, n_resamples: int, rng):
+def cluster_draws(clusters, n_resamples: int, rng):
     """``counts`` (n_resamples, g): how often each cluster is drawn; ``inverse``: each row's cluster."""
     labels, inverse = np.unique(np.asarray(clusters), return_inverse=True)
     g = len(labels)
@@ -165,7 +168,7 @@ def _cluster_draws(clusters, n_resamples: int, rng):
     return counts.reshape(n_resamples, g).astype(float), inverse, g
 
 
-def _cluster_sums(x, inverse, g):
+def cluster_sums(x, inverse, g):
     """Per-cluster column sums of ``x`` (n, m) → (g, m)."""
     x = np.asarray(x, float).reshape(len(inverse), -1)
     out = np.zeros((g, x.shape[1]))
@@ -173,20 +176,20 @@ def _cluster_sums(x, inverse, g):
     return out
 
 
-def _percentile(theta, confidence_level, g):
+def expanded_percentile(theta, confidence_level, g):
     """Expanded percentile interval per column of ``theta`` (resamples, m) over resamples of ``g``
     clusters, ignoring undefined resamples.
 
     Hesterberg's (2015) expansion of the tail probabilities for g clusters, as in
     `dint.stats.cluster_bootstrap` (method "expanded"), where the percentile interval is too
     narrow with few clusters."""
-    a = stats._expanded_tail(confidence_level, g)
+    a = expanded_tail(confidence_level, g)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN columns stay NaN
         return np.nanquantile(theta, [a, 1 - a], axis=0)
 
 
-def _wald(est, theta):
+def wald_pvalues(est, theta):
     """Two-sided p-values of H0: 0 for estimates ``est`` (m,) with bootstrap replicates ``theta`` (B, m)."""
     est = np.atleast_1d(np.asarray(est, float))
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):

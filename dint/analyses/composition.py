@@ -8,7 +8,7 @@ different kinds of errors, beyond their error rates: a paired, clustered permuta
 with an interval: how much of each class k draws would recover).
 
 Items are clustered (the two prompt forms of a fact, every model's answer on it), so every
-interval and test resamples or permutes whole facts (`dint.resampling`).
+interval and test resamples or permutes whole facts (`dint.stats.resampling`).
 """
 from __future__ import annotations
 
@@ -17,16 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .divergence import pass_exact
-from .resampling import (
-    _check_resampling,
-    _cluster_draws,
-    _cluster_sums,
-    _percentile,
-    _wald,
-)
-from .stats import ConfidenceInterval, Result
-from .taxonomy import _KEYS, CLASSES
+from ..divergence import pass_exact
+from ..stats.resampling import check_resampling, cluster_draws, cluster_sums, expanded_percentile, wald_pvalues
+from ..stats import ConfidenceInterval, Result
+from ..taxonomy import ITEM_KEYS, CLASSES
 
 __all__ = ["CompositionResult", "class_shares", "compare_compositions", "composition_test", "pass_curve"]
 
@@ -65,7 +59,7 @@ def class_shares(items: pd.DataFrame, *, by=None, classes=CLASSES, cluster: str 
     a ratio of cluster sums; its interval is the expanded percentile interval over cluster
     resamples (`dint.stats.cluster_bootstrap`, method "expanded"; Hesterberg 2015).
     """
-    _check_resampling(n_resamples, confidence_level)
+    check_resampling(n_resamples, confidence_level)
     _check_items(items, {"error", "class", cluster})
     classes = list(classes)
     rng = np.random.default_rng(rng)
@@ -75,12 +69,12 @@ def class_shares(items: pd.DataFrame, *, by=None, classes=CLASSES, cluster: str 
         err = g["error"].to_numpy(bool)
         cls = g["class"].to_numpy(object)
         hit = np.stack([err & (cls == c) for c in classes], axis=1)     # (n, C)
-        counts, inverse, n_cl = _cluster_draws(g[cluster].to_numpy(), n_resamples, rng)
-        num, den = _cluster_sums(hit, inverse, n_cl), _cluster_sums(err, inverse, n_cl)[:, 0]
+        counts, inverse, n_cl = cluster_draws(g[cluster].to_numpy(), n_resamples, rng)
+        num, den = cluster_sums(hit, inverse, n_cl), cluster_sums(err, inverse, n_cl)[:, 0]
         with np.errstate(invalid="ignore", divide="ignore"):
             theta = (counts @ num) / (counts @ den)[:, None]
             share = num.sum(axis=0) / den.sum()
-        low, high = _percentile(theta, confidence_level, n_cl)
+        low, high = expanded_percentile(theta, confidence_level, n_cl)
         for j, c in enumerate(classes):
             rows.append({**dict(zip(by, key)), "class": c, "count": int(hit[:, j].sum()), "errors": int(err.sum()),
                          "share": share[j], "ci_low": low[j], "ci_high": high[j], "n": len(g), "clusters": n_cl})
@@ -126,7 +120,7 @@ def _composition(A, B, counts, flips, confidence_level):
     ok = np.isfinite(null)
     pval = float((1 + np.count_nonzero(null[ok] >= stat - 1e-12)) / (ok.sum() + 1)) \
         if np.isfinite(stat) and ok.any() else np.nan
-    low, high = _percentile(_tv(counts @ A, counts @ B)[:, None], confidence_level, len(A))[:, 0]
+    low, high = expanded_percentile(_tv(counts @ A, counts @ B)[:, None], confidence_level, len(A))[:, 0]
     return stat, float(low), float(high), pval, null
 
 
@@ -177,7 +171,7 @@ def composition_test(a, b, clusters, *, classes=None, confidence_level: float = 
     The bootstrap interval of a distance is biased upwards (sampling noise alone makes TV > 0);
     the test, not the interval, says whether the compositions differ.
     """
-    _check_resampling(n_resamples, confidence_level)
+    check_resampling(n_resamples, confidence_level)
     _check_permutations(n_permutations)
     a, b = _as_classes(a), _as_classes(b)
     clusters = np.asarray(clusters)
@@ -185,8 +179,8 @@ def composition_test(a, b, clusters, *, classes=None, confidence_level: float = 
         raise ValueError(f"a, b and clusters must have one entry per item: {len(a)}, {len(b)}, {clusters.shape}")
     classes = _class_set({c for c in np.concatenate([a, b]) if c is not None}, classes)
     rng = np.random.default_rng(rng)
-    counts, inverse, g = _cluster_draws(clusters, n_resamples, rng)
-    A, B = _cluster_sums(_onehot(a, classes), inverse, g), _cluster_sums(_onehot(b, classes), inverse, g)  # (g, C)
+    counts, inverse, g = cluster_draws(clusters, n_resamples, rng)
+    A, B = cluster_sums(_onehot(a, classes), inverse, g), cluster_sums(_onehot(b, classes), inverse, g)  # (g, C)
     stat, low, high, pval, null = _composition(A, B, counts, _swaps(g, n_permutations, rng), confidence_level)
     table = pd.DataFrame({"a": A.sum(0).astype(int), "b": B.sum(0).astype(int)}, index=pd.Index(classes, name="class"))
     none = [name for name, m in (("a", A), ("b", B)) if m.sum() == 0]
@@ -221,32 +215,32 @@ def compare_compositions(items: pd.DataFrame, *, by: str = "intervention", clust
     interval ``tost_low/high``, ``similar_accuracy``; ``tv`` (`composition_test`) with
     ``tv_low/high`` and ``pvalue``; ``errors_a``, ``errors_b``, ``n``.
     """
-    _check_resampling(n_resamples, confidence_level)
+    check_resampling(n_resamples, confidence_level)
     _check_permutations(n_permutations)
     _check_items(items, {by, cluster, "fact", "form", "error", "class"})
     if not (isinstance(margin, (int, float)) and 0 < margin < 1):
         raise ValueError(f"margin={margin!r}: must lie in (0, 1) (an accuracy difference)")
     names = list(dict.fromkeys(items[by]))
-    wide = {n: g.sort_values(_KEYS).reset_index(drop=True) for n, g in items.groupby(by, sort=False)}
+    wide = {n: g.sort_values(ITEM_KEYS).reset_index(drop=True) for n, g in items.groupby(by, sort=False)}
     ref = wide[names[0]]
     for n in names[1:]:
-        if not wide[n][_KEYS].equals(ref[_KEYS]):
+        if not wide[n][ITEM_KEYS].equals(ref[ITEM_KEYS]):
             raise ValueError(f"items: model {n!r} is not on the same items (fact, form) as {names[0]!r}")
     rng = np.random.default_rng(rng)
-    counts, inverse, g = _cluster_draws(ref[cluster].to_numpy(), n_resamples, rng)
+    counts, inverse, g = cluster_draws(ref[cluster].to_numpy(), n_resamples, rng)
     flips = _swaps(g, n_permutations, rng)
-    size = _cluster_sums(np.ones(len(ref)), inverse, g)[:, 0]
+    size = cluster_sums(np.ones(len(ref)), inverse, g)[:, 0]
     err = {n: w["error"].to_numpy(bool) for n, w in wide.items()}
     cls = {n: _as_classes(w["class"].where(w["error"].astype(bool), None)) for n, w in wide.items()}
     classes = _class_set({c for v in cls.values() for c in v if c is not None}, None)
-    per_cluster = {n: _cluster_sums(_onehot(cls[n], classes), inverse, g) for n in names}   # (g, C)
+    per_cluster = {n: cluster_sums(_onehot(cls[n], classes), inverse, g) for n in names}   # (g, C)
     rows = []
     for i, x in enumerate(names):
         for y in names[i + 1:]:
-            d = _cluster_sums(err[y].astype(float) - err[x], inverse, g)[:, 0]   # accuracy a − b, per cluster
+            d = cluster_sums(err[y].astype(float) - err[x], inverse, g)[:, 0]   # accuracy a − b, per cluster
             theta = (counts @ d / (counts @ size))[:, None]
-            (lo,), (hi,) = _percentile(theta, confidence_level, g)
-            (tlo,), (thi,) = _percentile(theta, 2 * confidence_level - 1, g)
+            (lo,), (hi,) = expanded_percentile(theta, confidence_level, g)
+            (tlo,), (thi,) = expanded_percentile(theta, 2 * confidence_level - 1, g)
             tv, tv_lo, tv_hi, pval, _ = _composition(per_cluster[x], per_cluster[y], counts, flips, confidence_level)
             rows.append({"a": x, "b": y, "d_accuracy": d.sum() / size.sum(), "d_accuracy_low": lo, "d_accuracy_high": hi,
                          "tost_low": tlo, "tost_high": thi, "similar_accuracy": bool(-margin < tlo and thi < margin),
@@ -283,7 +277,7 @@ def pass_curve(items: pd.DataFrame, k, *, column: str = "p_true_post", by=None, 
     The test of zero excess is a Wald test with the cluster bootstrap standard error, as in
     `dint.taxonomy.cluster_kappa`.
     """
-    _check_resampling(n_resamples, confidence_level)
+    check_resampling(n_resamples, confidence_level)
     missing = sorted({column, cluster, *([reference] if reference else [])} - set(getattr(items, "columns", ())))
     if missing:
         raise ValueError(f"items lacks column(s) {missing}")
@@ -300,11 +294,11 @@ def pass_curve(items: pd.DataFrame, k, *, column: str = "p_true_post", by=None, 
         if n_cl < 2:                                                     # one cluster: no interval
             low = high = np.full(v.shape[1], np.nan)
         else:
-            counts, inverse, n_cl = _cluster_draws(g[cluster].to_numpy(), n_resamples, rng)
-            num, size = _cluster_sums(v, inverse, n_cl), _cluster_sums(np.ones(len(g)), inverse, n_cl)[:, 0]
+            counts, inverse, n_cl = cluster_draws(g[cluster].to_numpy(), n_resamples, rng)
+            num, size = cluster_sums(v, inverse, n_cl), cluster_sums(np.ones(len(g)), inverse, n_cl)[:, 0]
             theta = (counts @ num) / (counts @ size)[:, None]
-            low, high = _percentile(theta, confidence_level, n_cl)
-            pval = _wald(est, theta)
+            low, high = expanded_percentile(theta, confidence_level, n_cl)
+            pval = wald_pvalues(est, theta)
         m = len(ks)
         for j, kk in enumerate(ks):
             row = {**dict(zip(by, key)), "k": int(kk), "pass": est[j], "ci_low": low[j], "ci_high": high[j],

@@ -2,16 +2,16 @@
 import numpy as np
 import pytest
 
-from dint import validate
+from dint.analyses import validity
 
 
 @pytest.fixture(scope="module")
 def table():
-    return validate.run(replications=40, n_resamples=199, jobs=1, progress=False)
+    return validity.run(replications=40, n_resamples=199, jobs=1, progress=False)
 
 
 def test_validate_fast_version(table):
-    assert len(table) == len(validate.checks())
+    assert len(table) == len(validity.checks())
     assert set(table["kind"]) >= {"type-I error", "coverage", "power"}
     t1 = table[table["kind"] == "type-I error"]["estimate"]
     cov = table[table["kind"] == "coverage"]["estimate"]
@@ -21,17 +21,17 @@ def test_validate_fast_version(table):
 
 
 def test_validate_deterministic(table):
-    again = validate.run(replications=40, n_resamples=199, jobs=2, progress=False)  # in worker processes
+    again = validity.run(replications=40, n_resamples=199, jobs=2, progress=False)  # in worker processes
     assert again.drop(columns="seconds").equals(table.drop(columns="seconds"))
 
 
 def test_validate_summary_line(table):
-    line = validate.summary(table)
+    line = validity.summary(table)
     assert line.startswith("validity: worst type-I error ") and line.endswith(" at 0.95")
 
 
 def test_validate_write(table, tmp_path):
-    pq, tex = validate.write(table, tmp_path)
+    pq, tex = validity.write(table, tmp_path)
     text = tex.read_text()
     assert pq.exists() and "\\begin{tabular}" in text
     # every entry states its Monte-Carlo standard error (and the replications behind it)
@@ -45,13 +45,13 @@ def test_validate_write(table, tmp_path):
 
 def test_validate_few_clusters():
     # the cluster bootstrap's default is checked where the percentile interval failed (12 clusters)
-    few = [c for c in validate.checks() if c.method == "cluster bootstrap (hull)"]
+    few = [c for c in validity.checks() if c.method == "cluster bootstrap (hull)"]
     assert {"12 clusters of 1-14 rows, ICC 0.5", "8 clusters of 1-14 rows, ICC 0.5"} <= {c.setting for c in few}
-    assert all(c.kind == "coverage" and c.target == validate.LEVEL for c in few)
+    assert all(c.kind == "coverage" and c.target == validity.LEVEL for c in few)
 
 
 def test_validate_iv():
     with pytest.raises(ValueError, match="replications"):
-        validate.run(replications=1)
+        validity.run(replications=1)
     with pytest.raises(ValueError, match="jobs"):
-        validate.run(replications=10, jobs=0)
+        validity.run(replications=10, jobs=0)

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import calibration, divergence, fits, proportions, stats
+from .. import calibration, divergence, stats
+from ..stats import fits, proportions
 
 ALPHA = 0.05
 LEVEL = 0.95

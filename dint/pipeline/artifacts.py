@@ -34,10 +34,11 @@ from typing import Callable, Mapping
 
 import pandas as pd
 
-from . import cache, models, paths, realworld
-from . import world as world_mod
+from .. import cache, models, realworld
+from . import paths
+from .. import world as world_mod
 from .config import Profile
-from .scoring import score
+from ..scoring import score
 
 FORMAT = 2  # bump when an artifact's layout changes (2: file hashes and input digests in the manifest)
 MANIFEST = "manifest.json"
@@ -354,7 +355,7 @@ def _device(profile: Profile) -> str:
     return profile.base.resolved_device() if profile.real else "cpu"
 
 
-def _threads(profile: Profile):
+def threads(profile: Profile):
     """Score with the profile's fixed torch thread count (``interventions.threads``), so that a
     score table is the same whether the pipeline or a notebook on its own computes it."""
     return models.torch_threads(profile.interventions.threads)
@@ -389,11 +390,11 @@ def intervention_dir(profile: Profile, name: str) -> Path:
     return root(profile) / "models" / name
 
 
-def _intervention_manifest(profile: Profile, name: str, *, grids: tuple[str, ...] = ()) -> dict:
+def intervention_manifest(profile: Profile, name: str, *, grids: tuple[str, ...] = ()) -> dict:
     """Manifest of a trained artifact: the world, the base and the interventions section without the
     experiment grids (`plan.EXPERIMENT_FIELDS`) other than ``grids``, so that widening a sweep does not
     retrain every model."""
-    from .interventions.plan import EXPERIMENT_FIELDS
+    from ..interventions.plan import EXPERIMENT_FIELDS
 
     unknown = sorted(set(grids) - set(EXPERIMENT_FIELDS))
     if unknown:
@@ -403,9 +404,9 @@ def _intervention_manifest(profile: Profile, name: str, *, grids: tuple[str, ...
     return {**m, "name": name}
 
 
-def _load_intervention(profile: Profile, name: str, folder: Path):
-    from .interventions import rag, retrieval, reward
-    from .interventions.record import InterventionRecord
+def load_intervention(profile: Profile, name: str, folder: Path):
+    from ..interventions import rag, retrieval, reward
+    from ..interventions.record import InterventionRecord
 
     record = InterventionRecord.load(folder / "record.json")
     if name == "reward":
@@ -426,7 +427,7 @@ def ensure_intervention(profile: Profile, name: str, *, rebuild: bool = False, p
     Its inputs are the world and the base model, and for ``"rlhf"`` the SFT model it starts from and the
     reward model it optimises.
     """
-    from .interventions import plan, rag
+    from ..interventions import plan, rag
 
     if name not in plan.NAMES:
         raise ValueError(f"unknown intervention {name!r}; choose one of {plan.NAMES}")
@@ -455,7 +456,7 @@ def ensure_intervention(profile: Profile, name: str, *, rebuild: bool = False, p
             models.save(model, tok, tmp)
         record.save(tmp / "record.json")
 
-    return cached(intervention_dir(profile, name), _intervention_manifest(profile, name), build, inputs=inputs,
+    return cached(intervention_dir(profile, name), intervention_manifest(profile, name), build, inputs=inputs,
                   rebuild=rebuild)
 
 
@@ -468,19 +469,19 @@ def intervention(profile: Profile, name: str, *, rebuild: bool = False, progress
     for ``"rag"``; record is the `InterventionRecord`.
     """
     folder = ensure_intervention(profile, name, rebuild=rebuild, progress=progress)
-    return _load_intervention(profile, name, folder)
+    return load_intervention(profile, name, folder)
 
 
 def intervention_scores(profile: Profile, name: str, *, rebuild: bool = False) -> pd.DataFrame:
     """Exact answer distributions of a trained intervention on every fact, both forms (as `base_scores`)."""
     if name == "reward":
         raise ValueError("the reward model scores answers, it does not answer: choose another intervention")
-    manifest = {**_intervention_manifest(profile, name), "kind": "scores", "scoring": profile.asdict()["scoring"]}
+    manifest = {**intervention_manifest(profile, name), "kind": "scores", "scoring": profile.asdict()["scoring"]}
 
     def compute():
         w = world(profile)
         model, tok, _ = intervention(profile, name)
-        with _threads(profile):
+        with threads(profile):
             if name == "rag":
                 return score_world(model.model, tok, w, profile, route=model.prompts)
             return score_world(model, tok, w, profile)
@@ -496,7 +497,7 @@ def base_scores(profile: Profile, *, rebuild: bool = False) -> pd.DataFrame:
     def compute():
         w = world(profile)
         model, tok, _ = base_model(profile)
-        with _threads(profile):
+        with threads(profile):
             return score_world(model, tok, w, profile)
 
     inputs = {"world": ensure_world(profile), "base": ensure_base(profile)}

@@ -2,22 +2,22 @@
 
 *Per-input* diversity is how spread one item's answer distribution is: its entropy and the
 expected number of distinct answers among ``n_draws`` draws, the ``entropy`` and ``distinct``
-columns of `dint.reliability.answer_table` (`dint.reliability.expected_distinct`). *Across-input*
+columns of `dint.analyses.reliability.answer_table` (`dint.analyses.reliability.expected_distinct`). *Across-input*
 diversity is how much the answers to different facts of a relation differ (`across_input_diversity`).
 Both are the measures of Kirk et al. (2023), here exact on the candidate sets.
 
-Two models are compared *paired*, on the same facts with the same resamples (`dint.resampling`);
-results are tidy DataFrames as in `dint.reliability` (one row per model and measure).
+Two models are compared *paired*, on the same facts with the same resamples (`dint.stats.resampling`);
+results are tidy DataFrames as in `dint.analyses.reliability` (one row per model and measure).
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from . import stats
-from .reliability import _TIDY, _aligned, _row, _single_form, answer_table
-from .resampling import _bootstrap_values, _difference, _seed, mean_difference
-from .stats import Result
+from .. import stats
+from .reliability import TIDY_COLUMNS, aligned, tidy_row, single_form, answer_table
+from ..stats.resampling import bootstrap_values, paired_difference, common_seed, mean_difference
+from ..stats import Result
 
 __all__ = ["across_input_difference", "across_input_diversity", "diversity_changes", "diversity_summary"]
 
@@ -96,24 +96,24 @@ def across_input_diversity(scores: pd.DataFrame, facts: pd.DataFrame) -> float:
     (Simpson 1949) of drawing one answer per input, as a U-statistic over pairs of facts, so it is
     unbiased for the population of facts (unlike the plug-in entropy of the pooled marginal).
     """
-    _single_form(scores, "scores")
+    single_form(scores, "scores")
     order, blocks = _relation_blocks(scores, facts)
     value = _across_value([p.shape[1] for _, p, _ in blocks])
     return float(value(_across_sums(blocks)(np.ones((1, len(order)))))[0])
 
 
 def _across_bootstrap(scores, facts, n_resamples, rng):
-    _single_form(scores, "scores")
+    single_form(scores, "scores")
     order, blocks = _relation_blocks(scores, facts)
     value = _across_value([p.shape[1] for _, p, _ in blocks])
-    return order, [b[2] for b in blocks], _bootstrap_values(_across_sums(blocks), value, len(order), n_resamples, rng)
+    return order, [b[2] for b in blocks], bootstrap_values(_across_sums(blocks), value, len(order), n_resamples, rng)
 
 
 def _across_result(a, b, confidence_level):
     if not np.array_equal(a[0], b[0]) or a[1] != b[1]:
         raise ValueError("scores_a and scores_b must cover the same facts with the same candidate answers per "
                          "relation; filter both the same way")
-    est, ci, p, reason = _difference(a[2], b[2], confidence_level)
+    est, ci, p, reason = paired_difference(a[2], b[2], confidence_level)
     return Result(est, ci, len(a[0]), "difference in across-input diversity (P(answers to two facts of a "
                   "relation differ)), paired percentile bootstrap interval and test", p, reason=reason)
 
@@ -127,7 +127,7 @@ def across_input_difference(scores_a: pd.DataFrame, scores_b: pd.DataFrame, fact
     ----------
     scores_a, scores_b : one-form `score_world` tables of the two models on the same facts
     facts : the world's ``facts`` table
-    confidence_level, n_resamples, rng : as in `dint.reliability.ece_difference`
+    confidence_level, n_resamples, rng : as in `dint.analyses.reliability.ece_difference`
 
     Returns
     -------
@@ -136,7 +136,7 @@ def across_input_difference(scores_a: pd.DataFrame, scores_b: pd.DataFrame, fact
     inverts it. A resample that draws a relation's facts as a single distinct fact has no pair to
     compare and is left out (rare unless a relation has very few facts).
     """
-    rng = _seed(rng)
+    rng = common_seed(rng)
     return _across_result(_across_bootstrap(scores_a, facts, n_resamples, rng),
                           _across_bootstrap(scores_b, facts, n_resamples, rng), confidence_level)
 
@@ -160,11 +160,11 @@ def diversity_summary(scores: dict, facts: pd.DataFrame, *, n_draws: int = 8, co
     for name, s in scores.items():
         a = answer_table(s, n_draws=n_draws)
         for col in ("entropy", "distinct"):
-            rows.append(_row(name, col, stats.bootstrap_mean(a[col].to_numpy(float), method="t",
+            rows.append(tidy_row(name, col, stats.bootstrap_mean(a[col].to_numpy(float), method="t",
                                                              confidence_level=confidence_level)))
-        rows.append(_row(name, "across", across_input_diversity(s, facts),
+        rows.append(tidy_row(name, "across", across_input_diversity(s, facts),
                          test="P(answers to two facts of a relation differ), U-statistic"))
-    return pd.DataFrame(rows, columns=_TIDY)
+    return pd.DataFrame(rows, columns=TIDY_COLUMNS)
 
 
 def diversity_changes(scores: dict, reference: str, facts: pd.DataFrame, *, models=None, n_draws: int = 8,
@@ -179,12 +179,12 @@ def diversity_changes(scores: dict, reference: str, facts: pd.DataFrame, *, mode
     facts : the world's ``facts`` table
     models : keys to compare (default: every other key)
     n_draws : draws for the expected number of distinct answers
-    confidence_level, n_resamples, n_test_resamples, rng : as in `dint.reliability.calibration_changes`
+    confidence_level, n_resamples, n_test_resamples, rng : as in `dint.analyses.reliability.calibration_changes`
 
     Returns
     -------
     Tidy DataFrame with ``reference`` set; measures ``d_entropy`` (per-input entropy, nats) and
-    ``d_distinct`` (expected distinct answers in ``n_draws`` draws), each a `dint.resampling.mean_difference` over
+    ``d_distinct`` (expected distinct answers in ``n_draws`` draws), each a `dint.stats.resampling.mean_difference` over
     facts; ``d_across`` (`across_input_difference`). Negative: less diverse than the reference.
 
     Notes
@@ -199,16 +199,16 @@ def diversity_changes(scores: dict, reference: str, facts: pd.DataFrame, *, mode
     if bad:
         raise ValueError(f"models: {bad} are not keys of scores {list(scores)}")
     ref = answer_table(scores[reference], n_draws=n_draws)
-    rng = _seed(rng)
+    rng = common_seed(rng)
     ref_across = _across_bootstrap(scores[reference], facts, n_test_resamples, rng)
     rows = []
     for name in models:
-        m = _aligned(answer_table(scores[name], n_draws=n_draws), ref, ["entropy", "distinct"])
+        m = aligned(answer_table(scores[name], n_draws=n_draws), ref, ["entropy", "distinct"])
         for measure, col in (("d_entropy", "entropy"), ("d_distinct", "distinct")):
             r = mean_difference(m[f"{col}_a"].to_numpy(float), m[f"{col}_b"].to_numpy(float), rng=rng,
                                 confidence_level=confidence_level, n_resamples=n_resamples,
                                 n_permutations=n_test_resamples)
-            rows.append(_row(name, measure, r, reference))
+            rows.append(tidy_row(name, measure, r, reference))
         across = _across_bootstrap(scores[name], facts, n_test_resamples, rng)
-        rows.append(_row(name, "d_across", _across_result(across, ref_across, confidence_level), reference))
-    return pd.DataFrame(rows, columns=_TIDY)
+        rows.append(tidy_row(name, "d_across", _across_result(across, ref_across, confidence_level), reference))
+    return pd.DataFrame(rows, columns=TIDY_COLUMNS)

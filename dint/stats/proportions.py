@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-from .stats import ConfidenceInterval, Result, _check_choice, _check_level
+from .checks import check_choice, check_level
+from .result import ConfidenceInterval, Result
 
 __all__ = ["McNemarResult", "diff_proportions", "mcnemar"]
 
@@ -84,8 +85,8 @@ def mcnemar(before, after, *, method: str = "exact", confidence_level: float = 0
     """
     from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
 
-    _check_choice("method", method, ("exact", "mid-p", "asymptotic"))
-    _check_level(confidence_level)
+    check_choice("method", method, ("exact", "mid-p", "asymptotic"))
+    check_level(confidence_level)
     before, after = np.asarray(before), np.asarray(after)
     if before.ndim != 1 or before.shape != after.shape or len(before) == 0:
         raise ValueError("before and after must be non-empty 1-D arrays of the same length")
@@ -146,7 +147,7 @@ def diff_proportions(k1: int, n1: int, k2: int, n2: int, *, confidence_level: fl
         test_proportions_2indep,
     )
 
-    _check_level(confidence_level)
+    check_level(confidence_level)
     for kname, k, nname, n in (("k1", k1, "n1", n1), ("k2", k2, "n2", n2)):
         if n < 1:
             raise ValueError(f"{nname}={n}: must be >= 1")

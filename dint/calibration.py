@@ -22,6 +22,7 @@ from scipy.stats import norm
 from statsmodels.stats.proportion import proportion_confint
 
 from .stats import ConfidenceInterval, Result
+from .stats.checks import check_int
 
 __all__ = ["BrierResult", "ConformalResult", "RiskCoverageResult", "TemperatureResult",
            "apply_temperature", "brier", "conformal_threshold", "ece", "fit_temperature",
@@ -119,8 +120,7 @@ def _as_score(name, s):
 
 
 def check_bins(n_bins, binning="width"):
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ValueError(f"n_bins={n_bins!r}: must be a positive integer")
+    check_int("n_bins", n_bins, 1)
     if binning not in ("width", "mass"):
         raise ValueError(f"binning={binning!r}: must be 'width' or 'mass'")
 
@@ -236,8 +236,7 @@ def ece(confidence, correct, *, n_bins: int = 15, binning: str = "width", debias
     check_bins(n_bins, binning)
     if not 0 < confidence_level < 1:
         raise ValueError(f"confidence_level={confidence_level!r}: must lie in (0, 1)")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
-        raise ValueError(f"n_resamples={n_resamples!r}: must be a non-negative integer")
+    check_int("n_resamples", n_resamples, 0)
     idx = bin_index(c, n_bins, binning)
     what = "debiased l2 calibration error (Kumar et al. 2019)" if debiased else "ECE (l1)"
     how = "bootstrap normal interval on the squared scale" if debiased else "percentile bootstrap interval"
@@ -379,8 +378,32 @@ def logits_labels(z, labels):
     return z, lab
 
 
-def _nll(z, lab, t):
-    return float(-np.mean(log_softmax(z / t, axis=1)[np.arange(len(lab)), lab]))
+def _ragged(z):
+    """Finite entries of each row of ``z`` (n, K), row by row, and where each row starts."""
+    finite = np.isfinite(z)
+    counts = finite.sum(axis=1)
+    return z[finite], np.repeat(np.arange(len(z)), counts), np.r_[0, np.cumsum(counts)[:-1]]
+
+
+def temperature_nll(z, labels):
+    """The mean NLL of the labels under ``softmax(z / T)`` as a function of T.
+
+    Parameters
+    ----------
+    z : (n, K) logits or log-probabilities, ``-inf`` for padded candidates (checked by `logits_labels`)
+    labels : (n,) integer array, the correct class of each item
+
+    Only the finite entries count (padded ``-inf`` candidates carry no mass at any T), so a call costs
+    O(finite entries): the profile likelihood of T evaluates it many times.
+    """
+    z, lab = logits_labels(z, labels)
+    flat, rows, starts = _ragged(z)
+    top = z.max(axis=1)
+    shifted, z_lab = flat - top[rows], z[np.arange(len(lab)), lab] - top
+
+    def nll(t):
+        return float(np.mean(np.log(np.add.reduceat(np.exp(shifted / t), starts)) - z_lab / t))
+    return nll
 
 
 def fit_temperature(logits_or_logp, labels, *, bounds: tuple[float, float] = (0.05, 20.0)) -> TemperatureResult:
@@ -402,17 +425,17 @@ def fit_temperature(logits_or_logp, labels, *, bounds: tuple[float, float] = (0.
     ``scipy.optimize.minimize_scalar(method="bounded")``. Fit on items not used for evaluation.
     T > 1 softens an over-confident model (Kadavath et al. 2022 report T ~ 2.5 after RLHF).
     """
-    z, lab = logits_labels(logits_or_logp, labels)
+    nll = temperature_nll(logits_or_logp, labels)
     lo, hi = bounds
     if not 0 < lo < 1 < hi < np.inf:
         raise ValueError(f"bounds={bounds!r}: need 0 < low < 1 < high < inf")
-    res = optimize.minimize_scalar(lambda u: _nll(z, lab, math.exp(u)), method="bounded",
+    res = optimize.minimize_scalar(lambda u: nll(math.exp(u)), method="bounded",
                                    bounds=(math.log(lo), math.log(hi)), options={"xatol": 1e-6})
-    before, t = _nll(z, lab, 1.0), float(math.exp(res.x))
-    after = _nll(z, lab, t)
+    before, t = nll(1.0), float(math.exp(res.x))
+    after = nll(t)
     if after > before:  # the bounded search missed T = 1's basin (cannot happen for convex NLL)
         t, after = 1.0, before
-    return TemperatureResult(t, before, after, int(z.shape[0]))
+    return TemperatureResult(t, before, after, len(np.asarray(labels)))
 
 
 def apply_temperature(logp, temperature: float) -> np.ndarray:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import calibration, compare
 from . import stats as st
+from .stats.checks import check_int
 
 __all__ = ["Card", "VerificationResult", "card", "cards", "characterise", "split_facts", "verification_splits",
            "verification_system"]
@@ -233,8 +234,7 @@ def verification_splits(score, correct, *, alpha: float = 0.05, share: float = 0
     s, y = np.asarray(score, float), np.asarray(correct, bool)
     if s.shape != y.shape or s.ndim != 1:
         raise ValueError(f"score and correct must be (n,) arrays of one length; got {s.shape}, {y.shape}")
-    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
-        raise ValueError(f"n_splits={n_splits!r}: must be an integer >= 2")
+    check_int("n_splits", n_splits, 2)
     rng = np.random.default_rng(seed)
     k = min(max(round(share * len(s)), 1), len(s) - 1)
     err, cov, unv = np.empty(n_splits), np.empty(n_splits), np.empty(n_splits)
@@ -278,8 +278,7 @@ def characterise(model: str, base_scores: pd.DataFrame, scores: pd.DataFrame, fa
     # checked before the card's bootstrap, which takes a while
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha!r}: must lie in (0, 1), e.g. 0.05")
-    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
-        raise ValueError(f"n_splits={n_splits!r}: must be an integer >= 2")
+    check_int("n_splits", n_splits, 2)
     c = card(model, base_scores, scores, facts, form=form, split="heldout", n_bins=n_bins,
              n_resamples=n_resamples, seed=seed)
     s = _select(scores, facts, form, "heldout")

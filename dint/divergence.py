@@ -15,6 +15,7 @@ import numpy as np
 from scipy import special, stats
 
 from .stats.result import ConfidenceInterval
+from .stats.checks import check_int
 
 __all__ = [
     "SHIFT_CLASSES",
@@ -276,10 +277,7 @@ def pass_at_k(n, c, k: int):
     ``C(n-c, k) / C(n, k) = prod_{j<k} (1 - c / (n - j))`` in log space, which
     avoids overflowing binomial coefficients.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise ValueError("k must be an integer")
-    if k < 1:
-        raise ValueError("k must be >= 1")
+    check_int("k", k, 1)
     n, c = _as_counts(n, "n"), _as_counts(c, "c")
     try:
         n, c = np.broadcast_arrays(n, c)
@@ -409,8 +407,7 @@ def token_shift(post_model, base_model, tokenizer, prompts, *, max_new_tokens: i
     prompts = list(prompts)
     if not prompts:
         raise ValueError("prompts is empty: give at least one prompt")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens={max_new_tokens!r}: must be a positive integer")
+    check_int("max_new_tokens", max_new_tokens, 1)
     if post_model.config.vocab_size != base_model.config.vocab_size:
         raise ValueError(f"post_model has {post_model.config.vocab_size} tokens, base_model "
                          f"{base_model.config.vocab_size}: they must share one vocabulary (the tokenizer's)")

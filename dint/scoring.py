@@ -16,8 +16,6 @@ token, with the continuation encoded without special tokens), so that the number
 """
 from __future__ import annotations
 
-import hashlib
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -25,7 +23,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import console
+from . import cache, console
 from .lazy import LazyModule, inference_mode
 
 torch = LazyModule("torch")   # imported on first use (dint.lazy)
@@ -162,27 +160,13 @@ _PACKED: OrderedDict = OrderedDict()
 _PACKED_SIZE = 4
 
 
-# Digest of each tokenizer object's definition: serialising a large vocabulary takes about 0.6 s
-# (Gemma's 262k tokens), so it is done once per tokenizer, and again if its tokens change.
-_SPECS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _tokenizer_spec(tokenizer, backend) -> str:
-    state = (type(tokenizer).__name__, len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id)
-    known = _SPECS.get(tokenizer)
-    if known is None or known[0] != state:
-        digest = hashlib.blake2b(backend.to_str().encode() + repr(state).encode(), digest_size=16).hexdigest()
-        known = _SPECS[tokenizer] = (state, digest)
-    return known[1]
-
-
 def _packed_rows(tokenizer, requests, add_special_tokens, max_row_tokens):
     """`_rows`, memoised on the requests and the tokenizer's full definition (vocabulary, merges,
     pre- and post-processing, special tokens), so that a memo never serves another tokenizer."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:                   # a slow tokenizer: no definition to key on
         return _rows(tokenizer, requests, add_special_tokens, max_row_tokens)
-    key = (_tokenizer_spec(tokenizer, backend), add_special_tokens, max_row_tokens, tuple(map(tuple, requests)))
+    key = (cache.fingerprint_tokenizer(tokenizer), add_special_tokens, max_row_tokens, tuple(map(tuple, requests)))
     if key in _PACKED:
         _PACKED.move_to_end(key)
     else:

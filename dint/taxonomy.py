@@ -49,7 +49,7 @@ from scipy import stats as sps
 from statsmodels.stats.inter_rater import cohens_kappa
 
 from .compare import ITEM_KEYS, distributions
-from .stats.resampling import check_resampling, cluster_draws, cluster_sums, expanded_percentile, wald_pvalues
+from .stats.clustered import check_resampling, cluster_draws, cluster_sums, expanded_percentile, wald_pvalues
 from .stats import ConfidenceInterval, Result
 from .stats.checks import check_level
 

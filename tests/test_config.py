@@ -205,7 +205,7 @@ def test_reading_a_profile_imports_no_model_library():
 def test_lora_arguments_are_checked_without_peft():
     """A bad LoRA argument fails when the profile is read, naming it; the LoRA variants' own configs
     are PEFT's, built with the same arguments where they train."""
-    from dint.interventions import sft
+    from dint.interventions import trainer
 
     with pytest.raises(ValueError, match="rank"):
         load_profile("tiny", interventions={"lora": {"r": 0}})
@@ -217,7 +217,7 @@ def test_lora_arguments_are_checked_without_peft():
         load_profile("tiny", interventions={"lora": {"target_modules": "c_attn"}})
     cfg = load_profile("tiny", interventions={"lora": {"r": 4, "alpha": 8}}).interventions
     lora = cfg.config("sft_lora").peft
-    assert (lora.r, lora.lora_alpha, sorted(lora.target_modules)) == (4, 8, sorted(sft.GPT2_LORA_TARGETS))
+    assert (lora.r, lora.lora_alpha, sorted(lora.target_modules)) == (4, 8, sorted(trainer.GPT2_LORA_TARGETS))
 
 
 # ---------------------------------------------------------------- types, YAML syntax, one-line messages

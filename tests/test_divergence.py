@@ -81,9 +81,9 @@ def test_mc_kl_iv():
 
 
 def test_pass_at_k_iv():
-    with pytest.raises(ValueError, match="k must be >= 1"):
+    with pytest.raises(ValueError, match=r"k=0: must be an integer >= 1"):
         pass_at_k(10, 3, 0)
-    with pytest.raises(ValueError, match="k must be an integer"):
+    with pytest.raises(ValueError, match=r"k=.*: must be an integer"):
         pass_at_k(10, 3, 1.5)
     with pytest.raises(ValueError, match="k must not exceed n"):
         pass_at_k([10, 4], [3, 1], 5)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
-from dint.interventions import data, dpo, sft
+from dint.interventions import data, dpo, sft, trainer
 from dint.interventions.record import InterventionRecord
 from dint.models import n_params
 from dint.scoring import score
@@ -20,7 +20,7 @@ KINDS = ("sft", "sft-lora", "dpo", "dpo-lora")
 def _config(kind):
     """Small, fast runs (one torch thread: a tiny model gains nothing from more, and loses much
     when another process shares the cores)."""
-    lora = sft.gpt2_lora(r=4) if kind.endswith("lora") else None
+    lora = trainer.gpt2_lora(r=4) if kind.endswith("lora") else None
     lr = 1e-2 if lora else (3e-3 if kind.startswith("sft") else 1e-3)
     cls = sft.SFTConfig if kind.startswith("sft") else dpo.DPOConfig
     return cls(epochs=3, batch_size=16, lr=lr, threads=1, peft=lora)
@@ -156,7 +156,7 @@ def test_train_loss_falls_and_weights_change(kind, trained, micro_model):
     assert changed
     if kind.endswith("lora"):
         # adapters merged into exactly the targeted projection weights; embeddings, norms, biases as they were
-        targets = {k for k in before if k.endswith(".weight") and k.split(".")[-2] in sft.GPT2_LORA_TARGETS}
+        targets = {k for k in before if k.endswith(".weight") and k.split(".")[-2] in trainer.GPT2_LORA_TARGETS}
         assert changed == targets
     assert type(model) is type(base) and not model.training and "forward" not in vars(model)
 
@@ -189,7 +189,7 @@ def test_record_against_theory(kind, trained, micro_model, demos, pairs, tmp_pat
         # mlp c_proj 4d→d
         d, r = base.config.n_embd, cfg.peft.r
         assert rec.trainable_params == base.config.n_layer * r * (4 * d + 2 * d + 5 * d + 5 * d)
-        assert rec.config["peft"]["target_modules"] == sorted(sft.GPT2_LORA_TARGETS)
+        assert rec.config["peft"]["target_modules"] == sorted(trainer.GPT2_LORA_TARGETS)
     else:
         assert rec.trainable_params == sum(p.numel() for p in base.parameters())
         assert rec.config["peft"] is None
@@ -282,7 +282,7 @@ def test_run_iv(micro_model, demos, pairs):
     with pytest.raises(TypeError, match="SFTConfig"):
         sft.run(model, tok, demos, dpo.DPOConfig())
     with pytest.raises(TypeError, match="PEFT"):
-        sft.run(peft.get_peft_model(copy.deepcopy(model), sft.gpt2_lora()), tok, demos)
+        sft.run(peft.get_peft_model(copy.deepcopy(model), trainer.gpt2_lora()), tok, demos)
     with pytest.raises(ValueError, match="rejected"):
         dpo.run(model, tok, pairs.drop(columns="rejected"))
     with pytest.raises(ValueError, match="empty"):
@@ -291,6 +291,6 @@ def test_run_iv(micro_model, demos, pairs):
 
 def test_lora_config_for_linear_layers():
     """LoRA for models of nn.Linear projections (Gemma, Llama): named modules, no transposed weights."""
-    c = sft.gpt2_lora(r=4, target_modules=("q_proj", "v_proj"), fan_in_fan_out=False)
+    c = trainer.gpt2_lora(r=4, target_modules=("q_proj", "v_proj"), fan_in_fan_out=False)
     assert c.r == 4 and set(c.target_modules) == {"q_proj", "v_proj"} and c.fan_in_fan_out is False
-    assert sft.gpt2_lora().fan_in_fan_out is True
+    assert trainer.gpt2_lora().fan_in_fan_out is True

@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from ..divergence import pass_exact
-from ..stats.resampling import check_resampling, cluster_draws, cluster_sums, expanded_percentile, wald_pvalues
+from ..stats.clustered import check_resampling, cluster_draws, cluster_sums, expanded_percentile, wald_pvalues
 from ..stats import ConfidenceInterval, Result
 from ..taxonomy import ITEM_KEYS, CLASSES
+from ..stats.checks import check_int
 
 __all__ = ["CompositionResult", "class_shares", "compare_compositions", "composition_test", "pass_curve"]
 
@@ -136,8 +137,7 @@ def _class_set(seen, classes):
 
 
 def _check_permutations(n_permutations):
-    if isinstance(n_permutations, bool) or not isinstance(n_permutations, (int, np.integer)) or n_permutations < 1:
-        raise ValueError(f"n_permutations={n_permutations!r}: must be a positive int")
+    check_int("n_permutations", n_permutations, 1)
 
 
 def composition_test(a, b, clusters, *, classes=None, confidence_level: float = 0.95, n_resamples: int = 2000,

@@ -42,6 +42,7 @@ from ..stats.proportions import mcnemar
 from ..scoring import score
 from ..stats import proportion
 from ..world import RELATIONS, World, qa_prompt
+from ..stats.checks import check_int
 
 METHODS = ("direct", "chain", "majority", "verified")
 ANSWER_COLUMNS = ["item", "method", "entity", "bridge", "relation", "value", "answer", "via_answer",
@@ -60,9 +61,7 @@ class ReasoningConfig:
 
     def __post_init__(self):
         for name, least in (("n_chains", 1), ("max_questions", 0), ("seed", 0), ("threads", 0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
-                raise ValueError(f"ReasoningConfig.{name}={v!r}: must be an int >= {least}")
+            check_int(f"ReasoningConfig.{name}", getattr(self, name), least)
 
 
 def composed_question(relation: str, via: str, entity: str) -> str:

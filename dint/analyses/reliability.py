@@ -25,6 +25,7 @@ from scipy import stats as sps
 from .. import calibration, compare, divergence, stats
 from ..stats.resampling import bootstrap_values, paired_difference, common_seed, mean_difference
 from ..stats import ConfidenceInterval, Result
+from ..stats.checks import check_int
 
 __all__ = ["GPT4_ECE", "KADAVATH_T", "agreement", "answer_table", "auroc", "calibration_changes",
            "calibration_summary", "ece_difference", "expected_distinct", "temperature", "temperature_scaling"]
@@ -77,8 +78,7 @@ def expected_distinct(p, n: int) -> np.ndarray:
     (m,) array in [1, min(n, K)]: ``sum_k 1 - (1 - p_k)^n`` (linearity of expectation over the
     indicator that answer k appears at least once).
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n={n!r}: must be a positive integer number of draws")
+    check_int("n", n, 1)
     p = _as_prob_rows(p)
     with np.errstate(divide="ignore"):   # p = 1: log1p(-1) = -inf, and the answer surely appears
         return np.sum(-np.expm1(n * np.log1p(-np.minimum(p, 1.0))), axis=1)
@@ -169,25 +169,6 @@ def auroc(score, correct, *, confidence_level: float = 0.95) -> Result:
 
 
 # ------------------------------------------------------------------------------ temperature
-def _ragged(z):
-    """Finite entries of each row of ``z`` (n, K), row by row, and where each row starts."""
-    finite = np.isfinite(z)
-    counts = finite.sum(axis=1)
-    return z[finite], np.repeat(np.arange(len(z)), counts), np.r_[0, np.cumsum(counts)[:-1]]
-
-
-def _nll_fn(z, lab):
-    """Mean NLL of the labels under ``softmax(z / T)`` as a function of T, on the finite entries only
-    (padded ``-inf`` candidates carry no mass at any T), so a call costs O(finite entries)."""
-    flat, rows, starts = _ragged(z)
-    top = z.max(axis=1)
-    shifted, z_lab = flat - top[rows], z[np.arange(len(lab)), lab] - top
-
-    def nll(t):
-        return float(np.mean(np.log(np.add.reduceat(np.exp(shifted / t), starts)) - z_lab / t))
-    return nll
-
-
 def temperature(logp, labels, *, confidence_level: float = 0.95,
                 bounds: tuple[float, float] = (0.05, 20.0)) -> Result:
     """Fitted softmax temperature with its profile-likelihood interval and the test of T = 1.
@@ -213,16 +194,10 @@ def temperature(logp, labels, *, confidence_level: float = 0.95,
     """
     if not 0 < confidence_level < 1:
         raise ValueError(f"confidence_level={confidence_level!r}: must lie in (0, 1)")
-    z, lab = calibration.logits_labels(logp, labels)
+    fit = calibration.fit_temperature(logp, labels, bounds=bounds)
+    nll, n = calibration.temperature_nll(logp, labels), fit.n
+    t_hat, nll_hat = fit.temperature, fit.nll_after
     lo, hi = bounds
-    if not 0 < lo < 1 < hi < np.inf:
-        raise ValueError(f"bounds={bounds!r}: need 0 < low < 1 < high < inf")
-    nll, n = _nll_fn(z, lab), len(lab)
-    res = optimize.minimize_scalar(lambda u: nll(math.exp(u)), method="bounded",
-                                   bounds=(math.log(lo), math.log(hi)), options={"xatol": 1e-6})
-    t_hat, nll_hat = float(math.exp(res.x)), float(res.fun)
-    if nll(1.0) < nll_hat:   # NLL is convex in 1/T: only a missed basin could do this
-        t_hat, nll_hat = 1.0, nll(1.0)
     crit = sps.chi2.ppf(confidence_level, 1)
 
     def excess(u):   # deviance above the minimum, minus the critical value, at T = exp(u)
@@ -473,8 +448,7 @@ def temperature_scaling(scores: pd.DataFrame, facts: pd.DataFrame, *, n_bins: in
     every held-out fact a T fitted on other held-out facts only.
     """
     single_form(scores, "scores")
-    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
-        raise ValueError(f"n_folds={n_folds!r}: must be an integer >= 2")
+    check_int("n_folds", n_folds, 2)
     items, logp, true = compare.distributions(scores)
     split = facts.set_index("fact").loc[items["fact"], "split"].to_numpy()
     train, held = split == "train", split == "heldout"

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..interventions import bestofn
+from ..stats.checks import check_int
 
 __all__ = ["SELECTION_COLUMNS", "best_of_n_by_verifier", "sample_until_verified", "sample_until_verified_mc"]
 
@@ -164,8 +165,7 @@ def sample_until_verified_mc(p, accept, budget, *, correct, cost=1.0, rng, size:
     """
     p, a, c, budgets, tok = _prepare(p, accept, correct, budget, cost)
     gen = _rng(rng)
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"size={size!r}: must be an integer >= 1")
+    check_int("size", size, 1)
     k = p.shape[1]
     rows = []
     for b in budgets:

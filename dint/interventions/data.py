@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..world import World
+from ..stats.checks import check_int
 
 STYLE_MARKER = " ."  # the labelers' stylistic marker: a closing full stop, a word of every world's vocabulary
 
@@ -114,9 +115,7 @@ class LabelerConfig:
                 raise ValueError(f"LabelerConfig.{name}={v!r}: must lie in [0, 1]")
         if not 0.0 <= self.noise <= 0.5:
             raise ValueError(f"LabelerConfig.noise={self.noise!r}: must lie in [0, 0.5] (0.5 is a coin flip)")
-        if isinstance(self.pairs_per_fact, bool) or not isinstance(self.pairs_per_fact, (int, np.integer)) \
-                or self.pairs_per_fact < 1:
-            raise ValueError(f"LabelerConfig.pairs_per_fact={self.pairs_per_fact!r}: must be an integer >= 1")
+        check_int("LabelerConfig.pairs_per_fact", self.pairs_per_fact, 1)
 
     def p_chosen_true(self, contested: bool) -> float:
         """Probability that the chosen answer is the true one, by the law of `preference_pairs`."""

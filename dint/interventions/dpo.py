@@ -19,7 +19,7 @@ from ..lazy import LazyModule
 from ..models import n_params
 from .record import InterventionRecord, inference_flops, stopwatch, train_flops
 from .session import quiet, session
-from .sft import check_common, check_vocabulary, finish, prepare, record_config, string_columns, trainer_args
+from .trainer import check_common, check_vocabulary, finish, prepare, record_config, string_columns, trainer_args
 
 # imported on first use (dint.lazy): a profile's configs are checked without them
 datasets = LazyModule("datasets")
@@ -40,7 +40,7 @@ class DPOConfig:
     batch_size: int = 16                 # pairs per optimiser step
     max_length: int = 48                 # tokens of prompt + answer + eos kept per sequence (TRL cuts the rest)
     warmup: float = 0.0                  # share of steps spent warming up linearly
-    scheduler: str = "linear"            # learning-rate decay after warm-up, one of sft.SCHEDULERS
+    scheduler: str = "linear"            # learning-rate decay after warm-up, one of trainer.SCHEDULERS
     weight_decay: float = 0.0            # AdamW decoupled weight decay
     log_every: int = 0                   # optimiser steps per logged loss (0: one log per epoch)
     threads: int = 0                     # torch threads while training (0: leave torch's default)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field, fields
 
+from ..stats.checks import check_int
+
 # fields of the section that set experiments' grids, not how any model is trained
 EXPERIMENT_FIELDS = ("rl_betas", "bon_n", "sft_epochs", "sft_data", "stack_steps")
 # the steps that stacks are made of (`dint.analyses.stacks`), in their canonical order
@@ -35,7 +37,7 @@ class InterventionsConfig:
     """Configs of the interventions, one mapping of field -> value per method.
 
     ``threads`` sets every method's torch threads (one thread is fastest for the small world
-    models on a shared CPU); ``lora`` holds `sft.gpt2_lora`'s arguments for the LoRA variants, and
+    models on a shared CPU); ``lora`` holds `trainer.gpt2_lora`'s arguments for the LoRA variants, and
     ``sft_lora`` / ``dpo_lora`` override fields of ``sft`` / ``dpo`` for them (adapters usually
     take a larger learning rate than full fine-tuning);
     ``rl_betas`` are the KL coefficients of notebook 02's sweep; ``bon_n`` the best-of-n sizes;
@@ -76,8 +78,7 @@ class InterventionsConfig:
                     raise ValueError(f"interventions.stack_steps={v!r}: give two or more of {STACK_STEPS}, "
                                      "without repeats, in that order")
             elif f.name == "threads":
-                if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                    raise ValueError(f"interventions.threads={v!r}: must be an integer >= 0 (0: torch's default)")
+                check_int("interventions.threads", v, 0)   # 0: torch's default
             elif not isinstance(v, dict):
                 raise ValueError(f"interventions.{f.name} must be a mapping of field -> value, got {v!r}")
         if any(int(n) != n or n < 1 for n in self.bon_n):
@@ -87,9 +88,9 @@ class InterventionsConfig:
         if any(x > 1 for x in self.sft_data):
             raise ValueError(f"interventions.sft_data={self.sft_data!r}: shares of the demonstrations lie in (0, 1]")
         # build every method's config now, so that a bad name or value fails before any work; the LoRA
-        # variants are checked with `sft.check_lora` in place of PEFT's config, which their training builds
+        # variants are checked with `trainer.check_lora` in place of PEFT's config, which their training builds
         try:
-            _method("sft").check_lora(**self.lora)
+            _method("trainer").check_lora(**self.lora)
         except ValueError as e:
             raise ValueError(f"interventions.lora: {e}") from None
         for name in ("labeler", "sft", "sft_lora", "dpo", "dpo_lora", "reward", "rl", "store", "rag"):
@@ -114,7 +115,7 @@ class InterventionsConfig:
         return cls(**values)
 
     def lora_config(self):
-        return _method("sft").gpt2_lora(**self.lora)
+        return _method("trainer").gpt2_lora(**self.lora)
 
 
 # the config class of each section field; the method modules (TRL, PEFT, ...) load on first use

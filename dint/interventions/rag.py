@@ -33,6 +33,7 @@ from ..world import World
 from .record import InterventionRecord, config_dict, stopwatch, train_flops
 from .retrieval import RETRIEVERS, DocumentStore, StoreConfig, build_store, check_k, make_retriever
 from .session import quiet, session
+from ..stats.checks import check_int
 
 # -- routing ----------------------------------------------------------------------------------------
 
@@ -118,8 +119,7 @@ class RAGSFTConfig:
             v = getattr(self, f.name)
             if f.name in ("k", "repeats", "epochs", "batch_size", "threads"):
                 least = 0 if f.name == "threads" else 1
-                if isinstance(v, bool) or not isinstance(v, int) or v < least:
-                    bad(f.name, f"must be an int >= {least}")
+                check_int(f"{type(self).__name__}.{f.name}", v, least)
             elif f.name == "scheduler":
                 if v not in ("cosine", "linear", "constant_with_warmup"):
                     bad(f.name, "choose 'cosine', 'linear' or 'constant_with_warmup'")

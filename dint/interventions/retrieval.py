@@ -24,6 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from ..lazy import LazyModule
 from ..models import n_params
 from ..world import RELATIONS, World
+from ..stats.checks import check_int
 
 torch = LazyModule("torch")   # imported on first use (dint.lazy)
 
@@ -151,9 +152,7 @@ def _top_k(scores: np.ndarray, k: int) -> list[list[int]]:
 
 
 def check_k(k, store) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= len(store):
-        raise ValueError(f"k={k!r}: must be an int in 1..{len(store)} (the store's size)")
-    return int(k)
+    return check_int("k", k, 1, len(store))   # at most the store's size
 
 
 class BM25Retriever:

@@ -32,6 +32,7 @@ from ..lazy import LazyModule, no_grad
 from ..models import n_params
 from .record import InterventionRecord, config_dict, stopwatch, train_flops
 from .session import quiet, session
+from ..stats.checks import check_int
 
 torch = LazyModule("torch")                # imported on first use (dint.lazy)
 transformers = LazyModule("transformers")
@@ -59,10 +60,8 @@ class RewardConfig:
 
         for name in ("epochs", "batch_size", "score_batch_size"):
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                bad(name, "must be an integer >= 1")
-        if not isinstance(self.threads, (int, np.integer)) or self.threads < 0:
-            bad("threads", "must be an integer >= 0 (0: torch's default)")
+            check_int(f"{type(self).__name__}.{name}", v, 1)
+        check_int(f"{type(self).__name__}.threads", self.threads, 0)   # 0: torch's default
         if not (math.isfinite(self.lr) and self.lr > 0):
             bad("lr", "must be a positive number, e.g. 1e-3")
         if not 0.0 <= self.warmup < 1.0:

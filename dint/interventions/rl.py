@@ -52,6 +52,7 @@ from ..models import n_params
 from .record import InterventionRecord, config_dict, inference_flops, stopwatch, train_flops
 from .reward import RewardModel, checkpointing_off, gold_reward
 from .session import quiet, session
+from ..stats.checks import check_int
 
 torch = LazyModule("torch")   # imported on first use (dint.lazy)
 
@@ -81,14 +82,12 @@ class RLConfig:
         def bad(name, why):
             raise ValueError(f"RLConfig.{name}={getattr(self, name)!r}: {why}")
 
-        if not isinstance(self.threads, (int, np.integer)) or self.threads < 0:
-            bad("threads", "must be an integer >= 0 (0: torch's default)")
+        check_int(f"{type(self).__name__}.threads", self.threads, 0)   # 0: torch's default
         ints = ("steps", "num_generations", "prompts_per_step", "max_completion_length", "num_iterations",
                 "checkpoint_every", "n_eval", "eval_samples")
         for name in ints:
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                bad(name, "must be an integer >= 1")
+            check_int(f"{type(self).__name__}.{name}", v, 1)
         if self.num_generations < 2:
             bad("num_generations", "RLOO's leave-one-out baseline needs at least 2 completions per prompt")
         if self.eval_samples < 2:

@@ -8,12 +8,17 @@ data cannot estimate (a correlation of a constant, a test without information) i
 """
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from ..lazy import submodules
-from .clustered import cluster_bootstrap
-from .intervals import bootstrap_mean, paired_bootstrap, pearson, proportion
-from .multiple import adjust
-from .permutation import paired_permutation_test
-from .result import ConfidenceInterval, Result
+
+if TYPE_CHECKING:   # where each name lives; it is imported on first use (scipy and statsmodels take a second)
+    from .clustered import cluster_bootstrap
+    from .intervals import bootstrap_mean, paired_bootstrap, pearson, proportion
+    from .multiple import adjust
+    from .permutation import paired_permutation_test
+    from .result import ConfidenceInterval, Result
 
 __all__ = [
     "ConfidenceInterval",
@@ -26,6 +31,18 @@ __all__ = [
     "pearson",
     "proportion",
 ]
-# the modules behind them, and the other statistics, load on first use
-__getattr__, __dir__ = submodules(__name__, ("checks", "clustered", "fits", "intervals", "multiple", "permutation",
-                                             "proportions", "resampling", "result"), globals())
+_HOME = {"ConfidenceInterval": "result", "Result": "result", "adjust": "multiple", "bootstrap_mean": "intervals",
+         "cluster_bootstrap": "clustered", "paired_bootstrap": "intervals", "paired_permutation_test": "permutation",
+         "pearson": "intervals", "proportion": "intervals"}
+_modules, _dir = submodules(__name__, ("checks", "clustered", "fits", "intervals", "multiple", "permutation",
+                                          "proportions", "resampling", "result"), globals())
+
+
+def __getattr__(name):
+    if name in _HOME:
+        return getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+    return _modules(name)
+
+
+def __dir__():
+    return sorted({*_dir(), *_HOME})

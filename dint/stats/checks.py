@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["accepts_axis", "check_choice", "check_level", "check_n_resamples", "paired_arrays"]
+__all__ = ["accepts_axis", "check_choice", "check_int", "check_level", "check_n_resamples", "paired_arrays"]
 
 
 def check_level(confidence_level):
@@ -16,10 +16,18 @@ def check_choice(name, value, choices):
         raise ValueError(f"{name}={value!r}: must be one of {', '.join(map(repr, choices))}")
 
 
+def check_int(name: str, value, minimum: int = 0, maximum: int | None = None) -> int:
+    """``value`` as an int, or a ``ValueError`` naming ``name``: it must be an integer (Python or numpy, not a
+    bool) in ``minimum..maximum``."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if not ok or value < minimum or (maximum is not None and value > maximum):
+        bound = f"in {minimum}..{maximum}" if maximum is not None else f">= {minimum}"
+        raise ValueError(f"{name}={value!r}: must be an integer {bound}")
+    return int(value)
+
+
 def check_n_resamples(n_resamples):
-    if isinstance(n_resamples, bool) or int(n_resamples) != n_resamples or n_resamples < 1:
-        raise ValueError(f"n_resamples={n_resamples!r}: must be a positive integer")
-    return int(n_resamples)
+    return check_int("n_resamples", n_resamples, 1)
 
 
 def paired_arrays(x, y, min_n=2):

@@ -1,13 +1,17 @@
-"""The cluster bootstrap: intervals for statistics of items that share a cluster (the facts behind prompts)."""
+"""The cluster bootstrap: intervals for statistics of items that share a cluster (the facts behind prompts),
+and its draws as counts, shared by the statistics that resample the same clusters."""
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 from scipy import stats as sps
 
-from .checks import check_choice, check_level, check_n_resamples
+from .checks import check_choice, check_int, check_level, check_n_resamples
 from .result import ConfidenceInterval, Result
 
-__all__ = ["cluster_bootstrap", "expanded_tail"]
+__all__ = ["check_resampling", "cluster_bootstrap", "cluster_draws", "cluster_labels", "cluster_sums", "draw_clusters",
+           "draw_counts", "expanded_percentile", "expanded_tail", "wald_pvalues"]
 
 
 def expanded_tail(confidence_level, g):
@@ -123,20 +127,15 @@ def cluster_bootstrap(values, clusters, statistic=np.mean, *, method: str = "hul
     if method == "studentized" and not mean:
         raise ValueError("method='studentized' needs the standard error of the mean: pass 1-D values with "
                          "statistic=np.mean, or use method='expanded' for another statistic")
-    labels, inverse = np.unique(clusters, return_inverse=True)
-    g = len(labels)
-    if g < 2:
-        raise ValueError(f"clusters has {g} distinct label; cluster_bootstrap needs at least 2")
+    inverse, g = cluster_labels(clusters)
     order = np.argsort(inverse, kind="stable")
     sizes = np.bincount(inverse, minlength=g)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     rows = [order[s:s + k] for s, k in zip(starts, sizes)]
     est = float(statistic(values))
-    rng = np.random.default_rng(rng)
-    draws = rng.integers(0, g, (n_resamples, g))
+    draws = draw_clusters(g, n_resamples, np.random.default_rng(rng))
     if mean:   # fast path: ratio of cluster sums
-        counts = np.zeros((n_resamples, g))
-        np.add.at(counts, (np.arange(n_resamples)[:, None], draws), 1.0)
+        counts = draw_counts(draws, g)
         sums = np.bincount(inverse, weights=values, minlength=g)
         theta = counts @ sums / (counts @ sizes)
     else:
@@ -169,3 +168,71 @@ def cluster_bootstrap(values, clusters, statistic=np.mean, *, method: str = "hul
                 low, high, name = min(low, t[0]), max(high, t[1]), "hull of studentized and expanded percentile"
     return Result(est, ConfidenceInterval(float(low), float(high)), int(g),
                   f"statistic, cluster {name} bootstrap interval ({g} clusters, {len(values)} rows)")
+
+
+# ------------------------------------------------------------------------------ clustered resampling
+# The draws of `cluster_bootstrap`, vectorised as counts so that many statistics share one set of
+# draws (same ``rng``, same clusters: same resamples): whole clusters resampled (Davison & Hinkley
+# 1997, sec. 3.8).
+
+def check_resampling(n_resamples, confidence_level):
+    check_level(confidence_level)
+    check_int("n_resamples", n_resamples, 1)
+
+
+def cluster_labels(clusters) -> tuple[np.ndarray, int]:
+    """Each row's cluster as an index ``inverse`` (n,) into the ``g`` distinct labels (at least 2)."""
+    labels, inverse = np.unique(np.asarray(clusters), return_inverse=True)
+    g = len(labels)
+    if g < 2:
+        raise ValueError(f"clusters has {g} distinct label; a cluster bootstrap needs at least 2")
+    return inverse, g
+
+
+def draw_clusters(g: int, n_resamples: int, rng) -> np.ndarray:
+    """(n_resamples, g) indices of the clusters each resample draws, with replacement."""
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    return rng.integers(0, g, (n_resamples, g))
+
+
+def draw_counts(draws: np.ndarray, g: int) -> np.ndarray:
+    """(n_resamples, g): how often each resample of `draw_clusters` draws each cluster."""
+    b = len(draws)
+    return np.bincount((np.arange(b)[:, None] * g + draws).ravel(), minlength=b * g).reshape(b, g).astype(float)
+
+
+def cluster_draws(clusters, n_resamples: int, rng):
+    """``counts`` (n_resamples, g): how often each cluster is drawn; ``inverse``: each row's cluster."""
+    inverse, g = cluster_labels(clusters)
+    return draw_counts(draw_clusters(g, n_resamples, rng), g), inverse, g
+
+
+def cluster_sums(x, inverse, g):
+    """Per-cluster column sums of ``x`` (n, m) → (g, m)."""
+    x = np.asarray(x, float).reshape(len(inverse), -1)
+    out = np.zeros((g, x.shape[1]))
+    np.add.at(out, inverse, x)
+    return out
+
+
+def expanded_percentile(theta, confidence_level, g):
+    """Expanded percentile interval per column of ``theta`` (resamples, m) over resamples of ``g``
+    clusters, ignoring undefined resamples.
+
+    Hesterberg's (2015) expansion of the tail probabilities for g clusters, as in
+    `dint.stats.cluster_bootstrap` (method "expanded"), where the percentile interval is too
+    narrow with few clusters."""
+    a = expanded_tail(confidence_level, g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN columns stay NaN
+        return np.nanquantile(theta, [a, 1 - a], axis=0)
+
+
+def wald_pvalues(est, theta):
+    """Two-sided p-values of H0: 0 for estimates ``est`` (m,) with bootstrap replicates ``theta`` (B, m)."""
+    est = np.atleast_1d(np.asarray(est, float))
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        se = np.nanstd(theta, axis=0, ddof=1)
+        p = 2 * sps.norm.sf(np.abs(est) / se)
+    return np.where(np.isfinite(est) & (se > 0), p, np.where(est == 0, 1.0, np.nan))

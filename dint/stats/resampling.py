@@ -1,28 +1,22 @@
-"""Resampling shared by many tests: bootstrap and permutation draws as weight matrices, drawn once.
+"""Paired resampling shared by many tests: bootstrap and permutation draws as weight matrices, drawn once.
 
-Two structures recur in dint's data. *Paired* items: two models' values on the same facts. Both
-are resampled with the same draws (common random numbers), so their statistics pair up resample
-by resample and a notebook's dozens of comparisons draw once: `mean_difference` here, and the
-helpers behind `dint.analyses.reliability.ece_difference` and `dint.analyses.diversity.across_input_difference`.
-*Clustered* items: the two prompt forms of a fact, and every model's answer on it, share the fact,
-so intervals resample whole facts, with the draws of `dint.stats.cluster_bootstrap` kept as counts
-that many statistics share (`dint.taxonomy.cluster_kappa` and `dint.analyses.composition`).
+*Paired* items are two models' values on the same facts. Both are resampled with the same draws
+(common random numbers), so their statistics pair up resample by resample and a notebook's dozens of
+comparisons draw once: `mean_difference` here, and `bootstrap_values` / `paired_difference` behind
+`dint.analyses.reliability.ece_difference` and `dint.analyses.diversity.across_input_difference`.
+*Clustered* items (the two prompt forms of a fact share it) are resampled by `dint.stats.clustered`.
 """
 from __future__ import annotations
 
 import functools
-import warnings
 
 import numpy as np
-from scipy import stats as sps
 
-from .checks import check_level, paired_arrays
-from .clustered import expanded_tail
+from .checks import paired_arrays
 from .intervals import paired_bootstrap
 from .result import ConfidenceInterval, Result
 
-__all__ = ["bootstrap_values", "check_resampling", "cluster_draws", "cluster_sums", "common_seed",
-           "expanded_percentile", "mean_difference", "paired_difference", "wald_pvalues"]
+__all__ = ["bootstrap_values", "common_seed", "mean_difference", "paired_difference"]
 
 
 # ------------------------------------------------------------------------------ paired resampling
@@ -143,57 +137,3 @@ def mean_difference(x, y, *, confidence_level: float = 0.95, n_resamples: int = 
                                    "mass and the test has no information")
     return Result(est, ci.confidence_interval, len(d), f"mean difference, {ci.method.split(', ', 1)[1]}, "
                   "paired sign-flip permutation test", float(p), reason)
-
-
-# ------------------------------------------------------------------------------ clustered resampling
-# All intervals below resample whole clusters (Davison & Hinkley 1997, sec. 3.8), with the draws of
-# `dint.stats.cluster_bootstrap` (same ``rng``, same clusters: same resamples), vectorised as
-# counts so that many statistics share one set of draws.
-
-def check_resampling(n_resamples, confidence_level):
-    check_level(confidence_level)
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        raise ValueError(f"n_resamples={n_resamples!r}: must be a positive int")
-
-
-def cluster_draws(clusters, n_resamples: int, rng):
-    """``counts`` (n_resamples, g): how often each cluster is drawn; ``inverse``: each row's cluster."""
-    labels, inverse = np.unique(np.asarray(clusters), return_inverse=True)
-    g = len(labels)
-    if g < 2:
-        raise ValueError(f"clusters has {g} distinct label; a cluster bootstrap needs at least 2")
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    draws = rng.integers(0, g, (n_resamples, g))
-    counts = np.bincount((np.arange(n_resamples)[:, None] * g + draws).ravel(), minlength=n_resamples * g)
-    return counts.reshape(n_resamples, g).astype(float), inverse, g
-
-
-def cluster_sums(x, inverse, g):
-    """Per-cluster column sums of ``x`` (n, m) → (g, m)."""
-    x = np.asarray(x, float).reshape(len(inverse), -1)
-    out = np.zeros((g, x.shape[1]))
-    np.add.at(out, inverse, x)
-    return out
-
-
-def expanded_percentile(theta, confidence_level, g):
-    """Expanded percentile interval per column of ``theta`` (resamples, m) over resamples of ``g``
-    clusters, ignoring undefined resamples.
-
-    Hesterberg's (2015) expansion of the tail probabilities for g clusters, as in
-    `dint.stats.cluster_bootstrap` (method "expanded"), where the percentile interval is too
-    narrow with few clusters."""
-    a = expanded_tail(confidence_level, g)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN columns stay NaN
-        return np.nanquantile(theta, [a, 1 - a], axis=0)
-
-
-def wald_pvalues(est, theta):
-    """Two-sided p-values of H0: 0 for estimates ``est`` (m,) with bootstrap replicates ``theta`` (B, m)."""
-    est = np.atleast_1d(np.asarray(est, float))
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        se = np.nanstd(theta, axis=0, ddof=1)
-        p = 2 * sps.norm.sf(np.abs(est) / se)
-    return np.where(np.isfinite(est) & (se > 0), p, np.where(est == 0, 1.0, np.nan))

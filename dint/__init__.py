@@ -10,6 +10,11 @@ The package is laid out by role, one level deep:
 - `dint.pipeline`: the plumbing that runs them (profiles, paths, cached artifacts, notebooks, numbers,
   macros, the paper, benchmarks); `dint.cli` is the command line on top of it all.
 
+Randomness is named the same way everywhere: ``seed`` is the integer a run's world, stores, training and
+other built artifacts are drawn from; ``rng`` (an int seed or a ``numpy.random.Generator``) is the
+randomness of a statistic (bootstrap resamples, permutations, random splits). ``n_resamples`` counts
+bootstrap resamples, ``n_permutations`` the sign flips or permutations of a test.
+
 Imports go down that list's reverse: the statistics import nothing else of dint, the toolkit imports the
 statistics, the pipeline the toolkit, the analyses all three. Submodules load on first use
 (``dint.stats``, ``dint.pipeline.config``, ...), so that ``import dint`` is quick and torch is imported

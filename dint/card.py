@@ -58,18 +58,18 @@ def _select(scores: pd.DataFrame, facts: pd.DataFrame, form: str, split: str | N
     return scores[(scores["form"] == form) & scores["fact"].isin(keep)]
 
 
-def _mean(x, n_resamples, seed) -> st.Result:
+def _mean(x, n_resamples, rng) -> st.Result:
     x = np.asarray(x, float)
     if len(x) == 0:
         return st.Result(float("nan"), st.ConfidenceInterval(float("nan"), float("nan")), 0, "no items")
     if len(x) < 2 or np.ptp(x) == 0:
         return st.Result(float(x.mean()), st.ConfidenceInterval(float(x.mean()), float(x.mean())), len(x),
                          "mean, constant values")
-    return st.bootstrap_mean(x, n_resamples=n_resamples, rng=seed)
+    return st.bootstrap_mean(x, n_resamples=n_resamples, rng=rng)
 
 
 def card(model: str, base_scores: pd.DataFrame, scores: pd.DataFrame, facts: pd.DataFrame, *, form: str = "qa",
-         split: str | None = "heldout", n_bins: int = 10, n_resamples: int = 2000, seed: int = 0) -> Card:
+         split: str | None = "heldout", n_bins: int = 10, n_resamples: int = 2000, rng: int = 0) -> Card:
     """The distribution card of a model scored on the same items as the base.
 
     Parameters
@@ -82,7 +82,7 @@ def card(model: str, base_scores: pd.DataFrame, scores: pd.DataFrame, facts: pd.
     form : the prompt form (``"qa"`` or ``"statement"``)
     split : the facts described (``"heldout"``, ``"train"``, or None for all)
     n_bins : equal-width bins of the calibration error
-    n_resamples, seed : of the bootstrap intervals
+    n_resamples, rng : of the bootstrap intervals
 
     Returns
     -------
@@ -103,7 +103,7 @@ def card(model: str, base_scores: pd.DataFrame, scores: pd.DataFrame, facts: pd.
     correct = items["correct_post"].to_numpy(bool)
     n = len(items)
     acc = st.proportion(int(correct.sum()), n)
-    ece = calibration.ece(conf, correct, n_bins=n_bins, debiased=True, n_resamples=n_resamples, rng=seed)
+    ece = calibration.ece(conf, correct, n_bins=n_bins, debiased=True, n_resamples=n_resamples, rng=rng)
     mis = np.array([], float)
     if "misconception" in facts.columns:
         m = facts.set_index("fact")["misconception"].fillna("").astype(str)
@@ -112,9 +112,9 @@ def card(model: str, base_scores: pd.DataFrame, scores: pd.DataFrame, facts: pd.
         by_fact = rows.groupby("fact")["p_set"].sum()
         mis = by_fact.reindex(items["fact"][has]).fillna(0.0).to_numpy(float)
     outside = s.groupby(["fact", "form"])["mass_outside"].first().to_numpy(float)
-    return Card(model=model, n=n, entropy=_mean(items["entropy_post"], n_resamples, seed),
-                kl_from_base=_mean(items["kl"], n_resamples, seed), accuracy=acc, ece=ece,
-                misconception_mass=_mean(mis, n_resamples, seed), mass_outside=_mean(outside, n_resamples, seed))
+    return Card(model=model, n=n, entropy=_mean(items["entropy_post"], n_resamples, rng),
+                kl_from_base=_mean(items["kl"], n_resamples, rng), accuracy=acc, ece=ece,
+                misconception_mass=_mean(mis, n_resamples, rng), mass_outside=_mean(outside, n_resamples, rng))
 
 
 def cards(base_scores: pd.DataFrame, scores: dict, facts: pd.DataFrame, **kw) -> pd.DataFrame:
@@ -124,14 +124,14 @@ def cards(base_scores: pd.DataFrame, scores: dict, facts: pd.DataFrame, **kw) ->
     return pd.DataFrame([card(name, base_scores, s, facts, **kw).row() for name, s in scores.items()])
 
 
-def split_facts(facts, share: float = 0.5, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def split_facts(facts, share: float = 0.5, *, rng: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Split fact ids at random into calibration and test sets (``share`` to calibration)."""
     facts = np.asarray(facts)
     if not 0 < share < 1:
         raise ValueError(f"share={share!r}: must lie in (0, 1)")
     if len(facts) < 2:
         raise ValueError("need at least two facts to split")
-    perm = np.random.default_rng(seed).permutation(len(facts))
+    perm = np.random.default_rng(rng).permutation(len(facts))
     k = round(share * len(facts))
     k = min(max(k, 1), len(facts) - 1)
     return np.sort(facts[perm[:k]]), np.sort(facts[perm[k:]])
@@ -209,7 +209,7 @@ def verification_system(score, correct, calibration_mask, *, alpha: float = 0.05
 
 
 def verification_splits(score, correct, *, alpha: float = 0.05, share: float = 0.5, n_splits: int = 200,
-                        seed: int = 0, confidence_level: float = 0.95) -> dict:
+                        rng: int = 0, confidence_level: float = 0.95) -> dict:
     """The verification system's realised error and coverage averaged over random calibration/test splits.
 
     Conformal risk control bounds the joint error in expectation over the draw of calibration and
@@ -220,7 +220,7 @@ def verification_splits(score, correct, *, alpha: float = 0.05, share: float = 0
     ----------
     score, correct : (n,) as in `verification_system`, one entry per fact
     alpha, share : target joint error, share of items used for calibration
-    n_splits : random splits (seeded by ``seed``)
+    n_splits : random splits (seeded by ``rng``)
     confidence_level : of the Monte-Carlo interval of each mean (Student-t over splits)
 
     Returns
@@ -235,7 +235,7 @@ def verification_splits(score, correct, *, alpha: float = 0.05, share: float = 0
     if s.shape != y.shape or s.ndim != 1:
         raise ValueError(f"score and correct must be (n,) arrays of one length; got {s.shape}, {y.shape}")
     check_int("n_splits", n_splits, 2)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(rng)
     k = min(max(round(share * len(s)), 1), len(s) - 1)
     err, cov, unv = np.empty(n_splits), np.empty(n_splits), np.empty(n_splits)
     for i in range(n_splits):
@@ -261,7 +261,7 @@ def verification_splits(score, correct, *, alpha: float = 0.05, share: float = 0
 
 def characterise(model: str, base_scores: pd.DataFrame, scores: pd.DataFrame, facts: pd.DataFrame, *,
                  form: str = "qa", alpha: float = 0.05, n_splits: int = 200, n_bins: int = 10,
-                 n_resamples: int = 2000, seed: int = 0) -> dict:
+                 n_resamples: int = 2000, rng: int = 0) -> dict:
     """A model's distribution card, calibration and verification on held-out facts, as quotable numbers.
 
     The card (`card`); the Brier score of the top answer's confidence with Murphy's decomposition;
@@ -280,7 +280,7 @@ def characterise(model: str, base_scores: pd.DataFrame, scores: pd.DataFrame, fa
         raise ValueError(f"alpha={alpha!r}: must lie in (0, 1), e.g. 0.05")
     check_int("n_splits", n_splits, 2)
     c = card(model, base_scores, scores, facts, form=form, split="heldout", n_bins=n_bins,
-             n_resamples=n_resamples, seed=seed)
+             n_resamples=n_resamples, rng=rng)
     s = _select(scores, facts, form, "heldout")
     items = compare.shift(_select(base_scores, facts, form, "heldout"), s, facts)
     _, logp, _ = compare.distributions(s)
@@ -290,11 +290,11 @@ def characterise(model: str, base_scores: pd.DataFrame, scores: pd.DataFrame, fa
     b = calibration.brier(conf, correct, n_bins=n_bins)
     out.update({"brier": b.statistic, "brier_reliability": b.reliability, "brier_resolution": b.resolution,
                 "brier_uncertainty": b.uncertainty})
-    cal, _ = split_facts(items["fact"].to_numpy(), seed=seed)
+    cal, _ = split_facts(items["fact"].to_numpy(), rng=rng)
     v = verification_system(conf, correct, np.isin(items["fact"].to_numpy(), cal), alpha=alpha)
     out.update({"verify_alpha": float(alpha), "verify_error": v.error, "verify_coverage": v.coverage,
                 "verify_selective_accuracy": v.selective_accuracy, "verify_within_guarantee": v.within_guarantee})
-    splits = verification_splits(conf, correct, alpha=alpha, n_splits=n_splits, seed=seed)
+    splits = verification_splits(conf, correct, alpha=alpha, n_splits=n_splits, rng=rng)
     out.update({"verify_mean_error": splits["error"], "verify_mean_coverage": splits["coverage"],
                 "verify_worst_split": splits["worst_split"], "verify_n_splits": int(n_splits), "n_heldout": c.n})
     return out

@@ -192,7 +192,7 @@ def _card(args):
     with models.torch_threads(P.interventions.threads):
         scores = artifacts.score_world(model, tok, world, P, progress=True)
     numbers = card.characterise(name, artifacts.base_scores(P), scores, world.facts, form=args.form,
-                                alpha=args.alpha, seed=P.seed)
+                                alpha=args.alpha, rng=P.seed)
     out = report.Outputs(f"card_{name.replace('-', '_')}", P)
     out.table("scores", scores)
     path = out.numbers(numbers)

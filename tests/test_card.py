@@ -41,9 +41,9 @@ def test_card_by_hand():
 
 
 def test_split_facts_is_a_partition():
-    cal, test = card.split_facts(np.arange(10), 0.3, seed=1)
+    cal, test = card.split_facts(np.arange(10), 0.3, rng=1)
     assert len(cal) == 3 and len(test) == 7 and set(cal) | set(test) == set(range(10)) and not set(cal) & set(test)
-    assert np.array_equal(cal, card.split_facts(np.arange(10), 0.3, seed=1)[0])
+    assert np.array_equal(cal, card.split_facts(np.arange(10), 0.3, rng=1)[0])
     with pytest.raises(ValueError, match="share="):
         card.split_facts(np.arange(10), 1.0)
 
@@ -72,12 +72,12 @@ def test_verification_splits_mean_error_at_most_alpha():
     rng = np.random.default_rng(1)
     s = rng.random(300)
     y = rng.random(300) < s
-    r = card.verification_splits(s, y, alpha=0.1, n_splits=300, seed=2)
+    r = card.verification_splits(s, y, alpha=0.1, n_splits=300, rng=2)
     assert r["error"].statistic <= 0.1 + 2 * (r["error"].confidence_interval.high - r["error"].statistic)
     assert r["error"].confidence_interval.low <= r["error"].statistic <= r["error"].confidence_interval.high
     assert 0 < r["coverage"].statistic < 1 and r["worst_split"] >= r["error"].statistic
     assert r["error_unverified"].statistic == pytest.approx(1 - y.mean(), abs=0.02)
-    again = card.verification_splits(s, y, alpha=0.1, n_splits=300, seed=2)
+    again = card.verification_splits(s, y, alpha=0.1, n_splits=300, rng=2)
     assert again["error"].statistic == r["error"].statistic
     with pytest.raises(ValueError, match="n_splits"):
         card.verification_splits(s, y, n_splits=1)

@@ -33,7 +33,7 @@ def test_intervals_labels_what_is_not_estimable():
 def test_reliability_plots_what_it_is_given(tmp_path):
     conf, correct = _data()
     d = calibration.reliability_diagram(conf, correct, n_bins=10)
-    fig = plot.reliability(d, label="model")
+    fig = plot.reliability_diagram(d, label="model")
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), d["accuracy"])
     paths = plot.save(fig, tmp_path / "rel")
     assert all(p.stat().st_size > 1000 for p in paths)

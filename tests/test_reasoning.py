@@ -121,7 +121,7 @@ def test_answer_iv(micro_world, tiny, stores):
     with pytest.raises(TypeError, match="config"):
         R.answer_chains(model, tok, micro_world, items, stores[0.0], {"n_chains": 2}, scorer=uniform)
     with pytest.raises(ValueError, match="answers"):
-        R.summarize(pd.DataFrame({"item": [0]}))
+        R.by_method(pd.DataFrame({"item": [0]}))
 
 
 # -- the verifier and the chains, with oracle scorers -------------------------------------------

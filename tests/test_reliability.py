@@ -23,10 +23,10 @@ def _calibrated(n, seed, power=1.0):
 def test_agreement_and_expected_distinct_against_theory():
     k, n = 5, 8
     uniform = np.full((1, k), 1 / k)
-    assert reliability.agreement(uniform)[0] == pytest.approx(1 / k)
+    assert reliability.two_draw_agreement(uniform)[0] == pytest.approx(1 / k)
     assert reliability.expected_distinct(uniform, n)[0] == pytest.approx(k * (1 - (1 - 1 / k) ** n))
     point = np.array([[0.0, 1.0, 0.0]])
-    assert reliability.agreement(point)[0] == 1.0 and reliability.expected_distinct(point, n)[0] == 1.0
+    assert reliability.two_draw_agreement(point)[0] == 1.0 and reliability.expected_distinct(point, n)[0] == 1.0
     assert reliability.expected_distinct(uniform, 1)[0] == pytest.approx(1.0)
 
 
@@ -36,14 +36,14 @@ def test_expected_distinct_against_simulation():
     distinct = np.array([len(set(d)) for d in draws])
     agree = np.mean(draws[:, 0] == draws[:, 1])
     assert reliability.expected_distinct(p[None], 8)[0] == pytest.approx(distinct.mean(), abs=0.02)
-    assert reliability.agreement(p[None])[0] == pytest.approx(agree, abs=0.01)
+    assert reliability.two_draw_agreement(p[None])[0] == pytest.approx(agree, abs=0.01)
 
 
 def test_agreement_expected_distinct_iv():
     with pytest.raises(ValueError, match="sum to 1"):
-        reliability.agreement(np.array([[0.5, 0.2]]))
+        reliability.two_draw_agreement(np.array([[0.5, 0.2]]))
     with pytest.raises(ValueError, match="shape"):
-        reliability.agreement(np.array([0.5, 0.5]))
+        reliability.two_draw_agreement(np.array([0.5, 0.5]))
     with pytest.raises(ValueError, match="n=0"):
         reliability.expected_distinct(np.array([[0.5, 0.5]]), 0)
 

@@ -138,7 +138,7 @@ def test_outcomes_and_summarize():
     a = resources.outcomes("fam", "greedy", [1, 2, 3, 4], [1, 0, 1, 1], cost=10.0, train_flops=100.0)
     b = resources.outcomes("fam", "verified", [1, 2, 3, 4], [0.5, 0.2, 0.9, 0.4], p_abstain=[0.5, 0.0, 0.1, 0.2],
                            cost=[1.0, 2.0, 3.0, 4.0], train_flops=50.0).assign(budget=4)
-    s = resources.summarize(pd.concat([a, b]), n_resamples=500).set_index("point")
+    s = resources.accuracy_cost(pd.concat([a, b]), n_resamples=500).set_index("point")
     wilson = stats.proportion(3, 4)
     assert s.loc["greedy", "accuracy"] == 0.75
     assert (s.loc["greedy", "ci_low"], s.loc["greedy", "ci_high"]) == pytest.approx(
@@ -154,7 +154,7 @@ def test_outcomes_and_summarize():
     with pytest.raises(ValueError, match="train_flops"):
         resources.outcomes("f", "p", [1, 2], [0.5, 0.5], cost=1.0, train_flops=-1.0)
     with pytest.raises(ValueError, match="lacks columns"):
-        resources.summarize(a.drop(columns="cost"))
+        resources.accuracy_cost(a.drop(columns="cost"))
 
 
 def test_pareto_against_brute_force():

@@ -62,7 +62,7 @@ def test_additive_prediction_by_hand():
 def test_additivity_per_item():
     items = _items({"base": [0, 0, 1, 1], "sft": [1, 0, 1, 1], "dpo": [0, 1, 1, 0], "sft+dpo": [1, 1, 1, 1],
                     "dpo+sft": [0, 0, 0, 0]})
-    out = stacks.additivity(items, n_resamples=999)
+    out = stacks.additivity(items, n_permutations=999)
     assert list(out["stack"]) == ["sft+dpo"]          # order variants are not in the factorial comparison
     r = out.iloc[0]
     # per item: base + (sft - base) + (dpo - base) = [1, 1, 1, 0]; observed [1, 1, 1, 1]

@@ -312,7 +312,7 @@ def answer_chains(model, tokenizer, world: World, items: pd.DataFrame, store,
 
 # -- evaluation -----------------------------------------------------------------------------------
 
-def summarize(answers: pd.DataFrame, *, confidence_level: float = 0.95) -> pd.DataFrame:
+def by_method(answers: pd.DataFrame, *, confidence_level: float = 0.95) -> pd.DataFrame:
     """Per method: accuracy, coverage, accuracy among answered, cost, and the paired test vs direct.
 
     Parameters
@@ -387,7 +387,7 @@ def evaluate(model, tokenizer, world: World, store, config: ReasoningConfig = Re
     Returns
     -------
     answers : per (question, method), the columns of ``ANSWER_COLUMNS``.
-    summary : :func:`summarize` of ``answers``.
+    summary : :func:`by_method` of ``answers``.
     """
     if not isinstance(config, ReasoningConfig):
         raise TypeError(f"config must be a ReasoningConfig, got {type(config).__name__}")
@@ -400,4 +400,4 @@ def evaluate(model, tokenizer, world: World, store, config: ReasoningConfig = Re
     answers = pd.concat([direct, chains], ignore_index=True)
     order = answers["method"].map(METHODS.index)
     answers = answers.iloc[np.lexsort((order, answers["item"]))].reset_index(drop=True)
-    return answers, summarize(answers, confidence_level=confidence_level)
+    return answers, by_method(answers, confidence_level=confidence_level)

@@ -27,7 +27,7 @@ from ..stats.resampling import bootstrap_values, paired_difference, common_seed,
 from ..stats import ConfidenceInterval, Result
 from ..stats.checks import check_int
 
-__all__ = ["GPT4_ECE", "KADAVATH_T", "agreement", "answer_table", "auroc", "calibration_changes",
+__all__ = ["GPT4_ECE", "KADAVATH_T", "two_draw_agreement", "answer_table", "auroc", "calibration_changes",
            "calibration_summary", "ece_difference", "expected_distinct", "temperature", "temperature_scaling"]
 
 # OpenAI (2023), GPT-4 Technical Report, arXiv:2303.08774, Fig. 8: ECE on an MMLU subset
@@ -50,7 +50,7 @@ def _as_prob_rows(p, name="p"):
     return p
 
 
-def agreement(p) -> np.ndarray:
+def two_draw_agreement(p) -> np.ndarray:
     """Probability that two independent draws from each row's distribution agree, ``sum_k p_k^2``.
 
     Parameters
@@ -112,7 +112,7 @@ def answer_table(scores: pd.DataFrame, facts: pd.DataFrame | None = None, *, n_d
     top = p.argmax(axis=1)
     out = items.copy()
     out["confidence"] = p.max(axis=1)
-    out["agreement"] = agreement(p)
+    out["agreement"] = two_draw_agreement(p)
     out["correct"] = true[np.arange(len(p)), top]
     out["p_true"] = np.where(true, p, 0.0).sum(axis=1)
     out["entropy"] = divergence.entropy(logp)

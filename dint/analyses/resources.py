@@ -10,7 +10,7 @@ the training demonstrations, each run scored on the held-out facts. The rest tur
 distributions into per-item *outcomes* — one row per (family, point, fact) with ``p_correct``
 (probability the returned answer is right; 0/1 for a deterministic answer), ``p_abstain`` and
 ``cost`` (inference FLOPs spent on the item) — and outcomes into points with intervals
-(`summarize`), Pareto frontiers (`pareto`) and paired tests (`paired_difference`, `trend`).
+(`accuracy_cost`), Pareto frontiers (`pareto`) and paired tests (`paired_difference`, `trend`).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ __all__ = [
     "pareto",
     "rl_points",
     "sample_index",
-    "summarize",
+    "accuracy_cost",
     "train_grid",
     "training_curve",
     "trend",
@@ -261,7 +261,7 @@ def sample_index(p, *, rng) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ outcomes and points
 def outcomes(family: str, point, fact, p_correct, *, cost, train_flops: float, p_abstain=0.0) -> pd.DataFrame:
-    """Per-item outcomes of one policy in the tidy format of `summarize` (`OUTCOME_COLUMNS`).
+    """Per-item outcomes of one policy in the tidy format of `accuracy_cost` (`OUTCOME_COLUMNS`).
 
     Parameters
     ----------
@@ -285,7 +285,7 @@ def outcomes(family: str, point, fact, p_correct, *, cost, train_flops: float, p
                          "train_flops": float(train_flops)})[OUTCOME_COLUMNS]
 
 
-def summarize(table: pd.DataFrame, *, n_resamples: int = 2000, rng: int = 0) -> pd.DataFrame:
+def accuracy_cost(table: pd.DataFrame, *, n_resamples: int = 2000, rng: int = 0) -> pd.DataFrame:
     """One row per (family, point): accuracy with its interval, coverage, and total FLOPs.
 
     Parameters
@@ -340,7 +340,7 @@ def pareto(flops, accuracy) -> np.ndarray:
 
 def rl_points(sweep: pd.DataFrame, *, start_flops: float, rollout_ratio: float, n_eval: int,
               inference_flops: float, family: str = "RL checkpoints (β sweep)") -> pd.DataFrame:
-    """RL checkpoints of `experiments.rl_sweep` as points in `summarize`'s format.
+    """RL checkpoints of `experiments.rl_sweep` as points in `accuracy_cost`'s format.
 
     Parameters
     ----------

@@ -315,13 +315,13 @@ def outcomes(base_scores: pd.DataFrame, scores: dict, facts: pd.DataFrame, *, fo
     return out
 
 
-def measures(items: dict, *, n_resamples: int = 2000, seed: int = 0, n_bins: int = 10) -> pd.DataFrame:
+def measures(items: dict, *, n_resamples: int = 2000, rng: int = 0, n_bins: int = 10) -> pd.DataFrame:
     """Accuracy, KL from the base and calibration error of each stack, each with its interval.
 
     Parameters
     ----------
     items : `outcomes`' mapping (the base included as ``"base"``, KL 0)
-    n_resamples, seed : of the bootstrap intervals
+    n_resamples, rng : of the bootstrap intervals
     n_bins : equal-width bins of the debiased calibration error
 
     Returns
@@ -340,9 +340,9 @@ def measures(items: dict, *, n_resamples: int = 2000, seed: int = 0, n_bins: int
         acc = st.proportion(int(it["correct_post"].sum()), n)
         kl = it["kl"].to_numpy(float)
         klr = (st.Result(0.0, st.ConfidenceInterval(0.0, 0.0), n, "zero") if np.ptp(kl) == 0 and kl[0] == 0
-               else st.bootstrap_mean(kl, n_resamples=n_resamples, rng=seed))
+               else st.bootstrap_mean(kl, n_resamples=n_resamples, rng=rng))
         e = calibration.ece(it["confidence"].to_numpy(float), it["correct_post"].to_numpy(bool), n_bins=n_bins,
-                            debiased=True, n_resamples=n_resamples, rng=seed)
+                            debiased=True, n_resamples=n_resamples, rng=rng)
         rows.append({"stack": name(key), "n_steps": len(parse(key)), "n": n, "accuracy": acc.statistic,
                      "accuracy_low": acc.confidence_interval.low, "accuracy_high": acc.confidence_interval.high,
                      "kl": klr.statistic, "kl_low": klr.confidence_interval.low, "kl_high": klr.confidence_interval.high,
@@ -351,7 +351,7 @@ def measures(items: dict, *, n_resamples: int = 2000, seed: int = 0, n_bins: int
     return pd.DataFrame(rows)
 
 
-def additivity(items: dict, column: str = "correct_post", *, n_resamples: int = 9999, seed: int = 0) -> pd.DataFrame:
+def additivity(items: dict, column: str = "correct_post", *, n_permutations: int = 9999, rng: int = 0) -> pd.DataFrame:
     """Each multi-step stack against the additive prediction from its single steps, item by item.
 
     For item i and stack S, the additive prediction is ``y_i(base) + Σ_{s∈S} [y_i(s) − y_i(base)]``
@@ -362,7 +362,7 @@ def additivity(items: dict, column: str = "correct_post", *, n_resamples: int = 
     ----------
     items : `outcomes`' mapping; must hold the base and every single step of the stacks
     column : the per-item outcome
-    n_resamples, seed : of the sign-flip permutation test
+    n_permutations, rng : of the sign-flip permutation test
 
     Returns
     -------
@@ -389,7 +389,7 @@ def additivity(items: dict, column: str = "correct_post", *, n_resamples: int = 
             raise ValueError(f"stack {key!r}: single step(s) {missing} missing from items")
         pred = y0 + sum(names[s][column].to_numpy(float) - y0 for s in steps)
         obs = it[column].to_numpy(float)
-        r = st.paired_permutation_test(obs, pred, n_resamples=n_resamples, rng=seed)
+        r = st.paired_permutation_test(obs, pred, n_resamples=n_permutations, rng=rng)
         rows.append({"stack": key, "n_steps": len(steps), "observed": float(obs.mean()), "additive": float(pred.mean()),
                      "excess": r.statistic, "excess_low": r.confidence_interval.low,
                      "excess_high": r.confidence_interval.high, "pvalue": r.pvalue, "reason": r.reason, "n": len(obs)})

@@ -7,7 +7,7 @@ The functions live in small modules by subject (`world`, `estimates`, `calibrati
 `costs`) and are all importable from ``dint.plot``.
 """
 from ._base import CLASS_COLORS, FAMILY_MARKERS, PALETTE, SPLIT_COLORS, TYPE_COLORS, TYPE_MARKERS, save
-from .calibration import reliability, risk_coverage, verification
+from .calibration import reliability_diagram, risk_coverage, verification
 from .costs import accuracy_cost, additive, baselines, bon_kl, frontiers, reward_vs_kl, stack_measure
 from .estimates import card_scatter, forest, intervals, model_intervals
 from .shifts import URIAL_SHARES, confusion, error_composition, pass_curves, shift_measure, token_shift, transitions
@@ -17,6 +17,6 @@ __all__ = [
     "CLASS_COLORS", "FAMILY_MARKERS", "PALETTE", "SPLIT_COLORS", "TYPE_COLORS", "TYPE_MARKERS", "URIAL_SHARES",
     "accuracy_cost", "additive", "baselines", "bon_kl", "by_mentions", "card_scatter", "confusion",
     "corpus_fit", "error_composition", "forest", "frontiers", "intervals", "misconception_scatter",
-    "model_intervals", "pass_curves", "reliability", "reward_vs_kl", "risk_coverage", "save", "shift_measure",
+    "model_intervals", "pass_curves", "reliability_diagram", "reward_vs_kl", "risk_coverage", "save", "shift_measure",
     "stack_measure", "token_shift", "transitions", "type_distribution", "verification",
 ]

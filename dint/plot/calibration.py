@@ -7,7 +7,7 @@ import pandas as pd
 from ._base import PALETTE, figure_axes
 
 
-def reliability(diagram: pd.DataFrame, *, ax=None, label: str | None = None, color=None):
+def reliability_diagram(diagram: pd.DataFrame, *, ax=None, label: str | None = None, color=None):
     """Reliability diagram: accuracy (Wilson interval) against mean confidence per bin.
 
     Parameters

@@ -74,7 +74,7 @@ def accuracy_cost(summary: pd.DataFrame, *, ax=None):
 
     Parameters
     ----------
-    summary : `dint.analyses.reasoning.summarize` rows with a ``store`` column
+    summary : `dint.analyses.reasoning.by_method` rows with a ``store`` column
     """
     fig, ax = figure_axes(ax)
     markers = {"direct": "o", "chain": "s", "majority": "^", "verified": "D"}
@@ -143,7 +143,7 @@ def frontiers(points: pd.DataFrame, *, ax=None, reference: float | None = None,
 
     Parameters
     ----------
-    points : `dint.analyses.resources.summarize` rows (``family``, ``accuracy``, ``ci_low``, ``ci_high``,
+    points : `dint.analyses.resources.accuracy_cost` rows (``family``, ``accuracy``, ``ci_low``, ``ci_high``,
         ``total_flops``) with a boolean ``frontier`` column (`dint.analyses.resources.pareto`)
     reference : an optional accuracy drawn as a dashed horizontal line (e.g. the base rate 1/K)
     colors : {family: colour}; default the palette in first-seen order

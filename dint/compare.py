@@ -14,7 +14,7 @@ import pandas as pd
 from . import divergence, stats
 from .stats import proportions
 
-__all__ = ["distributions", "holm", "shift", "summarize", "transitions"]
+__all__ = ["distributions", "shift", "summarize", "transitions"]
 
 ITEM_KEYS = ["fact", "form"]
 
@@ -144,40 +144,3 @@ def summarize(items: pd.DataFrame, *, by: str | list[str] | None = None, confide
                      "ci_high": r.confidence_interval.high, "pvalue": r.pvalue, "test": "McNemar exact", "n": n,
                      "reason": r.reason, **transitions(g)})
     return pd.DataFrame(rows)
-
-
-def holm(table: pd.DataFrame, *, family: list[str] | None = None) -> pd.DataFrame:
-    """Add ``pvalue_holm``: Holm's adjustment across the rows with a p-value, within each family.
-
-    Parameters
-    ----------
-    table : one row per estimate, with a ``pvalue`` column (NaN where no test is made) and optionally a
-        ``reason`` column: why a test could not be made (not estimable: an aliased term, no discordant
-        pairs, identical samples, ...), empty otherwise
-    family : the columns whose rows form one family (e.g. ``["measure"]``: the accuracy tests of every
-        intervention are one family, the entropy tests another); None: all rows
-
-    Returns
-    -------
-    A copy of ``table`` with ``pvalue_holm`` (NaN where the row has no p-value).
-
-    Notes
-    -----
-    Holm (1979). A test that could not be made (NaN p-value with a ``reason``) is left out of its family,
-    so the adjustment is over the tests that were made, and a line is printed for each, naming it and the
-    reason: a notebook's output says what its family left out.
-    """
-    out = table.copy()
-    out["pvalue_holm"] = np.nan
-    groups = [(None, out)] if not family else out.groupby(family, sort=False)
-    for _, g in groups:
-        ok = g["pvalue"].notna()
-        if ok.any():
-            out.loc[g.index[ok], "pvalue_holm"] = stats.adjust(g.loc[ok, "pvalue"].to_numpy(float), method="holm")
-    if "reason" in out.columns:
-        left_out = out[out["pvalue"].isna() & out["reason"].fillna("").astype(bool)]
-        names = [c for c in out.columns if c != "reason" and not pd.api.types.is_numeric_dtype(out[c])]   # labels
-        for _, r in left_out.iterrows():
-            name = ", ".join(f"{c}={r[c]}" for c in names if isinstance(r[c], str))
-            print(f"not estimable, left out of the Holm family: {name} ({r['reason']})")
-    return out

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dint import compare
+from dint import compare, stats
 
 
 def _scores(p, true_idx, forms=("qa",)):
@@ -60,7 +60,7 @@ def test_summarize_and_holm():
     assert acc["estimate"] > 0 and acc["pvalue"] < 0.05 and acc["right_wrong"] == 0
     g = items[items.split == acc["split"]]
     assert acc["estimate"] == pytest.approx(g["correct_post"].mean() - g["correct_base"].mean())
-    adj = compare.holm(table, family=["measure"])
+    adj = stats.holm(table, family=["measure"])
     ok = adj["pvalue"].notna()
     assert (adj.loc[ok, "pvalue_holm"] >= adj.loc[ok, "pvalue"]).all()
     assert adj.loc[~ok, "pvalue_holm"].isna().all()
@@ -74,7 +74,7 @@ def test_holm_leaves_out_what_could_not_be_tested(capsys):
     t = pd.DataFrame({"test": ["a", "b", "c", "estimate only", "e"],
                       "pvalue": [0.01, np.nan, 0.04, np.nan, 0.02],
                       "reason": ["", "no discordant pairs", "", "", ""]})
-    out = compare.holm(t)
+    out = stats.holm(t)
     made = t.pvalue.notna()
     assert out.pvalue_holm[made].tolist() == pytest.approx(multipletests(t.pvalue[made], method="holm")[1].tolist())
     assert out.pvalue_holm[~made].isna().all()

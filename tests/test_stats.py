@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as sps
 from statsmodels.stats.proportion import proportion_confint
@@ -770,3 +771,25 @@ def test_paired_bootstrap_is_bootstrap_mean_of_differences():
     for method in ("studentized", "t"):
         assert (paired_bootstrap(x, y, method=method, rng=2).confidence_interval
                 == bootstrap_mean(x - y, method=method, rng=2).confidence_interval)
+
+
+def test_result_row_and_from_row_round_trip():
+    r = Result(0.25, ConfidenceInterval(0.1, 0.4), 30, "mean, t interval", 0.03, "")
+    row = r.row(model="sft", measure="accuracy")
+    assert list(row) == ["model", "measure", "estimate", "ci_low", "ci_high", "pvalue", "n", "method", "reason"]
+    assert Result.from_row(row) == r
+    table = pd.DataFrame([row, Result(float("nan"), ConfidenceInterval(float("nan"), float("nan")), 0, "kappa",
+                                      reason="one class").row(model="dpo", measure="kappa")])
+    assert Result.from_row(table.iloc[0]) == r                       # a pandas row
+    back = [Result.from_row(t) for t in table.itertuples()]           # an itertuples tuple
+    assert back[0] == r and back[1].reason == "one class" and np.isnan(back[1].statistic)
+    assert Result.from_row(row, pvalue=0.09).pvalue == 0.09           # e.g. a Holm-adjusted p-value
+    no_test = Result.from_row({"estimate": 1.0, "ci_low": 0.5, "ci_high": 2.0, "n": 5, "method": "m"})
+    assert np.isnan(no_test.pvalue) and no_test.reason == ""
+
+
+def test_result_from_row_iv():
+    with pytest.raises(ValueError, match=r"row lacks \['ci_low', 'ci_high'\]"):
+        Result.from_row({"estimate": 1.0, "n": 3, "method": "m"})
+    with pytest.raises(ValueError, match="changes"):
+        Result.from_row({"estimate": 1.0, "ci_low": 0.0, "ci_high": 2.0, "n": 3, "method": "m"}, low=1)

@@ -225,7 +225,7 @@ def real_numbers(statement: pd.DataFrame, qa: pd.DataFrame, *, n_resamples: int 
                                  chance.confidence_interval.high - out["chance_accuracy"]),
         chance.n, "accuracy minus mean 1/K, Wilson interval; exact binomial test against the mean 1/K",
         float(_binom_p(int(statement["correct"].sum()), len(statement), out["chance_accuracy"])))
-    family = compare.holm(pd.DataFrame({"test": list(tests), "pvalue": [r.pvalue for r in tests.values()],
+    family = stats.holm(pd.DataFrame({"test": list(tests), "pvalue": [r.pvalue for r in tests.values()],
                                         "reason": [r.reason for r in tests.values()]}))
     made = int(family.pvalue.notna().sum())
     for (name, r), p in zip(tests.items(), family.pvalue_holm):

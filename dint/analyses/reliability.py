@@ -10,7 +10,7 @@ on the same facts are compared *paired*: resampling and permuting facts, never m
 
 Results are tidy DataFrames (one row per model and measure: ``estimate``, ``ci_low``, ``ci_high``,
 ``pvalue``, ``n``, ``test``, ``reason``: why a NaN is not estimable, empty otherwise) so that a
-notebook can concatenate every test it makes and adjust them together (`dint.compare.holm`, which
+notebook can concatenate every test it makes and adjust them together (`dint.stats.holm`, which
 leaves the tests that could not be made out of the family); single results are `dint.stats.Result`.
 """
 from __future__ import annotations

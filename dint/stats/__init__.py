@@ -16,23 +16,25 @@ from ..lazy import submodules
 if TYPE_CHECKING:   # where each name lives; it is imported on first use (scipy and statsmodels take a second)
     from .clustered import cluster_bootstrap
     from .intervals import bootstrap_mean, paired_bootstrap, pearson, proportion
-    from .multiple import adjust
+    from .multiple import adjust, holm
     from .permutation import paired_permutation_test
-    from .result import ConfidenceInterval, Result
+    from .result import ROW, ConfidenceInterval, Result
 
 __all__ = [
+    "ROW",
     "ConfidenceInterval",
     "Result",
     "adjust",
     "bootstrap_mean",
     "cluster_bootstrap",
+    "holm",
     "paired_bootstrap",
     "paired_permutation_test",
     "pearson",
     "proportion",
 ]
-_HOME = {"ConfidenceInterval": "result", "Result": "result", "adjust": "multiple", "bootstrap_mean": "intervals",
-         "cluster_bootstrap": "clustered", "paired_bootstrap": "intervals", "paired_permutation_test": "permutation",
+_HOME = {"ROW": "result", "ConfidenceInterval": "result", "Result": "result", "adjust": "multiple", "bootstrap_mean": "intervals",
+         "cluster_bootstrap": "clustered", "holm": "multiple", "paired_bootstrap": "intervals", "paired_permutation_test": "permutation",
          "pearson": "intervals", "proportion": "intervals"}
 _modules, _dir = submodules(__name__, ("checks", "clustered", "fits", "intervals", "multiple", "permutation",
                                           "proportions", "resampling", "result"), globals())

@@ -1,9 +1,19 @@
-"""What every estimate and test of dint returns: an estimate with its interval, as a frozen dataclass."""
+"""What every estimate and test of dint returns: an estimate with its interval, as a frozen dataclass.
+
+One convention from a function to the paper: a `Result` object (scipy's field names) while it is computed;
+a table row with the columns `ROW` (`Result.row`) in tidy tables, plots and the claims; back to a `Result`
+by `Result.from_row`. ``numbers.json`` stores `Result.asdict` (the object's own field names).
+"""
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-__all__ = ["ConfidenceInterval", "Result"]
+__all__ = ["ROW", "ConfidenceInterval", "Result"]
+
+# the columns of a result in a table, in order
+ROW = ("estimate", "ci_low", "ci_high", "pvalue", "n", "method", "reason")
 
 
 @dataclass(frozen=True)
@@ -12,6 +22,10 @@ class ConfidenceInterval:
 
     low: float
     high: float
+
+
+def _float(value) -> float:
+    return float("nan") if value is None else float(value)
 
 
 @dataclass(frozen=True)
@@ -30,7 +44,34 @@ class Result:
     reason: str = ""
 
     def asdict(self) -> dict:
-        """Flat dict for tables and the paper's macros."""
+        """Flat dict with the object's field names (``statistic``, ``ci_low``, ``ci_high``, ...): ``numbers.json``."""
         d = asdict(self)
         ci = d.pop("confidence_interval")
         return {**d, "ci_low": ci["low"], "ci_high": ci["high"]}
+
+    def row(self, **labels) -> dict:
+        """The result as a table row: ``labels`` (e.g. ``model="sft", measure="ece"``) then the columns `ROW`."""
+        return {**labels, "estimate": self.statistic, "ci_low": self.confidence_interval.low,
+                "ci_high": self.confidence_interval.high, "pvalue": self.pvalue, "n": self.n, "method": self.method,
+                "reason": self.reason}
+
+    @classmethod
+    def from_row(cls, row, **changes) -> "Result":
+        """The `Result` of a table row (a mapping, a pandas row or an ``itertuples`` tuple) with the columns
+        `ROW` (``pvalue`` and ``reason`` optional); ``changes`` replace fields (e.g. ``pvalue=`` a Holm-adjusted
+        p-value, ``method=``)."""
+        get = row.get if isinstance(row, Mapping) or hasattr(row, "get") else (lambda k, d=None: getattr(row, k, d))
+        missing = [c for c in ("estimate", "ci_low", "ci_high", "n", "method") if get(c, None) is None]
+        if missing:
+            raise ValueError(f"row lacks {missing}: a result row has the columns {ROW}")
+        n = get("n")
+        reason = get("reason", "")
+        fields = {"statistic": _float(get("estimate")),
+                  "confidence_interval": ConfidenceInterval(_float(get("ci_low")), _float(get("ci_high"))),
+                  "n": int(n) if not (isinstance(n, float) and math.isnan(n)) else 0, "method": str(get("method")),
+                  "pvalue": _float(get("pvalue", float("nan"))),
+                  "reason": reason if isinstance(reason, str) else ""}
+        unknown = set(changes) - set(fields)
+        if unknown:
+            raise ValueError(f"changes: {sorted(unknown)} are not fields of Result ({sorted(fields)})")
+        return cls(**{**fields, **changes})

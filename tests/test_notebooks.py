@@ -1,10 +1,12 @@
 """Every claim notebook runs under the smoke profile, through Papermill, without an error output."""
 import json
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from dint import plot
 from dint.pipeline import notebooks, paths
 
 NOTEBOOKS = sorted(p.stem for p in paths.notebooks().glob("*.ipynb"))
@@ -42,6 +44,11 @@ def test_notebook_runs_under_smoke(name, tmp_path):
     for ext in ("pdf", "png"):
         fig = paths.figures("smoke") / f"{name}.{ext}"
         assert fig.stat().st_size > 1000
+    # printed at its own size: no wider than the paper's text (plot.save also refused text under 7 pt
+    # and text running off the figure before it wrote the file)
+    box = re.search(rb"/MediaBox \[ *0 0 ([\d.]+) ([\d.]+) *\]", (paths.figures("smoke") / f"{name}.pdf").read_bytes())
+    width, height = float(box[1]) / 72, float(box[2]) / 72
+    assert width <= plot.PAGE_WIDTH + 0.05 and height <= 9, (width, height)
 
 
 def test_notebook_00_reproducible(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 from dint import calibration, plot, stats
 
@@ -170,3 +171,33 @@ def test_real_fact_plots():
     np.testing.assert_allclose(pts, [[0.2, 0.6], [0.7, 0.1]])      # contested facts only
     fig = plot.type_distribution(t, by="relation")
     assert [x.get_text() for x in fig.axes[0].get_xticklabels()] == ["capital", "currency"]
+
+
+def test_panels_rows_of_at_most_three_at_the_page_width():
+    fig, axes = plot.panels(5)
+    assert len(axes) == 5 and fig.get_figwidth() == plot.PAGE_WIDTH
+    assert sum(ax.get_visible() for ax in fig.axes) == 5 and len(fig.axes) == 6     # 3 + 2, one cell hidden
+    fig, axes = plot.panels(4)
+    assert len(fig.axes) == 4                                                        # balanced: 2 x 2
+    with pytest.raises(ValueError, match="ncols"):
+        plot.panels(4, ncols=4)
+    with pytest.raises(ValueError, match="n="):
+        plot.panels(0)
+
+
+def test_save_refuses_a_figure_that_would_not_read_in_print(tmp_path):
+    import matplotlib.pyplot as plt
+
+    wide, ax = plt.subplots(1, 5, figsize=(21, 3.8))
+    small, ax2 = plt.subplots(figsize=(4, 3))
+    ax2.set_title("tiny", fontsize=5)
+    cut, axes = plot.panels(3)
+    axes[2].set_xlabel("a label far too long for the last panel of a row at this width " * 2)
+    for fig, what in ((wide, "21.0 in wide"), (small, "'tiny' at 5.0 pt"), (cut, "runs off the figure")):
+        with pytest.raises(ValueError, match="would not read at print size"):
+            plot.save(fig, tmp_path / "f")
+        assert any(what in p for p in plot.print_problems(fig))
+    assert not list(tmp_path.iterdir())                      # nothing written
+    fine, axes = plot.panels(3)
+    axes[0].plot([0, 1], [0, 1])
+    assert plot.print_problems(fine) == [] and len(plot.save(fine, tmp_path / "ok")) == 2

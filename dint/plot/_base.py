@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import math
+
+import matplotlib as mpl
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 
 PALETTE = sns.color_palette("colorblind")
@@ -16,6 +20,67 @@ CLASS_COLORS = {"routing": PALETTE[4], "imitative": PALETTE[3], "regression": PA
 FAMILY_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 
 
+# The paper's text width (US letter, 2.3 cm margins) and the smallest text size that reads in print: every
+# figure is drawn at the size it is printed, so its text sizes are its printed sizes (`save` checks both).
+PAGE_WIDTH = 6.7   # inches
+MIN_FONT = 7.0     # points
+PAPER_RC = {"font.size": 7.5, "axes.titlesize": 8, "axes.labelsize": 7.5, "xtick.labelsize": 7, "ytick.labelsize": 7,
+            "legend.fontsize": 7, "legend.title_fontsize": 7, "figure.titlesize": 8, "lines.markersize": 4}
+
+
+def panels(n: int, *, ncols: int = 3, row_height: float = 2.2, width: float = PAGE_WIDTH):
+    """A figure of ``n`` panels in balanced rows of at most ``ncols`` (3), at the paper's text width: ``(fig, axes)``
+    with ``axes`` a 1-D array of the ``n`` panels (unused cells of the last row are hidden).
+
+    It sets the paper's text sizes (`PAPER_RC`) for what is drawn next, so the figure prints at its own
+    size with text of at least `MIN_FONT` points.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n={n!r}: must be an integer >= 1 (the number of panels)")
+    if not 1 <= ncols <= 3:
+        raise ValueError(f"ncols={ncols!r}: at most three panels a row read at the paper's width")
+    mpl.rcParams.update(PAPER_RC)
+    rows = math.ceil(n / ncols)
+    cols = math.ceil(n / rows)     # balanced rows: 4 panels are 2 x 2, 5 are 3 + 2
+    fig = plt.figure(figsize=(width, rows * row_height), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def print_problems(fig) -> list[str]:
+    """What would not read at print size: a figure wider than `PAGE_WIDTH`, visible text under `MIN_FONT`,
+    text that runs off the figure's edge."""
+    out = []
+    width = fig.get_figwidth()
+    if width > PAGE_WIDTH + 0.05:
+        out.append(f"the figure is {width:.1f} in wide; the paper's text is {PAGE_WIDTH} in (use plot.panels)")
+    small = sorted({(round(t.get_fontsize(), 1), t.get_text()[:30]) for t in fig.findobj(mpl.text.Text)
+                    if t.get_visible() and t.get_text().strip() and t.get_fontsize() < MIN_FONT - 1e-6
+                    and (t.axes is None or t.axes.get_visible())})
+    out += [f"text {text!r} at {size} pt, under {MIN_FONT} pt" for size, text in small[:10]]
+    fig.canvas.draw()   # lay the figure out, then find text cut off at its edges
+    renderer = fig.canvas.get_renderer()
+    w, h = fig.bbox.width, fig.bbox.height
+    ticks = {id(t) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
+             for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()] for t in (tick.label1, tick.label2)}
+    cut = sorted({t.get_text()[:40] for t in fig.findobj(mpl.text.Text)
+                  if id(t) not in ticks and t.get_visible() and t.get_text().strip()
+                  and (t.axes is None or t.axes.get_visible()) and _outside(t.get_window_extent(renderer), w, h)})
+    out += [f"text {text!r} runs off the figure" for text in cut[:10]]
+    # tick labels: those drawn are inside each panel's tight box
+    for ax in fig.axes:
+        if ax.get_visible() and _outside(ax.get_tightbbox(renderer), w, h):
+            name = ax.get_title(loc="left") or ax.get_title() or ax.get_xlabel() or "a panel"
+            out.append(f"the tick labels of {name} run off the figure")
+    return out
+
+
+def _outside(box, w, h, tol=2.0) -> bool:
+    return box.x0 < -tol or box.y0 < -tol or box.x1 > w + tol or box.y1 > h + tol
+
+
 def figure_axes(ax, ncols=1, figsize=(4.2, 3.4)):
     if ax is not None:
         return ax.figure, ax
@@ -23,8 +88,16 @@ def figure_axes(ax, ncols=1, figsize=(4.2, 3.4)):
     return fig, ax
 
 
-def save(fig, stem: str | Path) -> list[Path]:
-    """Write ``fig`` as ``<stem>.pdf`` (vector) and ``<stem>.png``; returns the paths."""
+def save(fig, stem: str | Path, *, check: bool = True) -> list[Path]:
+    """Write ``fig`` as ``<stem>.pdf`` (vector) and ``<stem>.png``; returns the paths.
+
+    With ``check`` (the default) a figure that would not read in the paper (`print_problems`: wider than
+    the text, or text under 7 pt) is a ``ValueError`` naming what to change, and nothing is written.
+    """
+    if check:
+        problems = print_problems(fig)
+        if problems:
+            raise ValueError(f"fig {stem}: would not read at print size: " + "; ".join(problems))
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     out = [stem.with_suffix(".pdf"), stem.with_suffix(".png")]

@@ -56,5 +56,5 @@ def verification(systems: pd.DataFrame, measure: str, *, ax=None, reference: flo
     ax.set_yticks(np.arange(len(models)), models, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel(label or measure)
-    ax.legend(fontsize=6, frameon=False, loc="best")
+    ax.legend(fontsize=7, frameon=False, loc="best")
     return fig

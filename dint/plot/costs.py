@@ -32,7 +32,7 @@ def reward_vs_kl(table: pd.DataFrame, *, x: str = "d", ax=None, hue: str | None 
             ax.plot(d, f(d), color=color, lw=1.5, ls="--", label=label)
     ax.set_xlabel("d = √KL(policy ‖ start)")
     ax.set_ylabel("reward")
-    ax.legend(fontsize=6, frameon=False)
+    ax.legend(fontsize=7, frameon=False)
     return fig
 
 
@@ -87,7 +87,7 @@ def accuracy_cost(summary: pd.DataFrame, *, ax=None):
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set(xlabel="inference tokens per question", ylabel="accuracy (abstention = wrong)")
-    ax.legend(fontsize=6, frameon=False)
+    ax.legend(fontsize=7, frameon=False)
     return fig
 
 
@@ -105,7 +105,7 @@ def additive(table: pd.DataFrame, *, ax=None, x: str = "additive", y: str = "acc
     ax.errorbar(table[x], table[y], yerr=np.clip(err, 0, None), fmt="none", ecolor="0.6", lw=0.8, capsize=2)
     ax.scatter(table[x], table[y], c=colors, s=22, zorder=3)
     for r in table.itertuples():
-        ax.annotate(r.stack, (getattr(r, x), getattr(r, y)), fontsize=6, xytext=(3, 2),
+        ax.annotate(r.stack, (getattr(r, x), getattr(r, y)), fontsize=7, xytext=(3, 2),
                     textcoords="offset points")
     lo = float(np.nanmin([table[x].min(), table[f"{y}_low"].min()]))
     hi = float(np.nanmax([table[x].max(), table[f"{y}_high"].max()]))
@@ -166,5 +166,5 @@ def frontiers(points: pd.DataFrame, *, ax=None, reference: float | None = None,
     ax.set_xscale("log")
     ax.set(xlabel="total FLOPs (post-training + inference on the query set)",
            ylabel="accuracy (abstention = not correct)", ylim=(-0.02, 1.02))
-    ax.legend(fontsize=6, frameon=False, loc="upper left")
+    ax.legend(fontsize=7, frameon=False, loc="upper left")
     return fig

@@ -99,7 +99,7 @@ def model_intervals(table: pd.DataFrame, *, ax=None, series: str = "measure", la
     ax.set_yticks(np.arange(len(models)), models, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
-    ax.legend(fontsize=6, frameon=False, loc="best")
+    ax.legend(fontsize=7, frameon=False, loc="best")
     return fig
 
 
@@ -111,6 +111,6 @@ def card_scatter(cards: pd.DataFrame, x: str, y: str, *, ax=None):
     ax.errorbar(cards[x], cards[y], xerr=xerr, yerr=yerr, fmt="o", ms=3, lw=0.7, capsize=1.5, color=PALETTE[0],
                 ecolor="0.6")
     for r in cards.itertuples():
-        ax.annotate(r.model, (getattr(r, x), getattr(r, y)), fontsize=6, xytext=(3, 2), textcoords="offset points")
+        ax.annotate(r.model, (getattr(r, x), getattr(r, y)), fontsize=7, xytext=(3, 2), textcoords="offset points")
     ax.set(xlabel=x.replace("_", " "), ylabel=y.replace("_", " "))
     return fig

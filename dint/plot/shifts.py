@@ -114,11 +114,11 @@ def error_composition(shares: pd.DataFrame, *, by: str = "intervention", ax=None
                 edgecolor="white", lw=0.5)
         for yy, ll, ww in zip(y, left, w):
             if ww >= min_label:
-                ax.text(ll + ww / 2, yy, f"{ww:.0f}", ha="center", va="center", fontsize=6)
+                ax.text(ll + ww / 2, yy, f"{ww:.0f}", ha="center", va="center", fontsize=7)
         left += w
     ax.set_yticks(y, models, fontsize=8)
     ax.set(xlabel="errors (held-out items)")
-    ax.legend(fontsize=6, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
     return fig
 
 
@@ -169,5 +169,5 @@ def pass_curves(curve: pd.DataFrame, *, hue: str, ax=None, reference: pd.DataFra
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set(xlabel="k (samples, with replacement)", ylabel="pass@k", ylim=(0, 1.02))
-    ax.legend(fontsize=6, frameon=False, loc="best")
+    ax.legend(fontsize=7, frameon=False, loc="best")
     return fig

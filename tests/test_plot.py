@@ -47,7 +47,8 @@ def test_risk_coverage_plot_on_given_axes():
     r = calibration.risk_coverage(conf, correct)
     fig, ax = plt.subplots()
     assert plot.risk_coverage(r, ax=ax, label="base") is fig
-    assert "AURC" in ax.get_legend().get_texts()[0].get_text()
+    legend = ax.get_legend()
+    assert legend.get_title().get_text() == "AURC" and legend.get_texts()[0].get_text() == f"base: {r.aurc:.2f}"
 
 
 def _summary():
@@ -201,3 +202,21 @@ def test_save_refuses_a_figure_that_would_not_read_in_print(tmp_path):
     fine, axes = plot.panels(3)
     axes[0].plot([0, 1], [0, 1])
     assert plot.print_problems(fine) == [] and len(plot.save(fine, tmp_path / "ok")) == 2
+
+
+def test_legend_wraps_its_labels_and_goes_above_on_request():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    for k in range(5):
+        ax.plot([0, 1], [k, k], label=f"a rather long series label number {k}")
+    inside = plot.legend(ax)
+    assert inside.get_texts()[0].get_text() == "a rather long series\nlabel number 0"
+    above = plot.legend(ax, above=True)
+    assert above._loc == 4 and above._ncols == 1   # lower right of the anchor above the panel; long labels: one column
+    fig2, ax2 = plt.subplots()
+    for k in range(5):
+        ax2.plot([0, 1], [k, k], label=f"s{k}")
+    assert plot.legend(ax2, above=True)._ncols == 2   # five short entries: two columns
+    fig3, ax3 = plt.subplots()
+    assert plot.legend(ax3) is None                    # nothing labelled: no legend

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import math
+import textwrap
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -49,9 +50,9 @@ def panels(n: int, *, ncols: int = 3, row_height: float = 2.2, width: float = PA
     return fig, axes[:n]
 
 
-def print_problems(fig) -> list[str]:
+def print_problems(fig, *, draw: bool = True) -> list[str]:
     """What would not read at print size: a figure wider than `PAGE_WIDTH`, visible text under `MIN_FONT`,
-    text that runs off the figure's edge."""
+    text that runs off the figure's edge. ``draw=False`` checks the layout of the last draw (of a save)."""
     out = []
     width = fig.get_figwidth()
     if width > PAGE_WIDTH + 0.05:
@@ -60,7 +61,9 @@ def print_problems(fig) -> list[str]:
                     if t.get_visible() and t.get_text().strip() and t.get_fontsize() < MIN_FONT - 1e-6
                     and (t.axes is None or t.axes.get_visible())})
     out += [f"text {text!r} at {size} pt, under {MIN_FONT} pt" for size, text in small[:10]]
-    fig.canvas.draw()   # lay the figure out, then find text cut off at its edges
+    if draw:   # lay the figure out (twice: constrained layout moves the panels again after the first)
+        fig.canvas.draw()
+        fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     w, h = fig.bbox.width, fig.bbox.height
     ticks = {id(t) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
@@ -71,14 +74,31 @@ def print_problems(fig) -> list[str]:
     out += [f"text {text!r} runs off the figure" for text in cut[:10]]
     # tick labels: those drawn are inside each panel's tight box
     for ax in fig.axes:
-        if ax.get_visible() and _outside(ax.get_tightbbox(renderer), w, h):
+        if ax.get_visible() and _outside(ax.get_tightbbox(renderer), w, h, margin=0.0):
             name = ax.get_title(loc="left") or ax.get_title() or ax.get_xlabel() or "a panel"
             out.append(f"the tick labels of {name} run off the figure")
     return out
 
 
-def _outside(box, w, h, tol=2.0) -> bool:
-    return box.x0 < -tol or box.y0 < -tol or box.x1 > w + tol or box.y1 > h + tol
+def _outside(box, w, h, margin=4.0) -> bool:
+    """Whether ``box`` (pixels) comes within ``margin`` pixels of the figure's edge or crosses it: text
+    drawn at another resolution (the PNG's 200 dpi, the PDF) is a little wider than at 100 dpi."""
+    return box.x0 < margin or box.y0 < margin or box.x1 > w - margin or box.y1 > h - margin
+
+
+def legend(ax, *, above: bool = False, width: int = 22, **kw):
+    """The panel's legend at 7 pt with its labels wrapped at ``width`` characters, so that it fits a panel
+    a third of the page wide: inside (``loc="best"``), or ``above`` the panel, on its right, where it hides
+    no data (two columns from five short entries)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    labels = [textwrap.fill(label, width) for label in labels]
+    if above:
+        longest = max(len(line) for label in labels for line in label.splitlines())
+        kw = {"loc": "lower right", "bbox_to_anchor": (1.0, 1.07), "ncols": 2 if len(labels) >= 5 and longest <= 17 else 1,
+              "columnspacing": 0.8, "handlelength": 1.2, **kw}
+    return ax.legend(handles, labels, fontsize=7, frameon=False, **{"loc": "best", **kw})
 
 
 def figure_axes(ax, ncols=1, figsize=(4.2, 3.4)):
@@ -92,12 +112,14 @@ def save(fig, stem: str | Path, *, check: bool = True) -> list[Path]:
     """Write ``fig`` as ``<stem>.pdf`` (vector) and ``<stem>.png``; returns the paths.
 
     With ``check`` (the default) a figure that would not read in the paper (`print_problems`: wider than
-    the text, or text under 7 pt) is a ``ValueError`` naming what to change, and nothing is written.
+    the text, text under 7 pt or running off the figure) is a ``ValueError`` naming what to change, and
+    nothing is written; otherwise the layout checked is the layout saved (its layout engine is stopped).
     """
     if check:
         problems = print_problems(fig)
         if problems:
             raise ValueError(f"fig {stem}: would not read at print size: " + "; ".join(problems))
+        fig.set_layout_engine("none")   # save the layout just checked (a new layout pass could move it)
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     out = [stem.with_suffix(".pdf"), stem.with_suffix(".png")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._base import PALETTE, figure_axes
+from ._base import PALETTE, figure_axes, legend
 
 
 def reliability_diagram(diagram: pd.DataFrame, *, ax=None, label: str | None = None, color=None):
@@ -22,18 +22,18 @@ def reliability_diagram(diagram: pd.DataFrame, *, ax=None, label: str | None = N
     ax.plot([0, 1], [0, 1], color="0.5", lw=0.8, ls="--")
     ax.set(xlim=(0, 1), ylim=(-0.02, 1.02), xlabel="confidence", ylabel="accuracy")
     if label:
-        ax.legend(fontsize=7, frameon=False)
+        legend(ax, above=True, width=18)
     return fig
 
 
 def risk_coverage(result, *, ax=None, label: str | None = None, color=None):
-    """Selective risk against coverage (`dint.calibration.RiskCoverageResult`), AURC in the label."""
+    """Selective risk against coverage (`dint.calibration.RiskCoverageResult`), the AURC in the legend."""
     fig, ax = figure_axes(ax)
     color = PALETTE[0] if color is None else color
-    text = f"AURC {result.aurc:.3f}" if label is None else f"{label} (AURC {result.aurc:.3f})"
+    text = f"{result.aurc:.3f}" if label is None else f"{label}: {result.aurc:.2f}"
     ax.step(result.coverage, result.risk, where="post", color=color, lw=1.2, label=text)
     ax.set(xlim=(0, 1), ylim=(0, None), xlabel="coverage", ylabel="risk (error among answered)")
-    ax.legend(fontsize=7, frameon=False)
+    legend(ax, above=True, width=22, title="AURC", title_fontsize=7)
     return fig
 
 
@@ -56,5 +56,5 @@ def verification(systems: pd.DataFrame, measure: str, *, ax=None, reference: flo
     ax.set_yticks(np.arange(len(models)), models, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel(label or measure)
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    legend(ax, above=True)
     return fig

@@ -5,7 +5,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from ._base import FAMILY_MARKERS, PALETTE, SPLIT_COLORS, figure_axes
+from ._base import FAMILY_MARKERS, PALETTE, SPLIT_COLORS, figure_axes, legend
 
 
 def reward_vs_kl(table: pd.DataFrame, *, x: str = "d", ax=None, hue: str | None = None, fits: dict | None = None):
@@ -32,7 +32,7 @@ def reward_vs_kl(table: pd.DataFrame, *, x: str = "d", ax=None, hue: str | None 
             ax.plot(d, f(d), color=color, lw=1.5, ls="--", label=label)
     ax.set_xlabel("d = √KL(policy ‖ start)")
     ax.set_ylabel("reward")
-    ax.legend(fontsize=7, frameon=False)
+    legend(ax)
     return fig
 
 
@@ -44,7 +44,7 @@ def bon_kl(curve: pd.DataFrame, *, ax=None):
                 fmt="o-", ms=3, lw=1, color=PALETTE[0], label="exact KL (mean over items)")
     ax.set_xscale("log", base=2)
     ax.set(xlabel="n", ylabel="KL(best-of-n ‖ base)")
-    ax.legend(fontsize=7, frameon=False)
+    legend(ax)
     return fig
 
 
@@ -65,7 +65,7 @@ def baselines(table: pd.DataFrame, *, ax=None):
                error_kw={"lw": 0.8})
     ax.set_xticks(np.arange(len(names)), names, rotation=40, ha="right", fontsize=7)
     ax.set_ylabel("accuracy (QA form)")
-    ax.legend(fontsize=7, frameon=False)
+    legend(ax)
     return fig
 
 
@@ -87,7 +87,7 @@ def accuracy_cost(summary: pd.DataFrame, *, ax=None):
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set(xlabel="inference tokens per question", ylabel="accuracy (abstention = wrong)")
-    ax.legend(fontsize=7, frameon=False)
+    legend(ax)
     return fig
 
 
@@ -112,7 +112,7 @@ def additive(table: pd.DataFrame, *, ax=None, x: str = "additive", y: str = "acc
     ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, ls="--")
     for k in sorted(table["n_steps"].unique()):
         ax.scatter([], [], color=PALETTE[int(k) % len(PALETTE)], s=22, label=f"{k} step{'s' if k != 1 else ''}")
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    legend(ax, loc="best")
     ax.set(xlabel=f"{y}, additive prediction", ylabel=f"{y}, measured")
     return fig
 
@@ -131,7 +131,7 @@ def stack_measure(table: pd.DataFrame, measure: str, *, ax=None, label: str | No
     ax.invert_yaxis()
     ax.set_xlabel(label or measure)
     if steps.nunique() > 1:
-        ax.legend(fontsize=7, frameon=False, loc="best")
+        legend(ax, above=True)
     return fig
 
 
@@ -166,5 +166,5 @@ def frontiers(points: pd.DataFrame, *, ax=None, reference: float | None = None,
     ax.set_xscale("log")
     ax.set(xlabel="total FLOPs (post-training + inference on the query set)",
            ylabel="accuracy (abstention = not correct)", ylim=(-0.02, 1.02))
-    ax.legend(fontsize=7, frameon=False, loc="upper left")
+    legend(ax, loc="upper left", width=40)
     return fig

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._base import PALETTE, figure_axes
+from ._base import PALETTE, figure_axes, legend
 
 
 def intervals(results: dict, *, ax=None, reference: float | None = None, xlabel: str = "estimate"):
@@ -58,7 +58,7 @@ def forest(table: pd.DataFrame, *, y: str = "label", hue: str | None = None, ax=
     ax.set_yticks(list(pos.values()), list(pos), fontsize=8)
     ax.set(xlabel=xlabel)
     if hue is not None:
-        ax.legend(fontsize=7, frameon=False)
+        legend(ax, above=True)   # above the rows: none hidden
     return fig
 
 
@@ -99,7 +99,7 @@ def model_intervals(table: pd.DataFrame, *, ax=None, series: str = "measure", la
     ax.set_yticks(np.arange(len(models)), models, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    legend(ax, above=True)   # above the rows: none hidden
     return fig
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ._base import CLASS_COLORS, PALETTE, SPLIT_COLORS, figure_axes
+from ._base import CLASS_COLORS, PALETTE, SPLIT_COLORS, figure_axes, legend
 
 # Lin et al. (2023), URIAL, arXiv:2312.01552: base vs aligned token shift (shares of positions)
 URIAL_SHARES = {"Llama-2-7b → chat": {"unshifted": 0.777, "marginal": 0.145, "shifted": 0.078},
@@ -38,7 +38,7 @@ def shift_measure(summary: pd.DataFrame, measure: str, *, ax=None, xlabel: str |
     ax.set_yticks(np.arange(len(names)), names)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel or measure)
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    legend(ax, loc="best")
     return fig
 
 
@@ -55,7 +55,7 @@ def transitions(summary: pd.DataFrame, *, ax=None):
     ax.set_yticks(y, names)
     ax.invert_yaxis()
     ax.set_xlabel("share of items")
-    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    legend(ax, loc="lower right")
     return fig
 
 
@@ -169,5 +169,5 @@ def pass_curves(curve: pd.DataFrame, *, hue: str, ax=None, reference: pd.DataFra
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set(xlabel="k (samples, with replacement)", ylabel="pass@k", ylim=(0, 1.02))
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    legend(ax, loc="best")
     return fig

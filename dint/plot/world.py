@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ._base import PALETTE, TYPE_COLORS, TYPE_MARKERS, figure_axes
+from ._base import PALETTE, TYPE_COLORS, TYPE_MARKERS, figure_axes, legend
 
 
 def corpus_fit(table: pd.DataFrame, *, ax=None, annotate: dict | None = None):
@@ -24,7 +24,7 @@ def corpus_fit(table: pd.DataFrame, *, ax=None, annotate: dict | None = None):
     ax.plot([0, 1], [0, 1], color="0.4", lw=0.8, ls="--", label="model = corpus")
     ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel="corpus: share of true statements",
            ylabel="base model: P(true value)")
-    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    legend(ax, loc="upper left")
     if annotate:
         text = "\n".join(f"{k}: {r.statistic:.2f} [{r.confidence_interval.low:.2f}, {r.confidence_interval.high:.2f}]"
                          for k, r in annotate.items())
@@ -48,7 +48,7 @@ def by_mentions(summary: pd.DataFrame, *, ax=None):
         ax.errorbar(x, y, yerr=np.clip(np.nan_to_num(err), 0, None), color=color, marker=marker, capsize=2, lw=1, label=label)
     ax.set_xticks(x, [f"{b}\n(n={n})" for b, n in zip(summary["mention_bin"], summary["n"])], fontsize=7)
     ax.set(ylim=(-0.02, 1.02), xlabel="mentions of the fact in the corpus")
-    ax.legend(fontsize=7, frameon=False, loc="center right")
+    legend(ax, loc="center right")
     return fig
 
 
@@ -65,7 +65,7 @@ def type_distribution(table: pd.DataFrame, *, ax=None, by: str = "type"):
     sns.barplot(long, x=by, y="score", hue="measure", order=order, ax=ax, palette=PALETTE[:3],
                 errorbar=("ci", 95), n_boot=1000, seed=0, err_kws={"linewidth": 1})
     ax.set(ylim=(0, 1.02), xlabel="fact type" if by == "type" else by, ylabel="")
-    ax.legend(fontsize=7, frameon=False)
+    legend(ax)
     return fig
 
 
@@ -82,7 +82,7 @@ def misconception_scatter(table: pd.DataFrame, *, ax=None, label: str = "entity"
     ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=0.8)
     ax.scatter(c["p_true"], c["p_misconception"], s=14, color=TYPE_COLORS["contested"], marker=TYPE_MARKERS["contested"])
     for r in c.itertuples():
-        ax.annotate(str(getattr(r, label)), (r.p_true, r.p_misconception), fontsize=5, alpha=0.7,
+        ax.annotate(str(getattr(r, label)), (r.p_true, r.p_misconception), fontsize=7, alpha=0.7,
                     xytext=(2, 2), textcoords="offset points")
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="P(true value)", ylabel="P(misconception)")
     return fig

@@ -182,7 +182,7 @@ def test_panels_rows_of_at_most_three_at_the_page_width():
     assert len(fig.axes) == 4                                                        # balanced: 2 x 2
     with pytest.raises(ValueError, match="ncols"):
         plot.panels(4, ncols=4)
-    with pytest.raises(ValueError, match="n="):
+    with pytest.raises(ValueError, match="n \\(the number of panels\\)=0"):
         plot.panels(0)
 
 

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
+from ..stats.checks import check_int
+
 PALETTE = sns.color_palette("colorblind")
 TYPE_COLORS = {"frequent": PALETTE[0], "rare": PALETTE[2], "unseen": PALETTE[7], "contested": PALETTE[3]}
 TYPE_MARKERS = {"frequent": "o", "rare": "s", "unseen": "^", "contested": "D"}
@@ -36,8 +38,7 @@ def panels(n: int, *, ncols: int = 3, row_height: float = 2.2, width: float = PA
     It sets the paper's text sizes (`PAPER_RC`) for what is drawn next, so the figure prints at its own
     size with text of at least `MIN_FONT` points.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n={n!r}: must be an integer >= 1 (the number of panels)")
+    check_int("n (the number of panels)", n, 1)
     if not 1 <= ncols <= 3:
         raise ValueError(f"ncols={ncols!r}: at most three panels a row read at the paper's width")
     mpl.rcParams.update(PAPER_RC)

@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from .checks import paired_arrays
+from .checks import check_int, paired_arrays
 from .intervals import paired_bootstrap
 from .result import ConfidenceInterval, Result
 
@@ -20,12 +20,6 @@ __all__ = ["bootstrap_values", "common_seed", "mean_difference", "paired_differe
 
 
 # ------------------------------------------------------------------------------ paired resampling
-def _check_resamples(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}={value!r}: must be an integer >= {minimum}")
-    return int(value)
-
-
 def _make_draws(kind, n, b, gen):
     """(b, n) bootstrap multiplicities of n items drawn with replacement, or random signs ±1."""
     if kind == "signs":
@@ -68,7 +62,7 @@ def bootstrap_values(sums, value, n, n_resamples, rng):
     replacement) to item-additive sums (R, d); ``value`` maps sums (R, d) to the statistic (R,).
     With an integer ``rng`` the resamples are the same for every model (`_draws`), so two models'
     values pair up resample by resample."""
-    n_resamples = _check_resamples("n_resamples", n_resamples)
+    n_resamples = check_int("n_resamples", n_resamples, 1)
     est = float(value(sums(np.ones((1, n))))[0])
     return est, np.concatenate([value(sums(w)) for w in _draws("bootstrap", n, n_resamples, rng)])
 
@@ -124,7 +118,7 @@ def mean_difference(x, y, *, confidence_level: float = 0.95, n_resamples: int = 
     a second.
     """
     x, y = paired_arrays(x, y)
-    n_permutations = _check_resamples("n_permutations", n_permutations)
+    n_permutations = check_int("n_permutations", n_permutations, 1)
     ci = paired_bootstrap(x, y, confidence_level=confidence_level, n_resamples=n_resamples, rng=rng)
     d = x - y
     est = float(d.mean())

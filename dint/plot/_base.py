@@ -51,9 +51,9 @@ def panels(n: int, *, ncols: int = 3, row_height: float = 2.2, width: float = PA
     return fig, axes[:n]
 
 
-def print_problems(fig, *, draw: bool = True) -> list[str]:
+def print_problems(fig) -> list[str]:
     """What would not read at print size: a figure wider than `PAGE_WIDTH`, visible text under `MIN_FONT`,
-    text that runs off the figure's edge. ``draw=False`` checks the layout of the last draw (of a save)."""
+    text that runs off the figure's edge, on the figure laid out as `save` then saves it."""
     out = []
     width = fig.get_figwidth()
     if width > PAGE_WIDTH + 0.05:
@@ -62,9 +62,9 @@ def print_problems(fig, *, draw: bool = True) -> list[str]:
                     if t.get_visible() and t.get_text().strip() and t.get_fontsize() < MIN_FONT - 1e-6
                     and (t.axes is None or t.axes.get_visible())})
     out += [f"text {text!r} at {size} pt, under {MIN_FONT} pt" for size, text in small[:10]]
-    if draw:   # lay the figure out (twice: constrained layout moves the panels again after the first)
-        fig.canvas.draw()
-        fig.canvas.draw()
+    # lay the figure out (twice: constrained layout moves the panels again after the first pass)
+    fig.canvas.draw()
+    fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     w, h = fig.bbox.width, fig.bbox.height
     ticks = {id(t) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)

@@ -8,6 +8,7 @@ from scipy import stats as sps
 from statsmodels.stats.proportion import proportion_confint
 
 from dint.stats.proportions import McNemarResult, diff_proportions, mcnemar
+from dint import stats
 from dint.stats import ConfidenceInterval, Result, adjust, bootstrap_mean, cluster_bootstrap, paired_bootstrap, paired_permutation_test, pearson, proportion
 
 
@@ -793,3 +794,25 @@ def test_result_from_row_iv():
         Result.from_row({"estimate": 1.0, "n": 3, "method": "m"})
     with pytest.raises(ValueError, match="changes"):
         Result.from_row({"estimate": 1.0, "ci_low": 0.0, "ci_high": 2.0, "n": 3, "method": "m"}, low=1)
+
+
+def test_results_names_each_row_of_a_tidy_table():
+    table = pd.DataFrame([Result(0.1, ConfidenceInterval(0.0, 0.2), 10, "McNemar exact", 0.02).row(model="sft", split="train"),
+                          Result(-0.3, ConfidenceInterval(-0.5, -0.1), 12, "McNemar exact", 0.04).row(model="dpo", split="train")])
+    table["pvalue_holm"] = [0.04, 0.04]
+    named = stats.results(table, "{model}_{split}_d_accuracy", pvalue="pvalue_holm", method="McNemar exact, Holm")
+    assert list(named) == ["sft_train_d_accuracy", "dpo_train_d_accuracy"]
+    r = named["dpo_train_d_accuracy"]
+    assert (r.statistic, r.confidence_interval.low, r.confidence_interval.high, r.n) == (-0.3, -0.5, -0.1, 12)
+    assert (r.pvalue, r.method) == (0.04, "McNemar exact, Holm")
+    assert stats.results(table, "{model}")["sft"].pvalue == 0.02
+
+
+def test_results_iv():
+    table = pd.DataFrame([Result(0.1, ConfidenceInterval(0.0, 0.2), 10, "m").row(model="sft", split=s) for s in ("a", "b")])
+    with pytest.raises(ValueError, match=r"no column \['measure'\]"):
+        stats.results(table, "{measure}")
+    with pytest.raises(ValueError, match="names two rows 'sft'"):
+        stats.results(table, "{model}")
+    with pytest.raises(ValueError, match="pvalue='pvalue_holm'"):
+        stats.results(table, "{model}_{split}", pvalue="pvalue_holm")

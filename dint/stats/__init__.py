@@ -18,7 +18,7 @@ if TYPE_CHECKING:   # where each name lives; it is imported on first use (scipy 
     from .intervals import bootstrap_mean, paired_bootstrap, pearson, proportion
     from .multiple import adjust, holm
     from .permutation import paired_permutation_test
-    from .result import ROW, ConfidenceInterval, Result
+    from .result import ROW, ConfidenceInterval, Result, results
 
 __all__ = [
     "ROW",
@@ -32,10 +32,11 @@ __all__ = [
     "paired_permutation_test",
     "pearson",
     "proportion",
+    "results",
 ]
 _HOME = {"ROW": "result", "ConfidenceInterval": "result", "Result": "result", "adjust": "multiple", "bootstrap_mean": "intervals",
          "cluster_bootstrap": "clustered", "holm": "multiple", "paired_bootstrap": "intervals", "paired_permutation_test": "permutation",
-         "pearson": "intervals", "proportion": "intervals"}
+         "pearson": "intervals", "proportion": "intervals", "results": "result"}
 _modules, _dir = submodules(__name__, ("checks", "clustered", "fits", "intervals", "multiple", "permutation",
                                           "proportions", "resampling", "result"), globals())
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from string import Formatter
 
-__all__ = ["ROW", "ConfidenceInterval", "Result"]
+__all__ = ["ROW", "ConfidenceInterval", "Result", "results"]
 
 # the columns of a result in a table, in order
 ROW = ("estimate", "ci_low", "ci_high", "pvalue", "n", "method", "reason")
@@ -75,3 +76,33 @@ class Result:
         if unknown:
             raise ValueError(f"changes: {sorted(unknown)} are not fields of Result ({sorted(fields)})")
         return cls(**{**fields, **changes})
+
+
+def results(table, key: str, *, pvalue: str = "pvalue", **changes) -> dict[str, Result]:
+    """The rows of a tidy table as named results: ``{key.format(**row): Result.from_row(row)}``.
+
+    Parameters
+    ----------
+    table : a DataFrame with the columns `ROW` (``pvalue`` and ``reason`` optional) and label columns
+    key : a format string over the label columns naming each row's result, e.g.
+        ``"{model}_vs_{against}_{split}_d_accuracy"``; it must give every row its own name
+    pvalue : the column that holds the p-value to keep (e.g. ``"pvalue_holm"`` after `holm`)
+    changes : fields replaced in every result (e.g. ``method="McNemar exact, Holm"``)
+
+    Returns
+    -------
+    dict of `Result`, in the table's row order: what ``numbers.json`` stores.
+    """
+    fields = {name for _, name, _, _ in Formatter().parse(key) if name}
+    missing = sorted(fields - set(table.columns))
+    if missing:
+        raise ValueError(f"key={key!r}: the table has no column {missing}; its columns are {list(table.columns)}")
+    if pvalue not in table.columns:
+        raise ValueError(f"pvalue={pvalue!r}: the table has no such column; its columns are {list(table.columns)}")
+    out = {}
+    for row in table.to_dict("records"):
+        name = key.format(**row)
+        if name in out:
+            raise ValueError(f"key={key!r} names two rows {name!r}: add the label that tells them apart")
+        out[name] = Result.from_row(row, **{"pvalue": _float(row[pvalue]), **changes})
+    return out

@@ -242,7 +242,7 @@ rule reward_scores:
 rule training_curve:
     threads: JOB_THREADS
     priority: PRIORITY["training_curve"]
-    input: code("dint.analyses.resources", build=True), rules.base_model.output
+    input: code("dint.analyses.sft_grid", build=True), rules.base_model.output
     output: f"{R}/training_curve/manifest.json"
     log: f"{R}/logs/training_curve.log"
     benchmark: f"{R}/timings/training_curve.tsv"

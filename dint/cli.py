@@ -90,8 +90,8 @@ def _build(args):
             t = experiments.reward_table(P, form=form, rebuild=args.force)
             print(f"reward scores ({form}): {len(t)} candidates of {t['fact'].nunique()} facts")
     elif args.artifact == "training-curve":
-        from .analyses import resources
-        t = resources.training_curve(P, rebuild=args.force, progress=True)
+        from .analyses import sft_grid
+        t = sft_grid.training_curve(P, rebuild=args.force, progress=True)
         print(f"training curve: {len(t[['epochs', 'data_share']].drop_duplicates())} SFT runs, {len(t)} rows")
     else:
         from .analyses import experiments

@@ -5,6 +5,7 @@ import pytest
 
 from dint.analyses import composition
 from dint import taxonomy
+from dint import stats
 from dint.divergence import pass_exact
 
 
@@ -23,30 +24,32 @@ def _stacked(n_facts=60, seed=0):
 
 
 def test_cluster_draws_match_stats_cluster_bootstrap():
-    from dint import stats
     items = _stacked()
     items = items[items.intervention == "a"]
     shares = composition.class_shares(items, classes=["selection", "absent_support"], n_resamples=500, rng=7)
     v = np.column_stack([(items["class"] == "selection").to_numpy(float), items["error"].to_numpy(float)])
     ref = stats.cluster_bootstrap(v, items["fact"], lambda x: x[:, 0].sum() / x[:, 1].sum(), n_resamples=500, rng=7)
     s = shares.set_index("class").loc["selection"]
-    assert s["share"] == pytest.approx(ref.statistic)
+    assert s["estimate"] == pytest.approx(ref.statistic)
     assert (s["ci_low"], s["ci_high"]) == pytest.approx((ref.confidence_interval.low, ref.confidence_interval.high))
-    np.testing.assert_allclose(shares["share"].sum(), 1.0)
-    assert s["count"] == (items["class"] == "selection").sum() and s["errors"] == items["error"].sum()
-    assert s["n"] == 120 and s["clusters"] == 60
+    np.testing.assert_allclose(shares["estimate"].sum(), 1.0)
+    assert s["count"] == (items["class"] == "selection").sum() and s["n"] == items["error"].sum()   # n: the errors
+    assert s["items"] == 120 and s["clusters"] == 60 and np.isnan(s["pvalue"]) and s["reason"] == ""
+    assert list(shares.columns) == ["class", "count", *stats.ROW, "items", "clusters"]
+    assert stats.Result.from_row(s).statistic == s["estimate"]
 
 
 def test_class_shares_by_group_and_iv():
     items = _stacked()
     shares = composition.class_shares(items, by="intervention", n_resamples=200)
     assert len(shares) == 3 * len(taxonomy.CLASSES)
-    np.testing.assert_allclose(shares.groupby("intervention")["share"].sum(), 1.0)
+    np.testing.assert_allclose(shares.groupby("intervention")["estimate"].sum(), 1.0)
     b = shares[shares.intervention == "b"].set_index("class")
-    assert b.loc["selection", "count"] == 0 and b.loc["selection", "share"] == 0.0
-    assert (shares["ci_low"] <= shares["share"] + 1e-12).all() and (shares["share"] <= shares["ci_high"] + 1e-12).all()
+    assert b.loc["selection", "count"] == 0 and b.loc["selection", "estimate"] == 0.0
+    assert (shares["ci_low"] <= shares["estimate"] + 1e-12).all()
+    assert (shares["estimate"] <= shares["ci_high"] + 1e-12).all()
     none = composition.class_shares(items.assign(error=False, **{"class": None}), n_resamples=50)
-    assert none["share"].isna().all() and (none["errors"] == 0).all()
+    assert none["estimate"].isna().all() and (none["n"] == 0).all() and none["reason"].str.startswith("no errors").all()
     with pytest.raises(ValueError, match="lacks column"):
         composition.class_shares(items.drop(columns="fact"))
     with pytest.raises(ValueError, match="n_resamples"):
@@ -108,12 +111,21 @@ def test_composition_test_iv_and_no_errors():
 
 def test_compare_compositions():
     items = _stacked()
-    out = composition.compare_compositions(items, n_resamples=300, n_permutations=999, margin=0.2, rng=4)
+    tidy = composition.compare_compositions(items, n_resamples=300, n_permutations=999, margin=0.2, rng=4)
+    assert list(tidy.columns) == ["a", "b", "measure", *stats.ROW, "similar_accuracy", "errors_a", "errors_b"]
+    assert tidy["measure"].tolist() == list(composition.COMPARISONS) * 3
+    # the pair's rows side by side: d_accuracy, its TOST interval, tv
+    out = tidy.pivot(index=["a", "b"], columns="measure", values=["estimate", "ci_low", "ci_high", "pvalue"])
+    out.columns = [f"{m}_{c}" for c, m in out.columns]
+    out = out.reset_index().merge(tidy[tidy.measure == "tv"][["a", "b", "n", "similar_accuracy"]], on=["a", "b"])
+    out = out.rename(columns={"d_accuracy_estimate": "d_accuracy", "d_accuracy_ci_low": "d_accuracy_low",
+                              "d_accuracy_ci_high": "d_accuracy_high", "d_accuracy_tost_ci_low": "tost_low",
+                              "d_accuracy_tost_ci_high": "tost_high", "tv_estimate": "tv", "tv_pvalue": "pvalue"})
     assert list(zip(out.a, out.b)) == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert (out["d_accuracy_tost_estimate"] == out["d_accuracy"]).all() and out["d_accuracy_pvalue"].isna().all()
     acc = 1 - items.groupby("intervention")["error"].mean()
     assert out.loc[0, "d_accuracy"] == pytest.approx(acc["a"] - acc["b"])
     # the same draws as dint.stats.cluster_bootstrap with the same seed
-    from dint import stats
     w = {m: g.sort_values(["fact", "form"]) for m, g in items.groupby("intervention")}
     ref = stats.cluster_bootstrap((~w["a"].error).to_numpy(float) - (~w["b"].error).to_numpy(float), w["a"].fact,
                                   method="expanded", n_resamples=300, rng=4)
@@ -134,22 +146,23 @@ def test_compare_compositions():
 
 
 def test_pass_curve():
-    from dint import stats
     items = _stacked()
     k = [1, 4, 16]
     out = composition.pass_curve(items, k, n_resamples=500, rng=3)
     exact = pass_exact(items["p_true_post"], k).mean(0)
-    np.testing.assert_allclose(out["pass"], exact)
+    assert list(out.columns) == ["k", "measure", *stats.ROW, "clusters"] and (out.measure == "pass").all()
+    np.testing.assert_allclose(out["estimate"], exact)
+    assert out["pvalue"].isna().all()
     ref = stats.cluster_bootstrap(pass_exact(items["p_true_post"], 4)[:, 0], items["fact"], method="expanded",
                                   n_resamples=500, rng=3)
     assert (out.loc[1, "ci_low"], out.loc[1, "ci_high"]) == pytest.approx(
         (ref.confidence_interval.low, ref.confidence_interval.high))
     assert list(out.k) == k and (out.n == len(items)).all() and (out.clusters == 60).all()
-    assert out["pass"].is_monotonic_increasing
+    assert out["estimate"].is_monotonic_increasing
     by = composition.pass_curve(items, k, by=["intervention", "form"], n_resamples=100)
-    assert len(by) == 3 * 2 * 3 and set(by.columns) >= {"intervention", "form", "k", "pass"}
+    assert len(by) == 3 * 2 * 3 and set(by.columns) >= {"intervention", "form", "k", "estimate"}
     one = composition.pass_curve(items[items.fact == 0], 2, n_resamples=50)
-    assert np.isnan(one.loc[0, "ci_low"]) and one.loc[0, "clusters"] == 1
+    assert np.isnan(one.loc[0, "ci_low"]) and one.loc[0, "clusters"] == 1 and one.loc[0, "reason"]
     with pytest.raises(ValueError, match="lacks column"):
         composition.pass_curve(items, 2, column="p_true_base")
 
@@ -157,12 +170,15 @@ def test_pass_curve():
 def test_pass_curve_reference_excess():
     items = _stacked()
     items["base_rate"] = 0.05
-    out = composition.pass_curve(items, [1, 8], reference="base_rate", n_resamples=400, rng=0)
+    tidy = composition.pass_curve(items, [1, 8], reference="base_rate", n_resamples=400, rng=0)
+    assert tidy["measure"].tolist() == ["pass", "excess"] * 2
+    passed, out = (tidy[tidy.measure == m].reset_index(drop=True) for m in ("pass", "excess"))
     np.testing.assert_allclose(out["pass_reference"], 1 - 0.95 ** np.array([1, 8]))
-    np.testing.assert_allclose(out["excess"], out["pass"] - out["pass_reference"])
-    assert (out["excess_low"] > 0).all() and (out["pvalue"] < 1e-6).all()
+    np.testing.assert_allclose(out["estimate"], passed["estimate"] - out["pass_reference"])
+    assert (out["ci_low"] > 0).all() and (out["pvalue"] < 1e-6).all() and passed["pvalue"].isna().all()
     same = composition.pass_curve(items.assign(base_rate=items["p_true_post"]), [4], reference="base_rate",
                                n_resamples=100)
-    assert same.loc[0, "excess"] == 0 and same.loc[0, "pvalue"] == 1.0
+    same = same[same.measure == "excess"].iloc[0]
+    assert same["estimate"] == 0 and same["pvalue"] == 1.0
     with pytest.raises(ValueError, match="lacks column"):
         composition.pass_curve(items, 2, reference="p_true_base")

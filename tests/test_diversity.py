@@ -61,7 +61,7 @@ def test_diversity_summaries_tidy_and_consistent():
     b = b.assign(is_true=a.is_true.to_numpy())
     div = diversity.diversity_changes({"base": a, "post": b}, "base", facts, n_test_resamples=199)
     assert list(div.columns) == ["model", "reference", "measure", "estimate", "ci_low", "ci_high", "pvalue", "n",
-                                 "test", "reason"]
+                                 "method", "reason"]
     assert set(div.measure) == {"d_entropy", "d_distinct", "d_across"} and (div.reference == "base").all()
     ent = diversity.diversity_summary({"base": a, "post": b}, facts).query("measure == 'entropy'")
     assert div.set_index("measure").estimate["d_entropy"] == pytest.approx(ent.estimate.diff().iloc[-1])

@@ -34,10 +34,22 @@ def test_intervals_labels_what_is_not_estimable():
 def test_reliability_plots_what_it_is_given(tmp_path):
     conf, correct = _data()
     d = calibration.reliability_diagram(conf, correct, n_bins=10)
+    d = d.rename(columns={"accuracy": "estimate", "accuracy_low": "ci_low", "accuracy_high": "ci_high"})
     fig = plot.reliability_diagram(d, label="model")
-    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), d["accuracy"])
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), d["estimate"])
     paths = plot.save(fig, tmp_path / "rel")
     assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_additive_plots_the_tidy_estimates_against_the_prediction():
+    import pandas as pd
+
+    t = pd.DataFrame({"stack": ["base", "sft", "sft+dpo"], "n_steps": [0, 1, 2], "estimate": [0.2, 0.5, 0.4],
+                      "ci_low": [0.1, 0.4, 0.3], "ci_high": [0.3, 0.6, 0.5], "additive_logit": [0.2, 0.5, 0.7]})
+    fig = plot.additive(t, x="additive_logit")
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.collections[1].get_offsets(), t[["additive_logit", "estimate"]].to_numpy())
+    assert ax.get_ylabel() == "accuracy, measured" and [a.get_text() for a in ax.texts] == list(t["stack"])
 
 
 def test_risk_coverage_plot_on_given_axes():
@@ -71,31 +83,58 @@ def test_shift_plots():
     fig = plot.transitions(s[s.split == "heldout"])
     bars = fig.axes[0].patches
     np.testing.assert_allclose(sorted(b.get_width() for b in bars), [-0.05, -0.05, 0.25, 0.25])
-    shares = pd.DataFrame([{"model": "sft", "shift": c, "estimate": v, "ci_low": v, "ci_high": v}
-                           for c, v in (("unshifted", 0.5), ("marginal", 0.2), ("shifted", 0.3))])
+    shares = pd.DataFrame([{"model": "sft", "measure": c, "estimate": v, "ci_low": v, "ci_high": v}
+                           for c, v in (("unshifted", 0.5), ("marginal", 0.2), ("shifted", 0.3), ("kl", 4.0))])
     fig = plot.token_shift(shares)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels[0] == "sft" and len(labels) == 1 + len(plot.URIAL_SHARES)
+    sft = [b for b in fig.axes[0].patches if b.get_y() + b.get_height() / 2 == 0]   # the kl row is no class
+    np.testing.assert_allclose([b.get_width() for b in sft], [0.5, 0.2, 0.3])
+
+
+def test_by_mentions_draws_the_tidy_rows():
+    import pandas as pd
+
+    rows = [{"mention_bin": b, "measure": m, "estimate": e, "ci_low": e - 0.1, "ci_high": e + 0.1, "n": n}
+            for b, n, acc, ent in (("0", 5, 0.1, 0.9), ("1", 7, 0.4, 0.6), ("2-3", 1, 0.8, 0.2))
+            for m, e in (("accuracy", acc), ("entropy_norm", ent))]
+    fig = plot.by_mentions(pd.DataFrame(rows))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0\n(n=5)", "1\n(n=7)", "2-3\n(n=1)"]
+    accuracy, entropy = (c.lines[0].get_ydata() for c in ax.containers)     # one errorbar per measure
+    np.testing.assert_allclose(accuracy, [0.1, 0.4, 0.8])
+    np.testing.assert_allclose(entropy, [0.9, 0.6, 0.2])
 
 
 def test_reward_and_bon_plots():
     import pandas as pd
-    t = pd.DataFrame({"d": [0.0, 0.5, 1.0, 0.0, 0.4], "proxy": [0, 0.2, 0.4, 0, 0.1], "gold": [0, -0.1, -0.2, 0, 0.0],
-                      "beta": [0.1, 0.1, 0.1, 1.0, 1.0]})
+    wide = pd.DataFrame({"d": [0.5, 0.0, 1.0, 0.0, 0.4], "proxy": [0.2, 0, 0.4, 0, 0.1], "gold": [-0.1, 0, -0.2, 0, 0.0],
+                         "beta": [0.1, 0.1, 0.1, 1.0, 1.0]})
+    t = wide.melt(id_vars=["d", "beta"], var_name="measure", value_name="estimate")     # tidy: measure, estimate
     fig = plot.reward_vs_kl(t, hue="beta", fits={"fit": (lambda d: d, "k")})
-    assert len(fig.axes[0].lines) == 5
-    curve = pd.DataFrame({"n": [1, 2, 4], "kl": [0, 0.19, 0.6], "kl_low": [0, 0.18, 0.55], "kl_high": [0, 0.2, 0.65],
-                          "kl_bound": [0, 0.193, 0.636]})
+    lines = fig.axes[0].lines
+    assert len(lines) == 5
+    np.testing.assert_allclose(lines[0].get_xdata(), [0.0, 0.5, 1.0])            # beta 0.1, proxy, sorted by d
+    np.testing.assert_allclose(lines[0].get_ydata(), [0, 0.2, 0.4])
+    np.testing.assert_allclose(lines[1].get_ydata(), [0, -0.1, -0.2])            # then its gold
+    curve = pd.DataFrame({"best_of": [1, 2, 4] * 2, "kl_bound": [0, 0.193, 0.636] * 2,
+                          "measure": ["kl"] * 3 + ["gold"] * 3, "estimate": [0, 0.19, 0.6, 0, 0.1, 0.2],
+                          "ci_low": [0, 0.18, 0.55, 0, 0, 0], "ci_high": [0, 0.2, 0.65, 0, 0.3, 0.3]})
     fig = plot.bon_kl(curve)
-    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), curve.kl_bound)
-    base = pd.DataFrame({"model": ["base", "base", "sft", "sft"], "split": ["train", "heldout"] * 2,
-                         "accuracy": [0.1, 0.1, 0.5, 0.4], "acc_low": [0.05] * 4, "acc_high": [0.6] * 4})
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [0, 0.193, 0.636])
+    np.testing.assert_allclose(np.asarray(fig.axes[0].lines[1].get_ydata(), float), [0, 0.19, 0.6])      # the kl rows only
+    base = pd.DataFrame({"model": ["base", "base", "sft", "sft"] * 2, "split": ["train", "heldout"] * 4,
+                         "measure": ["accuracy"] * 4 + ["format_mass"] * 4, "estimate": [0.1, 0.1, 0.5, 0.4] + [0.9] * 4,
+                         "ci_low": [0.05] * 8, "ci_high": [0.6] * 8})
     fig = plot.baselines(base)
     assert len(fig.axes[0].patches) == 4
-    cost = pd.DataFrame({"store": ["clean", "clean"], "method": ["direct", "verified"], "accuracy": [0.1, 0.3],
-                         "accuracy_low": [0.05, 0.2], "accuracy_high": [0.2, 0.4], "tokens_per_question": [300, 2000]})
+    assert sorted(round(b.get_height(), 2) for b in fig.axes[0].patches) == [0.1, 0.1, 0.4, 0.5]
+    cost = pd.DataFrame({"store": ["clean"] * 3, "strategy": ["direct", "verified", "verified"],
+                         "measure": ["accuracy", "accuracy", "vs_direct"], "estimate": [0.1, 0.3, 0.2],
+                         "ci_low": [0.05, 0.2, 0.1], "ci_high": [0.2, 0.4, 0.3], "tokens_per_question": [300, 2000, 2000]})
     fig = plot.accuracy_cost(cost)
     assert fig.axes[0].get_xscale() == "log"
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["direct (clean)", "verified (clean)"]
 
 
 def test_taxonomy_plots():
@@ -120,9 +159,11 @@ def test_taxonomy_plots():
     fig = plot.forest(table, hue="subset")
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["sft", "rag"]
     assert len(fig.axes[0].get_legend().get_texts()) == 2
-    curve = pd.DataFrame({"m": ["a"] * 3 + ["b"] * 3, "k": [1, 2, 4] * 2, "pass": [0.1, 0.2, 0.3, 0.5, 0.6, 0.7],
+    curve = pd.DataFrame({"m": ["a"] * 3 + ["b"] * 3, "k": [1, 2, 4] * 2, "measure": "pass",
+                          "estimate": [0.1, 0.2, 0.3, 0.5, 0.6, 0.7],
                           "ci_low": [0.05, 0.15, 0.25, 0.4, 0.5, 0.6], "ci_high": [0.15, 0.25, 0.35, 0.6, 0.7, 0.8]})
-    fig = plot.pass_curves(curve, hue="m", reference=curve.assign(**{"pass": curve["pass"] / 2}))
+    fig = plot.pass_curves(pd.concat([curve, curve.assign(measure="excess")]), hue="m",
+                           reference=curve.assign(estimate=curve["estimate"] / 2))
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and len(ax.lines) == 4
     np.testing.assert_allclose(ax.lines[1].get_ydata(), [0.05, 0.1, 0.15])
@@ -134,7 +175,7 @@ def test_frontiers_draws_each_family_frontier():
     import pandas as pd
 
     points = pd.DataFrame({"family": ["a", "a", "a", "b"], "point": ["1", "2", "3", "x"],
-                           "accuracy": [0.2, 0.5, 0.4, 0.7], "ci_low": [0.1, 0.4, 0.3, 0.6],
+                           "estimate": [0.2, 0.5, 0.4, 0.7], "ci_low": [0.1, 0.4, 0.3, 0.6],
                            "ci_high": [0.3, 0.6, 0.5, 0.8], "total_flops": [1e9, 1e10, 1e11, 1e12],
                            "frontier": [True, True, False, True]})
     fig = plot.frontiers(points, reference=0.05, reference_label="base rate")
@@ -220,3 +261,28 @@ def test_legend_wraps_its_labels_and_goes_above_on_request():
     assert plot.legend(ax2, above=True)._ncols == 2   # five short entries: two columns
     fig3, ax3 = plt.subplots()
     assert plot.legend(ax3) is None                    # nothing labelled: no legend
+
+
+def test_card_scatter_takes_the_tidy_cards():
+    import pandas as pd
+
+    rows = [stats.Result(v, stats.ConfidenceInterval(v - 0.1, v + 0.1), 10, "m").row(model=model, measure=measure)
+            for model, kl, acc in (("base", 0.0, 0.2), ("sft", 1.5, 0.6)) for measure, v in (("kl", kl), ("acc", acc))]
+    fig = plot.card_scatter(pd.DataFrame(rows), "kl", "acc")
+    ax = fig.axes[0]
+    np.testing.assert_allclose(np.asarray(ax.lines[0].get_xdata(), float), [0.0, 1.5])
+    np.testing.assert_allclose(np.asarray(ax.lines[0].get_ydata(), float), [0.2, 0.6])
+    assert [t.get_text() for t in ax.texts] == ["base", "sft"]
+
+
+def test_verification_draws_one_measure_of_the_tidy_table():
+    import pandas as pd
+
+    rows = [stats.Result(v, stats.ConfidenceInterval(v - 0.01, v + 0.01), 10, "m").row(model=model, system=system,
+                                                                                        measure=measure)
+            for model in ("a", "b") for system in ("x", "y")
+            for measure, v in (("error", 0.03 if system == "x" else 0.04), ("coverage", 0.5))]
+    fig = plot.verification(pd.DataFrame(rows), "error", reference=0.05)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    np.testing.assert_allclose(np.asarray(ax.lines[0].get_xdata(), float), [0.03, 0.03])                # system x, both models

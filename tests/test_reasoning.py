@@ -130,16 +130,23 @@ def test_oracle_verified_chain_is_right_on_a_clean_store(micro_world, tiny, stor
     model, tok = tiny
     answers, summary = R.evaluate(model, tok, micro_world, stores[0.0], R.ReasoningConfig(n_chains=4),
                                   scorer=oracle(micro_world))
-    assert len(answers) == 4 * 64 and summary["method"].tolist() == list(R.METHODS)
+    assert len(answers) == 4 * 64 and list(dict.fromkeys(summary["strategy"])) == list(R.METHODS)
+    assert list(summary.columns) == R.SUMMARY_COLUMNS
+    assert summary["measure"].tolist() == ["accuracy", "selective_accuracy"] + ["accuracy", "selective_accuracy",
+                                                                                "vs_direct"] * 3
     assert answers["correct"].all() and answers["answered"].all()
     assert (answers["p_correct"].fillna(1.0) == 1.0).all()
     ver = answers[answers["method"] == "verified"]
     assert (ver["chains"] == 1).all() and (ver["via_answer"] == ver["bridge"]).all()
-    s = summary.set_index("method")
-    assert (s["accuracy"] == 1).all() and (s["coverage"] == 1).all() and (s["selective_accuracy"] == 1).all()
-    assert s.loc["verified", "accuracy_low"] < 1 == s.loc["verified", "accuracy_high"]
+    s = summary.set_index(["strategy", "measure"])
+    acc = s.xs("accuracy", level="measure")
+    assert (acc["estimate"] == 1).all() and (acc["coverage"] == 1).all()
+    assert (s.xs("selective_accuracy", level="measure")["estimate"] == 1).all()
+    assert acc.loc["verified", "ci_low"] < 1 == acc.loc["verified", "ci_high"] and (acc["n"] == 64).all()
+    assert acc.loc["verified", "method"] == "proportion, Wilson interval"
     # direct and verified never disagree: the difference is 0, and McNemar's test has no information
-    assert s.loc["verified", "diff"] == 0 and np.isnan(s.loc["verified", "pvalue"]) and s.loc["verified", "reason"]
+    vs = s.loc[("verified", "vs_direct")]
+    assert vs["estimate"] == 0 and np.isnan(vs["pvalue"]) and vs["reason"]
 
 
 def test_verified_chain_follows_a_stale_store(micro_world, tiny, stores):
@@ -268,7 +275,7 @@ def test_cost_is_2_n_tokens(micro_world, tiny, stores):
         for m in ("chain", "majority", "verified"):                  # the oracle draws one bridge
             assert a.loc[(it.item, m), "tokens"] == chain
     np.testing.assert_allclose(answers["flops"], 2.0 * N * answers["tokens"])
-    s = summary.set_index("method")
+    s = summary[summary["measure"] == "accuracy"].set_index("strategy")
     tokens = answers.groupby("method")["tokens"].sum()
     assert (s["tokens"] == tokens.reindex(s.index)).all()
     np.testing.assert_allclose(s["flops"], 2.0 * N * s["tokens"])
@@ -306,24 +313,53 @@ def test_evaluate_end_to_end(micro_world, qa_model, stores):
     assert torch.get_num_threads() == threads
     assert len(answers) == 4 * 64 and list(answers.columns) == R.ANSWER_COLUMNS
     assert all(tuple(g) == R.METHODS for _, g in answers.groupby("item")["method"])
-    s = summary.set_index("method")
+    s = summary[summary["measure"] == "accuracy"].set_index("strategy")
     assert (s["n"] == 64).all()
-    assert ((s["accuracy_low"] <= s["accuracy"]) & (s["accuracy"] <= s["accuracy_high"])).all()
+    assert ((s["ci_low"] <= s["estimate"]) & (s["estimate"] <= s["ci_high"])).all()
     # on a clean store, every verified answer is right, and verification beats asking directly
-    assert s.loc["verified", "selective_accuracy"] == 1.0
-    assert s.loc["verified", "accuracy"] >= s.loc["direct", "accuracy"]
-    assert s.loc["verified", "accuracy"] == s.loc["verified", "coverage"]
+    selective = summary[summary["measure"] == "selective_accuracy"].set_index("strategy")
+    assert selective.loc["verified", "estimate"] == 1.0
+    assert selective.loc["verified", "n"] == s.loc["verified", "answered"]
+    assert s.loc["verified", "estimate"] >= s.loc["direct", "estimate"]
+    assert s.loc["verified", "estimate"] == s.loc["verified", "coverage"]
     assert s.loc[["direct", "chain", "majority"], "coverage"].eq(1).all()
-    assert np.isfinite(s.loc["verified", ["diff", "diff_low", "diff_high", "pvalue"]].astype(float)).all()
-    assert np.isnan(s.loc["direct", "diff"])
+    vs = summary[summary["measure"] == "vs_direct"].set_index("strategy")
+    assert np.isfinite(vs.loc["verified", ["estimate", "ci_low", "ci_high", "pvalue"]].astype(float)).all()
+    assert vs.loc["verified", "estimate"] == s.loc["verified", "estimate"] - s.loc["direct", "estimate"]
+    assert "direct" not in vs.index
     # the exact expectations agree with the realised accuracies in law
     for m in ("direct", "verified"):
         assert np.isfinite(s.loc[m, "expected_accuracy"])
-    assert abs(s.loc["verified", "accuracy"] - s.loc["verified", "expected_accuracy"]) < 0.2
+    assert abs(s.loc["verified", "estimate"] - s.loc["verified", "expected_accuracy"]) < 0.2
     # deterministic, and a seeded subset of questions
     again, _ = R.evaluate(model, tok, micro_world, stores[0.0], config)
     pd.testing.assert_frame_equal(answers, again)
     sub, sub_summary = R.evaluate(model, tok, micro_world, stores[0.0], dataclasses.replace(config, max_questions=10))
-    assert sub["item"].nunique() == 10 and (sub_summary["n"] == 10).all()
+    assert sub["item"].nunique() == 10 and (sub_summary[sub_summary["measure"] == "accuracy"]["n"] == 10).all()
     full = answers.set_index(["item", "method"])
     pd.testing.assert_frame_equal(sub.set_index(["item", "method"]), full.loc[sub.set_index(["item", "method"]).index])
+
+
+def test_by_method_tidy_rows_against_scipy():
+    """by_method's rows on a hand-made table: Wilson intervals, McNemar's exact p, and NaN with a reason where
+    the verified chain answered nothing."""
+    from scipy.stats import binomtest
+    from statsmodels.stats.proportion import proportion_confint
+    rows = []
+    for item, right in enumerate([1, 1, 0, 0, 0, 1, 0, 0]):
+        rows.append((item, "direct", "e", "b", "color", "red", "red" if right else "blue", "", True, bool(right), 0.5,
+                     0, 10, 20.0))
+        rows.append((item, "verified", "e", "b", "color", "red", "", "", False, False, float("nan"), 3, 30, 60.0))
+    s = R.by_method(pd.DataFrame(rows, columns=R.ANSWER_COLUMNS)).set_index(["strategy", "measure"])
+    assert list(s.index) == [("direct", "accuracy"), ("direct", "selective_accuracy"), ("verified", "accuracy"),
+                             ("verified", "selective_accuracy"), ("verified", "vs_direct")]
+    direct = s.loc[("direct", "accuracy")]
+    assert (direct["estimate"], direct["n"]) == (3 / 8, 8)
+    assert (direct["ci_low"], direct["ci_high"]) == pytest.approx(proportion_confint(3, 8, method="wilson"))
+    assert s.loc[("direct", "accuracy"), "tokens_per_question"] == 10 and s.loc[("verified", "accuracy"), "tokens"] == 240
+    nothing = s.loc[("verified", "selective_accuracy")]
+    assert np.isnan(nothing["estimate"]) and nothing["n"] == 0 and nothing["reason"] == "no question answered"
+    vs = s.loc[("verified", "vs_direct")]
+    assert vs["estimate"] == -3 / 8 and vs["n"] == 8
+    assert vs["pvalue"] == pytest.approx(binomtest(0, 3).pvalue)      # 3 discordant pairs, all one way
+    assert s.loc[("verified", "accuracy"), "coverage"] == 0 and s.loc[("verified", "vs_direct"), "abstention"] == 1

@@ -267,9 +267,22 @@ def test_facts_table_wrong_model(world, leak):
 pytestmark_bca = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 
+def _wide(b):
+    """A tidy `by_mentions` table as one row per bin, ``<measure>``, ``<measure>_low``, ``<measure>_high``."""
+    w = b.pivot(index="mention_bin", columns="measure", values=["estimate", "ci_low", "ci_high"])
+    out = pd.DataFrame({"n": b[b.measure == "accuracy"].set_index("mention_bin")["n"]})
+    for m in ("accuracy", "entropy_norm"):
+        out[m], out[f"{m}_low"], out[f"{m}_high"] = w["estimate"][m], w["ci_low"][m], w["ci_high"][m]
+    return out.loc[list(dict.fromkeys(b["mention_bin"]))].reset_index()
+
+
 @pytestmark_bca
 def test_by_mentions(table):
-    b = by_mentions(table)
+    tidy = by_mentions(table)
+    assert list(tidy.columns) == ["mention_bin", "measure", *stats.ROW]
+    assert tidy["measure"].tolist() == ["accuracy", "entropy_norm"] * (len(tidy) // 2)
+    assert (tidy.groupby("mention_bin")["n"].nunique() == 1).all()     # both measures of a bin: its facts
+    b = _wide(tidy)
     assert b["n"].sum() == len(table)
     assert b["mention_bin"].tolist() == [c for c in table["mention_bin"].cat.categories
                                          if (table["mention_bin"] == c).any()]
@@ -285,6 +298,7 @@ def test_by_mentions(table):
         acc = stats.proportion(int(g["correct"].sum()), len(g))
         assert (r.accuracy_low, r.accuracy_high) == (acc.confidence_interval.low, acc.confidence_interval.high)
         assert r.entropy_norm == pytest.approx(g["entropy_norm"].mean(), rel=1e-12)
+    assert set(tidy.loc[tidy.measure == "accuracy", "method"]) == {acc.method}
     # unseen facts: the corpus model is uniform
     zero = b.set_index("mention_bin").loc["0"]
     assert zero["entropy_norm"] == pytest.approx(1.0, rel=1e-12)
@@ -293,7 +307,7 @@ def test_by_mentions(table):
 @pytestmark_bca
 def test_by_mentions_uniform_bin_interval(table):
     # A model that is uniform on every unseen fact: the "0" bin's entropy_norm is 1, with an interval.
-    zero = by_mentions(table).set_index("mention_bin").loc["0"]
+    zero = _wide(by_mentions(table)).set_index("mention_bin").loc["0"]
     assert zero["entropy_norm_low"] == pytest.approx(1.0, rel=1e-9)
     assert zero["entropy_norm_high"] == pytest.approx(1.0, rel=1e-9)
 
@@ -301,10 +315,29 @@ def test_by_mentions_uniform_bin_interval(table):
 @pytestmark_bca
 def test_by_mentions_deterministic(table):
     pd.testing.assert_frame_equal(by_mentions(table, rng=3), by_mentions(table, rng=3))
-    narrow = by_mentions(table, confidence_level=0.5)
-    wide = by_mentions(table, confidence_level=0.99)
+    narrow = _wide(by_mentions(table, confidence_level=0.5))
+    wide = _wide(by_mentions(table, confidence_level=0.99))
     assert ((wide["accuracy_high"] - wide["accuracy_low"])
             >= (narrow["accuracy_high"] - narrow["accuracy_low"])).all()
+
+
+def test_by_group_tidy_rows():
+    t = pd.DataFrame({"relation": ["a", "a", "a", "b"], "type": ["rare"] * 4, "correct": [True, False, True, False],
+                      "p_true": [0.9, 0.2, 0.7, 0.4], "entropy_norm": [0.1, 0.8, 0.3, 0.5]})
+    g = by_group(t, ["relation", "type"], rng=0)
+    assert list(g.columns) == ["relation", "type", "measure", *stats.ROW]
+    assert g[["relation", "measure"]].values.tolist() == [["a", "accuracy"], ["a", "p_true"], ["a", "entropy_norm"],
+                                                          ["b", "accuracy"], ["b", "p_true"], ["b", "entropy_norm"]]
+    a = g[g.relation == "a"].set_index("measure")
+    acc = stats.proportion(2, 3)
+    assert (a.loc["accuracy", "estimate"], a.loc["accuracy", "ci_low"], a.loc["accuracy", "ci_high"]) == \
+        (acc.statistic, acc.confidence_interval.low, acc.confidence_interval.high)
+    boot = stats.bootstrap_mean(np.array([0.9, 0.2, 0.7]), rng=0)
+    assert (a.loc["p_true", "estimate"], a.loc["p_true", "ci_low"]) == (boot.statistic, boot.confidence_interval.low)
+    assert (a["n"] == 3).all()
+    b = g[g.relation == "b"].set_index("measure")       # a group of one: no interval for a mean
+    assert b.loc["p_true", "estimate"] == 0.4 and np.isnan(b.loc["p_true", "ci_low"])
+    assert b.loc["p_true", "method"] == "single" and b.loc["p_true", "n"] == 1
 
 
 # ---------------------------------------------------------------- real facts
@@ -336,8 +369,9 @@ def test_real_facts_table_by_hand():
         else:
             assert np.isnan(f.p_misconception)
     groups = by_group(t, ["relation", "type"])
-    assert groups["n"].sum() == len(t)
-    assert ((groups.accuracy_low <= groups.accuracy) & (groups.accuracy <= groups.accuracy_high)).all()
+    acc = groups[groups.measure == "accuracy"]
+    assert acc["n"].sum() == len(t)
+    assert ((acc.ci_low <= acc.estimate) & (acc.estimate <= acc.ci_high)).all()
     with pytest.raises(ValueError, match="form"):
         facts_table(world, scores, form="statement")
 

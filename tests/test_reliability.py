@@ -202,7 +202,7 @@ def test_calibration_summaries_tidy_and_consistent():
     answers = {"base": reliability.answer_table(a, facts), "post": reliability.answer_table(b, facts)}
     summary = reliability.calibration_summary(answers, n_bins=5, n_resamples=199)
     assert list(summary.columns) == ["model", "reference", "measure", "estimate", "ci_low", "ci_high", "pvalue",
-                                     "n", "test", "reason"]
+                                     "n", "method", "reason"]
     assert (summary.reason == "").all()
     ece = summary[summary.measure == "ece"].set_index("model").estimate
     changes = reliability.calibration_changes(answers, "base", n_bins=5, n_resamples=199, n_test_resamples=199)

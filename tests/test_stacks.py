@@ -67,11 +67,30 @@ def test_additivity_per_item():
     r = out.iloc[0]
     # per item: base + (sft - base) + (dpo - base) = [1, 1, 1, 0]; observed [1, 1, 1, 1]
     assert r.additive == pytest.approx(0.75) and r.observed == pytest.approx(1.0)
-    assert r.excess == pytest.approx(0.25) and 0 <= r.pvalue <= 1
+    assert r.estimate == pytest.approx(0.25) and 0 <= r.pvalue <= 1 and r.n == 4
+    assert r.ci_low <= r.estimate <= r.ci_high and isinstance(r.method, str)
     with pytest.raises(ValueError, match="base"):
         stacks.additivity({k: v for k, v in items.items() if k != "base"})
     with pytest.raises(ValueError, match="column="):
         stacks.additivity(items, "nothing")
+
+
+def test_measures_tidy_per_stack_and_measure():
+    from dint import stats
+
+    items = _items({"base": [0, 0, 1, 1], "sft": [1, 0, 1, 1]}, facts=list("abcdefgh")[:4])
+    items = {k: v.assign(kl=0.0 if k == "base" else [0.1, 0.2, 0.3, 0.4], confidence=[0.9, 0.6, 0.7, 0.8])
+             for k, v in items.items()}
+    m = stacks.measures(items, n_resamples=99, n_bins=2)
+    assert list(m.columns) == ["stack", "n_steps", "measure", *stats.ROW]
+    assert list(m.measure[m["stack"] == "sft"]) == ["accuracy", "kl", "ece", "confidence", "p_true"]
+    t = m.set_index(["stack", "measure"])
+    assert t.loc[("sft", "accuracy"), "estimate"] == pytest.approx(0.75)
+    assert t.loc[("sft", "accuracy"), "ci_low"] == pytest.approx(stats.proportion(3, 4).confidence_interval.low)
+    assert t.loc[("base", "kl"), ["estimate", "ci_low", "ci_high"]].tolist() == [0.0, 0.0, 0.0]
+    assert t.loc[("sft", "kl"), "estimate"] == pytest.approx(0.25)
+    assert t.loc[("sft", "confidence"), "estimate"] == pytest.approx(0.75) and np.isnan(t.loc[("sft", "p_true"), "ci_low"])
+    assert (m.n == 4).all() and m["stack"].iloc[0] == "base"
 
 
 def test_design_has_one_indicator_per_step():
@@ -104,6 +123,5 @@ def test_stack_trains_from_its_cached_prefix(monkeypatch):
     base = artifacts.base_scores(P)
     assert len(s) == len(base) and set(s.form) == {"qa", "statement"}
     items = stacks.outcomes(base, {"base": base, "sft+dpo": s}, artifacts.world(P).facts)
-    m = stacks.measures(items, n_resamples=50).set_index("stack")
-    assert m.loc["base", "kl"] == 0 and m.loc["sft+dpo", "kl"] > 0
-    assert (m.accuracy_low <= m.accuracy).all() and (m.accuracy <= m.accuracy_high).all()
+    m = stacks.measures(items, n_resamples=50).set_index(["stack", "measure"]).estimate
+    assert m["base", "kl"] == 0 and m["sft+dpo", "kl"] > 0

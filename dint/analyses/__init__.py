@@ -1,11 +1,19 @@
-"""The analyses behind the claim notebooks: what each notebook calls.
+"""The analyses behind the claim notebooks: one module per notebook, which the notebook calls, and the
+analyses they share.
 
-`reference` (00: the base model against its corpus), `experiments` (the interventions' shared
-experiments: RL sweep, best-of-n, baselines), `selection` and `reasoning` (02: engineering clues),
-`composition` (03: error composition), `reliability` and `diversity` (04: trust), `stacks` (05: stacked
-interventions), `resources` (06: compute). Submodules load on first use.
+One module per notebook, named after it: `base_model` (00), `mechanism` (01), `engineering_clues` (02),
+`diagnosability` (03), `trust_reliability` (04), `compound_failure` (05), `resources` (06) and
+`verification` (07). What they build on: `reference` (the base model against its corpus), `experiments`
+(the RL sweep and best-of-n against the proxy reward, cached), `selection` and `reasoning` (best-of-n
+selection and two-hop chains), `composition` (error classes and pass@k), `reliability` and `diversity`
+(calibration and diversity measures), `stacks` (stacked interventions, cached), `flops` and `sft_grid`
+(compute against accuracy, the SFT budget grid, cached), and `validity` (the simulation study of every
+test). Submodules load on first use.
 """
 from ..lazy import submodules
 
-__getattr__, __dir__ = submodules(__name__, ("composition", "diversity", "experiments", "reasoning", "reference",
-                                             "reliability", "resources", "selection", "stacks", "validity"), globals())
+NOTEBOOK_MODULES = ("base_model", "mechanism", "engineering_clues", "diagnosability", "trust_reliability",
+                    "compound_failure", "resources", "verification")
+__getattr__, __dir__ = submodules(__name__, (*NOTEBOOK_MODULES, "composition", "diversity", "experiments", "flops",
+                                             "reasoning", "reference", "reliability", "selection", "sft_grid",
+                                             "stacks", "validity"), globals())

@@ -23,7 +23,7 @@ from ..stats import ConfidenceInterval, Result
 from ..taxonomy import ITEM_KEYS, CLASSES
 from ..stats.checks import check_int
 
-__all__ = ["CompositionResult", "class_shares", "compare_compositions", "composition_test", "pass_curve"]
+__all__ = ["COMPARISONS", "CompositionResult", "class_shares", "compare_compositions", "composition_test", "pass_curve"]
 
 
 def _check_items(items, need, name="items"):
@@ -55,10 +55,12 @@ def class_shares(items: pd.DataFrame, *, by=None, classes=CLASSES, cluster: str 
 
     Returns
     -------
-    DataFrame, one row per group and class: ``by`` columns, ``class``, ``count``, ``errors``,
-    ``share`` (count / errors), ``ci_low``, ``ci_high``, ``n`` (items), ``clusters``. The share is
-    a ratio of cluster sums; its interval is the expanded percentile interval over cluster
-    resamples (`dint.stats.cluster_bootstrap`, method "expanded"; Hesterberg 2015).
+    DataFrame, one row per group and class: ``by`` columns, ``class``, ``count``, then the columns
+    `dint.stats.ROW`: ``estimate`` the share (count / errors) with ``ci_low``, ``ci_high``, ``pvalue`` (NaN:
+    no test), ``n`` the errors (the share's denominator), ``method``, ``reason`` (why the share is NaN: no
+    errors); then ``items`` and ``clusters``. The share is a ratio of cluster sums; its interval is the
+    expanded percentile interval over cluster resamples (`dint.stats.cluster_bootstrap`, method
+    "expanded"; Hesterberg 2015).
     """
     check_resampling(n_resamples, confidence_level)
     _check_items(items, {"error", "class", cluster})
@@ -76,9 +78,12 @@ def class_shares(items: pd.DataFrame, *, by=None, classes=CLASSES, cluster: str 
             theta = (counts @ num) / (counts @ den)[:, None]
             share = num.sum(axis=0) / den.sum()
         low, high = expanded_percentile(theta, confidence_level, n_cl)
+        method = f"share of errors, cluster expanded percentile bootstrap by {cluster} ({n_cl} clusters)"
+        reason = "" if err.any() else "no errors: a share of errors is undefined"
         for j, c in enumerate(classes):
-            rows.append({**dict(zip(by, key)), "class": c, "count": int(hit[:, j].sum()), "errors": int(err.sum()),
-                         "share": share[j], "ci_low": low[j], "ci_high": high[j], "n": len(g), "clusters": n_cl})
+            r = Result(share[j], ConfidenceInterval(low[j], high[j]), int(err.sum()), method, reason=reason)
+            rows.append({**r.row(**dict(zip(by, key)), **{"class": c, "count": int(hit[:, j].sum())}),
+                         "items": len(g), "clusters": n_cl})
     return pd.DataFrame(rows)
 
 
@@ -191,6 +196,10 @@ def composition_test(a, b, clusters, *, classes=None, confidence_level: float = 
                              reason, counts=table, null_distribution=null)
 
 
+# the measures of compare_compositions, per pair
+COMPARISONS = ("d_accuracy", "d_accuracy_tost", "tv")
+
+
 def compare_compositions(items: pd.DataFrame, *, by: str = "intervention", cluster: str = "fact",
                          margin: float = 0.05, confidence_level: float = 0.95, n_resamples: int = 2000,
                          n_permutations: int = 9999, rng: np.random.Generator | int = 0) -> pd.DataFrame:
@@ -210,10 +219,11 @@ def compare_compositions(items: pd.DataFrame, *, by: str = "intervention", clust
 
     Returns
     -------
-    DataFrame, one row per pair (``a``, ``b``) in first-seen order: ``d_accuracy`` (a − b, paired
-    by item) with its cluster bootstrap (expanded percentile) interval ``d_accuracy_low/high`` and the TOST
-    interval ``tost_low/high``, ``similar_accuracy``; ``tv`` (`composition_test`) with
-    ``tv_low/high`` and ``pvalue``; ``errors_a``, ``errors_b``, ``n``.
+    DataFrame, tidy: per pair (``a``, ``b``) in first-seen order three rows by ``measure``, then the columns
+    `dint.stats.ROW` (``n`` the items): ``d_accuracy`` (accuracy a − b, paired by item, with its cluster
+    bootstrap expanded percentile interval), ``d_accuracy_tost`` (the same difference with its (1 − 2α)
+    interval, the TOST interval) and ``tv`` (`composition_test`'s TV distance with its interval and
+    ``pvalue``); plain per-pair columns ``similar_accuracy``, ``errors_a``, ``errors_b``.
     """
     check_resampling(n_resamples, confidence_level)
     _check_permutations(n_permutations)
@@ -234,6 +244,7 @@ def compare_compositions(items: pd.DataFrame, *, by: str = "intervention", clust
     cls = {n: _as_classes(w["class"].where(w["error"].astype(bool), None)) for n, w in wide.items()}
     classes = _class_set({c for v in cls.values() for c in v if c is not None}, None)
     per_cluster = {n: cluster_sums(_onehot(cls[n], classes), inverse, g) for n in names}   # (g, C)
+    boot = f"cluster expanded percentile bootstrap by {cluster} ({g} clusters)"
     rows = []
     for i, x in enumerate(names):
         for y in names[i + 1:]:
@@ -242,10 +253,17 @@ def compare_compositions(items: pd.DataFrame, *, by: str = "intervention", clust
             (lo,), (hi,) = expanded_percentile(theta, confidence_level, g)
             (tlo,), (thi,) = expanded_percentile(theta, 2 * confidence_level - 1, g)
             tv, tv_lo, tv_hi, pval, _ = _composition(per_cluster[x], per_cluster[y], counts, flips, confidence_level)
-            rows.append({"a": x, "b": y, "d_accuracy": d.sum() / size.sum(), "d_accuracy_low": lo, "d_accuracy_high": hi,
-                         "tost_low": tlo, "tost_high": thi, "similar_accuracy": bool(-margin < tlo and thi < margin),
-                         "tv": tv, "tv_low": tv_lo, "tv_high": tv_hi, "pvalue": pval,
-                         "errors_a": int(err[x].sum()), "errors_b": int(err[y].sum()), "n": len(ref)})
+            plain = {"similar_accuracy": bool(-margin < tlo and thi < margin), "errors_a": int(err[x].sum()),
+                     "errors_b": int(err[y].sum())}
+            diff = d.sum() / size.sum()
+            none = [name for name, e in ((x, err[x]), (y, err[y])) if not e.any()]
+            reason = f"{' and '.join(none)}: no errors, an error composition is undefined" if none else ""
+            found = [Result(diff, ConfidenceInterval(lo, hi), len(ref), f"paired accuracy difference, {boot}"),
+                     Result(diff, ConfidenceInterval(tlo, thi), len(ref),
+                            f"paired accuracy difference, {boot}, {2 * confidence_level - 1:g} interval (TOST)"),
+                     Result(tv, ConfidenceInterval(tv_lo, tv_hi), len(ref),
+                            f"TV of error compositions, paired cluster permutation test ({g} clusters)", pval, reason)]
+            rows += [{**r.row(a=x, b=y, measure=m), **plain} for r, m in zip(found, COMPARISONS)]
     return pd.DataFrame(rows)
 
 
@@ -268,9 +286,11 @@ def pass_curve(items: pd.DataFrame, k, *, column: str = "p_true_post", by=None, 
 
     Returns
     -------
-    DataFrame, one row per group and k: ``by`` columns, ``k``, ``pass``, ``ci_low``, ``ci_high``,
-    ``n`` (items), ``clusters``; with ``reference`` also ``pass_reference``, ``excess``,
-    ``excess_low``, ``excess_high`` and ``pvalue`` (two-sided).
+    DataFrame, tidy: per group and k a row of ``measure`` "pass" and, with ``reference``, one of "excess"
+    (the paired excess over the reference, with the two-sided ``pvalue`` of zero excess): ``by`` columns,
+    ``k``, ``measure``, the columns `dint.stats.ROW` (``n`` the items; ``pvalue`` NaN for "pass"; the
+    interval NaN, with a ``reason``, when the group has one cluster), ``clusters``; with ``reference`` also
+    the plain ``pass_reference`` (its pass@k, the same on both rows).
 
     Notes
     -----
@@ -300,11 +320,19 @@ def pass_curve(items: pd.DataFrame, k, *, column: str = "p_true_post", by=None, 
             low, high = expanded_percentile(theta, confidence_level, n_cl)
             pval = wald_pvalues(est, theta)
         m = len(ks)
+        boot = f"cluster expanded percentile bootstrap by {cluster} ({n_cl} clusters)"
+        reason = "one cluster: no interval" if n_cl < 2 else ""
         for j, kk in enumerate(ks):
-            row = {**dict(zip(by, key)), "k": int(kk), "pass": est[j], "ci_low": low[j], "ci_high": high[j],
-                   "n": len(g), "clusters": n_cl}
+            labels = {**dict(zip(by, key)), "k": int(kk)}
+            found = [("pass", Result(est[j], ConfidenceInterval(low[j], high[j]), len(g),
+                                     f"exact pass@k of {column}, mean over items, {boot}", reason=reason))]
             if reference:
-                row.update({"pass_reference": est[j] - est[m + j], "excess": est[m + j], "excess_low": low[m + j],
-                            "excess_high": high[m + j], "pvalue": pval[m + j]})
-            rows.append(row)
+                found.append(("excess", Result(est[m + j], ConfidenceInterval(low[m + j], high[m + j]), len(g),
+                                               f"pass@k of {column} minus {reference}, {boot}, Wald test with "
+                                               "bootstrap SE", pval[m + j], reason)))
+            for measure, r in found:
+                row = {**r.row(**labels, measure=measure), "clusters": n_cl}
+                if reference:
+                    row["pass_reference"] = est[j] - est[m + j]
+                rows.append(row)
     return pd.DataFrame(rows)

@@ -163,7 +163,7 @@ def diversity_summary(scores: dict, facts: pd.DataFrame, *, n_draws: int = 8, co
             rows.append(tidy_row(name, col, stats.bootstrap_mean(a[col].to_numpy(float), method="t",
                                                              confidence_level=confidence_level)))
         rows.append(tidy_row(name, "across", across_input_diversity(s, facts),
-                         test="P(answers to two facts of a relation differ), U-statistic"))
+                         method="P(answers to two facts of a relation differ), U-statistic"))
     return pd.DataFrame(rows, columns=TIDY_COLUMNS)
 
 

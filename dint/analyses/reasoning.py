@@ -40,13 +40,16 @@ from ..interventions.record import inference_flops
 from ..models import torch_threads
 from ..stats.proportions import mcnemar
 from ..scoring import score
-from ..stats import proportion
+from ..stats import ROW, ConfidenceInterval, Result, proportion
 from ..world import RELATIONS, World, qa_prompt
 from ..stats.checks import check_int
 
 METHODS = ("direct", "chain", "majority", "verified")
 ANSWER_COLUMNS = ["item", "method", "entity", "bridge", "relation", "value", "answer", "via_answer",
                   "answered", "correct", "p_correct", "chains", "tokens", "flops"]
+# by_method's table: labels, the result columns (dint.stats.ROW), plain per-strategy numbers
+SUMMARY_COLUMNS = ["strategy", "measure", *ROW, "correct", "answered", "coverage", "abstention", "expected_accuracy",
+                   "chains", "tokens", "flops", "tokens_per_question", "flops_per_question"]
 Scorer = Callable[[list[str], list[tuple[str, ...]]], list]
 
 
@@ -313,7 +316,7 @@ def answer_chains(model, tokenizer, world: World, items: pd.DataFrame, store,
 # -- evaluation -----------------------------------------------------------------------------------
 
 def by_method(answers: pd.DataFrame, *, confidence_level: float = 0.95) -> pd.DataFrame:
-    """Per method: accuracy, coverage, accuracy among answered, cost, and the paired test vs direct.
+    """Per method: accuracy, accuracy among answered and the paired test vs direct, with coverage and cost.
 
     Parameters
     ----------
@@ -322,14 +325,16 @@ def by_method(answers: pd.DataFrame, *, confidence_level: float = 0.95) -> pd.Da
 
     Returns
     -------
-    DataFrame, one row per method in ``METHODS`` order: ``n`` questions, ``accuracy`` (an
-    abstention counts as wrong) with its Wilson interval ``accuracy_low/high``, ``coverage`` and
-    ``abstention`` rates, ``selective_accuracy`` (among answered, Wilson ``selective_low/high``;
-    NaN when nothing was answered), ``expected_accuracy`` (mean exact ``p_correct``; NaN where
-    not exact), mean ``chains``, ``tokens`` and ``flops`` (totals) and their per-question means,
-    and vs direct on the same questions (NaN for direct): ``diff`` = accuracy − direct accuracy
-    with Newcombe's paired interval ``diff_low/high`` and McNemar's exact ``pvalue`` (NaN with a
-    ``reason`` when the two methods never disagree).
+    DataFrame with the columns `SUMMARY_COLUMNS`, tidy: one row per (``strategy``, ``measure``), strategies
+    in ``METHODS`` order (``strategy`` is the answers' ``method``: in a result row ``method`` names the
+    statistical method), then the columns `dint.stats.ROW`. Measures: ``accuracy`` (an abstention counts as
+    wrong; Wilson interval; ``n`` questions), ``selective_accuracy`` (among answered, Wilson; NaN with a
+    ``reason`` when nothing was answered) and, for every strategy but direct, ``vs_direct`` (accuracy −
+    direct accuracy on the same questions, Newcombe's paired interval and McNemar's exact ``pvalue``; NaN
+    with a ``reason`` when the two never disagree). Plain per-strategy columns, the same on its rows:
+    ``correct``, ``answered``, ``coverage`` and ``abstention`` rates, ``expected_accuracy`` (mean exact
+    ``p_correct``; NaN where not exact), mean ``chains``, ``tokens`` and ``flops`` (totals) and their
+    per-question means.
 
     Notes
     -----
@@ -344,28 +349,21 @@ def by_method(answers: pd.DataFrame, *, confidence_level: float = 0.95) -> pd.Da
     for m in [m for m in METHODS if m in correct.columns]:
         g = answers[answers["method"] == m]
         k, n, answered = int(g["correct"].sum()), len(g), int(g["answered"].sum())
+        nan = float("nan")
+        plain = {"correct": k, "answered": answered, "coverage": answered / n, "abstention": 1 - answered / n,
+                 "expected_accuracy": g["p_correct"].mean() if g["p_correct"].notna().all() else nan,
+                 "chains": g["chains"].mean(), "tokens": int(g["tokens"].sum()), "flops": float(g["flops"].sum()),
+                 "tokens_per_question": g["tokens"].mean(), "flops_per_question": g["flops"].mean()}
         acc = proportion(k, n, confidence_level=confidence_level)
-        sel = proportion(k, answered, confidence_level=confidence_level) if answered else None
-        test = None
+        sel = proportion(k, answered, confidence_level=confidence_level) if answered else Result(
+            nan, ConfidenceInterval(nan, nan), 0, acc.method, reason="no question answered")
+        rows += [{**acc.row(strategy=m, measure="accuracy"), **plain},
+                 {**sel.row(strategy=m, measure="selective_accuracy"), **plain}]
         if m != "direct" and "direct" in correct.columns:
             pair = correct[["direct", m]].dropna()
             test = mcnemar(pair["direct"].astype(bool), pair[m].astype(bool), confidence_level=confidence_level)
-        nan = float("nan")
-        rows.append({
-            "method": m, "n": n, "correct": k, "accuracy": acc.statistic,
-            "accuracy_low": acc.confidence_interval.low, "accuracy_high": acc.confidence_interval.high,
-            "answered": answered, "coverage": answered / n, "abstention": 1 - answered / n,
-            "selective_accuracy": sel.statistic if sel else nan,
-            "selective_low": sel.confidence_interval.low if sel else nan,
-            "selective_high": sel.confidence_interval.high if sel else nan,
-            "expected_accuracy": g["p_correct"].mean() if g["p_correct"].notna().all() else nan,
-            "chains": g["chains"].mean(), "tokens": int(g["tokens"].sum()), "flops": float(g["flops"].sum()),
-            "tokens_per_question": g["tokens"].mean(), "flops_per_question": g["flops"].mean(),
-            "diff": test.statistic if test else nan,
-            "diff_low": test.confidence_interval.low if test else nan,
-            "diff_high": test.confidence_interval.high if test else nan,
-            "pvalue": test.pvalue if test else nan, "reason": test.reason if test else ""})
-    return pd.DataFrame(rows)
+            rows.append({**test.row(strategy=m, measure="vs_direct"), **plain})
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def evaluate(model, tokenizer, world: World, store, config: ReasoningConfig = ReasoningConfig(), *,

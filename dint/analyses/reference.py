@@ -150,23 +150,36 @@ def real_facts_table(world, scores: pd.DataFrame, form: str = "statement") -> pd
 
 
 def by_group(table: pd.DataFrame, by, *, confidence_level: float = 0.95, rng=0) -> pd.DataFrame:
-    """Accuracy (Wilson interval), mass on the truth and normalised entropy (bootstrap intervals)
-    per group of a `facts_table` (e.g. ``by=["relation", "type"]``), with the group's size."""
+    """Accuracy, mass on the truth and normalised entropy, with intervals, per group of a facts table.
+
+    Parameters
+    ----------
+    table : a `facts_table` (``correct``, ``p_true``, ``entropy_norm`` and the ``by`` columns)
+    by : the column(s) that form the groups, e.g. ``["relation", "type"]``
+    confidence_level, rng : of the intervals (the bootstrap's seed)
+
+    Returns
+    -------
+    Tidy DataFrame, one row per (group, measure): the ``by`` columns, ``measure`` (``accuracy``: Wilson
+    interval; ``p_true`` and ``entropy_norm``: bootstrap interval of the mean, none for a group of one)
+    and the columns `dint.stats.ROW` (``n`` is the group's size).
+    """
+    labels = [by] if isinstance(by, str) else list(by)
     rows = []
     for key, g in table.groupby(by, observed=True, sort=True):
-        key = key if isinstance(key, tuple) else (key,)
-        row = dict(zip([by] if isinstance(by, str) else by, key), n=len(g))
-        acc = stats.proportion(int(g["correct"].sum()), len(g), confidence_level=confidence_level)
-        row.update(accuracy=acc.statistic, accuracy_low=acc.confidence_interval.low,
-                   accuracy_high=acc.confidence_interval.high)
-        for col in ("p_true", "entropy_norm"):
-            r = (stats.bootstrap_mean(g[col].to_numpy(), confidence_level=confidence_level, rng=rng)
-                 if len(g) > 1 else stats.Result(float(g[col].iloc[0]), stats.ConfidenceInterval(np.nan, np.nan), 1,
-                                                 "single"))
-            row.update({col: r.statistic, f"{col}_low": r.confidence_interval.low,
-                        f"{col}_high": r.confidence_interval.high})
-        rows.append(row)
-    return pd.DataFrame(rows)
+        label = dict(zip(labels, key if isinstance(key, tuple) else (key,)))
+        rows.append(stats.proportion(int(g["correct"].sum()), len(g), confidence_level=confidence_level)
+                    .row(**label, measure="accuracy"))
+        rows += [_mean(g[col], confidence_level=confidence_level, rng=rng).row(**label, measure=col)
+                 for col in ("p_true", "entropy_norm")]
+    return pd.DataFrame(rows, columns=[*labels, "measure", *stats.ROW])
+
+
+def _mean(values: pd.Series, *, confidence_level: float, rng) -> stats.Result:
+    """The mean with its bootstrap interval; a single value has no interval."""
+    if len(values) > 1:
+        return stats.bootstrap_mean(values.to_numpy(), confidence_level=confidence_level, rng=rng)
+    return stats.Result(float(values.iloc[0]), stats.ConfidenceInterval(np.nan, np.nan), 1, "single")
 
 
 def real_numbers(statement: pd.DataFrame, qa: pd.DataFrame, *, n_resamples: int = 2000, rng=0) -> dict:
@@ -248,15 +261,23 @@ def _bin_label(a, b):
 
 
 def by_mentions(table: pd.DataFrame, *, confidence_level: float = 0.95, rng=0) -> pd.DataFrame:
-    """Accuracy (Wilson interval) and normalised entropy (bootstrap interval) per mention bin."""
+    """Accuracy and normalised entropy, with intervals, per mention bin of a facts table.
+
+    Parameters
+    ----------
+    table : a `facts_table` of the world (``mention_bin``, ``correct``, ``entropy_norm``)
+    confidence_level, rng : of the intervals (the bootstrap's seed)
+
+    Returns
+    -------
+    Tidy DataFrame, two rows per mention bin (in the bins' order): ``mention_bin`` (str), ``measure``
+    (``accuracy``: Wilson interval; ``entropy_norm``: bootstrap interval of the mean, none for a bin of
+    one fact) and the columns `dint.stats.ROW` (``n`` is the bin's number of facts).
+    """
     rows = []
     for b, g in table.groupby("mention_bin", observed=True):
-        acc = stats.proportion(int(g["correct"].sum()), len(g), confidence_level=confidence_level)
-        ent = stats.bootstrap_mean(g["entropy_norm"].to_numpy(), confidence_level=confidence_level, rng=rng) \
-            if len(g) > 1 else stats.Result(float(g["entropy_norm"].iloc[0]), stats.ConfidenceInterval(np.nan, np.nan), 1, "single")
-        rows.append({"mention_bin": str(b), "n": len(g),
-                     "accuracy": acc.statistic, "accuracy_low": acc.confidence_interval.low,
-                     "accuracy_high": acc.confidence_interval.high,
-                     "entropy_norm": ent.statistic, "entropy_norm_low": ent.confidence_interval.low,
-                     "entropy_norm_high": ent.confidence_interval.high})
-    return pd.DataFrame(rows)
+        rows.append(stats.proportion(int(g["correct"].sum()), len(g), confidence_level=confidence_level)
+                    .row(mention_bin=str(b), measure="accuracy"))
+        rows.append(_mean(g["entropy_norm"], confidence_level=confidence_level, rng=rng)
+                    .row(mention_bin=str(b), measure="entropy_norm"))
+    return pd.DataFrame(rows, columns=["mention_bin", "measure", *stats.ROW])

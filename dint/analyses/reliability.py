@@ -9,7 +9,7 @@ on the same facts are compared *paired*: resampling and permuting facts, never m
 (`dint.stats.resampling`). Diversity, per input and across inputs, is `dint.analyses.diversity`.
 
 Results are tidy DataFrames (one row per model and measure: ``estimate``, ``ci_low``, ``ci_high``,
-``pvalue``, ``n``, ``test``, ``reason``: why a NaN is not estimable, empty otherwise) so that a
+``pvalue``, ``n``, ``method``, ``reason``: why a NaN is not estimable, empty otherwise; `dint.stats.ROW`) so that a
 notebook can concatenate every test it makes and adjust them together (`dint.stats.holm`, which
 leaves the tests that could not be made out of the family); single results are `dint.stats.Result`.
 """
@@ -35,8 +35,8 @@ GPT4_ECE = {"pre-trained": 0.007, "PPO": 0.074}
 # Kadavath et al. (2022), arXiv:2207.05221, sec. 3.3: the temperature that recalibrates RLHF policies
 KADAVATH_T = 2.5
 
-_COLUMNS = ["model", "reference", "measure", "estimate", "ci_low", "ci_high", "pvalue", "n", "test"]
-TIDY_COLUMNS = [*_COLUMNS, "reason"]   # the tables of this module: why a NaN is not estimable
+# the tables of this module: labels, then `dint.stats.ROW` (``reason``: why a NaN is not estimable)
+TIDY_COLUMNS = ["model", "reference", "measure", *stats.ROW]
 
 
 # ------------------------------------------------------------------------------ per item
@@ -288,13 +288,14 @@ def ece_difference(confidence_a, correct_a, confidence_b, correct_b, *, n_bins: 
 
 
 # ------------------------------------------------------------------------------ tidy summaries
-def tidy_row(model, measure, r, reference=None, test=None, reason=""):
+def tidy_row(model, measure, r, reference=None, method=None, reason=""):
+    """A row of this module's tables: ``model, reference, measure`` then `dint.stats.ROW` (`Result.row`);
+    ``r`` a `Result`, or a plain number (no interval, no test) with its ``method`` and ``reason``."""
     if isinstance(r, Result):
-        return {"model": model, "reference": reference, "measure": measure, "estimate": r.statistic,
-                "ci_low": r.confidence_interval.low, "ci_high": r.confidence_interval.high, "pvalue": r.pvalue,
-                "n": r.n, "test": test or r.method, "reason": r.reason}
+        row = r.row(model=model, reference=reference, measure=measure)
+        return {**row, "method": method or r.method}
     return {"model": model, "reference": reference, "measure": measure, "estimate": float(r), "ci_low": np.nan,
-            "ci_high": np.nan, "pvalue": np.nan, "n": np.nan, "test": test or "", "reason": reason}
+            "ci_high": np.nan, "pvalue": np.nan, "n": np.nan, "method": method or "", "reason": reason}
 
 
 def _check_answers(answers, need=("confidence", "correct")):
@@ -320,7 +321,7 @@ def calibration_summary(answers: dict, *, n_bins: int = 15, confidence_level: fl
 
     Returns
     -------
-    Tidy DataFrame (``model, reference, measure, estimate, ci_low, ci_high, pvalue, n, test, reason``);
+    Tidy DataFrame (``model, reference, measure, estimate, ci_low, ci_high, pvalue, n, method, reason``);
     measures ``accuracy`` (Wilson), ``confidence`` and ``overconfidence`` (mean confidence minus
     correctness; t intervals), ``ece`` and ``ece_debiased`` (bootstrap, `calibration.ece`), ``brier``
     (t interval of the per-item squared error) with ``brier_reliability``, ``brier_resolution``,
@@ -343,15 +344,15 @@ def calibration_summary(answers: dict, *, n_bins: int = 15, confidence_level: fl
         b = calibration.brier(c, y, n_bins=n_bins)
         rows.append(tidy_row(name, "brier", stats.bootstrap_mean((c - y) ** 2, method="t",
                                                              confidence_level=confidence_level)))
-        rows += [tidy_row(name, f"brier_{k}", getattr(b, k), test="Murphy decomposition")
+        rows += [tidy_row(name, f"brier_{k}", getattr(b, k), method="Murphy decomposition")
                  for k in ("reliability", "resolution", "uncertainty", "within_bin")]
         for measure, col in (("auroc_confidence", "confidence"), ("auroc_agreement", "agreement")):
             if col in a.columns and 0 < y.sum() < len(y):
                 rows.append(tidy_row(name, measure, auroc(a[col].to_numpy(float), y, confidence_level=confidence_level)))
             elif col in a.columns:
-                rows.append(tidy_row(name, measure, np.nan, test="AUROC undefined: one class is empty",
+                rows.append(tidy_row(name, measure, np.nan, method="AUROC undefined: one class is empty",
                                  reason="every item is correct, or every item is wrong: AUROC is undefined"))
-        rows.append(tidy_row(name, "aurc", calibration.risk_coverage(c, y).aurc, test="AURC (Geifman et al. 2019)"))
+        rows.append(tidy_row(name, "aurc", calibration.risk_coverage(c, y).aurc, method="AURC (Geifman et al. 2019)"))
         if "mass_outside" in a.columns:
             rows.append(tidy_row(name, "mass_outside", stats.bootstrap_mean(a["mass_outside"].to_numpy(float), method="t",
                                                                         confidence_level=confidence_level)))

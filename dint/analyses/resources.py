@@ -1,16 +1,21 @@
-"""Compute against accuracy: more training, inference-time verification and retrieval on one FLOPs axis.
+"""The analysis of notebook 06 (resources): compute against accuracy for more training, inference-time
+verification and retrieval on one FLOPs axis.
 
-Every point of notebook 06 is a *policy* that answers the held-out questions, with the compute it
-cost: ``total FLOPs = one-time post-training FLOPs + inference FLOPs over the held-out query set``
-(pretraining is shared by every point and left out). Training FLOPs follow the 6·N·D rule of the
-intervention records; inference is 2·N·D per forward token (a store look-up costs 0 FLOPs).
+Every point is a *policy* that answers the held-out questions, with the compute it cost: ``total FLOPs =
+one-time post-training FLOPs + inference FLOPs over the held-out query set`` (pretraining is shared by every
+point and left out). Training FLOPs follow the 6·N·D rule of the intervention records; inference is 2·N·D per
+forward token (a store look-up costs 0 FLOPs). The lower-level pieces (answer matrices, per-item outcomes,
+points with intervals, frontiers, paired tests) are `dint.analyses.flops`.
 
-`training_curve` is a cached artifact: SFT from the base model over a grid of epochs and shares of
-the training demonstrations, each run scored on the held-out facts. The rest turns answer
-distributions into per-item *outcomes* — one row per (family, point, fact) with ``p_correct``
-(probability the returned answer is right; 0/1 for a deterministic answer), ``p_abstain`` and
-``cost`` (inference FLOPs spent on the item) — and outcomes into points with intervals
-(`accuracy_cost`), Pareto frontiers (`pareto`) and paired tests (`paired_difference`, `trend`).
+`training_curve` (from `dint.analyses.sft_grid`, where it is built) is a cached artifact: SFT from the base
+model over a grid of epochs and shares of the training demonstrations, each run scored on the held-out facts.
+The notebook, in order: `load` (the world, the models' answers and records, `Inputs`); `record_flops`
+(the interventions' FLOPs); `training` (the SFT grid, the base and the RLHF model as outcomes, `Training`);
+`rl_checkpoints` (the RL β-sweep's checkpoints as points); `verification` (sampling until a verifier
+accepts, `Verified`); `retrieval` (the RAG policy, `Retrieved`); `frontiers` (every point's accuracy with its
+interval and each family's Pareto frontier, `Frontiers`); `ceiling` (the same on the facts the corpus never
+states, against the base rate 1/K, `Ceiling`); `tests` (the paired tests, Holm-adjusted together, `Tests`);
+`figure`; `numbers` (what the paper quotes) and `headline` (their display).
 """
 from __future__ import annotations
 
@@ -18,412 +23,488 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.proportion import proportion_confint
 
+from .. import models, plot, stats, verify
+from ..interventions import retrieval as rag_store
 from ..pipeline import artifacts
-from .. import compare, stats
-from ..stats import proportions
 from ..pipeline.config import Profile
-from ..scoring import score
+from . import experiments, selection
+from .sft_grid import training_curve
+from .flops import (accuracy_cost, answer_matrix, draw_tokens, greedy, outcomes, p_true, paired_difference,
+                    pareto, rl_points, sample_index, trend, with_outside)
 
 __all__ = [
-    "OUTCOME_COLUMNS",
-    "Answers",
-    "answer_matrix",
-    "demo_subset",
-    "draw_tokens",
-    "greedy",
-    "heldout_items",
-    "outcomes",
-    "p_true",
-    "paired_difference",
-    "pareto",
-    "rl_points",
-    "sample_index",
-    "accuracy_cost",
-    "train_grid",
-    "training_curve",
-    "trend",
-    "with_outside",
+    "RL_FAMILY",
+    "SFT",
+    "Ceiling",
+    "Frontiers",
+    "Inputs",
+    "Retrieved",
+    "Tests",
+    "Training",
+    "Verified",
+    "ceiling",
+    "figure",
+    "frontiers",
+    "headline",
+    "load",
+    "numbers",
+    "record_flops",
+    "retrieval",
+    "rl_checkpoints",
+    "tests",
+    "training",
+    "verification",
 ]
 
-OUTCOME_COLUMNS = ["family", "point", "fact", "p_correct", "p_abstain", "cost", "train_flops"]
+SFT = "SFT (epochs × data)"               # the family of the SFT grid and the base (its zero-training point)
+RL_FAMILY = "RL checkpoints (β sweep)"    # the family of `rl_checkpoints`
 
 
-# ------------------------------------------------------------------------------ (a) more training
-def demo_subset(demos: pd.DataFrame, share: float, *, seed: int = 0) -> pd.DataFrame:
-    """The first ``round(share · n)`` demonstrations of one seeded permutation, in their original order.
-
-    Shares of the same seed are nested (a smaller share is a subset of a larger one), so runs with
-    more data add demonstrations and change nothing else.
-    """
-    if not isinstance(demos, pd.DataFrame) or demos.empty:
-        raise ValueError("demos must be a non-empty DataFrame (see dint.interventions.data.sft_demos)")
-    if isinstance(share, bool) or not isinstance(share, (int, float, np.floating)) or not 0 < share <= 1:
-        raise ValueError(f"share={share!r}: must lie in (0, 1] (a share of the demonstrations)")
-    n = max(1, round(float(share) * len(demos)))
-    keep = np.sort(np.random.default_rng(seed).permutation(len(demos))[:n])
-    return demos.iloc[keep]
-
-
-def heldout_items(model, tokenizer, world, profile: Profile) -> pd.DataFrame:
-    """Exact answer distribution of ``model`` on each held-out fact's QA prompt, reduced per item.
-
-    Returns
-    -------
-    DataFrame, one row per held-out fact: ``fact``, ``type``, ``relation``, ``k`` (candidates),
-    ``p_true`` (candidate-set probability of the true value), ``correct`` (the top candidate is
-    the true value), ``mass_outside`` and ``gen_tokens`` (prompt + top answer + eos: the tokens
-    of one greedy answer).
-    """
-    facts = world.facts[world.facts["split"] == "heldout"]
-    P = world.prompts("qa", facts).reset_index(drop=True)
-    with artifacts.threads(profile):
-        df = score(model, tokenizer, P["prompt"], [[" " + c for c in cs] for cs in P["candidates"]],
-                   config=profile.scoring)
-    df["answer"] = df["answer"].str[1:]
-    df["is_true"] = df["answer"].to_numpy() == P["target"].to_numpy()[df["item"].to_numpy()]
-    top = df.loc[df.groupby("item")["p_set"].idxmax()].set_index("item").sort_index()
-    true = df[df["is_true"]].set_index("item")["p_set"].reindex(top.index, fill_value=0.0)
-    info = facts.set_index("fact").loc[P["fact"]]
-    prompt_tokens = np.array([len(x) for x in tokenizer(P["prompt"].tolist(), add_special_tokens=False)["input_ids"]])
-    answer_tokens = np.array([len(x) for x in tokenizer(top["answer"].tolist(), add_special_tokens=False)["input_ids"]])
-    return pd.DataFrame({"fact": P["fact"].to_numpy(), "type": info["type"].to_numpy(),
-                         "relation": info["relation"].to_numpy(), "k": P["candidates"].map(len).to_numpy(),
-                         "p_true": true.to_numpy(float), "correct": top["is_true"].to_numpy(bool),
-                         "mass_outside": top["mass_outside"].to_numpy(float),
-                         "gen_tokens": prompt_tokens + answer_tokens + 1})
-
-
-def _grid(name, values, *, integer):
-    vals = tuple(values) if isinstance(values, (tuple, list, np.ndarray)) else ()
-    bad = not vals or any(isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating))
-                          for v in vals)
-    if not bad and integer:
-        bad = any(int(v) != v or v < 1 for v in vals)
-    elif not bad:
-        bad = any(not 0 < v <= 1 for v in vals)
-    if bad:
-        need = "positive integers" if integer else "shares in (0, 1]"
-        raise ValueError(f"{name}={values!r}: give a non-empty list of {need}")
-    return sorted({int(v) if integer else float(v) for v in vals})
-
-
-def train_grid(world, base, tokenizer, profile: Profile, *, epochs, shares, progress: bool = False) -> pd.DataFrame:
-    """SFT from ``base`` for every (epochs, share) pair, each scored on the held-out facts.
-
-    Every run uses the profile's SFT config except ``epochs`` and the demonstrations
-    (`demo_subset` of `data.sft_demos` by the profile's seed). Returns the rows of
-    `heldout_items` per run, with the run's ``epochs``, ``data_share``, ``demos``, ``steps``,
-    ``tokens``, ``train_flops``, ``n_params`` and ``wall_time``.
-    """
-    from ..interventions import data, sft
-
-    epochs, shares = _grid("epochs", epochs, integer=True), _grid("shares", shares, integer=False)
-    demos = data.sft_demos(world)
-    frames = []
-    for share in shares:
-        subset = demo_subset(demos, share, seed=profile.seed)
-        for e in epochs:
-            model, record = sft.run(base, tokenizer, subset, profile.interventions.config("sft", epochs=e),
-                                    seed=profile.seed, progress=progress)
-            items = heldout_items(model, tokenizer, world, profile)
-            run = {"epochs": e, "data_share": share, "demos": len(subset), "steps": record.steps,
-                   "tokens": record.tokens, "train_flops": record.train_flops, "n_params": record.n_params,
-                   "wall_time": record.wall_time}
-            frames.append(items.assign(**run))
-    return pd.concat(frames, ignore_index=True)
-
-
-def training_curve(profile: Profile, *, rebuild: bool = False, progress: bool = False) -> pd.DataFrame:
-    """SFT runs over ``interventions.sft_epochs`` × ``interventions.sft_data``, scored on held-out facts.
-
-    A cached artifact (``results/<profile>/training_curve/``), built on first use from the cached
-    world and base model; see `train_grid` for the columns (one row per run and held-out fact).
-    """
-    manifest = {**artifacts.intervention_manifest(profile, "training_curve", grids=("sft_epochs", "sft_data")),
-                "kind": "training_curve", "scoring": profile.asdict()["scoring"]}
-
-    def compute():
-        w = artifacts.world(profile)
-        base, tok, _ = artifacts.base_model(profile, progress=progress)
-        return train_grid(w, base, tok, profile, epochs=profile.interventions.sft_epochs,
-                          shares=profile.interventions.sft_data, progress=progress)
-
-    inputs = {"world": artifacts.ensure_world(profile), "base": artifacts.ensure_base(profile, progress=progress)}
-    return artifacts.cached_table(artifacts.root(profile) / "training_curve", manifest, compute, file="runs.parquet",
-                                  inputs=inputs, rebuild=rebuild)
-
-
-# ------------------------------------------------------------------------------ (b) answers to verify
+# ------------------------------------------------------------------------------ notebook 06
 @dataclass(frozen=True)
-class Answers:
-    """A model's answer distributions over items, with the mass outside each candidate set.
+class Inputs:
+    """What notebook 06 reads: the held-out questions, the models' answers on them and their records.
 
     Attributes
     ----------
-    fact : (m,) fact ids, sorted
-    p : (m, k + 1) probability of each candidate (0 where padded); the last column is the mass
-        outside the candidate set (a draw that is no candidate: never verified, never right)
-    correct : (m, k + 1) bool, the true value's position (the last column is never true)
-    candidates : m tuples of candidate answers, in column order
+    world : the profile's `dint.world.World`
+    heldout : the held-out facts (rows of ``world.facts``), sorted by fact
+    prompts : their QA prompts, in the same order
+    unseen : the held-out facts of ``ceiling_type``, sorted
+    ceiling_type : ``"unseen"`` (facts the corpus never states); ``"rare"`` on real facts, whose corpus
+        cannot be searched (countries below the median population, a proxy: `dint.realworld`)
+    tokenizer : the base model's
+    records : {"sft", "reward", "rlhf", "rag": `InterventionRecord`}
+    reward_model : the proxy reward model (the learned verifier)
+    rag_policy : the RAG policy (its retriever routes the prompts)
+    answers : {"base", "sft", "rlhf", "rag": `flops.Answers` on the held-out facts}
+    gen : (m, k + 1) forward tokens of one sampled answer per item and candidate (`flops.draw_tokens`)
     """
 
-    fact: np.ndarray
-    p: np.ndarray
-    correct: np.ndarray
-    candidates: list
+    world: object
+    heldout: pd.DataFrame
+    prompts: pd.DataFrame
+    unseen: list
+    ceiling_type: str
+    tokenizer: object
+    records: dict
+    reward_model: object
+    rag_policy: object
+    answers: dict
+    gen: np.ndarray
+
+    @property
+    def n_params(self) -> int:
+        """Parameters of the post-trained models (the SFT record's), N in 2·N FLOPs per token."""
+        return self.records["sft"].n_params
 
 
-def with_outside(x, fill) -> np.ndarray:
-    """``x`` (m, k) with one column appended for the draws outside the candidate set, (m, k + 1)."""
-    x = np.asarray(x)
-    if x.ndim != 2:
-        raise ValueError(f"x must be an (m, k) array over candidates, got shape {x.shape}")
-    col = np.broadcast_to(np.asarray(fill, dtype=x.dtype if x.dtype != bool else bool), (len(x),))
-    return np.column_stack([x, col])
+def load(P: Profile) -> Inputs:
+    """The cached world, models, records and answer distributions notebook 06 uses (`Inputs`)."""
+    world = artifacts.world(P)
+    heldout = world.facts[world.facts.split == "heldout"].sort_values("fact")
+    prompts = world.prompts("qa", heldout).reset_index(drop=True)
+    # facts the corpus never states; a real corpus cannot be searched, so on real facts the rare type
+    # (countries below the median population, a proxy: dint.realworld) stands in for them
+    ceiling_type = "rare" if P.real else "unseen"
+    unseen = sorted(heldout.fact[heldout.type == ceiling_type])
+    _, tokenizer, _ = artifacts.base_model(P)
+    reward_model, _, reward_record = artifacts.intervention(P, "reward")
+    rag_policy, _, rag_record = artifacts.intervention(P, "rag")
+    records = {"sft": artifacts.intervention(P, "sft")[2], "reward": reward_record,
+               "rlhf": artifacts.intervention(P, "rlhf")[2], "rag": rag_record}
+    answers = {"base": answer_matrix(artifacts.base_scores(P), heldout.fact)}
+    answers.update({n: answer_matrix(artifacts.intervention_scores(P, n), heldout.fact) for n in ("sft", "rlhf", "rag")})
+    gen = draw_tokens(tokenizer, prompts.prompt, answers["base"].candidates)   # (m, k + 1) tokens of one sampled answer
+    return Inputs(world=world, heldout=heldout, prompts=prompts, unseen=unseen, ceiling_type=ceiling_type,
+                  tokenizer=tokenizer, records=records, reward_model=reward_model, rag_policy=rag_policy,
+                  answers=answers, gen=gen)
 
 
-def answer_matrix(scores: pd.DataFrame, facts, *, form: str = "qa") -> Answers:
-    """The answer distributions of a `score_world` table on ``facts`` (ids), one prompt form.
+def record_flops(records: dict) -> pd.DataFrame:
+    """The interventions' training FLOPs, rollout FLOPs and steps, one row per intervention record."""
+    return pd.DataFrame({name: {"train FLOPs": r.train_flops, "rollout FLOPs": r.inference_flops, "steps": r.steps}
+                         for name, r in records.items()}).T
 
-    The candidate-set distribution ``p_set`` is scaled by ``1 − mass_outside`` and the outside
-    mass becomes a last pseudo-candidate, so that sampling from ``p`` wastes the draws that the
-    model spends outside the set.
+
+@dataclass(frozen=True)
+class Training:
+    """(a) More training.
+
+    Attributes
+    ----------
+    curve : `training_curve`, one row per SFT run and held-out fact
+    outcomes : `flops.outcomes` of the base (zero training), every SFT run (``epochs``, ``data_share``) and RLHF
+    grid : accuracy and mean P(true) per SFT run, epochs by data share (the display)
     """
-    need = {"fact", "form", "candidate", "answer", "p_set", "mass_outside", "is_true"}
-    if not isinstance(scores, pd.DataFrame) or not need <= set(scores.columns):
-        raise ValueError(f"scores must be a score_world table with columns {sorted(need)}")
-    facts = np.unique(np.asarray(facts))
-    s = scores[(scores["form"] == form) & scores["fact"].isin(facts)]
-    if s.empty or set(s["fact"]) != set(facts):
-        missing = [int(f) for f in sorted(set(facts) - set(s["fact"]))[:5]]
-        raise ValueError(f"scores has no {form!r} rows for facts {missing}; pass facts that were scored")
-    items, logp, true = compare.distributions(s)
-    outside = s.groupby("fact", sort=True)["mass_outside"].first().to_numpy(float)
-    p = np.exp(logp) * (1.0 - outside)[:, None]
-    s = s.sort_values(["fact", "candidate"])
-    candidates = [tuple(g["answer"]) for _, g in s.groupby("fact", sort=True)]
-    return Answers(fact=items["fact"].to_numpy(), p=with_outside(p, outside), correct=with_outside(true, False),
-                   candidates=candidates)
+
+    curve: pd.DataFrame
+    outcomes: pd.DataFrame
+    grid: pd.DataFrame
 
 
-def greedy(answers: Answers, tokens) -> tuple[np.ndarray, np.ndarray]:
-    """The greedy answer per item: whether its top candidate is right, (m,) bool, and the tokens
-    of answering it, (m,) from ``tokens`` (m, k + 1) (e.g. `draw_tokens`)."""
-    tokens = np.asarray(tokens)
-    if tokens.shape != answers.p.shape:
-        raise ValueError(f"tokens must have the shape of answers.p {answers.p.shape}, got {tokens.shape}")
-    top = answers.p[:, :-1].argmax(1)
-    rows = np.arange(len(top))
-    return answers.correct[rows, top], tokens[rows, top]
+def training(P: Profile, inputs: Inputs) -> Training:
+    """Greedy answers of the base, of SFT over the profile's grid of epochs × data shares and of RLHF, with
+    their FLOPs; RLHF is charged the SFT, the reward model and the RL run, rollouts included."""
+    N, gen, records = inputs.n_params, inputs.gen, inputs.records
+    curve = training_curve(P)
+    base, rlhf = inputs.answers["base"], inputs.answers["rlhf"]
+    rows = []
+    correct, tokens = greedy(base, gen)
+    rows.append(outcomes(SFT, "base", base.fact, correct, cost=2 * N * tokens, train_flops=0.0)
+                .assign(epochs=0, data_share=0.0))
+    for (e, share), g in curve.groupby(["epochs", "data_share"]):
+        rows.append(outcomes(SFT, f"{e} ep, {share:.0%} data", g.fact, g.correct, cost=2 * N * g.gen_tokens,
+                             train_flops=g.train_flops.iloc[0]).assign(epochs=e, data_share=share))
+    correct, tokens = greedy(rlhf, gen)
+    rl_train = sum(records[k].train_flops for k in ("sft", "reward", "rlhf")) + records["rlhf"].inference_flops
+    rows.append(outcomes("RLHF", "rlhf", rlhf.fact, correct, cost=2 * N * tokens, train_flops=rl_train))
+    grid = curve.groupby(["data_share", "epochs"]).agg(train_flops=("train_flops", "first"),
+                                                       accuracy=("correct", "mean"),
+                                                       p_true=("p_true", "mean")).unstack("data_share")
+    return Training(curve=curve, outcomes=pd.concat(rows, ignore_index=True), grid=grid)
 
 
-def p_true(answers: Answers) -> np.ndarray:
-    """Candidate-set probability of the true value per item, (m,) (the accuracy of one sampled answer
-    among the candidates)."""
-    inside = 1.0 - answers.p[:, -1]
-    return (answers.p * answers.correct).sum(1) / np.where(inside > 0, inside, 1.0)
+def rl_checkpoints(P: Profile, inputs: Inputs) -> pd.DataFrame:
+    """The RL checkpoints of notebook 02's β-sweep as points (`flops.rl_points`): each charged the SFT and
+    reward-model FLOPs plus its run's FLOPs scaled by step/steps, with rollouts in the ratio of the profile's
+    RLHF record, and the FLOPs of answering the held-out questions once (RLHF's greedy answers)."""
+    records = inputs.records
+    _, tokens = greedy(inputs.answers["rlhf"], inputs.gen)
+    return rl_points(experiments.rl_sweep(P), start_flops=records["sft"].train_flops + records["reward"].train_flops,
+                     rollout_ratio=records["rlhf"].inference_flops / records["rlhf"].train_flops,
+                     n_eval=min(P.interventions.config("rl").n_eval, len(inputs.heldout)),
+                     inference_flops=float(2 * inputs.n_params * tokens.sum()), family=RL_FAMILY)
 
 
-def draw_tokens(tokenizer, prompts, candidates) -> np.ndarray:
-    """Forward tokens of one sampled answer per (item, candidate): prompt + answer + eos.
+@dataclass(frozen=True)
+class Verified:
+    """(b) Sampling with verification.
 
-    Returns an (m, k + 1) int array (0 where padded); the last column, a draw outside the
-    candidate set, is charged as the item's longest candidate. Counted without sharing the
-    prompt's forward pass between draws (an upper bound for batched sampling with a KV cache).
+    Attributes
+    ----------
+    outcomes : `flops.outcomes` of every verification family and budget (``budget``)
+    selections : {family: the `selection.SELECTION_COLUMNS` rows of its rule, one per item and budget}
+    calibration : the learned verifier's conformal calibration (``threshold``) on train facts
+    conformal : mean P(correct), P(wrong), P(abstain) and draws per budget of the learned + conformal family
     """
-    prompts = list(prompts)
-    if len(prompts) != len(candidates):
-        raise ValueError(f"prompts has {len(prompts)} items but candidates {len(candidates)}; pass them paired")
-    k = max(len(c) for c in candidates)
 
-    def enc(texts):
-        return [len(x) for x in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+    outcomes: pd.DataFrame
+    selections: dict
+    calibration: object
+    conformal: pd.DataFrame
 
-    out = np.zeros((len(prompts), k + 1), dtype=np.int64)
-    for i, (n_prompt, cands) in enumerate(zip(enc(prompts), candidates)):
-        lengths = np.asarray(enc(cands)) + n_prompt + 1
-        out[i, :len(cands)] = lengths
-        out[i, k] = lengths.max()
+
+def verification(P: Profile, inputs: Inputs, *, budgets, stale_share: float = 0.2, alpha: float = 0.1,
+                 seed: int = 0) -> Verified:
+    """The SFT model sampled until a verifier accepts, at most B draws for each B in ``budgets``: exact look-up
+    in the world's facts, in a store with ``stale_share`` stale documents, and the learned verifier (the proxy
+    reward model) by best-of-n and with a threshold calibrated on train facts (conformal risk control at
+    ``alpha`` per checked draw). Outcomes are exact expectations (`selection.sample_until_verified`,
+    `selection.best_of_n_by_verifier`)."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha={alpha!r}: give a target error in (0, 1)")
+    if not 0 <= stale_share <= 1:
+        raise ValueError(f"stale_share={stale_share!r}: give a share in [0, 1]")
+    world, prompts, records = inputs.world, inputs.prompts, inputs.records
+    sft = inputs.answers["sft"]
+    draw = 2.0 * inputs.n_params * inputs.gen
+    stale_store = rag_store.build_store(world, rag_store.StoreConfig(stale_share=stale_share), seed=seed)
+    checks = {"exact": verify.verify_candidates(verify.ReferenceVerifier.from_world(world), prompts, sft.candidates),
+              "stale": verify.verify_candidates(verify.ReferenceVerifier(stale_store, name="stale"), prompts,
+                                                sft.candidates)}
+    with models.torch_threads(P.interventions.threads):   # the reward model scores every candidate
+        checks["learned"] = verify.verify_candidates(verify.LearnedVerifier(inputs.reward_model, prompts),
+                                                     np.arange(len(prompts)), sft.candidates)
+    n_rm = inputs.reward_model.n_params
+    learned_cost = draw + 2.0 * n_rm * with_outside(checks["learned"].cost, checks["learned"].cost.max(1))
+    learned_score = with_outside(checks["learned"].score, -1.0)   # a draw outside the set is never kept
+
+    # the learned verifier's threshold: conformal risk control on one sampled SFT answer per train fact
+    train = world.facts[world.facts.split == "train"].sort_values("fact")
+    sft_train = answer_matrix(artifacts.intervention_scores(P, "sft"), train.fact)
+    pick = sample_index(sft_train.p[:, :-1], rng=seed)
+    with models.torch_threads(P.interventions.threads):
+        calibration = verify.LearnedVerifier(inputs.reward_model, world.prompts("qa", train)).calibrate(
+            np.arange(len(pick)), [c[i] for c, i in zip(sft_train.candidates, pick)],
+            sft_train.correct[np.arange(len(pick)), pick], alpha=alpha)
+
+    sft_flops, learned_flops = records["sft"].train_flops, records["sft"].train_flops + records["reward"].train_flops
+    until = selection.sample_until_verified
+    rules = {
+        "verify: exact": (until(sft.p, with_outside(checks["exact"].score, 0.0), budgets, correct=sft.correct,
+                                cost=draw), sft_flops),
+        "verify: stale store": (until(sft.p, with_outside(checks["stale"].score, 0.0), budgets, correct=sft.correct,
+                                      cost=draw), sft_flops),
+        "verify: learned, best-of-n": (selection.best_of_n_by_verifier(sft.p, learned_score, budgets,
+                                                                       correct=sft.correct, cost=learned_cost),
+                                       learned_flops),
+        "verify: learned + conformal": (until(sft.p, learned_score >= calibration.threshold, budgets,
+                                              correct=sft.correct, cost=learned_cost), learned_flops)}
+    rows = []
+    for family, (sel, train_flops) in rules.items():
+        for b, g in sel.groupby("budget"):
+            rows.append(outcomes(family, f"B={b}", sft.fact[g.item], g.p_correct, p_abstain=g.p_abstain, cost=g.cost,
+                                 train_flops=train_flops).assign(budget=b))
+    conformal = rules["verify: learned + conformal"][0]
+    return Verified(outcomes=pd.concat(rows, ignore_index=True),
+                    selections={family: sel for family, (sel, _) in rules.items()}, calibration=calibration,
+                    conformal=conformal.groupby("budget")[["p_correct", "p_wrong", "p_abstain", "draws"]].mean())
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """(c) Retrieval: the RAG policy's `flops.outcomes` and its ``summary`` (context tokens per question and
+    retrieval FLOPs per query)."""
+
+    outcomes: pd.DataFrame
+    summary: dict
+
+
+def retrieval(inputs: Inputs) -> Retrieved:
+    """The RAG policy's greedy answers; each costs its prompt with the retrieved document plus the retriever's
+    FLOPs per query (as its record counts them)."""
+    rag, record = inputs.answers["rag"], inputs.records["rag"]
+    routed = inputs.rag_policy.prompts(inputs.prompts)
+    correct, tokens = greedy(rag, draw_tokens(inputs.tokenizer, routed.prompt, rag.candidates))
+    retrieval_flops = record.extra["retrieval"]["flops"] / max(1, record.extra["retrieval"]["queries"])
+    rows = outcomes("retrieval (RAG)", "rag", rag.fact, correct, cost=2 * inputs.n_params * tokens + retrieval_flops,
+                    train_flops=record.train_flops)
+    gen = inputs.gen
+    context = float(tokens.mean() - gen[np.arange(len(gen)), rag.p[:, :-1].argmax(1)].mean())
+    return Retrieved(outcomes=rows, summary={"context tokens per question": context,
+                                             "retrieval FLOPs per query": retrieval_flops})
+
+
+def _with_frontier(points: pd.DataFrame) -> pd.DataFrame:
+    """``points`` with ``frontier``: whether the point is on its family's Pareto frontier (`flops.pareto`)."""
+    points = points.copy()
+    points["frontier"] = False
+    for _, g in points.groupby("family"):
+        points.loc[g.index, "frontier"] = pareto(g.total_flops, g.estimate)
+    return points
+
+
+@dataclass(frozen=True)
+class Frontiers:
+    """Every point: ``outcomes`` (`flops.OUTCOME_COLUMNS` rows of every family) and ``points`` (`flops.accuracy_cost`
+    of them, then the RL checkpoints, with ``frontier``)."""
+
+    outcomes: pd.DataFrame
+    points: pd.DataFrame
+
+
+def frontiers(parts, rl_points_table: pd.DataFrame, *, n_resamples: int = 2000, seed: int = 0) -> Frontiers:
+    """Every point's accuracy (abstentions count as not correct) with its interval, coverage and total FLOPs, and
+    each family's Pareto frontier.
+
+    Parameters
+    ----------
+    parts : `flops.outcomes` tables (e.g. ``training.outcomes``, ``verified.outcomes``, ``retrieved.outcomes``)
+    rl_points_table : `rl_checkpoints`, points already
+    n_resamples, seed : of the bootstrap intervals of points whose outcomes are not 0/1
+    """
+    table = pd.concat(list(parts), ignore_index=True)
+    points = pd.concat([accuracy_cost(table, n_resamples=n_resamples, rng=seed), rl_points_table], ignore_index=True)
+    return Frontiers(outcomes=table, points=_with_frontier(points))
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """The points on the ``ceiling_type`` held-out facts only (``points``, with ``frontier``), the ``base_rate``
+    (mean 1/K over those facts) and their number ``n``."""
+
+    points: pd.DataFrame
+    base_rate: float
+    n: int
+
+
+def ceiling(inputs: Inputs, table: pd.DataFrame, *, n_resamples: int = 2000, seed: int = 0) -> Ceiling:
+    """The points of ``table`` (`Frontiers.outcomes`) on the facts the corpus never states (`Inputs.unseen`),
+    inference FLOPs summed over those items, against the base rate: the mean over them of 1/K, K the size of
+    the fact's candidate set (the accuracy of a guess that knows nothing about the fact)."""
+    unseen = inputs.unseen
+    points = _with_frontier(accuracy_cost(table[table.fact.isin(unseen)], n_resamples=n_resamples, rng=seed))
+    sizes = {r: len(v) for r, v in inputs.world.values.items()}
+    base_rate = float(np.mean(1.0 / inputs.heldout.set_index("fact").loc[unseen].relation.map(sizes)))
+    return Ceiling(points=points, base_rate=base_rate, n=len(unseen))
+
+
+@dataclass(frozen=True)
+class Tests:
+    """The notebook's paired tests.
+
+    Attributes
+    ----------
+    table : one row per test: ``test``, ``description``, the columns `dint.stats.ROW` and ``pvalue_holm`` (all
+        the tests Holm-adjusted together)
+    matched : one row per verification family and retrieval matched with a training point: ``key``, ``point``,
+        ``flops`` (its total FLOPs), ``training_point`` and ``training_flops``
+    """
+
+    table: pd.DataFrame
+    matched: pd.DataFrame
+
+
+def _best(points: pd.DataFrame, families, budget: float = np.inf):
+    """The most accurate point of ``families`` that costs at most ``budget`` total FLOPs (None if none does)."""
+    g = points[points.family.isin(families) & (points.total_flops <= budget)]
+    return None if g.empty else g.loc[g.estimate.idxmax()]
+
+
+def _per_item(table: pd.DataFrame, family: str, point: str, facts=None) -> np.ndarray:
+    """P(correct) per item of one point of `Frontiers.outcomes`, sorted by fact (or in the order of ``facts``)."""
+    g = table[(table.family == family) & (table.point == point)].set_index("fact").p_correct
+    return (g if facts is None else g.loc[facts]).to_numpy()
+
+
+# the families matched against training at no more compute, with their short names
+_MATCHED = (("exact", "verify: exact"), ("stale", "verify: stale store"), ("learned_bon", "verify: learned, best-of-n"),
+            ("learned_conformal", "verify: learned + conformal"), ("rag", "retrieval (RAG)"))
+
+
+def tests(inputs: Inputs, curve: pd.DataFrame, found: Frontiers, verified: Verified, *, budgets, alpha: float = 0.1,
+          n_resamples: int = 2000, seed: int = 0) -> Tests:
+    """The paired tests by fact (`flops.paired_difference`, `flops.trend`), Holm-adjusted together.
+
+    1. Matched compute: each verification family's and retrieval's most accurate point against the most
+       accurate training point (SFT grid or RLHF) that costs at most as many total FLOPs.
+    2. The ceiling: on unseen facts, the SFT run with the most training FLOPs against the base (P(true)),
+       and the trend of P(true) in log10 training FLOPs over the grid; the same trend on the other facts.
+    3. On unseen facts, exact verification at the largest budget against that SFT run.
+    4. The stale store against the exact one at the largest budget; the learned verifier's held-out joint
+       error P(accepted and wrong) at B = 1 against ``alpha``.
+
+    Parameters
+    ----------
+    inputs : `load`'s
+    curve : `training_curve` (`Training.curve`)
+    found : `frontiers`
+    verified : `verification`
+    budgets, alpha : as given to `verification`
+    n_resamples, seed : of the bootstrap intervals and permutation tests
+    """
+    table, points, unseen = found.outcomes, found.points, inputs.unseen
+    B = max(budgets)
+    kw = dict(n_resamples=n_resamples, rng=seed)
+    results, described, matched = {}, {}, []
+    for key, family in _MATCHED:
+        v = _best(points, [family])
+        t = _best(points, [SFT, "RLHF"], v.total_flops)
+        if t is None:      # no training point is as cheap
+            continue
+        matched.append({"key": key, "point": v.point, "flops": v.total_flops, "training_point": t.point,
+                        "training_flops": t.total_flops})
+        described[f"{key}_vs_training"] = (f"{family} {v.point} vs {t.family} {t.point} "
+                                           f"(FLOPs {t.total_flops / v.total_flops:.2f}x)")
+        results[f"{key}_vs_training"] = paired_difference(_per_item(table, family, v.point),
+                                                          _per_item(table, t.family, t.point), **kw)
+    grid = curve.assign(log_flops=np.log10(curve.train_flops))
+    most = grid.loc[grid.train_flops.idxmax(), ["epochs", "data_share"]]
+    most_label = f"{int(most.epochs)} ep, {most.data_share:.0%} data"
+    most_pt = grid[(grid.epochs == most.epochs) & (grid.data_share == most.data_share)].set_index("fact").p_true.loc[unseen]
+    base = inputs.answers["base"]
+    base_pt = pd.Series(p_true(base), index=base.fact).loc[unseen]
+    described["unseen_most_vs_base"] = f"unseen facts: P(true), SFT {most_label} vs base"
+    results["unseen_most_vs_base"] = paired_difference(most_pt.to_numpy(), base_pt.to_numpy(), **kw)
+    described["unseen_trend"] = "unseen facts: P(true) per decade of training FLOPs (SFT grid)"
+    results["unseen_trend"] = trend(grid[grid.fact.isin(unseen)], x="log_flops", y="p_true", **kw)
+    described["seen_trend"] = "other held-out facts: P(true) per decade of training FLOPs (SFT grid)"
+    results["seen_trend"] = trend(grid[~grid.fact.isin(unseen)], x="log_flops", y="p_true", **kw)
+    described["unseen_exact_vs_most"] = f"unseen facts: exact verification B={B} vs SFT {most_label}"
+    results["unseen_exact_vs_most"] = paired_difference(_per_item(table, "verify: exact", f"B={B}", unseen),
+                                                        _per_item(table, SFT, most_label, unseen), **kw)
+    described["stale_vs_exact"] = f"stale store vs exact, B={B}"
+    results["stale_vs_exact"] = paired_difference(_per_item(table, "verify: stale store", f"B={B}"),
+                                                  _per_item(table, "verify: exact", f"B={B}"), **kw)
+    wrong1 = verified.selections["verify: learned + conformal"].query("budget == 1").p_wrong.to_numpy()
+    described["conformal_error_vs_alpha"] = f"learned + conformal: held-out P(accepted and wrong) at B=1 minus alpha={alpha}"
+    results["conformal_error_vs_alpha"] = paired_difference(wrong1, np.full(len(wrong1), alpha), **kw)
+    rows = pd.DataFrame([r.row(test=k, description=described[k]) for k, r in results.items()])
+    return Tests(table=stats.holm(rows), matched=pd.DataFrame(matched))
+
+
+def figure(points: pd.DataFrame, ceiling_: Ceiling, *, ceiling_type: str = "unseen"):
+    """(a) Accuracy on held-out facts against total FLOPs, each family's points and Pareto frontier
+    (`plot.frontiers`); (b) the same on the ``ceiling_type`` facts, with the base rate 1/K.
+
+    Parameters
+    ----------
+    points : `Frontiers.points`
+    ceiling_ : `ceiling`
+    ceiling_type : `Inputs.ceiling_type` (the label of panel b)
+    """
+    fig, axes = plot.panels(2, row_height=3.2)
+    colors = dict(zip(dict.fromkeys(points.family), [plot.PALETTE[i] for i in (0, 1, 2, 3, 6, 5, 4, 7)]))
+    plot.frontiers(points, ax=axes[0], colors=colors)
+    plot.frontiers(ceiling_.points, ax=axes[1], colors=colors, reference=ceiling_.base_rate,
+                   reference_label="base rate 1/K")
+    axes[0].set_title("(a) held-out facts", loc="left", fontsize=9)
+    axes[1].set_title(f"(b) {ceiling_type} held-out facts (n={ceiling_.n})", loc="left", fontsize=9)
+    return fig
+
+
+def _slug(text: str) -> str:
+    return "_".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+
+
+def numbers(found: Tests, points: pd.DataFrame, ceiling_: Ceiling, verified: Verified, rl_points_table: pd.DataFrame,
+            *, budgets, alpha: float) -> dict:
+    """The numbers the paper quotes, named for its macros.
+
+    ``test_<test>`` (Holm p-values); ``matched_<key>_{point,training_point,flops_ratio}``; per frontier point
+    (the RL checkpoints aside) ``acc_<family>_<point>`` and ``flops_<family>_<point>``;
+    ``best_training_{point,flops,accuracy}``; ``exact_beats_training_{budget,flops_ratio}`` (the cheapest exact
+    verification budget more accurate than the best training point, if any); ``unseen_base_rate``,
+    ``unseen_n``; ``conformal_threshold``, ``conformal_alpha``, ``conformal_joint_error_B<max budget>``;
+    ``rl_checkpoint_best``.
+
+    Parameters
+    ----------
+    found : `tests`
+    points : `Frontiers.points`
+    ceiling_ : `ceiling`
+    verified : `verification`
+    rl_points_table : `rl_checkpoints`
+    budgets, alpha : as given to `verification`
+    """
+    t = found.table
+    out = stats.results(t.assign(method=t.method + f"; Holm across the notebook's {len(t)} tests"), "test_{test}",
+                        pvalue="pvalue_holm")
+    for m in found.matched.itertuples():
+        out[f"matched_{m.key}_point"], out[f"matched_{m.key}_training_point"] = m.point, m.training_point
+        out[f"matched_{m.key}_flops_ratio"] = m.training_flops / m.flops
+    nan = float("nan")
+    for r in points[points.frontier & points.family.ne(RL_FAMILY)].to_dict("records"):
+        name = f"{_slug(r['family'])}_{_slug(r['point'])}"
+        out[f"acc_{name}"] = stats.Result.from_row(
+            r, method="accuracy, Wilson (0/1 outcomes) or bootstrap hull interval", pvalue=nan, reason="")
+        out[f"flops_{name}"] = float(r["total_flops"])
+    top = _best(points, [SFT, "RLHF"])
+    out["best_training_point"], out["best_training_flops"] = top.point, float(top.total_flops)
+    out["best_training_accuracy"] = stats.Result.from_row(top, method="accuracy, Wilson interval", pvalue=nan, reason="")
+    exact = points[points.family.eq("verify: exact") & (points.estimate > top.estimate)]
+    if len(exact):   # the cheapest exact-verification budget more accurate than the best training point
+        e = exact.loc[exact.total_flops.idxmin()]
+        out["exact_beats_training_budget"] = e.budget
+        out["exact_beats_training_flops_ratio"] = e.total_flops / top.total_flops
+    out["unseen_base_rate"], out["unseen_n"] = ceiling_.base_rate, ceiling_.n
+    out["conformal_threshold"], out["conformal_alpha"] = float(verified.calibration.threshold), float(alpha)
+    out[f"conformal_joint_error_B{max(budgets)}"] = float(verified.conformal.p_wrong.loc[max(budgets)])
+    out["rl_checkpoint_best"] = stats.Result.from_row(rl_points_table.loc[rl_points_table.estimate.idxmax()])
     return out
 
 
-def sample_index(p, *, rng) -> np.ndarray:
-    """One candidate index drawn per row of ``p`` (m, k) (rows renormalised), from ``rng``."""
-    p = np.asarray(p, float)
-    if p.ndim != 2 or (p < 0).any() or not (p.sum(1) > 0).all():
-        raise ValueError("p must be an (m, k) array of non-negative weights with a positive sum per row")
-    cdf = np.cumsum(p / p.sum(1, keepdims=True), axis=1)
-    u = np.random.default_rng(rng).random(len(p))
-    return np.minimum((cdf < u[:, None]).sum(1), p.shape[1] - 1)
-
-
-# ------------------------------------------------------------------------------ outcomes and points
-def outcomes(family: str, point, fact, p_correct, *, cost, train_flops: float, p_abstain=0.0) -> pd.DataFrame:
-    """Per-item outcomes of one policy in the tidy format of `accuracy_cost` (`OUTCOME_COLUMNS`).
-
-    Parameters
-    ----------
-    family, point : labels (e.g. ``"training"``, ``"3 ep, 100%"``)
-    fact : (m,) fact ids of the items
-    p_correct : (m,) probability that the returned answer is right (0/1 for a greedy answer)
-    cost : (m,) or scalar inference FLOPs spent on each item
-    train_flops : one-time training FLOPs of the models the policy uses
-    p_abstain : (m,) or scalar probability of abstaining
-    """
-    fact = np.asarray(fact)
-    m = len(fact)
-    cols = {"p_correct": p_correct, "p_abstain": p_abstain, "cost": cost}
-    cols = {k: np.broadcast_to(np.asarray(v, float), (m,)) for k, v in cols.items()}
-    for k, v in cols.items():
-        if not np.isfinite(v).all() or (v < 0).any() or (k != "cost" and (v > 1 + 1e-9).any()):
-            raise ValueError(f"{k} must be finite, >= 0{'' if k == 'cost' else ' and <= 1'} (one value per item)")
-    if not (np.isfinite(train_flops) and train_flops >= 0):
-        raise ValueError(f"train_flops={train_flops!r}: must be a finite number >= 0")
-    return pd.DataFrame({"family": family, "point": str(point), "fact": fact, **cols,
-                         "train_flops": float(train_flops)})[OUTCOME_COLUMNS]
-
-
-def accuracy_cost(table: pd.DataFrame, *, n_resamples: int = 2000, rng: int = 0) -> pd.DataFrame:
-    """One row per (family, point): accuracy with its interval, coverage, and total FLOPs.
-
-    Parameters
-    ----------
-    table : `outcomes` rows (several points and families concatenated)
-
-    Returns
-    -------
-    DataFrame: ``family``, ``point``, ``n``, ``accuracy`` (mean P(correct); abstentions count as
-    not correct) with ``ci_low`` / ``ci_high`` (Wilson when every outcome is 0/1, else the
-    bootstrap hull interval of `stats.bootstrap_mean`, cut to [0, 1]), ``coverage`` (1 − mean P(abstain)),
-    ``selective_accuracy`` (correct among answered), ``train_flops``, ``inference_flops`` (summed
-    over the items) and ``total_flops``; plus any extra columns constant within a point.
-    """
-    missing = sorted(set(OUTCOME_COLUMNS) - set(getattr(table, "columns", ())))
-    if missing:
-        raise ValueError(f"table lacks columns {missing}: build it with resources.outcomes")
-    extra = [c for c in table.columns if c not in OUTCOME_COLUMNS]
+def headline(numbers_: dict) -> pd.DataFrame:
+    """The quoted numbers other than the per-point ``acc_`` / ``flops_`` ones, one row each: a result's
+    estimate, interval and p-value, or the value."""
     rows = []
-    for (family, point), g in table.groupby(["family", "point"], sort=False):
-        x = g["p_correct"].to_numpy(float)
-        if np.isin(x, (0.0, 1.0)).all():
-            r = stats.proportion(int(x.sum()), len(x))
+    for k, v in numbers_.items():
+        if k.startswith(("acc_", "flops_")):
+            continue
+        if isinstance(v, stats.Result):
+            rows.append({"number": k, **{c: v.row()[c] for c in ("estimate", "ci_low", "ci_high", "pvalue")}})
         else:
-            r = stats.bootstrap_mean(x, n_resamples=n_resamples, rng=rng)
-        low, high = max(0.0, r.confidence_interval.low), min(1.0, r.confidence_interval.high)
-        answered = float((1 - g["p_abstain"]).sum())
-        inference = float(g["cost"].sum())
-        train = float(g["train_flops"].iloc[0])
-        rows.append({"family": family, "point": point, "n": len(g), "accuracy": r.statistic,
-                     "ci_low": low, "ci_high": high, "coverage": answered / len(g),
-                     "selective_accuracy": float(x.sum()) / answered if answered > 0 else float("nan"),
-                     "train_flops": train, "inference_flops": inference, "total_flops": train + inference,
-                     **{c: g[c].iloc[0] for c in extra if g[c].nunique(dropna=False) == 1}})
-    return pd.DataFrame(rows)
-
-
-def pareto(flops, accuracy) -> np.ndarray:
-    """Whether each point is on the Pareto frontier: no other point is as cheap and as accurate
-    with one of the two strictly better. (n,) bool."""
-    x, y = np.asarray(flops, float), np.asarray(accuracy, float)
-    if x.shape != y.shape or x.ndim != 1:
-        raise ValueError("flops and accuracy must be 1-D arrays of the same length")
-    order = np.lexsort((-y, x))                       # cheapest first, the most accurate first at ties
-    keep = np.zeros(len(x), dtype=bool)
-    best = -np.inf
-    for i in order:
-        if y[i] > best:
-            keep[i], best = True, y[i]
-    return keep
-
-
-def rl_points(sweep: pd.DataFrame, *, start_flops: float, rollout_ratio: float, n_eval: int,
-              inference_flops: float, family: str = "RL checkpoints (β sweep)") -> pd.DataFrame:
-    """RL checkpoints of `experiments.rl_sweep` as points in `accuracy_cost`'s format.
-
-    Parameters
-    ----------
-    sweep : `rl_sweep` rows (``beta``, ``step``, ``gold_exact``, ``train_flops`` of the whole run)
-    start_flops : training FLOPs before RL (the SFT start and the reward model)
-    rollout_ratio : the run's rollout FLOPs (generation, policy and reference log-probs, reward
-        model) per training FLOP, e.g. the profile's rlhf record's inference / train FLOPs (the
-        sweep stores only the training FLOPs)
-    n_eval : held-out prompts each checkpoint is evaluated on
-    inference_flops : FLOPs of answering the held-out query set once
-    family : the points' family label
-
-    Returns
-    -------
-    DataFrame with ``family``, ``point``, ``beta``, ``step``, ``accuracy`` (the
-    checkpoint's mean probability of the true value, i.e. the accuracy of one sampled answer) and
-    a conservative interval: the Wilson interval of accuracy·n_eval successes in n_eval trials —
-    a value in [0, 1] with mean μ has variance at most μ(1 − μ), that of a 0/1 outcome. The FLOPs
-    of a checkpoint are the run's, scaled by step / steps (RL's cost is linear in steps).
-    """
-    need = {"beta", "step", "gold_exact", "train_flops"}
-    if not need <= set(getattr(sweep, "columns", ())):
-        raise ValueError(f"sweep lacks columns {sorted(need - set(sweep.columns))}: pass experiments.rl_sweep(P)")
-    if n_eval < 1:
-        raise ValueError(f"n_eval={n_eval!r}: must be >= 1")
-    rows = []
-    for beta, g in sweep.groupby("beta", sort=True):
-        steps = g["step"].max()
-        for r in g.itertuples():
-            rl = r.train_flops * (1 + rollout_ratio) * r.step / steps
-            low, high = proportion_confint(r.gold_exact * n_eval, n_eval, alpha=0.05, method="wilson")
-            train = start_flops + rl
-            rows.append({"family": family, "point": f"beta {beta:g}, step {r.step}", "n": n_eval,
-                         "accuracy": r.gold_exact, "ci_low": low, "ci_high": high, "coverage": 1.0,
-                         "selective_accuracy": r.gold_exact, "train_flops": train,
-                         "inference_flops": inference_flops, "total_flops": train + inference_flops,
-                         "beta": beta, "step": r.step})
-    return pd.DataFrame(rows)
-
-
-# ------------------------------------------------------------------------------ tests
-def paired_difference(x, y, *, n_resamples: int = 2000, rng: int = 0) -> stats.Result:
-    """Mean of ``x − y`` over paired items, with its interval and a two-sided test of no difference.
-
-    0/1 outcomes on both sides: McNemar's exact test with Newcombe's interval
-    (`proportions.mcnemar`). Otherwise (probabilities): the paired bootstrap hull interval
-    (`stats.paired_bootstrap`) and the sign-flip permutation p-value
-    (`stats.paired_permutation_test`).
-    """
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
-        raise ValueError("x and y must be 1-D arrays of the same length >= 2 (paired by item)")
-    if np.isin(x, (0, 1)).all() and np.isin(y, (0, 1)).all():
-        return proportions.mcnemar(y, x)
-    return _paired_continuous(x, y, n_resamples, rng)
-
-
-def _paired_continuous(x, y, n_resamples, rng) -> stats.Result:
-    ci = stats.paired_bootstrap(x, y, n_resamples=n_resamples, rng=rng)
-    test = stats.paired_permutation_test(x, y, n_resamples=max(n_resamples, 999), rng=rng)
-    return stats.Result(ci.statistic, ci.confidence_interval, len(x),
-                        f"{ci.method}; paired sign-flip permutation test", float(test.pvalue), reason=test.reason)
-
-
-def trend(table: pd.DataFrame, *, x: str, y: str, by: str = "fact", n_resamples: int = 2000,
-          rng: int = 0) -> stats.Result:
-    """Mean within-cluster least-squares slope of ``y`` on ``x``, with its interval and test.
-
-    Each cluster (e.g. a fact seen by every training run) gives one slope; clusters are
-    independent, so the mean slope gets the bootstrap hull interval and the sign-flip test of
-    `paired_difference` against 0. Clusters whose ``x`` does not vary are dropped.
-    """
-    for c in (x, y, by):
-        if c not in table.columns:
-            raise ValueError(f"table has no column {c!r}")
-    slopes = []
-    for _, g in table.groupby(by, sort=True):
-        gx, gy = g[x].to_numpy(float), g[y].to_numpy(float)
-        if np.ptp(gx) > 0:
-            slopes.append(np.polyfit(gx, gy, 1)[0])
-    if len(slopes) < 2:
-        raise ValueError(f"need at least 2 clusters in which {x!r} varies, got {len(slopes)}")
-    slopes = np.asarray(slopes)
-    r = _paired_continuous(slopes, np.zeros_like(slopes), n_resamples, rng)
-    return stats.Result(r.statistic, r.confidence_interval, r.n, f"mean per-{by} slope of {y} on {x}; {r.method}",
-                        r.pvalue, reason=r.reason)
+            rows.append({"number": k, "value": v})
+    return pd.DataFrame(rows).set_index("number")

@@ -37,8 +37,8 @@ from ..pipeline.config import Profile
 from ..interventions.plan import STACK_STEPS
 from ..interventions.record import InterventionRecord
 
-__all__ = ["ORDERS", "PLAN", "STEPS", "additive", "describe", "design", "manifest_path", "name", "orders", "parse",
-           "plan", "prefix", "stack", "stack_scores", "train_flops"]
+__all__ = ["ORDERS", "PLAN", "STEPS", "additive", "additivity", "describe", "design", "manifest_path", "measures",
+           "name", "orders", "outcomes", "parse", "plan", "prefix", "stack", "stack_scores", "train_flops"]
 
 STEPS = STACK_STEPS
 # every subset of STEPS in the canonical order, smallest first
@@ -326,28 +326,28 @@ def measures(items: dict, *, n_resamples: int = 2000, rng: int = 0, n_bins: int 
 
     Returns
     -------
-    DataFrame, one row per stack: ``stack``, ``n_steps``, ``accuracy`` (Wilson interval
-    ``accuracy_low/high``), ``kl`` (mean KL(stack ‖ base) over items, bootstrap interval), ``ece``
-    (debiased l2 calibration error of the top answer, Kumar et al. 2019, bootstrap interval),
-    ``confidence`` (mean top probability) and ``p_true`` (mean probability of the truth).
+    Tidy DataFrame, one row per stack and measure: ``stack``, ``n_steps``, ``measure`` then `dint.stats.ROW`;
+    measures ``accuracy`` (Wilson interval), ``kl`` (mean KL(stack ‖ base) over items, bootstrap interval),
+    ``ece`` (debiased l2 calibration error of the top answer, Kumar et al. 2019, bootstrap interval),
+    ``confidence`` (mean top probability) and ``p_true`` (mean probability of the truth), the last two
+    without an interval.
     """
     from .. import calibration
     from .. import stats as st
 
     rows = []
     for key, it in items.items():
-        n = len(it)
+        n, labels = len(it), {"stack": name(key), "n_steps": len(parse(key))}
         acc = st.proportion(int(it["correct_post"].sum()), n)
         kl = it["kl"].to_numpy(float)
         klr = (st.Result(0.0, st.ConfidenceInterval(0.0, 0.0), n, "zero") if np.ptp(kl) == 0 and kl[0] == 0
                else st.bootstrap_mean(kl, n_resamples=n_resamples, rng=rng))
         e = calibration.ece(it["confidence"].to_numpy(float), it["correct_post"].to_numpy(bool), n_bins=n_bins,
                             debiased=True, n_resamples=n_resamples, rng=rng)
-        rows.append({"stack": name(key), "n_steps": len(parse(key)), "n": n, "accuracy": acc.statistic,
-                     "accuracy_low": acc.confidence_interval.low, "accuracy_high": acc.confidence_interval.high,
-                     "kl": klr.statistic, "kl_low": klr.confidence_interval.low, "kl_high": klr.confidence_interval.high,
-                     "ece": e.statistic, "ece_low": e.confidence_interval.low, "ece_high": e.confidence_interval.high,
-                     "confidence": float(it["confidence"].mean()), "p_true": float(it["p_true_post"].mean())})
+        rows += [{**r.row(**labels, measure=m), "n": n} for m, r in (("accuracy", acc), ("kl", klr), ("ece", e))]
+        for m, v, what in (("confidence", float(it["confidence"].mean()), "mean top probability"),
+                           ("p_true", float(it["p_true_post"].mean()), "mean probability of the truth")):
+            rows.append(st.Result(v, st.ConfidenceInterval(np.nan, np.nan), n, what).row(**labels, measure=m))
     return pd.DataFrame(rows)
 
 
@@ -366,10 +366,10 @@ def additivity(items: dict, column: str = "correct_post", *, n_permutations: int
 
     Returns
     -------
-    DataFrame, one row per canonical-order stack of two or more steps: ``stack``, ``n_steps``,
-    ``observed`` and ``additive`` (means), ``excess`` with the t interval ``excess_low/high`` and
-    the paired permutation ``pvalue`` (H0: the stack is additive on average; NaN with a ``reason`` where
-    the test cannot be made), ``n``.
+    Tidy DataFrame, one row per canonical-order stack of two or more steps: ``stack``, ``n_steps``, then
+    `dint.stats.ROW` for the mean excess (stack − prediction) with its t interval and the paired permutation
+    ``pvalue`` (H0: the stack is additive on average; NaN with a ``reason`` where the test cannot be made),
+    then ``observed`` and ``additive`` (the means, without an interval).
     """
     from .. import stats as st
 
@@ -390,7 +390,6 @@ def additivity(items: dict, column: str = "correct_post", *, n_permutations: int
         pred = y0 + sum(names[s][column].to_numpy(float) - y0 for s in steps)
         obs = it[column].to_numpy(float)
         r = st.paired_permutation_test(obs, pred, n_resamples=n_permutations, rng=rng)
-        rows.append({"stack": key, "n_steps": len(steps), "observed": float(obs.mean()), "additive": float(pred.mean()),
-                     "excess": r.statistic, "excess_low": r.confidence_interval.low,
-                     "excess_high": r.confidence_interval.high, "pvalue": r.pvalue, "reason": r.reason, "n": len(obs)})
+        rows.append({**r.row(stack=key, n_steps=len(steps)), "n": len(obs), "observed": float(obs.mean()),
+                     "additive": float(pred.mean())})
     return pd.DataFrame(rows)

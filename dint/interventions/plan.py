@@ -41,7 +41,7 @@ class InterventionsConfig:
     ``sft_lora`` / ``dpo_lora`` override fields of ``sft`` / ``dpo`` for them (adapters usually
     take a larger learning rate than full fine-tuning);
     ``rl_betas`` are the KL coefficients of notebook 02's sweep; ``bon_n`` the best-of-n sizes;
-    ``sft_epochs`` × ``sft_data`` the grid of `dint.analyses.resources.training_curve` (notebook 06): SFT
+    ``sft_epochs`` × ``sft_data`` the grid of `dint.analyses.sft_grid.training_curve` (notebook 06): SFT
     epochs, and shares of the training demonstrations (nested subsets); ``stack_steps`` the steps of
     notebook 05's factorial plan of stacks (`dint.analyses.stacks.plan`: every subset, in the canonical order
     sft, dpo, rl, rag), all four by default.

@@ -12,12 +12,13 @@ def reliability_diagram(diagram: pd.DataFrame, *, ax=None, label: str | None = N
 
     Parameters
     ----------
-    diagram : `dint.calibration.reliability_diagram` output
+    diagram : one row per bin: ``confidence`` (the bin's mean) and its accuracy as ``estimate``, ``ci_low``,
+        ``ci_high`` (`dint.analyses.trust_reliability.calibration_tables`' diagrams, one model's rows)
     """
     fig, ax = figure_axes(ax)
     color = PALETTE[0] if color is None else color
-    acc = diagram["accuracy"].to_numpy()
-    err = np.clip(np.vstack([acc - diagram["accuracy_low"].to_numpy(), diagram["accuracy_high"].to_numpy() - acc]), 0, None)
+    acc = diagram["estimate"].to_numpy()
+    err = np.clip(np.vstack([acc - diagram["ci_low"].to_numpy(), diagram["ci_high"].to_numpy() - acc]), 0, None)
     ax.errorbar(diagram["confidence"], acc, yerr=err, fmt="o-", color=color, capsize=2, lw=1, ms=3, label=label)
     ax.plot([0, 1], [0, 1], color="0.5", lw=0.8, ls="--")
     ax.set(xlim=(0, 1), ylim=(-0.02, 1.02), xlabel="confidence", ylabel="accuracy")
@@ -39,8 +40,12 @@ def risk_coverage(result, *, ax=None, label: str | None = None, color=None):
 
 def verification(systems: pd.DataFrame, measure: str, *, ax=None, reference: float | None = None,
                  label: str | None = None):
-    """A measure of verification systems (``dint.card.VerificationResult.row`` rows with ``model`` and
-    ``system``) per model, one colour per system, with its interval; ``reference`` e.g. the target alpha."""
+    """A measure of verification systems per model, one colour per system, with its interval; ``reference``
+    e.g. the target alpha.
+
+    ``systems``: a tidy table, one row per (``model``, ``system``, ``measure``) with ``estimate``, ``ci_low``,
+    ``ci_high`` (`dint.analyses.verification.Systems.table`)."""
+    systems = systems[systems["measure"] == measure]
     models = list(dict.fromkeys(systems["model"]))
     names = list(dict.fromkeys(systems["system"]))
     fig, ax = figure_axes(ax, figsize=(4.2, 0.25 * len(models) + 1.2))
@@ -48,8 +53,8 @@ def verification(systems: pd.DataFrame, measure: str, *, ax=None, reference: flo
     for j, s in enumerate(names):
         g = systems[systems["system"] == s].set_index("model").reindex(models)
         yy = np.arange(len(models)) + (j - (len(names) - 1) / 2) * width
-        err = np.clip(np.vstack([g[measure] - g[f"{measure}_low"], g[f"{measure}_high"] - g[measure]]), 0, None)
-        ax.errorbar(g[measure], yy, xerr=err, fmt="o", ms=3, lw=0.8, capsize=1.5, color=PALETTE[j % len(PALETTE)],
+        err = np.clip(np.vstack([g["estimate"] - g["ci_low"], g["ci_high"] - g["estimate"]]), 0, None)
+        ax.errorbar(g["estimate"], yy, xerr=err, fmt="o", ms=3, lw=0.8, capsize=1.5, color=PALETTE[j % len(PALETTE)],
                     label=s)
     if reference is not None:
         ax.axvline(reference, color="0.3", lw=0.8, ls="--")

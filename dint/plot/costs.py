@@ -13,19 +13,21 @@ def reward_vs_kl(table: pd.DataFrame, *, x: str = "d", ax=None, hue: str | None 
 
     Parameters
     ----------
-    table : rows with ``x``, ``proxy`` and ``gold`` (e.g. RL checkpoints or best-of-n sizes)
+    table : tidy rows with ``x``, ``measure`` ("proxy", "gold") and ``estimate`` (e.g. RL checkpoints, or
+        `dint.analyses.engineering_clues.best_of_n`'s curve)
     hue : column whose values get separate markers (e.g. ``beta``)
     fits : {label: (callable d -> R, color)} curves drawn over the range of ``x``
     """
     fig, ax = figure_axes(ax)
     groups = [(None, table)] if hue is None else table.groupby(hue, sort=True)
+    styles = (("proxy", "o", PALETTE[0]), ("gold", "s", PALETTE[3]))
     for i, (key, g) in enumerate(groups):
-        g = g.sort_values(x)
         lab = "" if key is None else f" ({hue} {key:g})"
-        ax.plot(g[x], g["proxy"], marker="o", ms=3, lw=0.8, color=PALETTE[0], alpha=0.4 + 0.6 * i / max(1, len(groups)),
-                label=f"proxy{lab}" if i in (0, len(groups) - 1) else None)
-        ax.plot(g[x], g["gold"], marker="s", ms=3, lw=0.8, color=PALETTE[3], alpha=0.4 + 0.6 * i / max(1, len(groups)),
-                label=f"gold{lab}" if i in (0, len(groups) - 1) else None)
+        for measure, marker, color in styles:
+            m = g[g["measure"] == measure].sort_values(x)
+            ax.plot(m[x], m["estimate"], marker=marker, ms=3, lw=0.8, color=color,
+                    alpha=0.4 + 0.6 * i / max(1, len(groups)),
+                    label=f"{measure}{lab}" if i in (0, len(groups) - 1) else None)
     if fits:
         d = np.linspace(max(1e-3, table[x].min()), table[x].max(), 200)
         for label, (f, color) in fits.items():
@@ -37,10 +39,18 @@ def reward_vs_kl(table: pd.DataFrame, *, x: str = "d", ax=None, hue: str | None 
 
 
 def bon_kl(curve: pd.DataFrame, *, ax=None):
-    """Exact KL of best-of-n against the bound log n − (n−1)/n."""
+    """Exact KL of best-of-n against the bound log n − (n−1)/n.
+
+    Parameters
+    ----------
+    curve : tidy rows ``best_of``, ``kl_bound``, ``measure``, ``estimate``, ``ci_low``, ``ci_high``
+        (`dint.analyses.engineering_clues.best_of_n`'s curve); the rows of measure ``kl`` are drawn
+    """
     fig, ax = figure_axes(ax)
-    ax.plot(curve["n"], curve["kl_bound"], color="0.3", ls="--", label="log n − (n−1)/n")
-    ax.errorbar(curve["n"], curve["kl"], yerr=[curve["kl"] - curve["kl_low"], curve["kl_high"] - curve["kl"]],
+    curve = curve[curve["measure"] == "kl"]
+    ax.plot(curve["best_of"], curve["kl_bound"], color="0.3", ls="--", label="log n − (n−1)/n")
+    ax.errorbar(curve["best_of"], curve["estimate"],
+                yerr=[curve["estimate"] - curve["ci_low"], curve["ci_high"] - curve["estimate"]],
                 fmt="o-", ms=3, lw=1, color=PALETTE[0], label="exact KL (mean over items)")
     ax.set_xscale("log", base=2)
     ax.set(xlabel="n", ylabel="KL(best-of-n ‖ base)")
@@ -53,15 +63,17 @@ def baselines(table: pd.DataFrame, *, ax=None):
 
     Parameters
     ----------
-    table : rows ``model``, ``split``, ``accuracy``, ``acc_low``, ``acc_high``
+    table : tidy rows ``model``, ``split``, ``measure``, ``estimate``, ``ci_low``, ``ci_high``; the rows of
+        measure ``accuracy`` are drawn
     """
     fig, ax = figure_axes(ax)
+    table = table[table["measure"] == "accuracy"]
     names = list(dict.fromkeys(table["model"]))
     for j, split in enumerate(("train", "heldout")):
         g = table[table["split"] == split].set_index("model").reindex(names)
         x = np.arange(len(names)) + (j - 0.5) * 0.38
-        ax.bar(x, g["accuracy"], width=0.36, color=SPLIT_COLORS[split], label=f"{split} facts",
-               yerr=[g["accuracy"] - g["acc_low"], g["acc_high"] - g["accuracy"]], capsize=2,
+        ax.bar(x, g["estimate"], width=0.36, color=SPLIT_COLORS[split], label=f"{split} facts",
+               yerr=[g["estimate"] - g["ci_low"], g["ci_high"] - g["estimate"]], capsize=2,
                error_kw={"lw": 0.8})
     ax.set_xticks(np.arange(len(names)), names, rotation=40, ha="right", fontsize=7)
     ax.set_ylabel("accuracy (QA form)")
@@ -74,15 +86,16 @@ def accuracy_cost(summary: pd.DataFrame, *, ax=None):
 
     Parameters
     ----------
-    summary : `dint.analyses.reasoning.by_method` rows with a ``store`` column
+    summary : `dint.analyses.reasoning.by_method` rows (``strategy``, ``measure``, ``estimate``, ``ci_low``,
+        ``ci_high``, ``tokens_per_question``) with a ``store`` column; the rows of measure ``accuracy`` are drawn
     """
     fig, ax = figure_axes(ax)
     markers = {"direct": "o", "chain": "s", "majority": "^", "verified": "D"}
-    for i, (store, g) in enumerate(summary.groupby("store", sort=False)):
+    for i, (store, g) in enumerate(summary[summary["measure"] == "accuracy"].groupby("store", sort=False)):
         for r in g.itertuples():
-            ax.errorbar(r.tokens_per_question, r.accuracy, yerr=[[r.accuracy - r.accuracy_low], [r.accuracy_high - r.accuracy]],
-                        fmt=markers.get(r.method, "o"), color=PALETTE[i], ms=5, capsize=2, lw=0.8,
-                        label=f"{r.method} ({store})")
+            ax.errorbar(r.tokens_per_question, r.estimate, yerr=[[r.estimate - r.ci_low], [r.ci_high - r.estimate]],
+                        fmt=markers.get(r.strategy, "o"), color=PALETTE[i], ms=5, capsize=2, lw=0.8,
+                        label=f"{r.strategy} ({store})")
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -91,29 +104,31 @@ def accuracy_cost(summary: pd.DataFrame, *, ax=None):
     return fig
 
 
-def additive(table: pd.DataFrame, *, ax=None, x: str = "additive", y: str = "accuracy"):
+def additive(table: pd.DataFrame, *, ax=None, x: str = "additive", measure: str = "accuracy"):
     """Each stack's measured value (with its interval) against the additive prediction from its steps.
 
     Parameters
     ----------
-    table : one row per stack with ``stack``, ``n_steps``, ``x`` and ``y`` and ``{y}_low`` / ``{y}_high``
-        (e.g. `dint.analyses.stacks.measures` merged with `dint.analyses.stacks.additivity`'s ``additive``)
+    table : tidy rows, one per stack: ``stack``, ``n_steps``, the measured ``estimate`` with ``ci_low`` /
+        ``ci_high``, and the prediction ``x`` (e.g. `dint.analyses.compound_failure.prediction`)
+    measure : what is measured, for the axis labels
     """
     fig, ax = figure_axes(ax)
-    err = np.vstack([table[y] - table[f"{y}_low"], table[f"{y}_high"] - table[y]])
+    y = table["estimate"]
+    err = np.vstack([y - table["ci_low"], table["ci_high"] - y])
     colors = [PALETTE[int(k) % len(PALETTE)] for k in table["n_steps"]]
-    ax.errorbar(table[x], table[y], yerr=np.clip(err, 0, None), fmt="none", ecolor="0.6", lw=0.8, capsize=2)
-    ax.scatter(table[x], table[y], c=colors, s=22, zorder=3)
+    ax.errorbar(table[x], y, yerr=np.clip(err, 0, None), fmt="none", ecolor="0.6", lw=0.8, capsize=2)
+    ax.scatter(table[x], y, c=colors, s=22, zorder=3)
     for r in table.itertuples():
-        ax.annotate(r.stack, (getattr(r, x), getattr(r, y)), fontsize=7, xytext=(3, 2),
+        ax.annotate(r.stack, (getattr(r, x), r.estimate), fontsize=7, xytext=(3, 2),
                     textcoords="offset points")
-    lo = float(np.nanmin([table[x].min(), table[f"{y}_low"].min()]))
-    hi = float(np.nanmax([table[x].max(), table[f"{y}_high"].max()]))
+    lo = float(np.nanmin([table[x].min(), table["ci_low"].min()]))
+    hi = float(np.nanmax([table[x].max(), table["ci_high"].max()]))
     ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, ls="--")
     for k in sorted(table["n_steps"].unique()):
         ax.scatter([], [], color=PALETTE[int(k) % len(PALETTE)], s=22, label=f"{k} step{'s' if k != 1 else ''}")
     legend(ax, loc="best")
-    ax.set(xlabel=f"{y}, additive prediction", ylabel=f"{y}, measured")
+    ax.set(xlabel=f"{measure}, additive prediction", ylabel=f"{measure}, measured")
     return fig
 
 
@@ -143,8 +158,8 @@ def frontiers(points: pd.DataFrame, *, ax=None, reference: float | None = None,
 
     Parameters
     ----------
-    points : `dint.analyses.resources.accuracy_cost` rows (``family``, ``accuracy``, ``ci_low``, ``ci_high``,
-        ``total_flops``) with a boolean ``frontier`` column (`dint.analyses.resources.pareto`)
+    points : `dint.analyses.flops.accuracy_cost` rows (``family``, the accuracy as ``estimate`` with ``ci_low``,
+        ``ci_high``, and ``total_flops``) with a boolean ``frontier`` column (`dint.analyses.flops.pareto`)
     reference : an optional accuracy drawn as a dashed horizontal line (e.g. the base rate 1/K)
     colors : {family: colour}; default the palette in first-seen order
     """
@@ -155,11 +170,11 @@ def frontiers(points: pd.DataFrame, *, ax=None, reference: float | None = None,
         g = points[points["family"] == family].sort_values("total_flops")
         c, marker = colors[family], FAMILY_MARKERS[i % len(FAMILY_MARKERS)]
         on = g["frontier"].astype(bool)
-        ax.plot(g.loc[~on, "total_flops"], g.loc[~on, "accuracy"], marker, ms=3, color=c, alpha=0.35, ls="none")
+        ax.plot(g.loc[~on, "total_flops"], g.loc[~on, "estimate"], marker, ms=3, color=c, alpha=0.35, ls="none")
         f = g[on]
-        ax.errorbar(f["total_flops"], f["accuracy"], yerr=[f["accuracy"] - f["ci_low"], f["ci_high"] - f["accuracy"]],
+        ax.errorbar(f["total_flops"], f["estimate"], yerr=[f["estimate"] - f["ci_low"], f["ci_high"] - f["estimate"]],
                     fmt="none", lw=0.8, capsize=2, color=c, alpha=0.8)
-        ax.plot(f["total_flops"], f["accuracy"], drawstyle="steps-post", color=c, lw=1.4, marker=marker, ms=4.5,
+        ax.plot(f["total_flops"], f["estimate"], drawstyle="steps-post", color=c, lw=1.4, marker=marker, ms=4.5,
                 label=f"{family} ({len(g)})")
     if reference is not None:
         ax.axhline(reference, color="0.35", lw=0.9, ls="--", label=reference_label)

@@ -104,13 +104,20 @@ def model_intervals(table: pd.DataFrame, *, ax=None, series: str = "measure", la
 
 
 def card_scatter(cards: pd.DataFrame, x: str, y: str, *, ax=None):
-    """Two measures of distribution cards (`dint.card.cards`) against each other, one labelled point per model."""
+    """Two measures of distribution cards against each other, one labelled point per model, intervals on both.
+
+    ``cards``: a tidy table, one row per (``model``, ``measure``) with ``estimate``, ``ci_low``, ``ci_high``
+    (`dint.analyses.verification.cards`); ``x``, ``y``: two of its measures."""
     fig, ax = figure_axes(ax)
-    xerr = np.clip(np.vstack([cards[x] - cards[f"{x}_low"], cards[f"{x}_high"] - cards[x]]), 0, None)
-    yerr = np.clip(np.vstack([cards[y] - cards[f"{y}_low"], cards[f"{y}_high"] - cards[y]]), 0, None)
-    ax.errorbar(cards[x], cards[y], xerr=xerr, yerr=yerr, fmt="o", ms=3, lw=0.7, capsize=1.5, color=PALETTE[0],
+    wide = cards.pivot(index="model", columns="measure", values=["estimate", "ci_low", "ci_high"])
+    wide = wide.reindex(list(dict.fromkeys(cards["model"])))            # the models in the table's order
+    est, low, high = wide["estimate"], wide["ci_low"], wide["ci_high"]
+    xerr = np.clip(np.vstack([est[x] - low[x], high[x] - est[x]]), 0, None)
+    yerr = np.clip(np.vstack([est[y] - low[y], high[y] - est[y]]), 0, None)
+    ax.errorbar(est[x], est[y], xerr=xerr, yerr=yerr, fmt="o", ms=3, lw=0.7, capsize=1.5, color=PALETTE[0],
                 ecolor="0.6")
-    for r in cards.itertuples():
-        ax.annotate(r.model, (getattr(r, x), getattr(r, y)), fontsize=7, xytext=(3, 2), textcoords="offset points")
+    for model in est.index:
+        ax.annotate(model, (est.loc[model, x], est.loc[model, y]), fontsize=7, xytext=(3, 2),
+                    textcoords="offset points")
     ax.set(xlabel=x.replace("_", " "), ylabel=y.replace("_", " "))
     return fig

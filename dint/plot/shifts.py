@@ -64,8 +64,8 @@ def token_shift(shares: pd.DataFrame, *, ax=None, reference: dict | None = None)
 
     Parameters
     ----------
-    shares : DataFrame with ``model``, ``shift`` (unshifted / marginal / shifted), ``estimate``,
-        ``ci_low``, ``ci_high``
+    shares : `dint.analyses.mechanism.token_shift` table: tidy rows ``model``, ``measure`` (the classes
+        unshifted / marginal / shifted are drawn; other measures, e.g. ``kl``, are left out), ``estimate``
     reference : {label: {class: share}} drawn as hatched bars (default: URIAL's)
     """
     fig, ax = figure_axes(ax)
@@ -80,7 +80,7 @@ def token_shift(shares: pd.DataFrame, *, ax=None, reference: dict | None = None)
             if label in reference:
                 v, hatch = reference[label][c], "//"
             else:
-                v, hatch = float(shares[(shares["model"] == label) & (shares["shift"] == c)]["estimate"].iloc[0]), None
+                v, hatch = float(shares[(shares["model"] == label) & (shares["measure"] == c)]["estimate"].iloc[0]), None
             ax.barh(i, v, left=left, color=colors[c], hatch=hatch, edgecolor="white", lw=0.5,
                     label=c if i == 0 else None)
             left += v
@@ -149,23 +149,26 @@ def pass_curves(curve: pd.DataFrame, *, hue: str, ax=None, reference: pd.DataFra
 
     Parameters
     ----------
-    curve : `dint.analyses.composition.pass_curve` table (``hue``, ``k``, ``pass``, ``ci_low``, ``ci_high``)
+    curve : `dint.analyses.composition.pass_curve` table (``hue``, ``k``, ``estimate``, ``ci_low``, ``ci_high``;
+        the rows of measure "pass" where it has a ``measure`` column)
     reference : an optional second `pass_curve` table with the same ``hue`` levels (e.g. a uniform
         guess, ``column="base_rate"``), drawn dashed in the same colours
     colors : {level: colour}; default the palette in first-seen order
     """
     fig, ax = figure_axes(ax)
+    if "measure" in curve.columns:
+        curve = curve[curve["measure"] == "pass"]
     levels = list(dict.fromkeys(curve[hue]))
     given = colors or {}
     free = iter(PALETTE[i % len(PALETTE)] for i in range(len(levels)))    # palette order for the others
     colors = {lev: given[lev] if lev in given else next(free) for lev in levels}
     for lev in levels:
         g = curve[curve[hue] == lev].sort_values("k")
-        ax.plot(g["k"], g["pass"], color=colors[lev], lw=1.3, label=str(lev).replace("_", " "))
+        ax.plot(g["k"], g["estimate"], color=colors[lev], lw=1.3, label=str(lev).replace("_", " "))
         ax.fill_between(g["k"], g["ci_low"], g["ci_high"], color=colors[lev], alpha=0.2, lw=0)
         if reference is not None:
             r = reference[reference[hue] == lev].sort_values("k")
-            ax.plot(r["k"], r["pass"], color=colors[lev], lw=0.9, ls="--")
+            ax.plot(r["k"], r["estimate"], color=colors[lev], lw=0.9, ls="--")
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set(xlabel="k (samples, with replacement)", ylabel="pass@k", ylim=(0, 1.02))

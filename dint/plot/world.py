@@ -37,16 +37,20 @@ def by_mentions(summary: pd.DataFrame, *, ax=None):
 
     Parameters
     ----------
-    summary : `dint.analyses.reference.by_mentions` output
+    summary : `dint.analyses.reference.by_mentions` output: tidy rows ``mention_bin``, ``measure``
+        (``accuracy``, ``entropy_norm``), ``estimate``, ``ci_low``, ``ci_high``, ``n``
     """
     fig, ax = figure_axes(ax)
-    x = np.arange(len(summary))
-    for col, color, marker, label in (("accuracy", PALETTE[0], "o", "accuracy (mode = truth)"),
-                                      ("entropy_norm", PALETTE[1], "s", "entropy / log K")):
-        y = summary[col].to_numpy()
-        err = np.vstack([y - summary[f"{col}_low"].to_numpy(), summary[f"{col}_high"].to_numpy() - y])
+    bins = list(dict.fromkeys(summary["mention_bin"]))
+    x = np.arange(len(bins))
+    for measure, color, marker, label in (("accuracy", PALETTE[0], "o", "accuracy (mode = truth)"),
+                                          ("entropy_norm", PALETTE[1], "s", "entropy / log K")):
+        g = summary[summary["measure"] == measure].set_index("mention_bin").reindex(bins)
+        y = g["estimate"].to_numpy()
+        err = np.vstack([y - g["ci_low"].to_numpy(), g["ci_high"].to_numpy() - y])
         ax.errorbar(x, y, yerr=np.clip(np.nan_to_num(err), 0, None), color=color, marker=marker, capsize=2, lw=1, label=label)
-    ax.set_xticks(x, [f"{b}\n(n={n})" for b, n in zip(summary["mention_bin"], summary["n"])], fontsize=7)
+    n = summary[summary["measure"] == "accuracy"].set_index("mention_bin")["n"].reindex(bins)
+    ax.set_xticks(x, [f"{b}\n(n={k})" for b, k in zip(bins, n)], fontsize=7)
     ax.set(ylim=(-0.02, 1.02), xlabel="mentions of the fact in the corpus")
     legend(ax, loc="center right")
     return fig

@@ -1,0 +1,263 @@
+"""The analysis of notebook 01 (every post-training method is a shift of the output distribution).
+
+In the notebook's order:
+
+- `load`: the world, the base model, its answer distributions and every intervention (trained once, then
+  loaded) with its answer distributions; `records` tabulates the interventions' training records.
+- `best_of_n`: the SFT model's QA answer distributions reweighted exactly to the best of n draws by the
+  proxy reward, added to the interventions' scores.
+- `shifts`: per item the shift of each intervention from the base (`dint.compare.shift`), and per form
+  and split the paired estimates with intervals, Holm-adjusted across interventions (`summary`);
+  `heldout_qa` picks the held-out QA rows the paper quotes.
+- `by_type`: the same estimates per fact type, QA form.
+- `token_shift`: URIAL's token-shift classes and the full-vocabulary KL of each trained model.
+- `numbers`: the numbers the paper quotes, named for ``numbers.json``; `figure`: the notebook's figure.
+
+Every table with estimates has the columns `dint.stats.ROW` after its label columns.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from .. import compare, divergence, models, plot, stats
+from ..interventions import bestofn, plan
+from ..pipeline import artifacts
+from . import experiments
+
+__all__ = ["Inputs", "Shifts", "load", "records", "best_of_n", "shifts", "heldout_qa", "by_type", "token_shift",
+           "numbers", "figure"]
+
+# the measures of `dint.compare.summarize` quoted per intervention
+MEASURES = ("kl", "tv", "d_entropy", "accuracy_base", "accuracy_post", "d_accuracy")
+# the training record's fields shown per intervention
+RECORD_FIELDS = ("method", "steps", "tokens", "train_flops", "inference_flops", "trainable_params", "loss_first",
+                 "loss_last", "wall_time")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What notebook 01 loads: the world, the base model and its scores, each intervention and its scores."""
+
+    world: object               # `dint.world.World` (or `dint.realworld.RealWorld`)
+    base: object                # the base model
+    tokenizer: object           # the tokenizer the base and every intervention share
+    base_scores: pd.DataFrame   # the base model's exact answer distributions (`artifacts.base_scores`)
+    trained: dict               # {name: (model, tokenizer, record)} (`artifacts.intervention`)
+    scores: dict                # {name: score table} (`artifacts.intervention_scores`)
+
+
+@dataclass(frozen=True)
+class Shifts:
+    """Per item and per group, the shift of each intervention from the base."""
+
+    items: dict                 # {name: `dint.compare.shift` table}
+    summary: pd.DataFrame       # ``intervention, form, split, measure``, `dint.stats.ROW`, transitions, ``pvalue_holm``
+
+
+def load(P, interventions) -> Inputs:
+    """The world, the base model and every intervention named, with their exact answer distributions.
+
+    Parameters
+    ----------
+    P : `dint.pipeline.config.Profile`
+    interventions : names of answer-producing interventions (`dint.interventions.plan.NAMES` but ``"reward"``)
+
+    Returns
+    -------
+    Inputs (the interventions trained on first use, then loaded)
+    """
+    bad = sorted(set(interventions) - set(plan.NAMES) | ({"reward"} & set(interventions)))
+    if bad:
+        raise ValueError(f"interventions={list(interventions)!r}: {bad} are not answer-producing interventions; "
+                         f"choose from {[n for n in plan.NAMES if n != 'reward']}")
+    base, tokenizer, _ = artifacts.base_model(P)
+    return Inputs(world=artifacts.world(P), base=base, tokenizer=tokenizer, base_scores=artifacts.base_scores(P),
+                  trained={name: artifacts.intervention(P, name) for name in interventions},
+                  scores={name: artifacts.intervention_scores(P, name) for name in interventions})
+
+
+def records(trained: dict) -> pd.DataFrame:
+    """The interventions' training records, one row each.
+
+    Returns
+    -------
+    DataFrame ``intervention`` and `RECORD_FIELDS`, plus the FLOPs each record states against the rules
+    6·N·tokens (``train_flops_rule``) and 2·N·tokens (``inference_flops_rule``): 1 where they agree, NaN
+    where no tokens were counted.
+    """
+    rows = []
+    for name, (_, _, r) in trained.items():
+        rows.append({"intervention": name, **{f: getattr(r, f) for f in RECORD_FIELDS},
+                     "train_flops_rule": r.train_flops / (6 * r.n_params * r.tokens) if r.tokens else np.nan,
+                     "inference_flops_rule": (r.inference_flops / (2 * r.n_params * r.inference_tokens)
+                                              if r.inference_tokens else np.nan)})
+    return pd.DataFrame(rows)
+
+
+def best_of_n(P, scores: dict, *, bon_n: int) -> dict:
+    """The interventions' scores with best-of-``bon_n`` on the SFT model by the proxy reward added.
+
+    Parameters
+    ----------
+    P : `dint.pipeline.config.Profile` (the cached SFT scores and proxy rewards)
+    scores : {name: score table} of the interventions
+    bon_n : draws per answer; 0 leaves best-of-n out
+
+    Returns
+    -------
+    {name: score table}: ``scores`` and, unless ``bon_n`` is 0, ``"sft+bon<bon_n>"``: the SFT model's QA
+    answer distribution reweighted exactly to the best of ``bon_n`` draws (`dint.interventions.bestofn.exact`),
+    the QA form only (the reward model judges answers to questions).
+    """
+    if not isinstance(bon_n, (int, np.integer)) or isinstance(bon_n, bool) or bon_n < 0:
+        raise ValueError(f"bon_n={bon_n!r}: give a non-negative integer (0 leaves best-of-n out)")
+    if not bon_n:
+        return dict(scores)
+    sft_scores = scores["sft"] if "sft" in scores else artifacts.intervention_scores(P, "sft")
+    # the proxy reward model's score of every candidate (a cached artifact, scored once for every notebook)
+    _, logp, _, proxy = experiments.candidate_rewards(experiments.reward_table(P, form="qa"), sft_scores, form="qa")
+    q = bestofn.exact(np.exp(logp) / np.exp(logp).sum(1, keepdims=True), proxy, bon_n)
+    s = sft_scores[sft_scores.form == "qa"].sort_values(["fact", "candidate"]).copy()
+    s["p_set"] = q[s.groupby("fact", sort=True).ngroup().to_numpy(), s["candidate"].to_numpy()]
+    return {**scores, f"sft+bon{bon_n}": s}
+
+
+def _tidy(summary: pd.DataFrame, labels: list) -> pd.DataFrame:
+    """A `dint.compare.summarize` table with the result convention: labels, then `dint.stats.ROW`."""
+    t = summary.rename(columns={"test": "method"})
+    t["reason"] = t["reason"].fillna("") if "reason" in t.columns else ""
+    first = [*labels, "measure", *stats.ROW]
+    return t[first + [c for c in t.columns if c not in first]]
+
+
+def shifts(base_scores: pd.DataFrame, scores: dict, facts: pd.DataFrame, *, n_resamples: int = 2000,
+           rng=0) -> Shifts:
+    """Per item the shift of each intervention from the base, and its paired summaries per form and split.
+
+    Parameters
+    ----------
+    base_scores : the base model's score table
+    scores : {name: score table} of the interventions (each compared on the forms it has)
+    facts : the world's facts table (``split``, ``type``)
+    n_resamples, rng : of the bootstrap intervals and permutation tests
+
+    Returns
+    -------
+    Shifts: ``items`` per intervention (`dint.compare.shift`); ``summary`` per intervention, form, split and
+    measure (`dint.compare.summarize`), with ``pvalue_holm``: Holm's adjustment across interventions within
+    each (measure, form, split).
+    """
+    items = {name: compare.shift(base_scores[base_scores.form.isin(s.form.unique())], s, facts)
+             for name, s in scores.items()}
+    summary = pd.concat([compare.summarize(it, by=["form", "split"], n_resamples=n_resamples, rng=rng)
+                         .assign(intervention=name) for name, it in items.items()], ignore_index=True)
+    summary = stats.holm(_tidy(summary, ["intervention", "form", "split"]), family=["measure", "form", "split"])
+    return Shifts(items=items, summary=summary)
+
+
+def heldout_qa(summary: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a `shifts` summary on held-out facts in the QA form: what the paper quotes."""
+    return summary[(summary.form == "qa") & (summary.split == "heldout")]
+
+
+def by_type(items: dict, *, n_resamples: int = 2000, rng=0) -> pd.DataFrame:
+    """The paired summaries of each intervention's QA items per fact type.
+
+    Returns
+    -------
+    DataFrame ``intervention, type, measure``, `dint.stats.ROW` and the transitions (`dint.compare.summarize`).
+    """
+    t = pd.concat([compare.summarize(it[it.form == "qa"], by="type", n_resamples=n_resamples, rng=rng)
+                   .assign(intervention=name) for name, it in items.items()], ignore_index=True)
+    return _tidy(t, ["intervention", "type"])
+
+
+def token_shift(inputs: Inputs, *, n_items: int = 100, max_new_tokens: int = 4, n_resamples: int = 2000, rng=0,
+                threads: int = 0) -> pd.DataFrame:
+    """URIAL's token-shift classes of each trained model on held-out QA prompts, with the full-vocabulary KL.
+
+    Each trained model decodes greedily (RAG on its context-augmented prompts) and the base ranks each
+    token (`dint.divergence.token_shift`).
+
+    Parameters
+    ----------
+    inputs : as `load` returns it
+    n_items : held-out QA prompts, drawn with ``rng`` (all of them if there are fewer)
+    max_new_tokens : longest output
+    n_resamples, rng : of the cluster bootstrap over items (``rng`` also draws the prompts)
+    threads : torch threads (0: torch's default)
+
+    Returns
+    -------
+    Tidy DataFrame ``model, measure`` and `dint.stats.ROW`: per model the shares of ``unshifted``,
+    ``marginal`` and ``shifted`` positions (``n`` the positions) and the mean per-position ``kl``
+    (``n`` the items), each with its cluster-bootstrap interval by item.
+    """
+    if not isinstance(n_items, (int, np.integer)) or isinstance(n_items, bool) or n_items < 1:
+        raise ValueError(f"n_items={n_items!r}: give a positive number of held-out prompts")
+    world = inputs.world
+    heldout = world.prompts("qa", world.facts[world.facts.split == "heldout"])
+    heldout = heldout.sample(n=min(n_items, len(heldout)), random_state=rng).sort_values("fact")
+    rows = []
+    for name, (model, _, _) in inputs.trained.items():
+        rag = name == "rag"
+        prompts = model.prompts(heldout)["prompt"] if rag else heldout["prompt"]
+        with models.torch_threads(threads):
+            res = divergence.token_shift(model.model if rag else model, inputs.base, inputs.tokenizer, list(prompts),
+                                         max_new_tokens=max_new_tokens, n_resamples=n_resamples, rng=rng)
+        rows += [replace(r, n=res.n_positions, method="cluster bootstrap by item").row(model=name, measure=c)
+                 for c, r in res.shares.items()]
+        rows.append(res.kl.row(model=name, measure="kl"))
+    return pd.DataFrame(rows, columns=["model", "measure", *stats.ROW])
+
+
+def numbers(summary: pd.DataFrame, tokens: pd.DataFrame, records: pd.DataFrame) -> dict:
+    """The numbers notebook 01 quotes, named for ``numbers.json``.
+
+    Parameters
+    ----------
+    summary : the `shifts` summary (its held-out QA rows are quoted)
+    tokens : the `token_shift` table
+    records : the `records` table
+
+    Returns
+    -------
+    {name: `dint.stats.Result` or plain value}: per intervention (``+`` written ``_``) the `MEASURES` with
+    the Holm-adjusted p-value (``<name>_<measure>``) and the transition counts (``<name>_right_wrong``,
+    ``<name>_wrong_right``); per trained model the token-shift shares and KL (``<model>_token_<measure>``);
+    whether every KL interval excludes 0, the number of held-out QA items, and the largest deviation of a
+    record's training FLOPs from 6·N·tokens.
+    """
+    qa = heldout_qa(summary)
+    qa = qa[qa.measure.isin(MEASURES)].assign(key=qa.intervention.str.replace("+", "_", regex=False))
+    # numbers.json has never stored the shift and token-share results' reason (kept as it was: the
+    # tables' ``reason`` column says why a test could not be made)
+    out = stats.results(qa, "{key}_{measure}", pvalue="pvalue_holm", reason="")
+    for r in qa[qa.measure == "d_accuracy"].itertuples():
+        out[f"{r.key}_right_wrong"] = int(r.right_wrong)
+        out[f"{r.key}_wrong_right"] = int(r.wrong_right)
+    shares = tokens.measure != "kl"
+    out.update(stats.results(tokens[shares], "{model}_token_{measure}", reason=""))
+    out.update(stats.results(tokens[~shares], "{model}_token_{measure}"))
+    out["all_shift_kl_excludes_zero"] = bool((qa[qa.measure == "kl"].ci_low > 0).all())
+    out["n_heldout_qa"] = int(qa.n.iloc[0])
+    out["flops_rule_max_deviation"] = float(np.nanmax(np.abs(records[["train_flops_rule"]].to_numpy() - 1)))
+    return out
+
+
+def figure(summary: pd.DataFrame, tokens: pd.DataFrame):
+    """The notebook's figure, four panels: (a) KL(post ‖ base), QA form, by split; (b) the accuracy change
+    with its paired interval; (c) per-item transitions on held-out facts; (d) the token-shift classes beside
+    URIAL's published shares."""
+    fig, axes = plot.panels(4)
+    qa = summary[summary.form == "qa"]
+    plot.shift_measure(qa, "kl", ax=axes[0], xlabel="KL(post ‖ base), nats", reference=None)
+    plot.shift_measure(qa, "d_accuracy", ax=axes[1], xlabel="accuracy change (post − base)")
+    plot.transitions(heldout_qa(summary), ax=axes[2])
+    plot.token_shift(tokens, ax=axes[3])
+    for ax, letter in zip(axes, "abcd"):
+        ax.set_title(f"({letter})", loc="left", fontsize=9)
+    return fig

@@ -1,0 +1,275 @@
+"""The analysis of notebook 04 (trust drifts away from reliability), in notebook order.
+
+`load` gathers the answer tables of the base (statement and QA form) and of every answering intervention;
+`overview` is the held-out items, accuracy, confidence and mass outside the set per model; `calibration_tables`
+the calibration summary per model (`dint.analyses.reliability.calibration_summary`: ECE, debiased error, Brier
+and its parts, AUROC, AURC) with the reliability diagrams; `calibration_changes` each intervention's paired change
+from the base in both forms; `risk_coverage` the risk-coverage curve per model; `temperatures` the temperature
+scaling of every model (`dint.analyses.reliability.temperature_scaling`); `diversity_tables` per-input and
+across-input diversity and their changes (`dint.analyses.diversity`); `tests` every test of the notebook,
+Holm-adjusted as one family; `numbers` what the paper quotes; `figure` the notebook's figure.
+
+Every table is tidy: label columns (``model``, ``reference``, ``measure``) then `dint.stats.ROW`
+(``estimate, ci_low, ci_high, pvalue, n, method, reason``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .. import calibration, plot, stats
+from ..interventions.plan import NAMES
+from ..pipeline import artifacts
+from ..pipeline.config import Profile
+from . import diversity, reliability
+
+__all__ = ["GPT4_ECE", "KADAVATH_T", "Calibration", "Diversity", "Inputs", "Tests", "calibration_changes", "calibration_tables",
+           "diversity_tables", "figure", "load", "name", "numbers", "overview", "quoted", "risk_coverage", "temperatures",
+           "tests"]
+
+# the published values the notebook stands beside (`dint.analyses.reliability`)
+GPT4_ECE, KADAVATH_T = reliability.GPT4_ECE, reliability.KADAVATH_T
+# the base in its own (statement) form, beside the base and the interventions in the QA form
+STATEMENT = "base (statement)"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What notebook 04 evaluates: per model, its one-form score table and its held-out answer table."""
+
+    world: object            # the profile's `dint.world.World`
+    interventions: tuple     # the answering interventions compared with the base
+    conditions: dict         # {model: one-form score_world table, all facts}; the base in both forms
+    held: dict               # {model: `reliability.answer_table` rows of the held-out facts}
+
+
+def load(profile: Profile, *, interventions: list, n_draws: int = 8) -> Inputs:
+    """The base's and the interventions' scores and held-out answer tables (cached artifacts).
+
+    Parameters
+    ----------
+    profile : the run's profile
+    interventions : answering interventions (`dint.interventions.plan.NAMES` but ``reward``)
+    n_draws : draws for the expected number of distinct answers
+
+    Returns
+    -------
+    `Inputs`; models in the order base (statement), base, ``interventions``.
+    """
+    answering = [n for n in NAMES if n != "reward"]
+    bad = sorted(set(interventions) - set(answering))
+    if bad:
+        raise ValueError(f"interventions={bad}: not answering interventions; choose from {answering}")
+    world = artifacts.world(profile)
+    base_scores = artifacts.base_scores(profile)
+    conditions = {STATEMENT: base_scores[base_scores.form == "statement"], "base": base_scores[base_scores.form == "qa"]}
+    for name in interventions:
+        s = artifacts.intervention_scores(profile, name)
+        conditions[name] = s[s.form == "qa"]
+    answers = {m: reliability.answer_table(s, world.facts, n_draws=n_draws) for m, s in conditions.items()}
+    held = {m: a[a.split == "heldout"] for m, a in answers.items()}
+    return Inputs(world, tuple(interventions), conditions, held)
+
+
+def overview(inputs: Inputs) -> pd.DataFrame:
+    """Per model (rows): held-out items, accuracy, mean confidence and mean mass outside the candidate set."""
+    return pd.DataFrame({m: {"held-out items": len(a), "accuracy": a.correct.mean(), "mean confidence": a.confidence.mean(),
+                             "mass outside the set": a.mass_outside.mean()} for m, a in inputs.held.items()}).T
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Calibration per model on the held-out facts."""
+
+    summary: pd.DataFrame    # `reliability.calibration_summary`: model, reference, measure, ROW
+    diagrams: pd.DataFrame   # per model and bin: model, bin_low, bin_high, confidence, measure, ROW (accuracy, Wilson)
+
+
+def calibration_tables(inputs: Inputs, *, n_bins: int = 10, n_resamples: int = 2000, seed: int = 0) -> Calibration:
+    """Calibration summary and reliability diagrams of every model on its held-out facts.
+
+    Parameters
+    ----------
+    inputs : `load`
+    n_bins : equal-width confidence bins (ECE, Brier decomposition, diagrams)
+    n_resamples, seed : the bootstrap intervals of one model
+
+    Returns
+    -------
+    `Calibration`: the summary (`reliability.calibration_summary`) and the diagrams, one row per model and
+    non-empty bin, the bin's accuracy as ``estimate`` with its Wilson interval (`calibration.reliability_diagram`).
+    """
+    summary = reliability.calibration_summary(inputs.held, n_bins=n_bins, n_resamples=n_resamples, rng=seed)
+    frames = []
+    for m, a in inputs.held.items():
+        d = calibration.reliability_diagram(a.confidence, a.correct, n_bins=n_bins)
+        frames.append(pd.DataFrame({"model": m, "bin_low": d.bin_low, "bin_high": d.bin_high,
+                                    "confidence": d.confidence, "measure": "accuracy", "estimate": d.accuracy,
+                                    "ci_low": d.accuracy_low, "ci_high": d.accuracy_high, "pvalue": np.nan, "n": d.n,
+                                    "method": "accuracy in the bin, Wilson interval", "reason": ""}))
+    return Calibration(summary, pd.concat(frames, ignore_index=True))
+
+
+def calibration_changes(inputs: Inputs, *, n_bins: int = 10, n_resamples: int = 2000, n_test_resamples: int = 9999,
+                        seed: int = 0) -> pd.DataFrame:
+    """Each intervention's paired change in calibration from the base in the QA form, then in the statement form.
+
+    Returns
+    -------
+    Tidy DataFrame (`reliability.calibration_changes` for the references ``"base"`` and ``"base (statement)"``).
+    """
+    return pd.concat([reliability.calibration_changes(inputs.held, ref, models=list(inputs.interventions),
+                                                      n_bins=n_bins, n_resamples=n_resamples,
+                                                      n_test_resamples=n_test_resamples, rng=seed)
+                      for ref in ("base", STATEMENT)], ignore_index=True)
+
+
+def risk_coverage(inputs: Inputs) -> dict:
+    """{model: `calibration.risk_coverage` of its held-out confidences}."""
+    return {m: calibration.risk_coverage(a.confidence, a.correct) for m, a in inputs.held.items()}
+
+
+def temperatures(inputs: Inputs, *, n_bins: int = 10, n_folds: int = 2, n_resamples: int = 2000,
+                 n_test_resamples: int = 9999, seed: int = 0) -> pd.DataFrame:
+    """Temperature scaling of every model (`reliability.temperature_scaling`), the ``model`` column filled."""
+    return pd.concat([reliability.temperature_scaling(s, inputs.world.facts, n_bins=n_bins, n_folds=n_folds,
+                                                      n_resamples=n_resamples, n_test_resamples=n_test_resamples,
+                                                      rng=seed).assign(model=m) for m, s in inputs.conditions.items()],
+                     ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Diversity:
+    """Diversity per model and its paired changes, on the held-out QA items."""
+
+    summary: pd.DataFrame    # `diversity.diversity_summary`
+    changes: pd.DataFrame    # `diversity.diversity_changes` from the base, and RLHF from SFT
+
+
+def diversity_tables(inputs: Inputs, *, n_draws: int = 8, n_resamples: int = 2000, n_test_resamples: int = 9999,
+                     seed: int = 0) -> Diversity:
+    """Per-input and across-input diversity of the QA-form models, and their changes.
+
+    Returns
+    -------
+    `Diversity`: the summary per model and the changes of every intervention from the base, with RLHF
+    against the SFT model it started from when both are evaluated (Kirk et al. 2023).
+    """
+    qa_held = {m: s[s.fact.isin(inputs.held[m].fact)] for m, s in inputs.conditions.items() if m != STATEMENT}
+    summary = diversity.diversity_summary(qa_held, inputs.world.facts, n_draws=n_draws)
+    kw = dict(n_draws=n_draws, n_resamples=n_resamples, n_test_resamples=n_test_resamples, rng=seed)
+    changes = [diversity.diversity_changes(qa_held, "base", inputs.world.facts, models=list(inputs.interventions), **kw)]
+    if {"sft", "rlhf"} <= set(inputs.interventions):
+        changes.append(diversity.diversity_changes(qa_held, "sft", inputs.world.facts, models=["rlhf"], **kw))
+    return Diversity(summary, pd.concat(changes, ignore_index=True))
+
+
+@dataclass(frozen=True)
+class Tests:
+    """Every row of the notebook's tables that feed the Holm family, and the tests among them."""
+
+    everything: pd.DataFrame   # the rows with ``pvalue_holm`` (NaN where no test is made)
+    tests: pd.DataFrame        # the rows with a p-value
+
+
+def tests(*tables: pd.DataFrame) -> Tests:
+    """Every test of ``tables`` (the calibration summary, the changes, the temperatures, the diversity
+    changes) Holm-adjusted as one family (`dint.stats.holm`)."""
+    everything = stats.holm(pd.concat(tables, ignore_index=True))
+    return Tests(everything, everything[everything.pvalue.notna()].reset_index(drop=True))
+
+
+def name(model, reference, measure) -> str:
+    """A row's name in ``numbers.json``: ``model[_vs_reference]_measure``, with ``" (statement)"`` as
+    ``"_statement"``; the reference ``"unscaled"`` (temperature scaling against no scaling) is left out."""
+    ref = f"vs_{reference}" if isinstance(reference, str) and reference != "unscaled" else ""
+    return "_".join(p for p in (model, ref, measure) if p).replace(" (statement)", "_statement")
+
+
+def numbers(everything: pd.DataFrame, diversity_summary: pd.DataFrame) -> dict:
+    """The numbers the paper quotes.
+
+    Parameters
+    ----------
+    everything : `tests`' ``everything`` (with ``pvalue_holm``)
+    diversity_summary : `Diversity.summary`
+
+    Returns
+    -------
+    dict: a `dint.stats.Result` per row of ``everything`` (named by `name`, with its Holm-adjusted p-value, the
+    method marked "Holm-adjusted across the notebook" where tested) and of the diversity summary (no test);
+    the published values (``gpt4_ece_pretrained``, ``gpt4_ece_ppo``, ``kadavath_t``), ``n_tests`` and
+    ``n_significant_holm``.
+    """
+    tested = everything["pvalue_holm"].notna()
+    rows = everything.assign(name=[name(*r) for r in everything[["model", "reference", "measure"]].itertuples(index=False)],
+                             method=everything["method"].mask(tested, everything["method"]
+                                                              + ", Holm-adjusted across the notebook"))
+    div = diversity_summary.assign(name=[name(m, None, x) for m, x in zip(diversity_summary.model, diversity_summary.measure)],
+                                   untested=np.nan)
+    out = {**stats.results(rows, "{name}", pvalue="pvalue_holm"), **stats.results(div, "{name}", pvalue="untested")}
+    out["gpt4_ece_pretrained"], out["gpt4_ece_ppo"] = reliability.GPT4_ECE["pre-trained"], reliability.GPT4_ECE["PPO"]
+    out["kadavath_t"] = reliability.KADAVATH_T
+    out["n_tests"], out["n_significant_holm"] = int(tested.sum()), int((everything["pvalue_holm"] < 0.05).sum())
+    return out
+
+
+def quoted(numbers: dict) -> dict:
+    """The numbers to show in the notebook: the published values and counts, and per model its ECE, changes in
+    ECE, temperatures and the RLHF-against-SFT change in entropy, as (estimate, low, high, p) rounded."""
+    ends = ("_ece", "vs_base_d_ece", "vs_base_statement_d_ece", "t_train", "t_heldout", "vs_sft_d_entropy")
+    return {k: (round(v.statistic, 3), round(v.confidence_interval.low, 3), round(v.confidence_interval.high, 3),
+                round(v.pvalue, 4)) if isinstance(v, stats.Result) else v
+            for k, v in numbers.items() if not isinstance(v, stats.Result) or k.endswith(ends)}
+
+
+def figure(calib: Calibration, temperatures: pd.DataFrame, curves: dict, diversity_changes: pd.DataFrame):
+    """The notebook's figure: (a, b) reliability diagrams of the SFT family and of the preference-trained models
+    and RAG, each beside the base in both forms; (c) ECE before and after temperature scaling with the GPT-4
+    report's values; (d) risk-coverage curves; (e) the fitted temperatures beside T = 1 and Kadavath et al.'s;
+    (f) changes in per-input entropy and across-input diversity (paired intervals).
+
+    Parameters
+    ----------
+    calib : `calibration_tables`
+    temperatures : `temperatures`
+    curves : `risk_coverage`
+    diversity_changes : `Diversity.changes`
+
+    Returns
+    -------
+    The matplotlib figure.
+    """
+    fig, axes = plot.panels(6, row_height=3.0)
+    models = list(dict.fromkeys(calib.diagrams.model))
+    colors = dict(zip(models, plot.PALETTE))
+    diagrams = calib.diagrams
+    families = ([STATEMENT, "base", "sft", "sft_lora", "sft_sham"], [STATEMENT, "base", "dpo", "dpo_lora", "rlhf", "rag"])
+    for ax, family in zip(axes[:2], families):
+        for m in family:
+            if m in colors:
+                plot.reliability_diagram(diagrams[diagrams.model == m], ax=ax, label=m, color=colors[m])
+    temps = temperatures
+    plot.model_intervals(temps[temps.measure.isin(["ece_before", "ece_after_train", "ece_after_crossfit"])], ax=axes[2],
+                         xlabel="ECE (held-out facts)",
+                         labels={"ece_before": "unscaled", "ece_after_train": "T fitted on train facts",
+                                 "ece_after_crossfit": "T cross-fitted on held-out facts"},
+                         references={"GPT-4 pre-trained": reliability.GPT4_ECE["pre-trained"],
+                                     "GPT-4 after PPO": reliability.GPT4_ECE["PPO"]})
+    for m, r in curves.items():
+        plot.risk_coverage(r, ax=axes[3], label=m, color=colors[m])
+    axes[3].set_ylim(0, 1.02)
+    plot.model_intervals(temps[temps.measure.isin(["t_train", "t_heldout"])], ax=axes[4], log=True,
+                         xlabel="temperature T (log scale)",
+                         labels={"t_train": "fitted on train facts", "t_heldout": "fitted on held-out facts"},
+                         references={"T = 1": 1.0, "Kadavath et al. T ≈ 2.5": reliability.KADAVATH_T})
+    d = diversity_changes[diversity_changes.measure.isin(["d_entropy", "d_across"])].copy()
+    d["model"] = np.where(d.reference == "base", d.model + " − base", d.model + " − " + d.reference)
+    plot.model_intervals(d, ax=axes[5], xlabel="change in diversity\n(paired by fact)",
+                         labels={"d_entropy": "per-input entropy (nats)", "d_across": "across-input P(differ)"},
+                         references={"no change": 0.0})
+    for ax, letter in zip(axes, "abcdef"):
+        ax.set_title(f"({letter})", loc="left", fontsize=9)
+    return fig

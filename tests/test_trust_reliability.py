@@ -1,0 +1,89 @@
+"""dint.analyses.trust_reliability (notebook 04): its tables, the Holm family and the names in numbers.json."""
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dint import calibration, stats
+from dint.analyses import reliability, trust_reliability as tr
+from synthetic import score_tables
+
+
+def _inputs():
+    facts, a = score_tables(n_per_relation=(30, 24), seed=3)
+    _, b = score_tables(n_per_relation=(30, 24), seed=4, sharp=4.0)
+    b = b.assign(is_true=a.is_true.to_numpy())
+    conditions = {"base": a, "sft": b, "rlhf": b.assign(p_set=a.p_set.to_numpy() * 0.5 + b.p_set.to_numpy() * 0.5)}
+    answers = {m: reliability.answer_table(s, facts) for m, s in conditions.items()}
+    held = {m: x[x.split == "heldout"] for m, x in answers.items()}
+    return tr.Inputs(SimpleNamespace(facts=facts), ("sft", "rlhf"), conditions, held)
+
+
+def test_load_iv():
+    with pytest.raises(ValueError, match=r"interventions=\['reward'\]"):
+        tr.load(None, interventions=["sft", "reward"])   # checked before anything is loaded
+
+
+def test_name_against_theory():
+    assert tr.name("base (statement)", None, "ece") == "base_statement_ece"
+    assert tr.name("sft", "base (statement)", "d_ece") == "sft_vs_base_statement_d_ece"
+    assert tr.name("sft", "unscaled", "d_ece_train") == "sft_d_ece_train"
+    assert tr.name("rlhf", "sft", "d_entropy") == "rlhf_vs_sft_d_entropy"
+
+
+def test_calibration_tables_tidy_diagrams():
+    inputs = _inputs()
+    cal = tr.calibration_tables(inputs, n_bins=5, n_resamples=99)
+    assert list(cal.diagrams.columns) == ["model", "bin_low", "bin_high", "confidence", "measure", *stats.ROW]
+    a = inputs.held["sft"]
+    d = calibration.reliability_diagram(a.confidence, a.correct, n_bins=5)
+    got = cal.diagrams[cal.diagrams.model == "sft"]
+    np.testing.assert_array_equal(got.estimate, d.accuracy)
+    np.testing.assert_array_equal(got.ci_low, d.accuracy_low)
+    np.testing.assert_array_equal(got.n, d.n)
+    assert list(dict.fromkeys(cal.diagrams.model)) == ["base", "sft", "rlhf"]
+    assert set(cal.summary.columns) >= set(stats.ROW)
+
+
+def test_diversity_tables_add_rlhf_against_sft():
+    div = tr.diversity_tables(_inputs(), n_resamples=99, n_test_resamples=99)
+    refs = div.changes.groupby("reference").model.unique()
+    assert list(refs["base"]) == ["sft", "rlhf"] and list(refs["sft"]) == ["rlhf"]
+    assert set(div.summary.measure) == {"entropy", "distinct", "across"}
+
+
+def _everything():
+    rows = [stats.Result(0.1, stats.ConfidenceInterval(0.0, 0.2), 50, "ECE").row(model="sft", reference=None, measure="ece"),
+            stats.Result(0.05, stats.ConfidenceInterval(0.01, 0.09), 50, "paired", 0.01).row(
+                model="sft", reference="base (statement)", measure="d_ece"),
+            stats.Result(1.5, stats.ConfidenceInterval(1.1, 2.0), 50, "T", 0.04).row(model="base (statement)",
+                                                                                    reference=None, measure="t_train"),
+            {"model": "sft", "reference": None, "measure": "aurc", "estimate": 0.3, "ci_low": np.nan, "ci_high": np.nan,
+             "pvalue": np.nan, "n": np.nan, "method": "AURC", "reason": ""}]
+    return pd.DataFrame(rows)
+
+
+def test_tests_holm_one_family():
+    t = tr.tests(_everything())
+    np.testing.assert_allclose(t.tests.pvalue_holm, stats.adjust([0.01, 0.04]))
+    assert len(t.everything) == 4 and np.isnan(t.everything.pvalue_holm.iloc[0])
+
+
+def test_numbers_names_and_holm():
+    t = tr.tests(_everything())
+    div = pd.DataFrame([stats.Result(1.2, stats.ConfidenceInterval(1.0, 1.4), 50, "t").row(
+        model="sft", reference=None, measure="entropy")])
+    n = tr.numbers(t.everything, div)
+    assert list(n)[:5] == ["sft_ece", "sft_vs_base_statement_d_ece", "base_statement_t_train", "sft_aurc", "sft_entropy"]
+    d = n["sft_vs_base_statement_d_ece"]
+    assert d.pvalue == pytest.approx(0.02) and d.method == "paired, Holm-adjusted across the notebook"
+    assert n["base_statement_t_train"].pvalue == pytest.approx(0.04)
+    assert n["sft_ece"].method == "ECE" and np.isnan(n["sft_ece"].pvalue)
+    assert n["sft_aurc"].n == 0 and n["sft_aurc"].statistic == 0.3
+    assert n["sft_entropy"].confidence_interval == stats.ConfidenceInterval(1.0, 1.4) and np.isnan(n["sft_entropy"].pvalue)
+    assert n["n_tests"] == 2 and n["n_significant_holm"] == 2
+    assert n["gpt4_ece_ppo"] == 0.074 and n["kadavath_t"] == 2.5
+    shown = tr.quoted(n)
+    assert shown["sft_ece"][:3] == (0.1, 0.0, 0.2) and np.isnan(shown["sft_ece"][3])
+    assert "sft_aurc" not in shown and shown["n_tests"] == 2

@@ -172,10 +172,22 @@ def _validate(args):
 
 
 def _paper(args):
-    from .pipeline import paper
+    from . import claims
+    from .pipeline import artifacts, paper, paths
     from .pipeline.config import load_profile
 
-    load_profile(args.profile, seed=args.seed)   # an unknown profile is named before TeX is looked for
+    P = load_profile(args.profile, seed=args.seed)   # an unknown profile is named before TeX is looked for
+    # the claims' verdicts and sentences, and a body that states no sentence of a verdict a claim did not get
+    registry = claims.load()
+    table = claims.verdicts(args.profile, seed=args.seed, registry=registry)
+    body = paths.root() / "paper" / ("real.tex" if P.real else "world.tex")
+    problems = claims.check_text(body.read_text(), registry, table)
+    if problems:
+        raise ValueError(f"{body.name} contradicts the claims' verdicts: " + "; ".join(problems))
+    out = artifacts.root(P) / "paper" / "claims.tex"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(claims.tex(registry, table))
+    print(claims.summary(table))
     print(f"paper -> {paper.build(args.profile, seed=args.seed)}")
 
 

@@ -320,7 +320,8 @@ rule validity:
 rule paper:
     threads: 1
     input:
-        "paper/main.tex", "paper/world.tex" if not P.real else "paper/real.tex", "paper/refs.bib", code("dint.pipeline.paper"),
+        "paper/main.tex", "paper/world.tex" if not P.real else "paper/real.tex", "paper/refs.bib", "paper/claims.yaml",
+        code("dint.pipeline.paper", "dint.claims"),
         rules.macros.output, rules.validity.output, expand(f"{F}/{{nb}}.pdf", nb=NOTEBOOKS),
     output: f"{R}/paper/dint.pdf"
     log: f"{R}/logs/paper.log"

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from . import calibration, compare
+from . import calibration, compare, selective
 from . import stats as st
 from .stats.checks import check_int
 
@@ -193,7 +193,7 @@ def verification_system(score, correct, calibration_mask, *, alpha: float = 0.05
         raise ValueError("calibration_mask must mark some items, not all: the rest are the test items")
     if np.isnan(s).any():
         raise ValueError("score contains NaN")
-    fit = calibration.conformal_threshold(s[cal], y[cal], alpha=alpha)
+    fit = selective.conformal_threshold(s[cal], y[cal], alpha=alpha)
     test_s, test_y = s[~cal], y[~cal]
     answered = test_s >= fit.threshold
     n = len(test_s)
@@ -241,7 +241,7 @@ def verification_splits(score, correct, *, alpha: float = 0.05, share: float = 0
     for i in range(n_splits):
         cal = np.zeros(len(s), bool)
         cal[rng.permutation(len(s))[:k]] = True
-        thr = calibration.conformal_threshold(s[cal], y[cal], alpha=alpha).threshold
+        thr = selective.conformal_threshold(s[cal], y[cal], alpha=alpha).threshold
         answered = s[~cal] >= thr
         err[i] = np.mean(answered & ~y[~cal])
         cov[i] = answered.mean()

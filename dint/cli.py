@@ -134,6 +134,30 @@ def _macros(args):
     print(f"macros -> {macros.write(args.profile, seed=args.seed)}")
 
 
+def _claims(args):
+    from pathlib import Path
+
+    from . import claims
+    from .pipeline import paths
+
+    registry = claims.load()
+    table = claims.verdicts(args.profile, seed=args.seed, registry=registry)
+    shown = table.assign(estimate=table.estimate.round(3), ci_low=table.ci_low.round(3), ci_high=table.ci_high.round(3),
+                         pvalue_holm=table.pvalue_holm.round(4))
+    print(shown[["id", "kind", "estimate", "ci_low", "ci_high", "pvalue_holm", "verdict", "reason"]].to_string(index=False))
+    if args.tex:
+        out = Path(args.tex)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(claims.tex(registry, table))
+        print(f"claims table -> {out}")
+    problems = [p for f in args.check for p in claims.check_text((paths.root() / f).read_text(), registry, table)]
+    for p in problems:
+        print(f"error: {p}", file=sys.stderr)
+    print(claims.summary(table))
+    if problems:
+        raise SystemExit(1)
+
+
 def _validate(args):
     from .pipeline import paths
     from .analyses import validity
@@ -148,10 +172,22 @@ def _validate(args):
 
 
 def _paper(args):
-    from .pipeline import paper
+    from . import claims
+    from .pipeline import artifacts, paper, paths
     from .pipeline.config import load_profile
 
-    load_profile(args.profile, seed=args.seed)   # an unknown profile is named before TeX is looked for
+    P = load_profile(args.profile, seed=args.seed)   # an unknown profile is named before TeX is looked for
+    # the claims' verdicts and sentences, and a body that states no sentence of a verdict a claim did not get
+    registry = claims.load()
+    table = claims.verdicts(args.profile, seed=args.seed, registry=registry)
+    body = paths.root() / "paper" / ("real.tex" if P.real else "world.tex")
+    problems = claims.check_text(body.read_text(), registry, table)
+    if problems:
+        raise ValueError(f"{body.name} contradicts the claims' verdicts: " + "; ".join(problems))
+    out = artifacts.root(P) / "paper" / "claims.tex"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(claims.tex(registry, table))
+    print(claims.summary(table))
     print(f"paper -> {paper.build(args.profile, seed=args.seed)}")
 
 
@@ -257,6 +293,17 @@ def main(argv=None) -> int:
                        description="Collect results/<profile>/*/numbers.json into results/<profile>/macros.tex.")
     _profile_args(p)
     p.set_defaults(fn=_macros)
+
+    p = sub.add_parser("claims", help="judge the claims registry (paper/claims.yaml) on a profile's results",
+                       description="Judge every entry of paper/claims.yaml against results/<profile>/*/numbers.json: "
+                                   "supported, contradicted or inconclusive (claims and replications, Holm across "
+                                   "them), passed or failed (sanity checks).")
+    _profile_args(p)
+    p.add_argument("--tex", metavar="FILE", default=None, help="also write the paper's claims and sanity tables")
+    p.add_argument("--check", metavar="TEX", action="append", default=[],
+                   help="fail if this paper source states a claim's sentence for a verdict it did not get "
+                        "(repeatable; a path from the repository root)")
+    p.set_defaults(fn=_claims)
 
     p = sub.add_parser("validate", help="simulation study of every test's type-I error, power and coverage",
                        description="Type-I error at alpha 0.05, power and coverage at 0.95 of dint's tests and "

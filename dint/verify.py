@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from .calibration import ConformalResult, conformal_threshold
+from .selective import ConformalResult, conformal_threshold
 
 __all__ = ["CandidateChecks", "LearnedVerifier", "NumericVerifier", "ReferenceVerifier", "Verifier",
            "parse_number", "verify_candidates"]
@@ -312,9 +312,9 @@ class LearnedVerifier:
 
         Notes
         -----
-        :func:`dint.calibration.conformal_threshold` (Angelopoulos et al. 2022, "Conformal risk
+        :func:`dint.selective.conformal_threshold` (Angelopoulos et al. 2022, "Conformal risk
         control"): the guarantee is on the joint rate P(accepted and wrong), in expectation over
-        calibration sets; evaluate with :func:`dint.calibration.selective_error`.
+        calibration sets; evaluate with :func:`dint.selective.selective_error`.
         """
         self.calibration = conformal_threshold(self.check(items, answers), correct, alpha=alpha)
         return self.calibration

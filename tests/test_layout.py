@@ -12,7 +12,7 @@ from dint.pipeline import codegraph
 
 PACKAGE = Path(dint.__file__).resolve().parent
 # the layers, bottom first: a module imports from its own layer or the ones below it
-LAYERS = {"stats": 0, "toolkit": 1, "pipeline": 2, "analyses": 3, "cli": 4}
+LAYERS = {"stats": 0, "toolkit": 1, "pipeline": 2, "analyses": 3, "claims": 4, "cli": 5}
 # modules every layer may use: lazy imports of heavy libraries and the package's own __init__
 BASE = {"dint", "dint.lazy"}
 
@@ -36,6 +36,8 @@ def layer(module: str) -> str:
         return parts[1]
     if module in ("dint.cli", "dint.__main__"):
         return "cli"
+    if module == "dint.claims":   # the registry judged on a pipeline's results
+        return "claims"
     return "toolkit"
 
 

@@ -33,6 +33,8 @@ def test_main_inputs_the_body_of_the_profiles_reference(tmp_path, monkeypatch):
     (tmp_path / "results" / "tiny").mkdir(parents=True)
     for p in ("real", "tiny"):
         (tmp_path / "results" / p / "macros.tex").write_text("")
+        (tmp_path / "results" / p / "paper").mkdir()
+        (tmp_path / "results" / p / "paper" / "claims.tex").write_text("")
     monkeypatch.setattr(paths, "results", lambda name: tmp_path / "results" / name)
     assert "\\dintrealtrue" in paper.setup("real").read_text()
     assert "\\dintrealtrue" not in paper.setup("tiny").read_text()
@@ -64,3 +66,11 @@ def test_setup_needs_the_macros(tmp_path, monkeypatch):
         paper.setup("smoke", seed=3)
     with pytest.raises(ValueError, match="unknown profile 'nothing'"):
         paper.setup("nothing")
+
+
+def test_setup_needs_the_claims_verdicts(tmp_path, monkeypatch):
+    monkeypatch.setenv("DINT_RESULTS", str(tmp_path))
+    (tmp_path / "smoke").mkdir()
+    (tmp_path / "smoke" / "macros.tex").write_text("")
+    with pytest.raises(FileNotFoundError, match="run `dint paper --profile smoke`, which judges the claims registry"):
+        paper.setup("smoke")

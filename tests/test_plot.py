@@ -5,7 +5,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from dint import calibration, plot, stats
+from dint import calibration, plot, selective, stats
 
 
 def _data(n=500, seed=0):
@@ -56,7 +56,7 @@ def test_risk_coverage_plot_on_given_axes():
     import matplotlib.pyplot as plt
 
     conf, correct = _data()
-    r = calibration.risk_coverage(conf, correct)
+    r = selective.risk_coverage(conf, correct)
     fig, ax = plt.subplots()
     assert plot.risk_coverage(r, ax=ax, label="base") is fig
     legend = ax.get_legend()

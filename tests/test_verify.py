@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dint.calibration import selective_error
+from dint.selective import selective_error
 from dint.interventions.rag import StoreConfig, build_store
 from dint.verify import LearnedVerifier, NumericVerifier, ReferenceVerifier, Verifier, parse_number, verify_candidates
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .. import calibration, divergence, stats
+from .. import calibration, divergence, selective, stats
 from ..stats import fits, proportions
 
 ALPHA = 0.05
@@ -193,8 +193,8 @@ def checks(*, n_resamples: int = 999) -> list[Check]:
     def conformal(rng):
         score = rng.random(1000)
         correct = rng.random(1000) < score
-        thr = calibration.conformal_threshold(score[:500], correct[:500], alpha=0.1).threshold
-        err = calibration.selective_error(thr, score[500:], correct[500:])["error_joint"]
+        thr = selective.conformal_threshold(score[:500], correct[:500], alpha=0.1).threshold
+        err = selective.selective_error(thr, score[500:], correct[500:])["error_joint"]
         return err  # a realised rate, averaged (not a rejection)
 
     paired = "paired binary, 200 items, item difficulty ~ N(0, 1.5) logit"

@@ -28,7 +28,7 @@ def reliability_diagram(diagram: pd.DataFrame, *, ax=None, label: str | None = N
 
 
 def risk_coverage(result, *, ax=None, label: str | None = None, color=None):
-    """Selective risk against coverage (`dint.calibration.RiskCoverageResult`), the AURC in the legend."""
+    """Selective risk against coverage (`dint.selective.RiskCoverageResult`), the AURC in the legend."""
     fig, ax = figure_axes(ax)
     color = PALETTE[0] if color is None else color
     text = f"{result.aurc:.3f}" if label is None else f"{label}: {result.aurc:.2f}"

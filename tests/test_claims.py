@@ -1,0 +1,169 @@
+"""The claims registry: its schema, the verdict rules, Holm across claims, sanity apart, prose checks."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from dint import claims
+from dint.pipeline import paths
+from dint.stats import adjust
+
+
+def _entry(cid, number, kind="claim", **rule):
+    sentences = ({"passed": f"{cid} passed.", "failed": f"{cid} failed."} if kind == "sanity" else
+                 {v: f"{cid} is {v}." for v in claims.VERDICTS})
+    e = {"id": cid, "kind": kind, "number": number, "observable": "o", "comparator": "c",
+         "predictions": {"installation": "i", "distributional": "d"}, "test": "t",
+         "rule": rule or {"direction": "greater", "sesoi": 0.05}, "power": "p", "refutation": "r",
+         "sentences": sentences, "registered": "2026-12-06"}
+    if kind == "replication":
+        e["source"] = "Someone et al. (2020)"
+    return e
+
+
+def _registry(tmp_path, entries, alpha=0.05):
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump({"alpha": alpha, "claims": entries}))
+    return claims.load(path)
+
+
+def _r(est, lo, hi, p=None):
+    return {"statistic": est, "ci_low": lo, "ci_high": hi, "pvalue": p, "n": 100, "method": "m", "reason": ""}
+
+
+def test_the_registry_of_the_paper_loads_with_one_primary_claim_per_notebook():
+    reg = claims.load()
+    assert {c.kind for c in reg.claims} == set(claims.KINDS)
+    notebooks = sorted(p.stem for p in paths.notebooks().glob("*.ipynb"))
+    assert sorted(c.notebook for c in reg.claims if c.primary) == notebooks
+    for c in reg.claims:   # a claim says how it could fail, a sanity entry why it cannot
+        assert c.refutation.startswith("Cannot fail") == (c.kind == "sanity"), c.id
+
+
+def test_verdict_rules(tmp_path):
+    entries = [_entry("up", "01_mechanism/a"), _entry("small", "01_mechanism/b"), _entry("null", "01_mechanism/c"),
+               _entry("wrong-way", "01_mechanism/d"), _entry("vague", "01_mechanism/e"),
+               _entry("down", "01_mechanism/f", direction="less", sesoi=0.1), _entry("nop", "01_mechanism/g"),
+               _entry("missing", "01_mechanism/zzz")]
+    reg = _registry(tmp_path, entries)
+    results = {"01_mechanism": {"a": _r(0.2, 0.1, 0.3, 1e-6), "b": _r(0.02, 0.01, 0.03, 1e-6),
+                                "c": _r(0.0, -0.02, 0.02, 0.9), "d": _r(-0.2, -0.3, -0.1, 1e-6),
+                                "e": _r(0.05, -0.1, 0.2, 0.4), "f": _r(-0.3, -0.5, -0.2, 1e-5),
+                                "g": _r(0.0, -0.01, 0.01)}}
+    table = claims.judge(reg, results).set_index("id")
+    assert table.loc["up", "verdict"] == "supported"
+    assert table.loc["small", "verdict"] == "contradicted"   # significant, but the interval excludes an effect of 0.05
+    assert table.loc["null", "verdict"] == "contradicted"
+    assert table.loc["wrong-way", "verdict"] == "contradicted"
+    assert table.loc["vague", "verdict"] == "inconclusive"
+    assert table.loc["down", "verdict"] == "supported"
+    assert table.loc["nop", "verdict"] == "contradicted"      # no p-value: the interval can still contradict
+    assert table.loc["missing", "verdict"] == "inconclusive" and "no number 'zzz'" in table.loc["missing", "reason"]
+    # Holm over the claims that have a p-value, in registry order
+    p = table["pvalue"].dropna()
+    assert np.allclose(table.loc[p.index, "pvalue_holm"], adjust(p.to_numpy(), method="holm"))
+
+
+def test_significant_but_small_effect_is_inconclusive(tmp_path):
+    reg = _registry(tmp_path, [_entry("small", "01_mechanism/a", direction="greater", sesoi=0.1)])
+    table = claims.judge(reg, {"01_mechanism": {"a": _r(0.05, 0.02, 0.12, 1e-4)}})
+    assert table.verdict[0] == "inconclusive" and "smaller than the smallest effect" in table.reason[0]
+
+
+def test_holm_can_turn_a_support_into_inconclusive(tmp_path):
+    entries = [_entry(f"c{i}", f"01_mechanism/k{i}") for i in range(5)]
+    reg = _registry(tmp_path, entries)
+    results = {"01_mechanism": {f"k{i}": _r(0.2, 0.0, 0.4, 0.02) for i in range(5)}}
+    assert set(claims.judge(reg, results).verdict) == {"inconclusive"}   # 0.02 * 5 > 0.05
+    reg1 = _registry(tmp_path, entries[:1])
+    assert claims.judge(reg1, {"01_mechanism": results["01_mechanism"]}).verdict[0] == "supported"
+
+
+def test_sanity_entries_are_judged_apart(tmp_path):
+    entries = [_entry("bound", "02_engineering_clues/kl", kind="sanity", at_most="kl_bound"),
+               _entry("chance", "00_base_model/acc", kind="sanity", interval_contains="chance"),
+               _entry("all", "01_mechanism/flag", kind="sanity", equals=1, tolerance=0),
+               _entry("claim", "01_mechanism/a")]
+    reg = _registry(tmp_path, entries)
+    results = {"02_engineering_clues": {"kl": _r(1.5, 1.4, 1.6), "kl_bound": 1.77},
+               "00_base_model": {"acc": _r(0.05, 0.02, 0.1), "chance": 0.12},
+               "01_mechanism": {"flag": True, "a": _r(0.2, 0.1, 0.3, 0.01)}}
+    table = claims.judge(reg, results).set_index("id")
+    assert table.loc["bound", "verdict"] == "passed"
+    assert table.loc["chance", "verdict"] == "failed" and "interval contains 0.12" in table.loc["chance", "reason"]
+    assert table.loc["all", "verdict"] == "passed"
+    assert math.isnan(table.loc["bound", "pvalue_holm"])
+    assert table.loc["claim", "pvalue_holm"] == 0.01          # alone in its family: sanity entries are not in it
+    line = claims.summary(table.reset_index())
+    assert line == "claims: 1 registered, 1 supported, 0 contradicted, 0 inconclusive; sanity 2 of 3 passed; runs 1"
+
+
+def test_a_contradicted_claim_cannot_keep_its_supported_sentence(tmp_path):
+    reg = _registry(tmp_path, [_entry("gain", "01_mechanism/a")])
+    supported = claims.judge(reg, {"01_mechanism": {"a": _r(0.2, 0.1, 0.3, 1e-4)}})
+    contradicted = claims.judge(reg, {"01_mechanism": {"a": _r(0.0, -0.01, 0.01, 0.9)}})
+    text = "Intro. gain is\n  supported. More text."
+    assert claims.check_text(text, reg, supported) == []
+    problems = claims.check_text(text, reg, contradicted)
+    assert len(problems) == 1 and "'gain' as supported" in problems[0] and "verdict is contradicted" in problems[0]
+    assert claims.sentence(reg, contradicted, "gain") == "gain is contradicted."
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"kind": "belief"}, "kind='belief'"),
+    ({"number": "mechanism/sft"}, "number='mechanism/sft'"),
+    ({"number": "09_nothing/a"}, "no notebook '09_nothing'"),
+    ({"predictions": {"installation": "i"}}, "predictions"),
+    ({"rule": {"direction": "up", "sesoi": 0.1}}, "direction='up'"),
+    ({"rule": {"direction": "greater", "sesoi": 0}}, "sesoi=0"),
+    ({"rule": {"direction": "greater", "sesoi": 0.1, None: 0.5}}, "unknown keys"),   # YAML reads `null:` as None
+    ({"sentences": {"supported": "a", "contradicted": "a", "inconclusive": "b"}}, "must differ"),
+    ({"registered": "yesterday"}, "registered='yesterday'"),
+    ({"changes": "edited"}, "changes"),
+    ({"observable": ""}, "'observable'"),
+])
+def test_load_iv(tmp_path, change, match):
+    with pytest.raises(ValueError, match=match):
+        _registry(tmp_path, [{**_entry("x", "01_mechanism/a"), **change}])
+
+
+def test_load_iv_registry(tmp_path):
+    with pytest.raises(ValueError, match="used twice"):
+        _registry(tmp_path, [_entry("x", "01_mechanism/a"), _entry("x", "01_mechanism/b")])
+    with pytest.raises(ValueError, match="alpha=1.5"):
+        _registry(tmp_path, [_entry("x", "01_mechanism/a")], alpha=1.5)
+    with pytest.raises(ValueError, match="exactly one of"):
+        _registry(tmp_path, [_entry("s", "01_mechanism/a", kind="sanity", at_most=1, at_least=0)])
+    with pytest.raises(ValueError, match="source"):
+        _registry(tmp_path, [{**_entry("x", "01_mechanism/a", kind="replication"), "source": ""}])
+
+
+def test_two_sided_and_equivalence_rules(tmp_path):
+    entries = [_entry("either", "05_compound_failure/a", direction="two-sided", sesoi=0.05),
+               _entry("either-null", "05_compound_failure/b", direction="two-sided", sesoi=0.05),
+               _entry("same", "07_verification/r", direction="equivalent", sesoi=0.5),
+               _entry("not-same", "07_verification/s", direction="equivalent", sesoi=0.5),
+               _entry("wide", "07_verification/t", direction="equivalent", sesoi=0.5)]
+    reg = _registry(tmp_path, entries)
+    results = {"05_compound_failure": {"a": _r(-0.1, -0.15, -0.05, 1e-4), "b": _r(0.01, -0.03, 0.04, 0.6)},
+               "07_verification": {"r": _r(0.1, -0.2, 0.4, 0.3), "s": _r(0.8, 0.6, 0.9, 1e-6),
+                                   "t": _r(0.3, -0.3, 0.7, 0.2)}}
+    table = claims.judge(reg, results).set_index("id")
+    assert table.loc["either", "verdict"] == "supported"            # a large effect the other way is still an effect
+    assert table.loc["either-null", "verdict"] == "contradicted"
+    assert table.loc["same", "verdict"] == "supported"
+    assert table.loc["not-same", "verdict"] == "contradicted"
+    assert table.loc["wide", "verdict"] == "inconclusive"
+    # equivalence claims are judged by their interval, outside the Holm family
+    assert table.loc[["same", "not-same", "wide"], "pvalue_holm"].isna().all()
+    assert np.allclose(table.loc[["either", "either-null"], "pvalue_holm"], adjust(np.array([1e-4, 0.6]), method="holm"))
+
+
+def test_primary_iv(tmp_path):
+    with pytest.raises(ValueError, match="more than one primary"):
+        _registry(tmp_path, [{**_entry("x", "01_mechanism/a"), "primary": True},
+                             {**_entry("y", "01_mechanism/b"), "primary": True}])
+    with pytest.raises(ValueError, match="primary=True"):
+        _registry(tmp_path, [{**_entry("x", "01_mechanism/a", kind="replication"), "primary": True}])

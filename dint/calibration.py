@@ -24,7 +24,8 @@ from statsmodels.stats.proportion import proportion_confint
 from .stats import ConfidenceInterval, Result
 from .stats.checks import check_int
 
-__all__ = ["BrierResult", "TemperatureResult", "apply_temperature", "brier", "check_bins", "ece", "fit_temperature",
+__all__ = ["BrierResult", "TemperatureResult", "apply_temperature", "brier", "check_bins", "ece", "ece_from_bins",
+           "fit_temperature",
            "paired_inputs", "reliability_diagram"]
 
 
@@ -116,23 +117,38 @@ def bin_index(c, n_bins, binning):
 
 
 # ------------------------------------------------------------------------------ ECE
-def _ece_value(c, y, idx, n_bins, debiased):
-    n_b = np.bincount(idx, minlength=n_bins).astype(float)
-    s_c = np.bincount(idx, weights=c, minlength=n_bins)
-    s_y = np.bincount(idx, weights=y, minlength=n_bins)
-    ok = n_b > 0
-    nb, conf, acc = n_b[ok], s_c[ok] / n_b[ok], s_y[ok] / n_b[ok]
-    w = nb / len(c)
-    if not debiased:
-        return float(np.sum(w * np.abs(acc - conf)))
+def ece_from_bins(counts, confidence_sums, correct_sums, *, debiased: bool = False) -> np.ndarray:
+    """The ECE (or the debiased l2 calibration error) from per-bin sums, for many sets of bins at once.
+
+    Parameters
+    ----------
+    counts : (..., B) items per bin (bootstrap or weighted counts allowed)
+    confidence_sums, correct_sums : (..., B) the sums of confidence and of correctness in each bin
+    debiased : the debiased l2 calibration error instead of the l1 ECE (see `ece`)
+
+    Returns
+    -------
+    (...) array: the calibration error of each set of bins. Empty bins contribute 0; for the debiased
+    error, so do bins of one item, which carry no variance estimate.
+    """
+    n_b, s_c, s_y = (np.asarray(a, float) for a in (counts, confidence_sums, correct_sums))
+    n = n_b.sum(axis=-1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
-        term = (acc - conf) ** 2 - np.where(nb > 1, acc * (1 - acc) / (nb - 1), 0.0)
-    term = np.where(nb > 1, term, 0.0)  # bins of one item carry no variance estimate: drop them
-    return float(math.sqrt(max(float(np.sum(w * term)), 0.0)))
+        conf, acc = s_c / n_b, s_y / n_b
+        if not debiased:
+            return np.nansum(n_b / n * np.abs(acc - conf), axis=-1)
+        term = (acc - conf) ** 2 - np.where(n_b > 1, acc * (1 - acc) / (n_b - 1), 0.0)
+    term = np.where(n_b > 1, term, 0.0)
+    return np.sqrt(np.maximum(np.sum(n_b / n * term, axis=-1), 0.0))
+
+
+def _ece_value(c, y, idx, n_bins, debiased):
+    sums = [np.bincount(idx, weights=w, minlength=n_bins) for w in (None, c, y)]
+    return float(ece_from_bins(*sums, debiased=debiased))
 
 
 def _ece_boot_width(c, y, idx, n_bins, debiased, n_resamples, gen):
-    """`_ece_value` on ``n_resamples`` resamples at once (fixed bin edges): per-resample bin sums
+    """`ece_from_bins` on ``n_resamples`` resamples at once (fixed bin edges): per-resample bin sums
     by one ``bincount`` over (resample, bin) cells, in chunks of bounded memory."""
     n, out = len(c), []
     chunk = max(1, 4_000_000 // n)
@@ -140,17 +156,9 @@ def _ece_boot_width(c, y, idx, n_bins, debiased, n_resamples, gen):
         k = min(chunk, n_resamples - start)
         j = gen.integers(0, n, (k, n))
         cell = (np.arange(k)[:, None] * n_bins + idx[j]).ravel()
-        n_b = np.bincount(cell, minlength=k * n_bins).reshape(k, n_bins).astype(float)
-        s_c = np.bincount(cell, weights=c[j].ravel(), minlength=k * n_bins).reshape(k, n_bins)
-        s_y = np.bincount(cell, weights=y[j].ravel(), minlength=k * n_bins).reshape(k, n_bins)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            conf, acc = s_c / n_b, s_y / n_b
-            if not debiased:
-                out.append(np.nansum(n_b / n * np.abs(acc - conf), axis=1))
-                continue
-            term = (acc - conf) ** 2 - np.where(n_b > 1, acc * (1 - acc) / (n_b - 1), 0.0)
-        term = np.where(n_b > 1, term, 0.0)
-        out.append(np.sqrt(np.maximum(np.sum(n_b / n * term, axis=1), 0.0)))
+        sums = [np.bincount(cell, weights=w, minlength=k * n_bins).reshape(k, n_bins)
+                for w in (None, c[j].ravel(), y[j].ravel())]
+        out.append(ece_from_bins(*sums, debiased=debiased))
     return np.concatenate(out) if out else np.empty(0)
 
 

@@ -23,6 +23,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from .. import compare, stats
 from ..stats import proportions
+from ..stats.resampling import mean_difference
 
 __all__ = [
     "OUTCOME_COLUMNS",
@@ -275,31 +276,23 @@ def rl_points(sweep: pd.DataFrame, *, start_flops: float, rollout_ratio: float, 
 
 
 # ------------------------------------------------------------------------------ tests
-def paired_difference(x, y, *, n_resamples: int = 2000, rng: int = 0) -> stats.Result:
+def paired_difference(x, y, *, n_resamples: int = 2000, n_permutations: int = 9999, rng: int = 0) -> stats.Result:
     """Mean of ``x − y`` over paired items, with its interval and a two-sided test of no difference.
 
     0/1 outcomes on both sides: McNemar's exact test with Newcombe's interval
-    (`proportions.mcnemar`). Otherwise (probabilities): the paired bootstrap hull interval
-    (`stats.paired_bootstrap`) and the sign-flip permutation p-value
-    (`stats.paired_permutation_test`).
+    (`proportions.mcnemar`). Otherwise (probabilities): the paired bootstrap hull interval and the
+    sign-flip permutation p-value (`dint.stats.resampling.mean_difference`).
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
         raise ValueError("x and y must be 1-D arrays of the same length >= 2 (paired by item)")
     if np.isin(x, (0, 1)).all() and np.isin(y, (0, 1)).all():
         return proportions.mcnemar(y, x)
-    return _paired_continuous(x, y, n_resamples, rng)
-
-
-def _paired_continuous(x, y, n_resamples, rng) -> stats.Result:
-    ci = stats.paired_bootstrap(x, y, n_resamples=n_resamples, rng=rng)
-    test = stats.paired_permutation_test(x, y, n_resamples=max(n_resamples, 999), rng=rng)
-    return stats.Result(ci.statistic, ci.confidence_interval, len(x),
-                        f"{ci.method}; paired sign-flip permutation test", float(test.pvalue), reason=test.reason)
+    return mean_difference(x, y, n_resamples=n_resamples, n_permutations=n_permutations, rng=rng)
 
 
 def trend(table: pd.DataFrame, *, x: str, y: str, by: str = "fact", n_resamples: int = 2000,
-          rng: int = 0) -> stats.Result:
+          n_permutations: int = 9999, rng: int = 0) -> stats.Result:
     """Mean within-cluster least-squares slope of ``y`` on ``x``, with its interval and test.
 
     Each cluster (e.g. a fact seen by every training run) gives one slope; clusters are
@@ -317,6 +310,7 @@ def trend(table: pd.DataFrame, *, x: str, y: str, by: str = "fact", n_resamples:
     if len(slopes) < 2:
         raise ValueError(f"need at least 2 clusters in which {x!r} varies, got {len(slopes)}")
     slopes = np.asarray(slopes)
-    r = _paired_continuous(slopes, np.zeros_like(slopes), n_resamples, rng)
+    r = mean_difference(slopes, np.zeros_like(slopes), n_resamples=n_resamples, n_permutations=n_permutations,
+                        rng=rng)
     return stats.Result(r.statistic, r.confidence_interval, r.n, f"mean per-{by} slope of {y} on {x}; {r.method}",
                         r.pvalue, reason=r.reason)

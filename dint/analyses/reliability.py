@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import optimize
 from scipy import stats as sps
 
-from .. import calibration, compare, divergence, stats
+from .. import calibration, compare, divergence, selective, stats
 from ..stats.resampling import bootstrap_values, paired_difference, common_seed, mean_difference
 from ..stats import ConfidenceInterval, Result
 from ..stats.checks import check_int
@@ -228,15 +228,7 @@ def _ece_sums(confidence, correct, n_bins):
 
 def _ece_value(n_bins, debiased):
     def value(s):   # s: (R, 3B) per-bin counts, confidence sums, correct sums
-        n_b, s_c, s_y = s[:, :n_bins], s[:, n_bins:2 * n_bins], s[:, 2 * n_bins:]
-        n = n_b.sum(axis=1)
-        if not debiased:
-            return np.abs(s_y - s_c).sum(axis=1) / n
-        with np.errstate(divide="ignore", invalid="ignore"):
-            acc, conf = s_y / n_b, s_c / n_b
-            term = (acc - conf) ** 2 - acc * (1 - acc) / (n_b - 1)
-        term = np.where(n_b > 1.5, term, 0.0)   # bins of one item carry no variance estimate
-        return np.sqrt(np.maximum((n_b / n[:, None] * term).sum(axis=1), 0.0))
+        return calibration.ece_from_bins(s[:, :n_bins], s[:, n_bins:2 * n_bins], s[:, 2 * n_bins:], debiased=debiased)
     return value
 
 
@@ -327,7 +319,7 @@ def calibration_summary(answers: dict, *, n_bins: int = 15, confidence_level: fl
     (t interval of the per-item squared error) with ``brier_reliability``, ``brier_resolution``,
     ``brier_uncertainty``, ``brier_within_bin`` (`calibration.brier`), ``auroc_confidence`` and
     ``auroc_agreement`` (`auroc`, with the Mann-Whitney p-value; NaN when a class is empty),
-    ``aurc`` (`calibration.risk_coverage`) and ``mass_outside`` (mean mass outside the candidate set).
+    ``aurc`` (`selective.risk_coverage`) and ``mass_outside`` (mean mass outside the candidate set).
     """
     _check_answers(answers)
     rows = []
@@ -352,7 +344,7 @@ def calibration_summary(answers: dict, *, n_bins: int = 15, confidence_level: fl
             elif col in a.columns:
                 rows.append(tidy_row(name, measure, np.nan, method="AUROC undefined: one class is empty",
                                  reason="every item is correct, or every item is wrong: AUROC is undefined"))
-        rows.append(tidy_row(name, "aurc", calibration.risk_coverage(c, y).aurc, method="AURC (Geifman et al. 2019)"))
+        rows.append(tidy_row(name, "aurc", selective.risk_coverage(c, y).aurc, method="AURC (Geifman et al. 2019)"))
         if "mass_outside" in a.columns:
             rows.append(tidy_row(name, "mass_outside", stats.bootstrap_mean(a["mass_outside"].to_numpy(float), method="t",
                                                                         confidence_level=confidence_level)))

@@ -111,9 +111,11 @@ def _tokens():
 def test_numbers_names(shifts):
     records = mechanism.records({"sft": (None, None, _record(train_flops=6600.0)),
                                  "dpo": (None, None, _record(train_flops=5700.0))})
-    num = mechanism.numbers(shifts.summary, _tokens(), records)
+    local = mechanism.locality(shifts.items, form="qa", n_resamples=200, n_permutations=99)
+    num = mechanism.numbers(shifts.summary, _tokens(), records, local)
     keys = {f"{m}_{x}" for m in ("sft", "sft_bon4", "dpo") for x in (*mechanism.MEASURES, "right_wrong", "wrong_right")}
     keys |= {f"{m}_token_{c}" for m in ("sft", "dpo") for c in ("unshifted", "marginal", "shifted", "kl")}
+    keys |= {f"{m}_qa_locality" for m in ("sft", "sft_bon4", "dpo")}
     assert set(num) == keys | {"all_shift_kl_excludes_zero", "n_heldout_qa", "flops_rule_max_deviation"}
     h = mechanism.heldout_qa(shifts.summary).set_index(["intervention", "measure"])
     r = num["sft_bon4_d_accuracy"]
@@ -126,9 +128,24 @@ def test_numbers_names(shifts):
     assert num["all_shift_kl_excludes_zero"] is True
     assert num["n_heldout_qa"] == (shifts.items["sft"].split == "heldout").sum()
     assert num["flops_rule_max_deviation"] == pytest.approx(0.1)
-    # numbers.json keeps these results without their reason, as it always has; the table keeps it
+    # a result that could not be tested says why, in numbers.json as in the table
     told = shifts.summary.assign(reason=np.where(shifts.summary.measure == "d_accuracy", "no discordant pairs", ""))
-    assert mechanism.numbers(told, _tokens(), records)["sft_d_accuracy"].reason == ""
+    assert mechanism.numbers(told, _tokens(), records, local)["sft_d_accuracy"].reason == "no discordant pairs"
+
+
+def test_locality_is_the_ratio_of_held_out_to_train_kl(shifts):
+    t = mechanism.locality(shifts.items, form="qa", n_resamples=500, n_permutations=199, rng=1)
+    assert list(t.columns) == ["intervention", "form", "measure", *stats.ROW, "kl_train", "kl_heldout"]
+    it = shifts.items["sft"]
+    qa = it[it.form == "qa"]
+    held, train = qa.loc[qa.split == "heldout", "kl"], qa.loc[qa.split == "train", "kl"]
+    r = t.set_index("intervention").loc["sft"]
+    assert r.estimate == pytest.approx(held.mean() / train.mean()) and r.n == len(held)
+    assert r.ci_low <= r.estimate <= r.ci_high
+    assert r.pvalue == pytest.approx(1 / 200)        # every held-out KL > 0: the smallest sign-flip p-value
+    assert mechanism.locality(shifts.items, form="nothing").empty
+    with pytest.raises(ValueError, match="form="):
+        mechanism.locality(shifts.items, form=None)
 
 
 def test_figure(shifts):
@@ -155,7 +172,14 @@ def test_token_shift(micro_model, micro_world):
     assert same.loc["unshifted", "estimate"] == 1.0 and abs(same.loc["kl", "estimate"]) < 1e-10
     shares = t[(t.model == "other") & (t.measure != "kl")]
     assert shares["estimate"].sum() == pytest.approx(1.0)
-    assert (shares["method"] == "cluster bootstrap by item").all() and shares["n"].nunique() == 1
+    assert (shares["method"].str.startswith("cluster bootstrap by item")).all() and shares["n"].nunique() == 1
+    unshifted = t.set_index(["model", "measure"]).loc[("other", "unshifted")]
+    assert "Wald test of one half" in unshifted.method
+    if 0 < unshifted.estimate < 1:
+        assert 0 <= unshifted.pvalue <= 1
+    else:   # every position in one class: no variance to test with
+        assert np.isnan(unshifted.pvalue) and "no variance" in unshifted.reason
+    assert np.isnan(same.loc["unshifted", "pvalue"]) and "no variance" in same.loc["unshifted", "reason"]
     assert t.loc[(t.model == "other") & (t.measure == "kl"), "n"].item() == 6     # the KL's n: the items
     with pytest.raises(ValueError, match="n_items="):
         mechanism.token_shift(inputs, n_items=0)

@@ -816,3 +816,45 @@ def test_results_iv():
         stats.results(table, "{model}")
     with pytest.raises(ValueError, match="pvalue='pvalue_holm'"):
         stats.results(table, "{model}_{split}", pvalue="pvalue_holm")
+
+
+def test_ratio_of_means_against_scipy_and_theory():
+    rng = np.random.default_rng(0)
+    x, y = rng.gamma(2.0, 1.0, 400), rng.gamma(2.0, 2.0, 300)
+    r = stats.ratio_of_means(x, y, n_resamples=2000, rng=3)
+    assert r.statistic == pytest.approx(x.mean() / y.mean()) and r.n == 400 and math.isnan(r.pvalue)
+    # the delta method's interval: the same width to within a tenth
+    se = r.statistic * math.sqrt(x.var(ddof=1) / len(x) / x.mean() ** 2 + y.var(ddof=1) / len(y) / y.mean() ** 2)
+    width = r.confidence_interval.high - r.confidence_interval.low
+    assert width == pytest.approx(2 * 1.96 * se, rel=0.1)
+    assert r == stats.ratio_of_means(x, y, n_resamples=2000, rng=3)   # seeded
+
+
+def test_ratio_of_means_iv():
+    with pytest.raises(ValueError, match="positive denominator"):
+        stats.ratio_of_means([1.0, 2.0], [0.0, 0.0])
+    with pytest.raises(ValueError, match="at least 2"):
+        stats.ratio_of_means([1.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="n_resamples"):
+        stats.ratio_of_means([1.0, 2.0], [1.0, 2.0], n_resamples=0)
+
+
+def test_share_test_against_statsmodels_and_cluster_means():
+    rng = np.random.default_rng(1)
+    sizes = rng.integers(1, 5, 60)
+    clusters = np.repeat(np.arange(60), sizes)
+    y = rng.random(len(clusters)) < np.repeat(rng.beta(2, 5, 60), sizes)
+    r = stats.share_test(y, clusters, value=0.5)
+    assert r.statistic == pytest.approx(y.mean()) and r.n == len(y)
+    # CR1 by hand: V = g/(g-1) (n-1)/(n-k) sum_c (sum_i e_i)^2 / n^2
+    e = y - y.mean()
+    sums = np.bincount(clusters, weights=e)
+    g, n = 60, len(y)
+    se = math.sqrt(g / (g - 1) * (n - 1) / (n - 1) * np.sum(sums ** 2) / n ** 2)
+    z = (y.mean() - 0.5) / se
+    assert r.pvalue == pytest.approx(2 * sps.norm.sf(abs(z)), rel=1e-6)
+    assert r.confidence_interval.low == pytest.approx(y.mean() - 1.959964 * se, rel=1e-5)
+    same = stats.share_test(np.ones(10, bool), np.arange(10) // 2)
+    assert math.isnan(same.pvalue) and "no variance" in same.reason
+    with pytest.raises(ValueError, match="0/1"):
+        stats.share_test([0, 2], [0, 1])

@@ -95,6 +95,19 @@ def test_numbers_names_and_methods():
     assert n["verify_models"] == 1 and n["verify_alpha"] == 0.05 and n["verify_n_splits"] == 20
     # Holm over the 8 tests: 4 error tests (p 0.001-0.003, all rejected) and 4 mean tests (0.2, 0.2, 0.004, 0.004)
     assert n["verify_rejections"] == 4 and n["verify_mean_rejections"] == 2
+    assert np.isnan(n["kl_accuracy_corr"].statistic) and "needs 4 or more" in n["kl_accuracy_corr"].reason
+
+
+def test_kl_accuracy_leaves_out_the_base_and_retrieval():
+    models = {"base": (0.0, 0.05), "sft": (1.0, 0.3), "dpo": (2.0, 0.2), "rl": (3.0, 0.1), "sft+dpo": (2.5, 0.25),
+              "rag": (4.0, 0.8), "sft+rag": (4.1, 0.82)}
+    cards = pd.DataFrame([r for m, (kl, acc) in models.items() for r in (
+        stats.Result(kl, stats.ConfidenceInterval(kl, kl), 10, "m").row(model=m, measure="kl_from_base"),
+        stats.Result(acc, stats.ConfidenceInterval(acc, acc), 10, "m").row(model=m, measure="accuracy"))])
+    r = verification.kl_accuracy(cards)
+    built = ["sft", "dpo", "rl", "sft+dpo"]
+    assert r.n == 4 and r.statistic == pytest.approx(stats.pearson([models[m][0] for m in built],
+                                                                    [models[m][1] for m in built]).statistic)
 
 
 def test_systems_iv():

@@ -32,6 +32,7 @@ from ..interventions import bestofn, retrieval
 from ..pipeline import artifacts
 from ..pipeline.config import Profile
 from ..stats import fits, proportions
+from ..stats.resampling import mean_difference
 from ..stats.checks import check_int
 from . import experiments, reasoning
 
@@ -119,15 +120,15 @@ class Overoptimisation:
 
 
 def overoptimisation(sweep: pd.DataFrame, inputs: Inputs, profile: Profile, *, n_resamples: int = 2000,
-                     seed: int = 0) -> Overoptimisation:
+                     n_permutations: int = 9999, seed: int = 0) -> Overoptimisation:
     """Over-optimisation, measured: the smallest-β run's proxy and gold reward (exact) at its start and end,
     and the step of its gold peak; and the profile's RLHF model against its SFT start on held-out QA facts.
 
     Returns
     -------
     Overoptimisation: ``run`` {beta, proxy_start, proxy_end, gold_start, gold_end, gold_peak_step};
-    ``rlhf_vs_sft`` the paired mean difference of the probability of the truth
-    (`dint.stats.paired_bootstrap`).
+    ``rlhf_vs_sft`` the paired mean difference of the probability of the truth, with its interval and
+    sign-flip test (`dint.stats.resampling.mean_difference`).
     """
     check_int("n_resamples", n_resamples, 1)
     b0 = min(sweep.beta)
@@ -138,8 +139,8 @@ def overoptimisation(sweep: pd.DataFrame, inputs: Inputs, profile: Profile, *, n
     rlhf_scores = artifacts.intervention_scores(profile, "rlhf")
     paired = compare.shift(inputs.sft_scores, rlhf_scores, inputs.world.facts)
     paired = paired[(paired.form == "qa") & (paired.split == "heldout")]
-    r = stats.paired_bootstrap(paired.p_true_post.to_numpy(), paired.p_true_base.to_numpy(), rng=seed,
-                               n_resamples=n_resamples)
+    r = mean_difference(paired.p_true_post.to_numpy(), paired.p_true_base.to_numpy(), rng=seed,
+                        n_resamples=n_resamples, n_permutations=n_permutations)
     return Overoptimisation(run, r)
 
 

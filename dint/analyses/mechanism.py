@@ -10,6 +10,8 @@ In the notebook's order:
   and split the paired estimates with intervals, Holm-adjusted across interventions (`summary`);
   `heldout_qa` picks the held-out QA rows the paper quotes.
 - `by_type`: the same estimates per fact type, QA form.
+- `locality`: where a shift falls, in the statement form (which no intervention trains): the mean KL from
+  the base on held-out facts over the mean KL on train facts.
 - `token_shift`: URIAL's token-shift classes and the full-vocabulary KL of each trained model.
 - `numbers`: the numbers the paper quotes, named for ``numbers.json``; `figure`: the notebook's figure.
 
@@ -27,8 +29,8 @@ from ..interventions import bestofn, plan
 from ..pipeline import artifacts
 from . import experiments
 
-__all__ = ["Inputs", "Shifts", "load", "records", "best_of_n", "shifts", "heldout_qa", "by_type", "token_shift",
-           "numbers", "figure"]
+__all__ = ["Inputs", "Shifts", "load", "records", "best_of_n", "shifts", "heldout_qa", "by_type", "locality",
+           "token_shift", "numbers", "figure"]
 
 # the measures of `dint.compare.summarize` quoted per intervention
 MEASURES = ("kl", "tv", "d_entropy", "accuracy_base", "accuracy_post", "d_accuracy")
@@ -175,6 +177,52 @@ def by_type(items: dict, *, n_resamples: int = 2000, rng=0) -> pd.DataFrame:
     return _tidy(t, ["intervention", "type"])
 
 
+def locality(items: dict, *, form: str = "statement", n_resamples: int = 2000, n_permutations: int = 9999,
+             rng=0) -> pd.DataFrame:
+    """Where each intervention's shift falls: its mean KL from the base on held-out facts over its mean KL on
+    the train facts it was trained on, in one prompt form.
+
+    An installed fact is a local change, so held-out facts would barely move (a ratio near 0); a shift of
+    the whole distribution moves them as much as the trained ones (a ratio near 1). In the statement form,
+    which no intervention trains and the base knows, the format plays no part.
+
+    Parameters
+    ----------
+    items : {name: `dint.compare.shift` table} (`Shifts.items`); interventions without ``form`` are left out
+    form : the prompt form compared
+    n_resamples : of the percentile bootstrap of the ratio (train and held-out facts resampled apart)
+    n_permutations : sign flips of the test that the held-out mean KL exceeds 0
+    rng : int seed or numpy Generator
+
+    Returns
+    -------
+    Tidy DataFrame ``intervention, form, measure`` (``locality``) and `dint.stats.ROW` (``n``: held-out facts),
+    then ``kl_train`` and ``kl_heldout``, the two means.
+
+    Notes
+    -----
+    The interval is `dint.stats.ratio_of_means` (a two-sample percentile bootstrap); the p-value is the one-sided sign-flip test (`dint.stats.paired_permutation_test`) of the held-out
+    per-fact KL against 0, which any movement of held-out facts passes: the verdict turns on the ratio's size.
+    """
+    if not isinstance(form, str):
+        raise ValueError(f"form={form!r}: give a prompt form, e.g. 'statement'")
+    rows = []
+    for name, it in items.items():
+        f = it[it.form == form]
+        train, held = f.loc[f.split == "train", "kl"].to_numpy(float), f.loc[f.split == "heldout", "kl"].to_numpy(float)
+        if len(train) < 2 or len(held) < 2:
+            continue
+        ratio = stats.ratio_of_means(held, train, n_resamples=n_resamples, rng=rng)
+        test = stats.paired_permutation_test(held, np.zeros_like(held), alternative="greater",
+                                             n_resamples=n_permutations, rng=rng)
+        result = replace(ratio, pvalue=test.pvalue, reason=test.reason,
+                         method="ratio of mean KL from the base, held-out over train facts, percentile bootstrap "
+                                "with the splits resampled apart; sign-flip test of the held-out mean KL > 0")
+        rows.append({**result.row(intervention=name, form=form, measure="locality"),
+                     "kl_train": float(train.mean()), "kl_heldout": float(held.mean())})
+    return pd.DataFrame(rows, columns=["intervention", "form", "measure", *stats.ROW, "kl_train", "kl_heldout"])
+
+
 def token_shift(inputs: Inputs, *, n_items: int = 100, max_new_tokens: int = 4, n_resamples: int = 2000, rng=0,
                 threads: int = 0) -> pd.DataFrame:
     """URIAL's token-shift classes of each trained model on held-out QA prompts, with the full-vocabulary KL.
@@ -194,7 +242,8 @@ def token_shift(inputs: Inputs, *, n_items: int = 100, max_new_tokens: int = 4, 
     -------
     Tidy DataFrame ``model, measure`` and `dint.stats.ROW`: per model the shares of ``unshifted``,
     ``marginal`` and ``shifted`` positions (``n`` the positions) and the mean per-position ``kl``
-    (``n`` the items), each with its cluster-bootstrap interval by item.
+    (``n`` the items), each with its cluster-bootstrap interval by item; the ``unshifted`` share with the
+    p-value of a Wald test that it is one half (`dint.stats.share_test`, standard errors clustered by item).
     """
     if not isinstance(n_items, (int, np.integer)) or isinstance(n_items, bool) or n_items < 1:
         raise ValueError(f"n_items={n_items!r}: give a positive number of held-out prompts")
@@ -208,13 +257,20 @@ def token_shift(inputs: Inputs, *, n_items: int = 100, max_new_tokens: int = 4, 
         with models.torch_threads(threads):
             res = divergence.token_shift(model.model if rag else model, inputs.base, inputs.tokenizer, list(prompts),
                                          max_new_tokens=max_new_tokens, n_resamples=n_resamples, rng=rng)
+        # is the unshifted share one half? (URIAL's large models: about 0.78)
+        half = (stats.share_test(res.table["shift"] == "unshifted", res.table["item"], value=0.5)
+                if res.table["item"].nunique() > 1 else None)
         rows += [replace(r, n=res.n_positions, method="cluster bootstrap by item").row(model=name, measure=c)
+                 if c != "unshifted" or half is None else
+                 replace(r, n=res.n_positions, pvalue=half.pvalue, reason=half.reason or r.reason,
+                         method="cluster bootstrap by item; Wald test of one half, standard errors clustered by item"
+                         ).row(model=name, measure=c)
                  for c, r in res.shares.items()]
         rows.append(res.kl.row(model=name, measure="kl"))
     return pd.DataFrame(rows, columns=["model", "measure", *stats.ROW])
 
 
-def numbers(summary: pd.DataFrame, tokens: pd.DataFrame, records: pd.DataFrame) -> dict:
+def numbers(summary: pd.DataFrame, tokens: pd.DataFrame, records: pd.DataFrame, local: pd.DataFrame) -> dict:
     """The numbers notebook 01 quotes, named for ``numbers.json``.
 
     Parameters
@@ -222,6 +278,7 @@ def numbers(summary: pd.DataFrame, tokens: pd.DataFrame, records: pd.DataFrame) 
     summary : the `shifts` summary (its held-out QA rows are quoted)
     tokens : the `token_shift` table
     records : the `records` table
+    local : the `locality` table
 
     Returns
     -------
@@ -229,21 +286,19 @@ def numbers(summary: pd.DataFrame, tokens: pd.DataFrame, records: pd.DataFrame) 
     the Holm-adjusted p-value (``<name>_<measure>``) and the transition counts (``<name>_right_wrong``,
     ``<name>_wrong_right``); per trained model the token-shift shares and KL (``<model>_token_<measure>``);
     whether every KL interval excludes 0, the number of held-out QA items, and the largest deviation of a
-    record's training FLOPs from 6·N·tokens.
+    record's training FLOPs from 6·N·tokens; per intervention its ``<name>_<form>_locality``.
     """
     qa = heldout_qa(summary)
     qa = qa[qa.measure.isin(MEASURES)].assign(key=qa.intervention.str.replace("+", "_", regex=False))
-    # numbers.json has never stored the shift and token-share results' reason (kept as it was: the
-    # tables' ``reason`` column says why a test could not be made)
-    out = stats.results(qa, "{key}_{measure}", pvalue="pvalue_holm", reason="")
+    out = stats.results(qa, "{key}_{measure}", pvalue="pvalue_holm")
     for r in qa[qa.measure == "d_accuracy"].itertuples():
         out[f"{r.key}_right_wrong"] = int(r.right_wrong)
         out[f"{r.key}_wrong_right"] = int(r.wrong_right)
-    shares = tokens.measure != "kl"
-    out.update(stats.results(tokens[shares], "{model}_token_{measure}", reason=""))
-    out.update(stats.results(tokens[~shares], "{model}_token_{measure}"))
+    out.update(stats.results(tokens, "{model}_token_{measure}"))
     out["all_shift_kl_excludes_zero"] = bool((qa[qa.measure == "kl"].ci_low > 0).all())
     out["n_heldout_qa"] = int(qa.n.iloc[0])
+    out.update(stats.results(local.assign(key=local.intervention.str.replace("+", "_", regex=False)),
+                             "{key}_{form}_{measure}"))
     out["flops_rule_max_deviation"] = float(np.nanmax(np.abs(records[["train_flops_rule"]].to_numpy() - 1)))
     return out
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import calibration, plot, stats
+from .. import calibration, plot, selective, stats
 from ..interventions.plan import NAMES
 from ..pipeline import artifacts
 from ..pipeline.config import Profile
@@ -114,21 +114,25 @@ def calibration_tables(inputs: Inputs, *, n_bins: int = 10, n_resamples: int = 2
 
 def calibration_changes(inputs: Inputs, *, n_bins: int = 10, n_resamples: int = 2000, n_test_resamples: int = 9999,
                         seed: int = 0) -> pd.DataFrame:
-    """Each intervention's paired change in calibration from the base in the QA form, then in the statement form.
+    """Each intervention's paired change in calibration from the base in the QA form, then in the statement
+    form; and RLHF's from the SFT model it started from, on the same QA prompts.
 
     Returns
     -------
-    Tidy DataFrame (`reliability.calibration_changes` for the references ``"base"`` and ``"base (statement)"``).
+    Tidy DataFrame (`reliability.calibration_changes` for the references ``"base"`` and ``"base (statement)"``,
+    and ``"sft"`` for ``rlhf`` when both are evaluated).
     """
-    return pd.concat([reliability.calibration_changes(inputs.held, ref, models=list(inputs.interventions),
-                                                      n_bins=n_bins, n_resamples=n_resamples,
-                                                      n_test_resamples=n_test_resamples, rng=seed)
-                      for ref in ("base", STATEMENT)], ignore_index=True)
+    kw = dict(n_bins=n_bins, n_resamples=n_resamples, n_test_resamples=n_test_resamples, rng=seed)
+    changes = [reliability.calibration_changes(inputs.held, ref, models=list(inputs.interventions), **kw)
+               for ref in ("base", STATEMENT)]
+    if {"sft", "rlhf"} <= set(inputs.interventions):
+        changes.append(reliability.calibration_changes(inputs.held, "sft", models=["rlhf"], **kw))
+    return pd.concat(changes, ignore_index=True)
 
 
 def risk_coverage(inputs: Inputs) -> dict:
-    """{model: `calibration.risk_coverage` of its held-out confidences}."""
-    return {m: calibration.risk_coverage(a.confidence, a.correct) for m, a in inputs.held.items()}
+    """{model: `selective.risk_coverage` of its held-out confidences}."""
+    return {m: selective.risk_coverage(a.confidence, a.correct) for m, a in inputs.held.items()}
 
 
 def temperatures(inputs: Inputs, *, n_bins: int = 10, n_folds: int = 2, n_resamples: int = 2000,

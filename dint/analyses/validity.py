@@ -190,6 +190,18 @@ def checks(*, n_resamples: int = 999) -> list[Check]:
         res = divergence.mc_kl(np.log(p[y]), np.log(q[y]))
         return _covers(res, float(np.sum(p * np.log(p / q))))
 
+    def ratio_cover(rng):
+        # per-fact KL-like values: skewed, positive, the held-out mean 0.9 of the train mean
+        held, train = rng.gamma(1.3, 0.9 / 1.3, 150), rng.gamma(1.3, 1.0 / 1.3, 150)
+        return _covers(stats.ratio_of_means(held, train, n_resamples=n_resamples, rng=rng), 0.9)
+
+    def share_null(rng):
+        # 100 answers of 1-4 tokens; each answer's share of unshifted tokens ~ Beta(2, 2) (mean 0.5)
+        sizes = rng.integers(1, 5, 100)
+        p = rng.beta(2.0, 2.0, 100)
+        y = rng.random(sizes.sum()) < np.repeat(p, sizes)
+        return stats.share_test(y, np.repeat(np.arange(100), sizes), value=0.5).pvalue < ALPHA
+
     def conformal(rng):
         score = rng.random(1000)
         correct = rng.random(1000) < score
@@ -228,6 +240,10 @@ def checks(*, n_resamples: int = 999) -> list[Check]:
         Check("debiased l2 CE bootstrap (squared scale)", "coverage", "n = 500, conf ~ Beta(4, 1.5), P(correct) = conf^1.6",
               LEVEL, ece_cover(True, ece_l2)),
         Check("Monte-Carlo KL t-interval", "coverage", "4 outcomes, 200 samples", LEVEL, mc_kl_cover),
+        Check("ratio of means, percentile bootstrap", "coverage", "two gamma(1.3) samples of 150, ratio 0.9", LEVEL,
+              ratio_cover),
+        Check("share Wald test, clustered SE", "type-I error", "100 clusters of 1-4 rows, cluster share ~ Beta(2, 2)",
+              ALPHA, share_null),
         Check("conformal abstention", "realised joint error", "score ~ U, P(correct) = score, 500/500", 0.1, conformal),
     ]
 

@@ -24,13 +24,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .. import calibration, card, compare, plot, stats, verify
+from .. import card, compare, plot, selective, stats, verify
 from ..interventions import retrieval
 from ..pipeline import artifacts
 from ..pipeline.config import Profile
 from . import experiments, stacks
 
-__all__ = ["CARD_MEASURES", "INTERVENTIONS", "Inputs", "Systems", "cards", "figure", "load", "numbers",
+__all__ = ["CARD_MEASURES", "INTERVENTIONS", "Inputs", "Systems", "cards", "figure", "kl_accuracy", "load", "numbers",
            "summary", "system_key", "systems", "wide"]
 
 # the interventions carded and verified, after the base and before the stacks
@@ -86,7 +86,7 @@ class Systems:
         ``threshold``, ``n_calibration``, ``within_guarantee`` and ``compatible``
         (`dint.card.VerificationResult`), ``worst_split`` (largest realised error over the splits) and
         ``mean_within`` (mean error at most alpha)
-    curves : {model: `dint.calibration.risk_coverage` of answering by its confidence on the test facts}
+    curves : {model: `dint.selective.risk_coverage` of answering by its confidence on the test facts}
     """
 
     table: pd.DataFrame
@@ -124,6 +124,19 @@ def cards(inputs: Inputs, *, n_resamples: int = 2000, seed: int = 0) -> pd.DataF
                       n_resamples=n_resamples, rng=seed)
         rows += [{**getattr(c, m).row(model=name, measure=m), "n_facts": c.n} for m in CARD_MEASURES]
     return pd.DataFrame(rows)
+
+
+def kl_accuracy(cards_table: pd.DataFrame) -> stats.Result:
+    """Does moving further from the base buy accuracy? Across the models built without retrieval (every
+    model but the base and those with a RAG step), the Pearson correlation of a card's KL from the base with
+    its accuracy, with its Fisher-z interval and test (`dint.stats.pearson`)."""
+    wide = cards_table.pivot(index="model", columns="measure", values="estimate")
+    built = [m for m in wide.index if m != "base" and "rag" not in m.split("+")]
+    if len(built) < 4:   # not estimable: said, not raised (a profile may build few models)
+        nan = float("nan")
+        return stats.Result(nan, stats.ConfidenceInterval(nan, nan), len(built), "Pearson r, Fisher-z interval", nan,
+                            reason=f"{len(built)} models without retrieval: a correlation needs 4 or more")
+    return stats.pearson(wide.loc[built, "kl_from_base"].to_numpy(float), wide.loc[built, "accuracy"].to_numpy(float))
 
 
 def system_key(system: str) -> str:
@@ -201,7 +214,7 @@ def systems(inputs: Inputs, *, alpha: float = 0.05, calibration_share: float = 0
                        "selective_accuracy": r.selective_accuracy, "error_unverified": r.error_unverified}
             rows += [{**dataclasses.replace(res, method=_METHODS.get(measure, res.method)).row(
                 model=name, system=system, measure=measure), **plain} for measure, res in results.items()]
-        curves[name] = calibration.risk_coverage(conf[~calib], correct[~calib])
+        curves[name] = selective.risk_coverage(conf[~calib], correct[~calib])
     table = stats.holm(pd.DataFrame(rows))
     columns = ["model", "system", "measure", *stats.ROW, "pvalue_holm", *_PLAIN]
     return Systems(table=table[columns], curves=curves)
@@ -252,7 +265,7 @@ def figure(cards_table: pd.DataFrame, verified: Systems, *, highlight, alpha: fl
     highlight : the models whose risk-coverage curves are drawn (`Inputs.highlight`)
     alpha, n_splits : as given to `systems` (the reference line and the labels)
     """
-    fig, axes = plot.panels(5, row_height=3.8)
+    fig, axes = plot.panels(6, row_height=3.8)
     plot.card_scatter(cards_table, "kl_from_base", "accuracy", ax=axes[0])
     ece = cards_table[cards_table.measure == "ece"]
     plot.stack_measure(pd.DataFrame({"stack": ece.model, "ece": ece.estimate, "ece_low": ece.ci_low,
@@ -265,12 +278,17 @@ def figure(cards_table: pd.DataFrame, verified: Systems, *, highlight, alpha: fl
     conf_sys = w[(w.system == "confidence") & w.model.isin(shown)]
     axes[2].scatter(conf_sys.coverage, conf_sys.error / conf_sys.coverage.where(conf_sys.coverage > 0), marker="x",
                     color="k", s=12, zorder=4, label="verified (confidence)")
-    plot.legend(axes[2], above=True, title="AURC", title_fontsize=7)
+    # (c)'s legend in the sixth cell of the grid, which has no panel of its own
+    axes[5].set_axis_off()
+    axes[5].legend(*axes[2].get_legend_handles_labels(), loc="upper left", title="(c) risk-coverage, AURC",
+                   title_fontsize=7, fontsize=7, frameon=False)
+    if axes[2].get_legend() is not None:
+        axes[2].get_legend().remove()
     plot.verification(verified.table, "mean_error", ax=axes[3], reference=alpha,
                       label=f"realised P(answered and wrong), mean of {n_splits} splits")
     plot.verification(verified.table, "mean_coverage", ax=axes[4], reference=None,
                       label=f"coverage, mean of {n_splits} splits")
-    for ax, letter in zip(axes, "abcde"):
+    for ax, letter in zip(axes[:5], "abcde"):
         ax.set_title(f"({letter})", loc="left", fontsize=9)
     return fig
 
@@ -282,8 +300,8 @@ def numbers(cards_table: pd.DataFrame, table: pd.DataFrame, *, alpha: float, n_s
     ``verify_<model>_<system>_{error,coverage,mean_error,mean_coverage}`` (the tests' Holm p-values,
     `system_key`); per system ``verify_<system>_{worst_error,within,worst_mean_error,mean_within,coverage_min,
     coverage_max}`` (`summary`); ``verify_models``, ``verify_alpha``, ``verify_rejections`` and
-    ``verify_mean_rejections`` (tests rejected at 0.05 after Holm), ``verify_n_splits``. A model's name has
-    ``+`` replaced by ``_``.
+    ``verify_mean_rejections`` (tests rejected at 0.05 after Holm), ``verify_n_splits``; ``kl_accuracy_corr``
+    (`kl_accuracy`). A model's name has ``+`` replaced by ``_``.
 
     Parameters
     ----------
@@ -294,15 +312,12 @@ def numbers(cards_table: pd.DataFrame, table: pd.DataFrame, *, alpha: float, n_s
     out = {}
     for row in cards_table.to_dict("records"):
         key = f"card_{row['model'].replace('+', '_')}_{row['measure']}"
-        out[key] = stats.Result.from_row(row, n=int(row["n_facts"]), method=row["measure"], pvalue=float("nan"),
-                                         reason="")
+        out[key] = stats.Result.from_row(row, n=int(row["n_facts"]), method=row["measure"], pvalue=float("nan"))
     quoted = table[table.measure.isin(list(_METHODS))]
     quoted = quoted.assign(model_key=quoted.model.str.replace("+", "_", regex=False),
                            system_key=quoted.system.map(system_key),
                            method=quoted.method.where(~quoted.measure.isin(_TESTS), quoted.method + ", Holm"))
-    # numbers.json has always stored these without the reason (the table keeps it): a constant error over
-    # the splits leaves the t-test's p-value NaN, its reason in `Systems.table`
-    out.update(stats.results(quoted, "verify_{model_key}_{system_key}_{measure}", pvalue="pvalue_holm", reason=""))
+    out.update(stats.results(quoted, "verify_{model_key}_{system_key}_{measure}", pvalue="pvalue_holm"))
     for s, g in summary(table).iterrows():
         k = system_key(s)
         out[f"verify_{k}_worst_error"] = float(g.worst_error)
@@ -317,4 +332,5 @@ def numbers(cards_table: pd.DataFrame, table: pd.DataFrame, *, alpha: float, n_s
     out["verify_rejections"] = int(rejected[rejected.measure == "error"].rejected.sum())
     out["verify_mean_rejections"] = int(rejected[rejected.measure == "mean_error"].rejected.sum())
     out["verify_n_splits"] = n_splits
+    out["kl_accuracy_corr"] = kl_accuracy(cards_table)
     return out

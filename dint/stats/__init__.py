@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from ..lazy import submodules
 
 if TYPE_CHECKING:   # where each name lives; it is imported on first use (scipy and statsmodels take a second)
-    from .clustered import cluster_bootstrap
-    from .intervals import bootstrap_mean, paired_bootstrap, pearson, proportion
+    from .clustered import cluster_bootstrap, share_test
+    from .intervals import bootstrap_mean, paired_bootstrap, pearson, proportion, ratio_of_means
     from .multiple import adjust, holm
     from .permutation import paired_permutation_test
     from .result import ROW, ConfidenceInterval, Result, results
@@ -32,11 +32,14 @@ __all__ = [
     "paired_permutation_test",
     "pearson",
     "proportion",
+    "ratio_of_means",
     "results",
+    "share_test",
 ]
 _HOME = {"ROW": "result", "ConfidenceInterval": "result", "Result": "result", "adjust": "multiple", "bootstrap_mean": "intervals",
          "cluster_bootstrap": "clustered", "holm": "multiple", "paired_bootstrap": "intervals", "paired_permutation_test": "permutation",
-         "pearson": "intervals", "proportion": "intervals", "results": "result"}
+         "pearson": "intervals", "proportion": "intervals", "ratio_of_means": "intervals", "results": "result",
+         "share_test": "clustered"}
 _modules, _dir = submodules(__name__, ("checks", "clustered", "fits", "intervals", "multiple", "permutation",
                                           "proportions", "resampling", "result"), globals())
 

@@ -11,7 +11,7 @@ from .checks import check_choice, check_int, check_level, check_n_resamples
 from .result import ConfidenceInterval, Result
 
 __all__ = ["check_resampling", "cluster_bootstrap", "cluster_draws", "cluster_labels", "cluster_sums", "draw_clusters",
-           "draw_counts", "expanded_percentile", "expanded_tail", "wald_pvalues"]
+           "draw_counts", "expanded_percentile", "expanded_tail", "share_test", "wald_pvalues"]
 
 
 def expanded_tail(confidence_level, g):
@@ -236,3 +236,45 @@ def wald_pvalues(est, theta):
         se = np.nanstd(theta, axis=0, ddof=1)
         p = 2 * sps.norm.sf(np.abs(est) / se)
     return np.where(np.isfinite(est) & (se > 0), p, np.where(est == 0, 1.0, np.nan))
+
+
+def share_test(indicator, clusters, *, value: float = 0.5, confidence_level: float = 0.95) -> Result:
+    """The share of rows where ``indicator`` holds, with a Wald interval and test of ``share = value`` whose
+    standard error is clustered (rows of one cluster, e.g. the tokens of one answer, are not independent).
+
+    Parameters
+    ----------
+    indicator : (n,) booleans or 0/1
+    clusters : (n,) cluster labels; at least 2 distinct
+    value : the share under the null
+    confidence_level : of the interval
+
+    Returns
+    -------
+    Result: the share, its Wald interval and the two-sided p-value of ``share = value``; NaN interval and
+    p-value, with the ``reason``, when every row has the same indicator (no variance).
+
+    Notes
+    -----
+    statsmodels' OLS of the indicator on a constant with the cluster-robust (CR1) covariance (Liang & Zeger
+    1986; Cameron & Miller 2015): the constant is the share of rows. Its type-I error is checked in
+    ``dint validate``.
+    """
+    import statsmodels.api as sm
+
+    check_level(confidence_level)
+    y = np.asarray(indicator, float)
+    groups, g = cluster_labels(clusters)
+    if y.ndim != 1 or groups.shape != y.shape:
+        raise ValueError(f"indicator and clusters must be 1-D of one length, got {y.shape} and {np.shape(clusters)}")
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError("indicator must hold booleans or 0/1")
+    share, method = float(y.mean()), "share, Wald test and interval with standard errors clustered (CR1)"
+    if np.ptp(y) == 0:
+        nan = float("nan")
+        return Result(share, ConfidenceInterval(nan, nan), len(y), method, nan,
+                      reason="every row has the same indicator: no variance")
+    fit = sm.OLS(y, np.ones_like(y)).fit(cov_type="cluster", cov_kwds={"groups": groups})
+    low, high = fit.conf_int(alpha=1 - confidence_level)[0]
+    return Result(share, ConfidenceInterval(float(low), float(high)), len(y), method,
+                  float(fit.t_test(f"const = {value!r}").pvalue))

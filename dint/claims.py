@@ -45,11 +45,13 @@ import yaml
 from .pipeline import paths
 from .stats import adjust
 
-__all__ = ["FRAMINGS", "KINDS", "SANITY_CHECKS", "VERDICTS", "Claim", "Registry", "check_text", "judge", "load", "numbers",
+__all__ = ["FRAMINGS", "KINDS", "NOT_APPLICABLE", "REFERENCES", "SANITY_CHECKS", "VERDICTS", "Claim", "Registry", "check_text", "judge", "load", "numbers",
            "registry_path", "sentence", "summary", "tex", "verdicts"]
 
 KINDS = ("claim", "replication", "sanity")
+REFERENCES = ("world", "real")   # where the truth comes from: the synthetic world, or real facts
 VERDICTS = ("supported", "contradicted", "inconclusive")
+NOT_APPLICABLE = "not applicable"
 FRAMINGS = ("installation", "distributional")
 DIRECTIONS = ("greater", "less", "two-sided", "equivalent")
 # what a sanity entry checks of its number: the estimate against a bound, or the interval against a value
@@ -78,6 +80,7 @@ class Claim:
     primary: bool = False        # the notebook's primary claim (one per notebook)
     source: str = ""             # replication: the published result
     changes: tuple = field(default_factory=tuple)   # why the entry changed after its number was seen
+    applies: tuple = REFERENCES  # the references its observable exists on (a real corpus cannot be counted)
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,9 @@ def _claim(entry, i: int, notebooks: set[str]) -> Claim:
     primary = entry.get("primary", False)
     if not isinstance(primary, bool) or (primary and kind != "claim"):
         _fail(where, f"primary={primary!r}: true marks the notebook's one primary claim (kind: claim), else leave it out")
+    applies = entry.get("applies", list(REFERENCES))
+    if not isinstance(applies, list) or not applies or not set(applies) <= set(REFERENCES):
+        _fail(where, f"applies={applies!r}: give a list of the references its observable exists on, of {REFERENCES}")
     registered = entry.get("registered")
     if not re.match(r"^\d{4}-\d\d-\d\d$", str(registered)):
         _fail(where, f"registered={registered!r}: give the date the entry was written, YYYY-MM-DD")
@@ -191,7 +197,7 @@ def _claim(entry, i: int, notebooks: set[str]) -> Claim:
                  test=_text(entry, "test", where), rule=_rule(kind, entry.get("rule"), where),
                  power=_text(entry, "power", where), refutation=_text(entry, "refutation", where),
                  sentences=sentences, registered=str(registered), primary=primary, source=" ".join(str(source).split()),
-                 changes=tuple(" ".join(c.split()) for c in changes))
+                 changes=tuple(" ".join(c.split()) for c in changes), applies=tuple(applies))
 
 
 def load(path: str | Path | None = None) -> Registry:
@@ -309,13 +315,15 @@ def _decide(rule: dict, est: float, lo: float, hi: float, p_holm: float, alpha: 
     return "inconclusive", "neither significant after Holm nor excluding the smallest effect of interest"
 
 
-def judge(registry: Registry, results: dict[str, dict]) -> pd.DataFrame:
+def judge(registry: Registry, results: dict[str, dict], *, reference: str = "world") -> pd.DataFrame:
     """Verdicts of every registry entry on one run's numbers.
 
     Parameters
     ----------
     registry : `load`'s registry
     results : ``{notebook: {key: number}}``, e.g. `numbers` of ``results/<profile>``
+    reference : the run's reference (`REFERENCES`); an entry that does not apply to it is ``not applicable``
+        and left out of the family
 
     Returns
     -------
@@ -323,9 +331,16 @@ def judge(registry: Registry, results: dict[str, dict]) -> pd.DataFrame:
     ci_high, pvalue, pvalue_holm, verdict, reason`` (sanity entries: ``passed`` or ``failed``, no Holm).
     The Holm family is every ``claim`` and ``replication`` entry with a p-value.
     """
+    if reference not in REFERENCES:
+        raise ValueError(f"reference={reference!r}: give one of {REFERENCES}")
     rows = []
     for c in registry.claims:
         base = {"id": c.id, "kind": c.kind, "notebook": c.notebook, "number": c.number}
+        if reference not in c.applies:
+            rows.append({**base, "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "pvalue": np.nan,
+                         "pvalue_holm": np.nan, "verdict": NOT_APPLICABLE,
+                         "reason": f"its observable does not exist on the {reference} reference"})
+            continue
         if c.kind == "sanity":
             rows.append({**base, **_sanity(c, results), "pvalue_holm": np.nan})
             continue
@@ -343,13 +358,14 @@ def judge(registry: Registry, results: dict[str, dict]) -> pd.DataFrame:
         table["verdict"] = ""
     table["verdict"] = table["verdict"].astype(object)
     equivalence = np.array([c.kind != "sanity" and c.rule["direction"] == "equivalent" for c in registry.claims])
+    applies = table["verdict"] != NOT_APPLICABLE
     family = (table["kind"].isin(["claim", "replication"]) & table["pvalue"].notna() & table["estimate"].notna()
-              & ~equivalence)
+              & ~equivalence & applies)
     table["pvalue_holm"] = np.nan
     if family.any():
         table.loc[family, "pvalue_holm"] = adjust(table.loc[family, "pvalue"].to_numpy(float), method="holm")
     for i, c in enumerate(registry.claims):
-        if c.kind == "sanity":
+        if c.kind == "sanity" or not applies[i]:
             continue
         r = table.loc[i]
         if equivalence[i] and r["reason"] == "the number has no p-value: no test to judge it by":
@@ -373,21 +389,24 @@ def verdicts(profile: str, *, seed: int | None = None, registry: Registry | None
     from .pipeline.config import load_profile
 
     registry = registry or load()
-    folder = artifacts.root(load_profile(profile, seed=seed))
+    P = load_profile(profile, seed=seed)
+    folder = artifacts.root(P)
     found = numbers(folder)
     if not found:
         raise FileNotFoundError(f"no numbers under {folder}: run the pipeline first (make reproduce PROFILE={profile})")
-    return judge(registry, found)
+    return judge(registry, found, reference="real" if P.real else "world")
 
 
 def sentence(registry: Registry, table: pd.DataFrame, claim_id: str) -> str:
     """The paper's sentence for a claim: the registry's sentence for the verdict it got."""
     verdict = table.set_index("id").loc[claim_id, "verdict"]
-    return registry.by_id(claim_id).sentences[verdict]
+    claim = registry.by_id(claim_id)
+    return claim.sentences.get(verdict, f"({claim_id} is not measured on this reference.)")
 
 
 def summary(table: pd.DataFrame, *, runs: int = 1) -> str:
     """The last line of ``dint claims``: counts of verdicts, sanity checks passed, and the runs judged."""
+    table = table[table["verdict"] != NOT_APPLICABLE]
     main = table[table["kind"] != "sanity"]
     sanity = table[table["kind"] == "sanity"]
     count = main["verdict"].value_counts()
@@ -425,8 +444,19 @@ def _estimate(r) -> str:
     def f(x):
         return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3g}".replace("-", "$-$")
     if isinstance(r["ci_low"], float) and not math.isnan(r["ci_low"]):
-        return f"{f(r['estimate'])} [{f(r['ci_low'])}, {f(r['ci_high'])}]"
+        return rf"{f(r['estimate'])}\newline [{f(r['ci_low'])}, {f(r['ci_high'])}]"
     return f(r["estimate"])
+
+
+def _id(claim_id: str) -> str:
+    """A claim's id in typewriter type, breakable after each hyphen."""
+    return r"\texttt{" + r"-\allowbreak{}".join(_tex(w) for w in claim_id.split("-")) + "}"
+
+
+# the columns of the claims and sanity tables: the id, two texts, the estimate and the verdict
+_COLUMNS = (r"@{}>{\raggedright\arraybackslash}p{0.15\textwidth}>{\raggedright\arraybackslash}p{0.3\textwidth}"
+            r">{\raggedright\arraybackslash}p{0.3\textwidth}>{\raggedright\arraybackslash}p{0.11\textwidth}"
+            r">{\raggedright\arraybackslash}p{0.08\textwidth}@{}")
 
 
 def tex(registry: Registry, table: pd.DataFrame, *, runs: int = 1) -> str:
@@ -439,9 +469,10 @@ def tex(registry: Registry, table: pd.DataFrame, *, runs: int = 1) -> str:
              r"\makeatletter"]
     for c in registry.claims:
         outcome = t.loc[c.id, "verdict"]
-        lines.append(rf"\@namedef{{claimsentence@{c.id}}}{{{_tex(c.sentences[outcome])}}}")
+        lines.append(rf"\@namedef{{claimsentence@{c.id}}}{{{_tex(sentence(registry, table, c.id))}}}")
         lines.append(rf"\@namedef{{claimverdict@{c.id}}}{{{outcome}}}")
-    main, sanity = t[t["kind"] != "sanity"], t[t["kind"] == "sanity"]
+    shown = t[t["verdict"] != NOT_APPLICABLE]
+    main, sanity = shown[shown["kind"] != "sanity"], shown[shown["kind"] == "sanity"]
     count = main["verdict"].value_counts()
     tally = (f"of {len(main)} registered claims and replications, {count.get('supported', 0)} are supported, "
              f"{count.get('contradicted', 0)} contradicted and {count.get('inconclusive', 0)} inconclusive "
@@ -452,25 +483,23 @@ def tex(registry: Registry, table: pd.DataFrame, *, runs: int = 1) -> str:
               r"\newcommand{\claimverdict}[1]{\csname claimverdict@#1\endcsname}"]
     rows = []
     for c in registry.claims:
-        if c.kind == "sanity":
+        if c.kind == "sanity" or t.loc[c.id, "verdict"] == NOT_APPLICABLE:
             continue
         r = t.loc[c.id]
-        rows.append(rf"\texttt{{{_tex(c.id)}}}{' (replication)' if c.kind == 'replication' else ''} & "
+        rows.append(rf"{_id(c.id)}{' (replication)' if c.kind == 'replication' else ''} & "
                     rf"{_tex(c.predictions['installation'])} & {_tex(c.predictions['distributional'])} & "
                     rf"{_estimate(r)} & \textbf{{{r['verdict']}}} \\")
-    lines += [r"\newcommand{\claimstable}{{\footnotesize\begin{tabular}{@{}p{0.15\textwidth}p{0.3\textwidth}"
-              r"p{0.3\textwidth}p{0.11\textwidth}p{0.07\textwidth}@{}}\toprule",
+    lines += [rf"\newcommand{{\claimstable}}{{{{\footnotesize\begin{{tabular}}{{{_COLUMNS}}}\toprule",
               r"claim & truth installation predicts & distributional intervention predicts & estimate [95\% CI]"
               rf" & verdict ({runs} run{'s' if runs != 1 else ''}) \\ \midrule", *rows, r"\bottomrule\end{tabular}}}"]
     rows = []
     for c in registry.claims:
-        if c.kind != "sanity":
+        if c.kind != "sanity" or t.loc[c.id, "verdict"] == NOT_APPLICABLE:
             continue
         r = t.loc[c.id]
-        rows.append(rf"\texttt{{{_tex(c.id)}}} & {_tex(c.observable)} & {_tex(c.refutation)} & {_estimate(r)} & "
+        rows.append(rf"{_id(c.id)} & {_tex(c.observable)} & {_tex(c.refutation)} & {_estimate(r)} & "
                     rf"{r['verdict']} \\")
-    lines += [r"\newcommand{\sanitytable}{{\footnotesize\begin{tabular}{@{}p{0.15\textwidth}p{0.3\textwidth}"
-              r"p{0.3\textwidth}p{0.11\textwidth}p{0.07\textwidth}@{}}\toprule",
+    lines += [rf"\newcommand{{\sanitytable}}{{{{\footnotesize\begin{{tabular}}{{{_COLUMNS}}}\toprule",
               r"check & observable & why it cannot fail & estimate & result \\ \midrule", *rows,
               r"\bottomrule\end{tabular}}}"]
     return "\n".join(lines) + "\n"

@@ -2,7 +2,6 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
 
@@ -167,3 +166,24 @@ def test_primary_iv(tmp_path):
                              {**_entry("y", "01_mechanism/b"), "primary": True}])
     with pytest.raises(ValueError, match="primary=True"):
         _registry(tmp_path, [{**_entry("x", "01_mechanism/a", kind="replication"), "primary": True}])
+
+
+def test_an_entry_that_does_not_apply_to_a_reference_is_left_out(tmp_path):
+    entries = [{**_entry("world-only", "00_base_model/a"), "applies": ["world"]}, _entry("both", "01_mechanism/b"),
+               {**_entry("unseen", "00_base_model/c", kind="sanity", at_most=1.0), "applies": ["world"]}]
+    reg = _registry(tmp_path, entries)
+    results = {"00_base_model": {"a": _r(0.5, 0.4, 0.6, 0.03), "c": _r(0.5, 0.4, 0.6)},
+               "01_mechanism": {"b": _r(0.5, 0.4, 0.6, 0.02)}}
+    real = claims.judge(reg, results, reference="real").set_index("id")
+    assert real.loc["world-only", "verdict"] == real.loc["unseen", "verdict"] == claims.NOT_APPLICABLE
+    assert real.loc["both", "pvalue_holm"] == 0.02                  # alone in the family on real facts
+    world = claims.judge(reg, results, reference="world").set_index("id")
+    assert world.loc["both", "pvalue_holm"] == pytest.approx(0.04)  # beside world-only
+    assert claims.summary(real.reset_index()).startswith("claims: 1 registered, 1 supported")
+    assert "not measured on this reference" in claims.sentence(reg, real.reset_index(), "world-only")
+    tex = claims.tex(reg, real.reset_index())
+    assert "world-only" not in tex.split(r"\newcommand{\claimstable}")[1]   # not in the tables
+    with pytest.raises(ValueError, match="applies="):
+        _registry(tmp_path, [{**_entry("x", "01_mechanism/a"), "applies": ["mars"]}])
+    with pytest.raises(ValueError, match="reference="):
+        claims.judge(reg, results, reference="mars")

@@ -286,3 +286,21 @@ def test_verification_draws_one_measure_of_the_tidy_table():
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
     np.testing.assert_allclose(np.asarray(ax.lines[0].get_xdata(), float), [0.03, 0.03])                # system x, both models
+
+
+def test_label_points_leaves_out_labels_that_would_overlap():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 3))
+    xs, ys = [0.0, 0.001, 0.002, 0.003, 0.004, 1.0], [0.0, 0.001, 0.002, 0.003, 0.004, 1.0]
+    ax.scatter(xs, ys)
+    left_out = plot.label_points(ax, xs, ys, ["a long label", "b long label", "c long label", "d long label",
+                                              "e long label", "far"])
+    placed = [t.get_text() for t in ax.texts]
+    # four places around (nearly) one point: the fifth label there is left out, the far one placed
+    assert placed == ["a long label", "b long label", "c long label", "d long label", "far"]
+    assert left_out == ["e long label"]
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    plt.close(fig)

@@ -102,6 +102,38 @@ def legend(ax, *, above: bool = False, width: int = 22, **kw):
     return ax.legend(handles, labels, fontsize=7, frameon=False, **{"loc": "best", **kw})
 
 
+# where a point's label may go, in points from the point: right-above, right-below, left-above, left-below
+_LABEL_OFFSETS = ((3, 2, "left", "bottom"), (3, -2, "left", "top"), (-3, 2, "right", "bottom"),
+                  (-3, -2, "right", "top"))
+
+
+def label_points(ax, xs, ys, labels, *, fontsize: float = 7) -> list[str]:
+    """Label points with text that overlaps no other label: each label goes to the first free place of four
+    around its point, in order; a label with no free place is left out. Call it once everything that sets
+    the axes' limits is drawn.
+
+    Returns
+    -------
+    The labels left out (crowded points), in order; a caption or another panel names them.
+    """
+    fig = ax.figure
+    ax.autoscale_view()   # the data limits the points are drawn at (autoscaling is otherwise left to the draw)
+    renderer = fig.canvas.get_renderer()
+    placed, left_out = [], []
+    for x, y, label in zip(xs, ys, labels):
+        for dx, dy, ha, va in _LABEL_OFFSETS:
+            text = ax.annotate(str(label), (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
+                               ha=ha, va=va)
+            box = text.get_window_extent(renderer).expanded(1.05, 1.1)
+            if not any(box.overlaps(other) for other in placed):
+                placed.append(box)
+                break
+            text.remove()
+        else:
+            left_out.append(str(label))
+    return left_out
+
+
 def figure_axes(ax, ncols=1, figsize=(4.2, 3.4)):
     if ax is not None:
         return ax.figure, ax

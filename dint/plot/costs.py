@@ -5,7 +5,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from ._base import FAMILY_MARKERS, PALETTE, SPLIT_COLORS, figure_axes, legend
+from ._base import FAMILY_MARKERS, PALETTE, SPLIT_COLORS, figure_axes, label_points, legend
 
 
 def reward_vs_kl(table: pd.DataFrame, *, x: str = "d", ax=None, hue: str | None = None, fits: dict | None = None):
@@ -119,15 +119,16 @@ def additive(table: pd.DataFrame, *, ax=None, x: str = "additive", measure: str 
     colors = [PALETTE[int(k) % len(PALETTE)] for k in table["n_steps"]]
     ax.errorbar(table[x], y, yerr=np.clip(err, 0, None), fmt="none", ecolor="0.6", lw=0.8, capsize=2)
     ax.scatter(table[x], y, c=colors, s=22, zorder=3)
-    for r in table.itertuples():
-        ax.annotate(r.stack, (getattr(r, x), r.estimate), fontsize=7, xytext=(3, 2),
-                    textcoords="offset points")
     lo = float(np.nanmin([table[x].min(), table["ci_low"].min()]))
     hi = float(np.nanmax([table[x].max(), table["ci_high"].max()]))
     ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, ls="--")
+    crowded = label_points(ax, table[x], y, table["stack"])
+    if crowded:   # a cluster of stacks too close to label one by one
+        ax.text(0.03, 0.97, f"unlabelled: {len(crowded)} stacks", transform=ax.transAxes, ha="left", va="top",
+                fontsize=7, color="0.35")
     for k in sorted(table["n_steps"].unique()):
         ax.scatter([], [], color=PALETTE[int(k) % len(PALETTE)], s=22, label=f"{k} step{'s' if k != 1 else ''}")
-    legend(ax, loc="best")
+    legend(ax, above=True)
     ax.set(xlabel=f"{measure}, additive prediction", ylabel=f"{measure}, measured")
     return fig
 

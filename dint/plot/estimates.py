@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._base import PALETTE, figure_axes, legend
+from ._base import PALETTE, figure_axes, label_points, legend
 
 
 def intervals(results: dict, *, ax=None, reference: float | None = None, xlabel: str = "estimate"):
@@ -116,8 +116,9 @@ def card_scatter(cards: pd.DataFrame, x: str, y: str, *, ax=None):
     yerr = np.clip(np.vstack([est[y] - low[y], high[y] - est[y]]), 0, None)
     ax.errorbar(est[x], est[y], xerr=xerr, yerr=yerr, fmt="o", ms=3, lw=0.7, capsize=1.5, color=PALETTE[0],
                 ecolor="0.6")
-    for model in est.index:
-        ax.annotate(model, (est.loc[model, x], est.loc[model, y]), fontsize=7, xytext=(3, 2),
-                    textcoords="offset points")
+    crowded = label_points(ax, est[x], est[y], est.index)
+    if crowded:   # a cluster of points too close to label one by one
+        ax.text(0.03, 0.97, f"unlabelled: {len(crowded)} models", transform=ax.transAxes, ha="left", va="top",
+                fontsize=7, color="0.35")
     ax.set(xlabel=x.replace("_", " "), ylabel=y.replace("_", " "))
     return fig

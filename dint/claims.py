@@ -241,8 +241,8 @@ def _value(results: dict, notebook: str, key: str):
         return None, f"{notebook}/numbers.json has no number {key!r}"
     v = results[notebook][key]
     nan = float("nan")
-    if isinstance(v, dict) and "statistic" in v:
-        f = [nan if v.get(k) is None else float(v[k]) for k in ("statistic", "ci_low", "ci_high", "pvalue")]
+    if isinstance(v, dict) and "estimate" in v:
+        f = [nan if v.get(k) is None else float(v[k]) for k in ("estimate", "ci_low", "ci_high", "pvalue")]
         return tuple(f) + (v.get("reason") or "",), ""
     if isinstance(v, bool) or v is None or isinstance(v, (int, float)):
         return (nan if v is None else float(v), nan, nan, nan, ""), ""

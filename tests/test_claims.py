@@ -29,7 +29,7 @@ def _registry(tmp_path, entries, alpha=0.05):
 
 
 def _r(est, lo, hi, p=None):
-    return {"statistic": est, "ci_low": lo, "ci_high": hi, "pvalue": p, "n": 100, "method": "m", "reason": ""}
+    return {"estimate": est, "ci_low": lo, "ci_high": hi, "pvalue": p, "n": 100, "method": "m", "reason": ""}
 
 
 def test_the_registry_of_the_paper_loads_with_one_primary_claim_per_notebook():

@@ -87,13 +87,13 @@ def test_cli_card_of_a_model_directory(capsys):
     data = json.loads((paths.results("smoke") / "card_base_again" / "numbers.json").read_text())
     n = data["numbers"]
     assert data["notebook"] == "card_base_again"
-    assert n["card_kl_from_base"]["statistic"] == pytest.approx(0.0, abs=1e-9)   # the base against itself
+    assert n["card_kl_from_base"]["estimate"] == pytest.approx(0.0, abs=1e-9)   # the base against itself
     acc = n["card_accuracy"]
-    assert 0 <= acc["ci_low"] <= acc["statistic"] <= acc["ci_high"] <= 1
+    assert 0 <= acc["ci_low"] <= acc["estimate"] <= acc["ci_high"] <= 1
     b = n["brier"]   # Murphy: reliability - resolution + uncertainty, up to the within-bin term
     assert 0 <= n["brier_reliability"] and 0 <= n["brier_uncertainty"] <= 0.25 and 0 <= b <= 1
     assert n["verify_alpha"] == 0.05 and n["verify_n_splits"] == 200
-    assert 0 <= n["verify_mean_error"]["statistic"] <= 1 and 0 <= n["verify_coverage"]["statistic"] <= 1
+    assert 0 <= n["verify_mean_error"]["estimate"] <= 1 and 0 <= n["verify_coverage"]["estimate"] <= 1
     assert main(["card", str(artifacts.base_dir(P)), "--profile", "smoke", "--name", "bad name"]) == 2
     assert "--name='bad name'" in capsys.readouterr().err
 

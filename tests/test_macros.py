@@ -23,7 +23,7 @@ def test_write(tmp_path, monkeypatch):
     monkeypatch.setenv("DINT_RESULTS", str(tmp_path))
     nb = tmp_path / "smoke" / "00_base_model"
     nb.mkdir(parents=True)
-    numbers = {"corr_frequent": {"statistic": 0.79, "ci_low": 0.71, "ci_high": 0.85, "n": 124,
+    numbers = {"corr_frequent": {"estimate": 0.79, "ci_low": 0.71, "ci_high": 0.85, "n": 124,
                                  "method": "Pearson", "pvalue": 1e-30},
                "n_facts": 1000, "label": "text is skipped"}
     (nb / "numbers.json").write_text(json.dumps({"notebook": "00_base_model", "numbers": numbers}))

@@ -9,7 +9,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from dint.stats.proportions import McNemarResult, diff_proportions, mcnemar
 from dint import stats
-from dint.stats import ConfidenceInterval, Result, adjust, bootstrap_mean, cluster_bootstrap, paired_bootstrap, paired_permutation_test, pearson, proportion
+from dint.stats import ROW, ConfidenceInterval, Result, adjust, bootstrap_mean, cluster_bootstrap, paired_bootstrap, paired_permutation_test, pearson, proportion
 
 
 def _xy(seed=0, n=30, rho=0.6):
@@ -246,12 +246,11 @@ def test_pearson_zero_variance():
 # ---------------------------------------------------------------- Result
 def test_result_asdict():
     res = pearson([1, 2, 3, 4, 5], [2, 1, 4, 3, 5])
-    d = res.asdict()
-    assert d == {"statistic": res.statistic, "n": 5, "method": res.method, "pvalue": res.pvalue, "reason": "",
-                 "ci_low": res.confidence_interval.low, "ci_high": res.confidence_interval.high}
+    d = res.asdict()   # numbers.json: the table row's columns, in their order
+    assert d == res.row() and list(d) == list(ROW)
+    assert d["estimate"] == res.statistic and d["ci_low"] == res.confidence_interval.low
     p = proportion(3, 10).asdict()
-    assert set(p) == {"statistic", "n", "method", "pvalue", "reason", "ci_low", "ci_high"}
-    assert math.isnan(p["pvalue"]) and p["statistic"] == 0.3
+    assert math.isnan(p["pvalue"]) and p["estimate"] == 0.3
 
 
 def test_result_frozen():
@@ -271,6 +270,7 @@ def test_result_reason_keeps_constructions():
     assert m.reason == "" and (m.b, m.c) == (1, 2)
     d = McNemarResult(0.0, ci, 10, "m", float("nan"), "no discordant pairs", b=0, c=0).asdict()
     assert d["reason"] == "no discordant pairs" and d["b"] == 0 and "confidence_interval" not in d
+    assert list(d)[:len(ROW)] == list(ROW)                                 # the row first, then b and c
 
 
 # ---------------------------------------------------------------- paired_bootstrap

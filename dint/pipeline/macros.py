@@ -53,8 +53,8 @@ def lines(notebook: str, numbers: dict) -> list[str]:
     out = []
     for key, v in numbers.items():
         base = stem + name(key)
-        if isinstance(v, dict) and "statistic" in v:
-            out.append(f"\\newcommand{{\\{base}}}{{{fmt(v['statistic'])}}}")
+        if isinstance(v, dict) and "estimate" in v:
+            out.append(f"\\newcommand{{\\{base}}}{{{fmt(v['estimate'])}}}")
             out.append(f"\\newcommand{{\\{base}Low}}{{{fmt(v.get('ci_low'))}}}")
             out.append(f"\\newcommand{{\\{base}High}}{{{fmt(v.get('ci_high'))}}}")
             out.append(f"\\newcommand{{\\{base}P}}{{{_pvalue(v.get('pvalue'))}}}")

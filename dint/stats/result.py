@@ -1,8 +1,8 @@
 """What every estimate and test of dint returns: an estimate with its interval, as a frozen dataclass.
 
 One convention from a function to the paper: a `Result` object (scipy's field names) while it is computed;
-a table row with the columns `ROW` (`Result.row`) in tidy tables, plots and the claims; back to a `Result`
-by `Result.from_row`. ``numbers.json`` stores `Result.asdict` (the object's own field names).
+a table row with the columns `ROW` (`Result.row`) in tidy tables, plots, ``numbers.json`` (`Result.asdict`)
+and the claims; back to a `Result` by `Result.from_row`.
 """
 from __future__ import annotations
 
@@ -45,10 +45,13 @@ class Result:
     reason: str = ""
 
     def asdict(self) -> dict:
-        """Flat dict with the object's field names (``statistic``, ``ci_low``, ``ci_high``, ...): ``numbers.json``."""
+        """The flat form of ``numbers.json``: the columns `ROW` (``estimate``, ``ci_low``, ``ci_high``, ``pvalue``,
+        ``n``, ``method``, ``reason``), then any field a subclass adds (e.g. McNemar's discordant counts)."""
         d = asdict(self)
-        ci = d.pop("confidence_interval")
-        return {**d, "ci_low": ci["low"], "ci_high": ci["high"]}
+        ci, estimate = d.pop("confidence_interval"), d.pop("statistic")
+        row = {"estimate": estimate, "ci_low": ci["low"], "ci_high": ci["high"], "pvalue": d.pop("pvalue"),
+               "n": d.pop("n"), "method": d.pop("method"), "reason": d.pop("reason")}
+        return {**row, **d}
 
     def row(self, **labels) -> dict:
         """The result as a table row: ``labels`` (e.g. ``model="sft", measure="ece"``) then the columns `ROW`."""

@@ -5,11 +5,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.dint-installed
 CORES ?= $(shell nproc)
-# another seed than the profile's (make reproduce PROFILE=smoke SEED=1): its results go to a folder of their own
+# one run at other seeds than the profile's (make reproduce PROFILE=smoke SEED=1 TRAIN_SEED=1: world and training
+# seed): its results go to results/<profile>/runs/w<seed>-t<train seed>/
 SEED ?=
-SNAKEMAKE_CONFIG := profile=$(PROFILE) $(if $(SEED),seed=$(SEED))
+TRAIN_SEED ?=
+SNAKEMAKE_CONFIG := profile=$(PROFILE) $(if $(SEED),seed=$(SEED)) $(if $(TRAIN_SEED),train_seed=$(TRAIN_SEED))
 
-.PHONY: setup reproduce paper test test-fast bench clean-results
+.PHONY: setup reproduce replicate paper test test-fast bench clean-results
 
 setup: $(STAMP)
 
@@ -26,6 +28,12 @@ $(STAMP): requirements.lock pyproject.toml
 reproduce: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --config $(SNAKEMAKE_CONFIG) --rerun-incomplete \
 		--quiet rules host
+
+# The profile's replication (config/<profile>.yaml replication: world seeds × training seeds), every run and the
+# claims judged on the pooled runs (results/<profile>/replication/); `make reproduce` includes it.
+replicate: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake results/$(PROFILE)/replication/claims.parquet --cores $(CORES) \
+		--rerun-incomplete --quiet rules host --config profile=$(PROFILE)
 
 # The paper PDF (results/$(PROFILE)/paper/dint.pdf) from the pipeline's figures and macros; needs latexmk.
 paper: setup

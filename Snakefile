@@ -2,40 +2,45 @@
 #   snakemake --cores 2 --config profile=tiny
 # A rerun redoes only what changed: code (inputs), the profile's sections (params) or a notebook.
 # Floating-point results depend on the thread count, and a job run by the pipeline must give the
-# numbers the same notebook gives in JupyterLab. Pretraining uses all the cores it is given
-# (Snakemake sets OMP_NUM_THREADS from `threads`). Everything else runs on one thread, two jobs
-# side by side on a 2-core machine: training, scoring and every torch call in the notebooks pin the
-# profile's thread count (interventions.threads), and the rest of a notebook is statistics whose
-# numbers do not depend on it.
+# numbers the same notebook gives in JupyterLab. Pretraining uses the profile's base.threads (one on
+# tiny and smoke; where unset, all the cores it is given: Snakemake sets OMP_NUM_THREADS from `threads`).
+# Everything else runs on one thread, two jobs side by side on a 2-core machine: training, scoring and
+# every torch call in the notebooks pin the profile's thread count (interventions.threads), and the rest
+# of a notebook is statistics whose numbers do not depend on it.
 import json
 import os
 import shutil
 import sys
 
 from dint.pipeline import artifacts, codegraph, paths
-from dint.analyses import stacks
-from dint.pipeline.config import load_profile, notebook_parameters
+from dint.analyses import replication, stacks
+from dint.pipeline.config import load_profile, notebook_parameters, replication as runs_of
 from dint.interventions.plan import EXPERIMENT_FIELDS
 
 PROFILE = config.get("profile", "tiny")
-SEED = config.get("seed")   # another seed than the profile's: `--config seed=1` (its results go to their own folder)
+# another run than the profile's own: `--config seed=1 train_seed=1` (world and training seed; its results go to
+# results/<profile>/runs/w<w>-t<t>/)
+SEED, TRAIN_SEED = config.get("seed"), config.get("train_seed")
 try:   # an unknown profile or bad parameter stops here, before any work
-    if SEED is not None and (isinstance(SEED, bool) or not isinstance(SEED, int)):
-        raise ValueError(f"--config seed={SEED!r}: must be a non-negative integer, e.g. --config seed=1")
-    P = load_profile(PROFILE, seed=SEED)
+    for key, value in (("seed", SEED), ("train_seed", TRAIN_SEED)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"--config {key}={value!r}: must be a non-negative integer, e.g. --config {key}=1")
+    P = load_profile(PROFILE, seed=SEED, train_seed=TRAIN_SEED)
+    REPLICATION = runs_of(PROFILE)
 except ValueError as e:
     sys.stderr.write(f"error: {e}\n")
     sys.exit(2)
 SECTIONS = P.asdict()
-R = os.path.relpath(artifacts.root(P), paths.root())             # results/<profile> (a seed of its own: a variant)
+R = os.path.relpath(artifacts.root(P), paths.root())             # results/<profile> (other seeds: runs/w<w>-t<t>)
+W = os.path.relpath(artifacts.world_root(P), paths.root())       # its world's folder, shared by the world's runs
 F = os.path.relpath(artifacts.figures_root(P), paths.root())     # figures/<profile>
-RUN = f"--profile {PROFILE}" + (f" --seed {SEED}" if SEED is not None else "")
+RUN = (f"--profile {PROFILE}" + (f" --seed {SEED}" if SEED is not None else "")
+       + (f" --train-seed {TRAIN_SEED}" if TRAIN_SEED is not None else ""))
 NOTEBOOKS = ["00_base_model", "01_mechanism", "02_engineering_clues", "03_diagnosability", "04_trust_reliability",
              "05_compound_failure", "06_resources", "07_verification"]
 # torch threads of a training or scoring job: the profile's interventions.threads (1 on tiny: two jobs side by side)
 JOB_THREADS = max(1, P.interventions.threads)
-INTERVENTIONS = ["sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag"]
-ANSWERING = [n for n in INTERVENTIONS if n != "reward"]
+INTERVENTIONS, ANSWERING = list(replication.INTERVENTIONS), list(replication.ANSWERING)
 
 
 def code(*entries, build=False):
@@ -45,23 +50,26 @@ def code(*entries, build=False):
     return sorted(set(codegraph.closure(*entries)) | ({"dint/pipeline/artifacts.py"} if build else set()))
 
 
-def job(command, *, build=False, profile=True):
+def job(command, *, build=False, profile=True, run=None):
     """A rule's shell command: its output goes to the rule's log file (the console keeps Snakemake's
     progress and dint's progress bars); a failing job prints its log's path and last lines. A build job
-    runs because something it depends on changed, so it rebuilds (`--force`)."""
-    args = (f" {RUN}" if profile else "") + (" --force" if build else "")
+    runs because something it depends on changed, so it rebuilds (`--force`). ``run``: the options that
+    name the run, when not the pipeline's own (`RUN`)."""
+    args = (f" {run or RUN}" if profile else "") + (" --force" if build else "")
     return (f"python -m dint --log {{log}} {command}{args} || "
             "{{ s=$?; echo \"error: the job failed (exit $s); its log, {log}, ends:\" >&2; tail -n 25 {log} >&2; "
             "exit $s; }}")
 
 
-def section(*names, grids=()):
+def section(*names, grids=(), trained=True):
     """A rule's configuration (its params): a rule reruns when it changes. The interventions section
-    counts without the experiment grids a rule does not use (`plan.EXPERIMENT_FIELDS`)."""
+    counts without the experiment grids a rule does not use (`plan.EXPERIMENT_FIELDS`); the training seed
+    counts for what is ``trained`` from the base model (not for the world, the base model and its scores)."""
     d = {n: SECTIONS[n] for n in names}
     if "interventions" in d:
         d["interventions"] = {k: v for k, v in d["interventions"].items() if k not in EXPERIMENT_FIELDS or k in grids}
-    return json.dumps({"seed": P.seed, **d}, sort_keys=True)
+    seeds = {"seed": P.seed, **({"train_seed": P.train_seed} if trained else {})}
+    return json.dumps({**seeds, **d}, sort_keys=True)
 
 
 # The paper is built where TeX is installed (`latexmk`); elsewhere the pipeline stops at the macros
@@ -77,19 +85,46 @@ VALIDITY_REPLICATIONS = {"smoke": 200, "real-smoke": 200, "tiny": 1000, "real": 
 CARDS = ["smollm"] if P.real else []
 
 
+# Pretraining runs on the profile's base.threads when it sets them (one job beside another on 2 cores), else on
+# every core; the world is built on as many.
+BASE_THREADS = (getattr(P.base, "threads", 0) or workflow.cores) if not P.real else workflow.cores
+
+
 # Jobs start longest chain first: SFT and the reward model, then RLHF (from both) and DPO, then the
 # jobs they feed (the stacks, the RL sweep), then the long jobs that nothing trained waits for (the
 # validity study, the training curve); the notebooks and the other interventions fill the gaps. On a
 # real profile RL is the slowest job; on the tiny profile the stacks that start from SFT and DPO are.
-# The world and the base model come first of all: they take every core, and a job started beside them
-# would hold them back.
+# The world and the base model come first of all: everything else of their run waits for them.
 # Of the notebooks, the longest (05, 01) start first, so that the last two jobs end together.
 PRIORITY = {"world": 50, "base": 50, "sft": 40, "reward": 40, "rlhf": 30, "dpo": 30, "stacks": 20, "rl_sweep": 20,
             "validity": 10, "training_curve": 10, "reward_scores": 10, "notebook_05": 5, "notebook_01": 5}
 
 
+# The replication (config/<profile>.yaml replication: world seeds × training seeds): the profile's own run is the
+# run above; every other run trains and scores everything in one job (`dint build run`: the imports of torch,
+# transformers, PEFT and TRL once, not once per artifact) and runs the eight notebooks in one process
+# (`dint execute`), in results/<profile>/runs/w<w>-t<t>/; a world's base model is pretrained once for its runs
+# (results/<profile>/runs/w<w>/). `dint replication` pools them. Only the profile's own run has replication runs;
+# a run at other seeds (--config seed=...) is one run.
+REPLICATED = SEED is None and TRAIN_SEED is None and len(REPLICATION) > 1
+OTHER_RUNS = [(w, t) for w, t in REPLICATION.runs() if (w, t) != (P.seed, P.train_seed)] if REPLICATED else []
+RUNS_DIR = f"{R}/runs"
+REPLICATION_OUT = f"{R}/replication/claims.parquet"
+
+
+def run_folder(w, t):
+    """A replication run's results folder."""
+    return os.path.relpath(artifacts.root(load_profile(PROFILE, seed=int(w), train_seed=int(t))), paths.root())
+
+
+def world_scores(w):
+    """The manifest of a world's base scores, the last of its world's artifacts."""
+    return os.path.relpath(artifacts.scores_dir(load_profile(PROFILE, seed=int(w))), paths.root()) + "/manifest.json"
+
+
 rule all:
     input:
+        [REPLICATION_OUT] if REPLICATED else [],
         expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS),
         expand(f"{R}/card_{{model}}/numbers.json", model=CARDS),
         expand(f"{F}/{{nb}}.{{ext}}", nb=NOTEBOOKS, ext=["pdf", "png"]),
@@ -103,34 +138,34 @@ rule all:
 
 
 rule world:
-    threads: workflow.cores
+    threads: BASE_THREADS
     priority: PRIORITY["world"]
     input: code("dint.realworld" if P.real else "dint.world", build=True)
-    output: f"{R}/world/manifest.json"
+    output: f"{W}/world/manifest.json"
     log: f"{R}/logs/world.log"
     benchmark: f"{R}/timings/world.tsv"
-    params: cfg=section("world")
+    params: cfg=section("world", trained=False)
     shell: job("build world", build=True)
 
 
 rule base_model:
-    threads: workflow.cores
+    threads: BASE_THREADS
     priority: PRIORITY["base"]
     input: code("dint.models", build=True), rules.world.output
-    output: f"{R}/models/base/manifest.json"
+    output: f"{W}/models/base/manifest.json"
     log: f"{R}/logs/base_model.log"
     benchmark: f"{R}/timings/base_model.tsv"
-    params: cfg=section("world", "base")
+    params: cfg=section("world", "base", trained=False)
     shell: job("build base", build=True)
 
 
 rule base_scores:
     threads: JOB_THREADS
     input: code("dint.scoring", build=True), rules.base_model.output
-    output: f"{R}/scores/base/manifest.json"
+    output: f"{W}/scores/base/manifest.json"
     log: f"{R}/logs/base_scores.log"
     benchmark: f"{R}/timings/base_scores.tsv"
-    params: cfg=section("world", "base", "scoring")
+    params: cfg=section("world", "base", "scoring", trained=False)
     shell: job("build scores", build=True)
 
 
@@ -161,9 +196,7 @@ rule intervention:
 # above; the others are built by family, the stacks that share a first step in one job (prefixes first): a
 # job's imports of torch, transformers, PEFT and TRL take about 15 s, longer than training a stack on the tiny
 # profile.
-STACKS = [stacks.name(s) for s in stacks.plan(P) + stacks.orders(P)]
-TRAINED_STACKS = sorted((n for n in STACKS if stacks.parse(n) and stacks.parse(n) not in stacks.ALIASES),
-                        key=lambda n: len(stacks.parse(n)))
+TRAINED_STACKS = replication.trained_stacks(P)
 FAMILIES = {first: [n for n in TRAINED_STACKS if stacks.parse(n)[0] == first]
             for first in dict.fromkeys(stacks.parse(n)[0] for n in TRAINED_STACKS)}
 
@@ -223,8 +256,8 @@ rule rl_sweep:
 
 # The proxy reward of every candidate answer in a prompt form (`experiments.reward_table`), scored once for the
 # notebooks that select or verify by it (01, 02 and 07, in the form 07 evaluates).
+REWARD_FORMS = replication.reward_forms(PROFILE)
 VERIFY_FORM = notebook_parameters(PROFILE, "07_verification").get("form", "qa")
-REWARD_FORMS = sorted({"qa", VERIFY_FORM})
 
 
 rule reward_scores:
@@ -317,11 +350,67 @@ rule validity:
     shell: job(f"validate --replications {VALIDITY_REPLICATIONS} --jobs {{threads}} --output {R}/validity", profile=False)
 
 
+# a world's three artifacts, each rebuilt (what changed may be any of them), their logs side by side
+RUN_WORLD = " && ".join(job(f"build {a}", build=True, run="{params.run}").replace("{log}", "{log}" + suffix)
+                        for a, suffix in (("world", ""), ("base", ".base"), ("scores", ".scores")))
+
+
+rule run_world:
+    threads: BASE_THREADS
+    priority: PRIORITY["world"]
+    input: code("dint.realworld" if P.real else "dint.world", "dint.models", "dint.scoring", build=True)
+    output: f"{RUNS_DIR}/w{{w}}/scores/base/manifest.json"
+    log: f"{RUNS_DIR}/w{{w}}/logs/world.log"
+    benchmark: f"{RUNS_DIR}/w{{w}}/timings/world.tsv"
+    wildcard_constraints: w=r"\d+"
+    params: cfg=section("world", "base", "scoring", trained=False), run=lambda w: f"--profile {PROFILE} --seed {w.w}"
+    shell: RUN_WORLD
+
+
+rule run_train:
+    threads: JOB_THREADS
+    priority: PRIORITY["stacks"]
+    input: code("dint.analyses.replication", build=True), lambda w: world_scores(w.w)
+    output: f"{RUNS_DIR}/w{{w}}-t{{t}}/run.json"
+    log: f"{RUNS_DIR}/w{{w}}-t{{t}}/logs/train.log"
+    benchmark: f"{RUNS_DIR}/w{{w}}-t{{t}}/timings/train.tsv"
+    wildcard_constraints: w=r"\d+", t=r"\d+"
+    params: cfg=section("world", "base", "scoring", "interventions", grids=EXPERIMENT_FIELDS),
+            run=lambda w: f"--profile {PROFILE} --seed {w.w} --train-seed {w.t}"
+    shell: job("build run", build=True, run="{params.run}")
+
+
+rule run_notebooks:
+    threads: 1
+    priority: PRIORITY["notebook_05"]
+    input: [code(f"notebooks/{nb}.ipynb") for nb in NOTEBOOKS], f"{RUNS_DIR}/w{{w}}-t{{t}}/run.json"
+    output: [f"{RUNS_DIR}/w{{w}}-t{{t}}/{nb}/numbers.json" for nb in NOTEBOOKS]
+    log: f"{RUNS_DIR}/w{{w}}-t{{t}}/logs/notebooks.log"
+    benchmark: f"{RUNS_DIR}/w{{w}}-t{{t}}/timings/notebooks.tsv"
+    wildcard_constraints: w=r"\d+", t=r"\d+"
+    params: run=lambda w: f"--profile {PROFILE} --seed {w.w} --train-seed {w.t}"
+    shell: job("execute", run="{params.run}")
+
+
+rule replication:
+    threads: 1
+    input:
+        code("dint.replicated", "dint.analyses.replication"), "paper/claims.yaml",
+        "paper/world.tex" if not P.real else "paper/real.tex",
+        expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS),
+        [f"{RUNS_DIR}/w{w}-t{t}/{nb}/numbers.json" for w, t in OTHER_RUNS for nb in NOTEBOOKS],
+    output: REPLICATION_OUT
+    log: f"{R}/logs/replication.log"
+    benchmark: f"{R}/timings/replication.tsv"
+    shell: job("replication", run=f"--profile {PROFILE}")
+
+
 rule paper:
     threads: 1
     input:
+        [REPLICATION_OUT] if REPLICATED else [],
         "paper/main.tex", "paper/world.tex" if not P.real else "paper/real.tex", "paper/refs.bib", "paper/claims.yaml",
-        code("dint.pipeline.paper", "dint.claims"),
+        code("dint.pipeline.paper", "dint.claims", "dint.replicated"),
         rules.macros.output, rules.validity.output, expand(f"{F}/{{nb}}.pdf", nb=NOTEBOOKS),
     output: f"{R}/paper/dint.pdf"
     log: f"{R}/logs/paper.log"

@@ -43,14 +43,22 @@ def _share(text):
 
 def _profile_args(p):
     p.add_argument("--profile", default="tiny", help="a profile in config/ (default: tiny)")
-    p.add_argument("--seed", type=_count(0), default=None, help="replace the profile's seed")
+    p.add_argument("--seed", type=_count(0), default=None,
+                   help="replace the profile's world seed (the world, its split, the base model's pretraining)")
+    p.add_argument("--train-seed", type=_count(0), default=None,
+                   help="replace the profile's training seed (every intervention, sampling and resampling)")
+
+
+def _seeds(args) -> dict:
+    """The run's seeds from the command line: keyword arguments of `load_profile` and the functions that take a run."""
+    return {"seed": args.seed, "train_seed": args.train_seed}
 
 
 def _build(args):
     from .pipeline import artifacts
     from .pipeline.config import load_profile
 
-    P = load_profile(args.profile, seed=args.seed)
+    P = load_profile(args.profile, **_seeds(args))
     if args.artifact == "world":
         w = artifacts.world(P, rebuild=args.force)
         what = "real facts" if P.real else f"facts, {len(w.corpus)} statements"
@@ -66,6 +74,16 @@ def _build(args):
     elif args.artifact == "scores":
         s = artifacts.base_scores(P, rebuild=args.force)
         print(f"base scores: {len(s)} rows -> {artifacts.scores_dir(P)}")
+    elif args.artifact == "run":
+        import json
+
+        from .analyses import replication
+
+        built = replication.build(P, rebuild=args.force, progress=False)
+        out = artifacts.root(P) / "run.json"
+        out.write_text(json.dumps({"run": P.run, "seed": P.seed, "train_seed": P.train_seed, "built": built},
+                                  indent=1))
+        print(f"run {P.run}: {len(built)} artifacts -> {out}")
     elif args.artifact == "intervention":
         _, _, rec = artifacts.intervention(P, args.name, rebuild=args.force, progress=True)
         print(f"{args.name}: {rec.steps} steps, {rec.tokens:,} tokens, {rec.train_flops:.3g} training FLOPs, "
@@ -117,8 +135,43 @@ def _run(args):
     from .pipeline.notebooks import run
 
     params = dict(_parse_param(p) for p in args.param)   # a bad name or value fails in run, before a kernel starts
-    out = run(args.notebook, profile=args.profile, seed=args.seed, parameters=params)
+    out = run(args.notebook, profile=args.profile, parameters=params, **_seeds(args))
     print(f"executed -> {out}")
+
+
+def _execute(args):
+    from .pipeline import notebooks
+
+    names = args.notebook or list(notebooks.NOTEBOOKS)
+    for f in notebooks.execute(names, profile=args.profile, **_seeds(args)):
+        print(f"numbers -> {f}")
+
+
+def _replication(args):
+    from . import claims, replicated
+    from .analyses import replication
+    from .pipeline import artifacts
+    from .pipeline.config import load_profile
+
+    P = load_profile(args.profile)
+    runs = replication.collect(args.profile)
+    registry = claims.load()
+    table = replicated.judge(registry, runs, reference="real" if P.real else "world")
+    agreement = replicated.agreement(runs, replicated.quoted(runs, replicated.paper_text(P)))
+    folder = artifacts.root(P) / "replication"
+    folder.mkdir(parents=True, exist_ok=True)
+    runs.to_parquet(folder / "runs.parquet", index=False)
+    table.to_parquet(folder / "claims.parquet", index=False)
+    agreement.to_parquet(folder / "agreement.parquet", index=False)
+    K = runs["run"].nunique()
+    shown = table.assign(held=[f"{h:.0f} of {K}" if h == h else "" for h in table["held"]]).round(
+        {"estimate": 3, "ci_low": 3, "ci_high": 3, "var_world": 4, "var_train": 4})
+    print(shown[["id", "kind", "estimate", "ci_low", "ci_high", "var_world", "var_train", "held",
+                 "verdict"]].to_string(index=False))
+    print("\nthe estimates the paper quotes: how often a run's estimate falls inside an interval of other runs")
+    print(agreement.round({"share": 3}).to_string(index=False))
+    print(f"replication -> {folder}")
+    print(claims.summary(table, runs=K))
 
 
 def _bench(args):
@@ -131,29 +184,36 @@ def _bench(args):
 def _macros(args):
     from .pipeline import macros
 
-    print(f"macros -> {macros.write(args.profile, seed=args.seed)}")
+    print(f"macros -> {macros.write(args.profile, **_seeds(args))}")
 
 
 def _claims(args):
     from pathlib import Path
 
-    from . import claims
+    from . import claims, replicated
     from .pipeline import paths
 
     registry = claims.load()
-    table = claims.verdicts(args.profile, seed=args.seed, registry=registry)
+    if args.seed is None and args.train_seed is None:   # the profile: its replication where it has one
+        table, runs = replicated.verdicts(args.profile, registry=registry)
+    else:
+        table, runs = claims.verdicts(args.profile, registry=registry, **_seeds(args)), 1
     shown = table.assign(estimate=table.estimate.round(3), ci_low=table.ci_low.round(3), ci_high=table.ci_high.round(3),
                          pvalue_holm=table.pvalue_holm.round(4))
-    print(shown[["id", "kind", "estimate", "ci_low", "ci_high", "pvalue_holm", "verdict", "reason"]].to_string(index=False))
+    columns = ["id", "kind", "estimate", "ci_low", "ci_high", "pvalue_holm", "verdict", "reason"]
+    if "held" in table:
+        shown["held"] = [f"{h:.0f} of {runs}" if h == h else "" for h in table["held"]]
+        columns.insert(6, "held")
+    print(shown[columns].to_string(index=False))
     if args.tex:
         out = Path(args.tex)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(claims.tex(registry, table))
+        out.write_text(claims.tex(registry, table, runs=runs))
         print(f"claims table -> {out}")
     problems = [p for f in args.check for p in claims.check_text((paths.root() / f).read_text(), registry, table)]
     for p in problems:
         print(f"error: {p}", file=sys.stderr)
-    print(claims.summary(table))
+    print(claims.summary(table, runs=runs))
     if problems:
         raise SystemExit(1)
 
@@ -172,23 +232,26 @@ def _validate(args):
 
 
 def _paper(args):
-    from . import claims
+    from . import claims, replicated
     from .pipeline import artifacts, paper, paths
     from .pipeline.config import load_profile
 
-    P = load_profile(args.profile, seed=args.seed)   # an unknown profile is named before TeX is looked for
+    P = load_profile(args.profile, **_seeds(args))   # an unknown profile is named before TeX is looked for
     # the claims' verdicts and sentences, and a body that states no sentence of a verdict a claim did not get
     registry = claims.load()
-    table = claims.verdicts(args.profile, seed=args.seed, registry=registry)
+    if args.seed is None and args.train_seed is None:   # the profile: its replication where it has one
+        table, runs = replicated.verdicts(args.profile, registry=registry)
+    else:
+        table, runs = claims.verdicts(args.profile, registry=registry, **_seeds(args)), 1
     body = paths.root() / "paper" / ("real.tex" if P.real else "world.tex")
     problems = claims.check_text(body.read_text(), registry, table)
     if problems:
         raise ValueError(f"{body.name} contradicts the claims' verdicts: " + "; ".join(problems))
     out = artifacts.root(P) / "paper" / "claims.tex"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(claims.tex(registry, table))
-    print(claims.summary(table))
-    print(f"paper -> {paper.build(args.profile, seed=args.seed)}")
+    out.write_text(claims.tex(registry, table, runs=runs))
+    print(claims.summary(table, runs=runs))
+    print(f"paper -> {paper.build(args.profile, **_seeds(args))}")
 
 
 def _reproduce(args):
@@ -197,8 +260,8 @@ def _reproduce(args):
     from .pipeline import paths
     from .pipeline.config import load_profile
 
-    load_profile(args.profile, seed=args.seed)   # an unknown profile or a bad parameter fails here, before Snakemake
-    config = [f"profile={args.profile}"] + ([f"seed={args.seed}"] if args.seed is not None else [])
+    load_profile(args.profile, **_seeds(args))   # an unknown profile or a bad parameter fails here, before Snakemake
+    config = [f"profile={args.profile}"] + [f"{k}={v}" for k, v in _seeds(args).items() if v is not None]
     cmd = ["snakemake", *args.targets, "--cores", str(args.cores), "--rerun-incomplete", "--quiet", "rules", "host",
            "--config", *config]
     print(" ".join(cmd))
@@ -214,7 +277,7 @@ def _card(args):
     from . import card, models
     from .pipeline.config import load_profile
 
-    P = load_profile(args.profile, seed=args.seed)
+    P = load_profile(args.profile, **_seeds(args))
     packaged = args.model in models.KNOWN_SHA256 or args.model.endswith(".gguf")   # a packaged model or a GGUF file
     name = args.name or (Path(args.model).stem if packaged else Path(args.model).resolve().name)
     if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
@@ -228,7 +291,7 @@ def _card(args):
     with models.torch_threads(P.interventions.threads):
         scores = artifacts.score_world(model, tok, world, P, progress=True)
     numbers = card.characterise(name, artifacts.base_scores(P), scores, world.facts, form=args.form,
-                                alpha=args.alpha, rng=P.seed)
+                                alpha=args.alpha, rng=P.train_seed)
     out = report.Outputs(f"card_{name.replace('-', '_')}", P)
     out.table("scores", scores)
     path = out.numbers(numbers)
@@ -243,7 +306,7 @@ def _timings(args):
     from .pipeline import report
     from .pipeline.config import load_profile
 
-    t = report.timings(load_profile(args.profile, seed=args.seed))
+    t = report.timings(load_profile(args.profile, **_seeds(args)))
     print(t.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     print(f"{len(t)} jobs, {t.minutes.sum():.1f} job-minutes")
 
@@ -264,7 +327,9 @@ def main(argv=None) -> int:
     p = sub.add_parser("build", help="build (or load) a shared artifact of a profile",
                        description="Build a shared artifact once; later calls load it.")
     p.add_argument("artifact", choices=["world", "base", "scores", "intervention", "intervention-scores",
-                                        "stack", "rl-sweep", "training-curve", "reward-scores"])
+                                        "stack", "rl-sweep", "training-curve", "reward-scores", "run"],
+                   help="run: everything one run's notebooks read (the world and base model, every intervention, "
+                        "stack and experiment), in one process")
     p.add_argument("name", nargs="*", default=[],
                    help="the intervention (for intervention and intervention-scores), e.g. sft; "
                         "one or more stacks (for stack), e.g. sft+dpo sft+dpo+rl; "
@@ -280,6 +345,22 @@ def main(argv=None) -> int:
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a notebook parameter (YAML value), repeatable")
     p.set_defaults(fn=_run)
+
+    p = sub.add_parser("execute", help="execute notebooks' code in one process (a replication's run)",
+                       description="Execute the claim notebooks (or the NOTEBOOKs given) in this process, one "
+                                   "namespace each, with the run's parameters: their numbers, tables and figures, "
+                                   "without a kernel per notebook or an executed copy.")
+    p.add_argument("notebook", nargs="*", help="notebook names (default: all eight)")
+    _profile_args(p)
+    p.set_defaults(fn=_execute)
+
+    p = sub.add_parser("replication", help="pool a profile's replicated runs and judge the claims on them",
+                       description="Collect every run of the profile's replication (config/<profile>.yaml "
+                                   "replication: world_seeds × train_seeds), pool each registered number across "
+                                   "the runs (random effects: between worlds, between training runs) and judge the "
+                                   "claims on the pooled estimates; writes results/<profile>/replication/.")
+    p.add_argument("--profile", default="tiny", help="a profile in config/ (default: tiny)")
+    p.set_defaults(fn=_replication)
 
     p = sub.add_parser("bench", help="benchmarks that print their figure",
                        description="scoring: dint's exact scorer vs lm-evaluation-harness and vs sampling.")

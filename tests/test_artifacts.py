@@ -250,7 +250,7 @@ def test_real_base_that_cannot_be_rebuilt_names_its_source(own_results, tmp_path
     monkeypatch.setenv("DINT_ROOT", str(tmp_path))
     P = load_profile("fake")
     # a cached copy as a build would leave it, then damaged
-    folder = artifacts.cached(artifacts.base_dir(P), artifacts._manifest(P, "base", ("base",)),
+    folder = artifacts.cached(artifacts.base_dir(P), artifacts._manifest(P, "base", ("base",), trained=False),
                               _writer({"model.safetensors": "weights", "record.json": "{}"}))
     (folder / "model.safetensors").write_text("weight")
     with warnings.catch_warnings(record=True) as caught:

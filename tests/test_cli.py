@@ -123,7 +123,7 @@ def _fails_cleanly(capsys, argv, *want):
 
 @pytest.mark.parametrize("argv, want", [
     (["-p", "seed=abc"], ["seed='abc': must be an integer", "declares seed = 0"]),
-    (["-p", "nosuch=1"], ["no parameter(s) ['nosuch']", "valid: ['model_params', 'profile', 'seed', 'world_params']"]),
+    (["-p", "nosuch=1"], ["no parameter(s) ['nosuch']", "valid: ['model_params', 'profile', 'seed', 'train_seed', 'world_params']"]),
     (["-p", "seed=-1"], ["seed=-1: must be a non-negative integer"]),
     (["-p", "seed=1.5"], ["seed=1.5: must be an integer"]),
     (["-p", "world_params={n_entities: ten}"], ["world.n_entities='ten': must be an integer"]),
@@ -156,7 +156,7 @@ def test_cli_run_good_parameters_reach_the_kernel(capsys, monkeypatch, tmp_path)
     monkeypatch.setenv("DINT_RESULTS", str(tmp_path / "results"))
     monkeypatch.setattr(papermill, "execute_notebook", lambda src, out, parameters, **k: calls.append(parameters))
     assert main(["run", "06_resources", "--profile", "smoke", "-p", "alpha=1", "-p", "budgets=[1, 2]"]) == 0
-    assert calls == [{"profile": "smoke", "seed": 0, "n_resamples": 200, "alpha": 1, "budgets": [1, 2]}]
+    assert calls == [{"profile": "smoke", "seed": 0, "train_seed": 0, "n_resamples": 200, "alpha": 1, "budgets": [1, 2]}]
 
 
 def test_every_profile_sets_only_declared_notebook_parameters():

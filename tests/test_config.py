@@ -155,7 +155,7 @@ def test_profile_digest():
 
 def test_profile_asdict():
     d = load_profile("tiny").asdict()
-    assert set(d) == {"name", "seed", "reference", *SECTIONS} and d["reference"] == "world"
+    assert set(d) == {"name", "seed", "train_seed", "reference", *SECTIONS} and d["reference"] == "world"
     assert d["world"]["n_entities"] == 200
     assert d["base"]["n_layer"] == 2
 

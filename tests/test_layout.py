@@ -36,7 +36,7 @@ def layer(module: str) -> str:
         return parts[1]
     if module in ("dint.cli", "dint.__main__"):
         return "cli"
-    if module == "dint.claims":   # the registry judged on a pipeline's results
+    if module in ("dint.claims", "dint.replicated"):   # the registry judged on a pipeline's results (its runs pooled)
         return "claims"
     return "toolkit"
 

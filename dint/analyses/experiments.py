@@ -45,7 +45,7 @@ def rl_sweep(profile: Profile, *, rebuild: bool = False, progress: bool = False)
                 record = artifacts.intervention(profile, "rlhf", progress=progress)[2]
             else:
                 _, record = plan.rlhf(profile.interventions, w, sft_model, tok, rm, beta=float(beta),
-                                      seed=profile.seed, progress=progress)
+                                      seed=profile.train_seed, progress=progress)
             for c in record.extra["checkpoints"]:
                 rows.append({"beta": float(beta), **{k: v for k, v in c.items() if np.isscalar(v)},
                              "train_flops": record.train_flops, "wall_time": record.wall_time})

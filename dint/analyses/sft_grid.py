@@ -78,7 +78,7 @@ def train_grid(world, base, tokenizer, profile: Profile, *, epochs, shares, prog
     """SFT from ``base`` for every (epochs, share) pair, each scored on the held-out facts.
 
     Every run uses the profile's SFT config except ``epochs`` and the demonstrations
-    (`demo_subset` of `data.sft_demos` by the profile's seed). Returns the rows of
+    (`demo_subset` of `data.sft_demos` by the profile's training seed). Returns the rows of
     `heldout_items` per run, with the run's ``epochs``, ``data_share``, ``demos``, ``steps``,
     ``tokens``, ``train_flops``, ``n_params`` and ``wall_time``.
     """
@@ -88,10 +88,10 @@ def train_grid(world, base, tokenizer, profile: Profile, *, epochs, shares, prog
     demos = data.sft_demos(world)
     frames = []
     for share in shares:
-        subset = demo_subset(demos, share, seed=profile.seed)
+        subset = demo_subset(demos, share, seed=profile.train_seed)
         for e in epochs:
             model, record = sft.run(base, tokenizer, subset, profile.interventions.config("sft", epochs=e),
-                                    seed=profile.seed, progress=progress)
+                                    seed=profile.train_seed, progress=progress)
             items = heldout_items(model, tokenizer, world, profile)
             run = {"epochs": e, "data_share": share, "demos": len(subset), "steps": record.steps,
                    "tokens": record.tokens, "train_flops": record.train_flops, "n_params": record.n_params,

@@ -118,7 +118,7 @@ def train_flops(profile: Profile, steps) -> float:
 def _train_step(profile: Profile, step: str, model, tok, *, progress: bool):
     from ..interventions import plan, rag
 
-    cfg, w, seed = profile.interventions, artifacts.world(profile), profile.seed
+    cfg, w, seed = profile.interventions, artifacts.world(profile), profile.train_seed
     if step == "rl":
         rm, _, _ = artifacts.intervention(profile, "reward", progress=progress)
         return plan.rlhf(cfg, w, model, tok, rm, seed=seed, progress=progress)

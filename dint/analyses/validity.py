@@ -1,10 +1,11 @@
 """Validity of dint's tests and intervals, checked by simulation.
 
 Each check draws data with the structure the paper's comparisons have — paired binary outcomes
-with heterogeneous item difficulty, items clustered by fact, skewed per-item statistics — under
-a null (type-I error at alpha = 0.05), under an alternative (power at a stated effect) and with a
-known parameter (coverage at 0.95). Each uses its own seeded generator, so the table is the same
-on every run. ``dint validate`` prints the table and writes it where the paper includes it.
+with heterogeneous item difficulty, items clustered by fact, skewed per-item statistics, run
+estimates of world seeds x training seeds — under a null (type-I error at alpha = 0.05), under an
+alternative (power at a stated effect) and with a known parameter (coverage at 0.95). Each uses
+its own seeded generator, so the table is the same on every run. ``dint validate`` prints the
+table and writes it where the paper includes it.
 """
 from __future__ import annotations
 
@@ -98,6 +99,13 @@ def _unequal_clusters(rng, g=12, binary=False):
     if binary:
         return (rng.random(len(labels)) < rng.beta(1.0, 3.0, g)[labels]).astype(float), labels, 0.25
     return (rng.normal(0, np.sqrt(0.5), g)[labels] + rng.normal(0, np.sqrt(0.5), len(labels)), labels, 0.0)
+
+
+def _two_level(rng, w=5, t=2, var_world=1.0, var_train=0.5, mu=0.0):
+    """One estimate per run of w worlds x t training seeds nested in them: mu + world effect ~ N(0, var_world)
+    + training-run effect ~ N(0, var_train). Returns the estimates and each run's world."""
+    worlds = np.repeat(np.arange(w), t)
+    return (mu + rng.normal(0, np.sqrt(var_world), w)[worlds] + rng.normal(0, np.sqrt(var_train), w * t), worlds)
 
 
 def _covers(res, truth):
@@ -209,7 +217,16 @@ def checks(*, n_resamples: int = 999) -> list[Check]:
         err = selective.selective_error(thr, score[500:], correct[500:])["error_joint"]
         return err  # a realised rate, averaged (not a rejection)
 
+    def pooled_cover(rng):
+        y, worlds = _two_level(rng, mu=0.3)
+        return _covers(stats.pool(y, worlds), 0.3)
+
+    def pooled_null(rng):
+        y, worlds = _two_level(rng, mu=0.3)
+        return stats.pool(y, worlds, null=0.3).pvalue < ALPHA
+
     paired = "paired binary, 200 items, item difficulty ~ N(0, 1.5) logit"
+    runs = "5 worlds x 2 training runs, var_world 1, var_train 0.5"
     return [
         Check("mcnemar (exact)", "type-I error", paired, ALPHA, mcnemar("exact", 0.0)),
         Check("mcnemar (mid-p)", "type-I error", paired, ALPHA, mcnemar("mid-p", 0.0)),
@@ -245,6 +262,8 @@ def checks(*, n_resamples: int = 999) -> list[Check]:
         Check("share Wald test, clustered SE", "type-I error", "100 clusters of 1-4 rows, cluster share ~ Beta(2, 2)",
               ALPHA, share_null),
         Check("conformal abstention", "realised joint error", "score ~ U, P(correct) = score, 500/500", 0.1, conformal),
+        Check("pooled runs, t-interval on world means", "coverage", runs, LEVEL, pooled_cover),
+        Check("pooled runs, t-test on world means", "type-I error", runs, ALPHA, pooled_null),
     ]
 
 

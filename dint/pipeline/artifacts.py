@@ -19,8 +19,12 @@ an input), and a function that loads it (`world`, `base_model`, `intervention`, 
 Folders are written under a temporary name and renamed when complete, so nothing half-written looks
 finished.
 
-Artifacts of a profile as its config file defines it live under ``results/<profile>/``; a profile
-changed by overrides (a notebook's parameters) gets its own ``results/<profile>/variants/<hash>/``.
+Artifacts of a profile as its config file defines it live under ``results/<profile>/``. A run at other
+seeds (a replication's run, `dint.pipeline.config.replication`) lives in ``results/<profile>/runs/w<w>-t<t>/``;
+the world, the base model and its scores depend on the world seed only and are shared by the runs of a
+world (`world_root`): in ``results/<profile>/`` for the profile's own world seed, else in
+``results/<profile>/runs/w<w>/``. A profile changed by overrides (a notebook's parameters) gets its own
+``results/<profile>/variants/<hash>/`` for everything.
 """
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ import pandas as pd
 from .. import cache, models, realworld
 from . import paths
 from .. import world as world_mod
-from .config import Profile
+from .config import Profile, load_profile
 from ..scoring import score
 
 FORMAT = 2  # bump when an artifact's layout changes (2: file hashes and input digests in the manifest)
@@ -52,21 +56,42 @@ class ArtifactWarning(UserWarning):
     """A cached artifact did not match its manifest, or an artifact it was built from changed: it is rebuilt."""
 
 
+def _below(base: Path, profile: Profile) -> Path:
+    if profile.is_default():
+        return base
+    if profile.same_sections():
+        return base / "runs" / profile.run
+    return base / "variants" / profile.digest()
+
+
 def root(profile: Profile) -> Path:
-    """Folder of a profile's shared artifacts."""
-    base = paths.results(profile.name)
-    return base if profile.is_default() else base / "variants" / profile.digest()
+    """Folder of a run's artifacts and results: ``results/<profile>/`` at the profile's own seeds,
+    ``results/<profile>/runs/w<w>-t<t>/`` at other seeds, ``results/<profile>/variants/<hash>/`` with overrides."""
+    return _below(paths.results(profile.name), profile)
 
 
 def figures_root(profile: Profile) -> Path:
-    """Folder of a profile's figures: ``figures/<profile>/``, or a variant's own folder below it, as `root`."""
-    base = paths.figures(profile.name)
-    return base if profile.is_default() else base / "variants" / profile.digest()
+    """Folder of a run's figures: ``figures/<profile>/``, or the run's or variant's own folder below it, as `root`."""
+    return _below(paths.figures(profile.name), profile)
 
 
-def _manifest(profile: Profile, kind: str, sections: tuple[str, ...]) -> dict:
+def world_root(profile: Profile) -> Path:
+    """Folder of what a run's world seed alone fixes (the world, the base model, its scores), shared by the runs
+    of one world: ``results/<profile>/`` for the profile's own world seed, ``results/<profile>/runs/w<w>/`` for
+    another; a variant keeps its own (`root`)."""
+    if not profile.same_sections():
+        return root(profile)
+    own = load_profile(profile.name)
+    base = paths.results(profile.name)
+    return base if profile.seed == own.seed else base / "runs" / f"w{profile.seed}"
+
+
+def _manifest(profile: Profile, kind: str, sections: tuple[str, ...], *, trained: bool = True) -> dict:
+    """What an artifact depends on besides its inputs: its kind, the seeds (the training seed for what is
+    trained from the base model, ``trained``) and the profile's sections it reads."""
     d = profile.asdict()
-    return {"kind": kind, "seed": profile.seed, **{s: d[s] for s in sections}}
+    seeds = {"seed": profile.seed, **({"train_seed": profile.train_seed} if trained else {})}
+    return {"kind": kind, **seeds, **{s: d[s] for s in sections}}
 
 
 # ------------------------------------------------------------------------------ cache or build
@@ -283,15 +308,15 @@ def cached_table(folder: str | Path, manifest: Mapping, compute: Callable[[], pd
 
 # ------------------------------------------------------------------------------ world and base model
 def world_dir(profile: Profile) -> Path:
-    return root(profile) / "world"
+    return world_root(profile) / "world"
 
 
 def base_dir(profile: Profile) -> Path:
-    return root(profile) / "models" / "base"
+    return world_root(profile) / "models" / "base"
 
 
 def scores_dir(profile: Profile) -> Path:
-    return root(profile) / "scores" / "base"
+    return world_root(profile) / "scores" / "base"
 
 
 def ensure_world(profile: Profile, *, rebuild: bool = False) -> Path:
@@ -300,7 +325,7 @@ def ensure_world(profile: Profile, *, rebuild: bool = False) -> Path:
         w = (realworld.build if profile.real else world_mod.build)(profile.world, seed=profile.seed)
         w.save(tmp)
 
-    return cached(world_dir(profile), _manifest(profile, "world", ("world",)), build, rebuild=rebuild)
+    return cached(world_dir(profile), _manifest(profile, "world", ("world",), trained=False), build, rebuild=rebuild)
 
 
 def world(profile: Profile, *, rebuild: bool = False):
@@ -333,7 +358,7 @@ def ensure_base(profile: Profile, *, rebuild: bool = False, progress: bool = Tru
         models.save(model, tok, tmp)
         (tmp / "record.json").write_text(json.dumps(record, indent=1))
 
-    return cached(base_dir(profile), _manifest(profile, "base", sections), build, inputs=inputs, rebuild=rebuild)
+    return cached(base_dir(profile), _manifest(profile, "base", sections, trained=False), build, inputs=inputs, rebuild=rebuild)
 
 
 def base_model(profile: Profile, *, rebuild: bool = False, progress: bool = True):
@@ -415,7 +440,7 @@ def load_intervention(profile: Profile, name: str, folder: Path):
     model, tok = models.load(folder, device=_device(profile))
     if name == "rag":
         cfg = profile.interventions
-        store = retrieval.build_store(world(profile), cfg.config("store"), seed=profile.seed)
+        store = retrieval.build_store(world(profile), cfg.config("store"), seed=profile.train_seed)
         policy = rag.RAGPolicy(model, tok, store, retrieval.make_retriever("bm25", store), k=cfg.config("rag").k)
         return policy, tok, record
     return model, tok, record
@@ -443,13 +468,13 @@ def ensure_intervention(profile: Profile, name: str, *, rebuild: bool = False, p
         if name == "rlhf":
             start, _, _ = intervention(profile, "sft", progress=progress)
             rm, _, _ = intervention(profile, "reward", progress=progress)
-            model, record = plan.rlhf(cfg, w, start, tok, rm, seed=profile.seed, progress=progress)
+            model, record = plan.rlhf(cfg, w, start, tok, rm, seed=profile.train_seed, progress=progress)
         elif name == "rag":
             policy, record = rag.run(base, tok, w, cfg.config("rag"), store_config=cfg.config("store"),
-                                     retriever="bm25", seed=profile.seed, progress=progress)
+                                     retriever="bm25", seed=profile.train_seed, progress=progress)
             model = policy.model
         else:
-            model, record = plan.build(name, cfg, w, base, tok, seed=profile.seed, progress=progress)
+            model, record = plan.build(name, cfg, w, base, tok, seed=profile.train_seed, progress=progress)
         if name == "reward":
             model.save(tmp)
         else:
@@ -501,5 +526,5 @@ def base_scores(profile: Profile, *, rebuild: bool = False) -> pd.DataFrame:
             return score_world(model, tok, w, profile)
 
     inputs = {"world": ensure_world(profile), "base": ensure_base(profile)}
-    return cached_table(scores_dir(profile), _manifest(profile, "scores", ("world", "base", "scoring")), compute,
+    return cached_table(scores_dir(profile), _manifest(profile, "scores", ("world", "base", "scoring"), trained=False), compute,
                         file="scores.parquet", inputs=inputs, rebuild=rebuild)

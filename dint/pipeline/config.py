@@ -1,6 +1,6 @@
 """Profiles: the sizes of a whole run, read from ``config/<profile>.yaml``.
 
-A profile fixes the seed and every component's config (the world, the base model, the scorer, the
+A profile fixes the seeds and every component's config (the world, the base model, the scorer, the
 interventions). Its ``reference`` says what the claims are checked against: ``world`` (the
 synthetic reference world, `dint.world`, and a base model pretrained on its corpus) or ``real``
 (real facts, `dint.realworld`, and a pretrained model loaded from local files,
@@ -32,6 +32,8 @@ from ..lazy import LazyModule
 from ..scoring import ScoringConfig
 
 SECTIONS = ("world", "base", "scoring", "interventions")
+# the keys of a profile's file
+KEYS = ("profile", "seed", "train_seed", "reference", "replication", "notebooks", *SECTIONS)
 REFERENCES = ("world", "real")
 
 
@@ -40,12 +42,18 @@ class Profile:
     """One run's configuration."""
 
     name: str                          # the profile's file name in config/
-    seed: int                          # the only source of randomness in the run
+    seed: int                          # the world seed: the world, its split, the base model's pretraining
     world: world.WorldConfig | realworld.RealWorldConfig
     base: models.BaseModelConfig | models.PretrainedConfig
     scoring: ScoringConfig
     interventions: InterventionsConfig
     reference: str = "world"           # "world" (synthetic) or "real"; see the module docstring
+    # the training seed: every intervention, stack, sampling and resampling (None: the world seed)
+    train_seed: int | None = None
+
+    def __post_init__(self):
+        if self.train_seed is None:
+            object.__setattr__(self, "train_seed", self.seed)
 
     @property
     def real(self) -> bool:
@@ -56,14 +64,24 @@ class Profile:
         return asdict(self)
 
     def digest(self, *sections: str) -> str:
-        """A short hash of the seed and the given sections (all when none): names cached artifacts."""
+        """A short hash of the seeds and the given sections (all when none): names cached artifacts."""
         d = self.asdict()
         parts = {s: d[s] for s in (sections or SECTIONS)}
-        return key(self.seed, parts)[:12]
+        return key([self.seed, self.train_seed], parts)[:12]
 
     def is_default(self) -> bool:
         """True when this profile is exactly its file's, without overrides."""
         return self == load_profile(self.name)
+
+    def same_sections(self, *sections: str) -> bool:
+        """True when the given sections (all when none) are the file's, whatever the seeds."""
+        d, own = self.asdict(), load_profile(self.name).asdict()
+        return all(d[s] == own[s] for s in (sections or SECTIONS)) and self.reference == own["reference"]
+
+    @property
+    def run(self) -> str:
+        """The run's name in a replication: ``w<world seed>-t<training seed>``."""
+        return f"w{self.seed}-t{self.train_seed}"
 
 
 def profiles() -> list[str]:
@@ -264,13 +282,17 @@ def _read(name: str) -> dict:
     return raw
 
 
-def load_profile(name: str = "tiny", *, seed: int | None = None, **overrides: dict) -> Profile:
+def load_profile(name: str = "tiny", *, seed: int | None = None, train_seed: int | None = None,
+                 **overrides: dict) -> Profile:
     """Read ``config/<name>.yaml`` and apply overrides, checking every name, type and range first.
 
     Parameters
     ----------
     name : profile name (``smoke``, ``tiny``, ...)
-    seed : replaces the profile's seed when given
+    seed : replaces the profile's world seed when given (``seed`` in the file: the world, its split and the
+        base model's pretraining)
+    train_seed : replaces the profile's training seed when given (``train_seed`` in the file, by default its
+        ``seed``: every intervention, stack, sampling and resampling)
     **overrides : per section (``world``, ``base``, ``scoring``, ``interventions``), a mapping of
         field -> value
 
@@ -285,10 +307,9 @@ def load_profile(name: str = "tiny", *, seed: int | None = None, **overrides: di
     """
     raw = _read(name)
     where = f"config/{name}.yaml"
-    unknown = sorted(set(raw) - {"profile", "seed", "reference", "notebooks", *SECTIONS})
+    unknown = sorted(set(raw) - set(KEYS))
     if unknown:
-        raise ValueError(f"{where} has unknown key(s) {unknown}; valid: profile, seed, reference, "
-                         f"notebooks, {', '.join(SECTIONS)}")
+        raise ValueError(f"{where} has unknown key(s) {unknown}; valid: {', '.join(KEYS)}")
     reference = raw.get("reference", "world")
     if reference not in REFERENCES:
         raise ValueError(f"{where}: reference={reference!r}; choose one of {REFERENCES}")
@@ -301,6 +322,12 @@ def load_profile(name: str = "tiny", *, seed: int | None = None, **overrides: di
         seed = raw.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"{source}seed={seed!r}: must be a non-negative integer, e.g. 0")
+    if train_seed is None:
+        train_seed = raw.get("train_seed", raw.get("seed", 0))
+        if not isinstance(train_seed, int) or isinstance(train_seed, bool) or train_seed < 0:
+            raise ValueError(f"{where}: train_seed={train_seed!r}: must be a non-negative integer, e.g. 0")
+    elif not isinstance(train_seed, int) or isinstance(train_seed, bool) or train_seed < 0:
+        raise ValueError(f"train_seed={train_seed!r}: must be a non-negative integer, e.g. 0")
     parts = {}
     for s in SECTIONS:
         values = {}
@@ -319,7 +346,7 @@ def load_profile(name: str = "tiny", *, seed: int | None = None, **overrides: di
         except ValueError as e:   # a range the config's own checks enforce
             source = where + (" with overrides" if overrides.get(s) else "")
             raise ValueError(f"{source}: {e}") from None
-    return Profile(name=name, seed=seed, reference=reference, **parts)
+    return Profile(name=name, seed=seed, train_seed=train_seed, reference=reference, **parts)
 
 
 def profile_notebooks(name: str) -> dict:
@@ -341,6 +368,53 @@ def notebook_parameters(name: str, notebook: str) -> dict:
     return profile_notebooks(name).get(notebook, {})
 
 
-def with_seed(profile: Profile, seed: int) -> Profile:
-    """The same profile with another seed."""
-    return replace(profile, seed=seed)
+def with_seed(profile: Profile, seed: int, train_seed: int | None = None) -> Profile:
+    """The same profile with another world seed (and training seed: by default the profile's own)."""
+    return replace(profile, seed=seed, train_seed=profile.train_seed if train_seed is None else train_seed)
+
+
+@dataclass(frozen=True)
+class Replication:
+    """The runs of a profile's replication (its ``replication`` section): every world seed with every
+    training seed, the training seeds nested in the worlds."""
+
+    world_seeds: tuple[int, ...]
+    train_seeds: tuple[int, ...]
+
+    def runs(self) -> list[tuple[int, int]]:
+        """(world seed, training seed) of every run, world by world."""
+        return [(w, t) for w in self.world_seeds for t in self.train_seeds]
+
+    def __len__(self) -> int:
+        return len(self.world_seeds) * len(self.train_seeds)
+
+
+def replication(name: str) -> Replication:
+    """A profile's replication: its file's ``replication`` section (``world_seeds``, ``train_seeds``: lists of
+    distinct non-negative integers), or the one run at its own seeds when it has none.
+
+    Raises
+    ------
+    ValueError naming the key and the fix.
+    """
+    raw = _read(name)
+    where = f"config/{name}.yaml replication"
+    P = load_profile(name)
+    section = raw.get("replication")
+    if section is None:
+        return Replication((P.seed,), (P.train_seed,))
+    if not isinstance(section, dict):
+        raise ValueError(f"{where}: give a mapping with world_seeds and train_seeds, e.g. "
+                         "{world_seeds: [0, 1, 2, 3, 4], train_seeds: [0, 1]}")
+    unknown = sorted(set(section) - {"world_seeds", "train_seeds"})
+    if unknown:
+        raise ValueError(f"{where} has unknown key(s) {unknown}; valid: world_seeds, train_seeds")
+    seeds = {}
+    for k in ("world_seeds", "train_seeds"):
+        v = section.get(k)
+        if (not isinstance(v, list) or not v or len(set(v)) != len(v)
+                or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)):
+            raise ValueError(f"{where}.{k}={v!r}: must be a non-empty list of distinct non-negative integers, "
+                             "e.g. [0, 1]")
+        seeds[k] = tuple(v)
+    return Replication(seeds["world_seeds"], seeds["train_seeds"])

@@ -64,13 +64,14 @@ def lines(notebook: str, numbers: dict) -> list[str]:
     return out
 
 
-def write(profile: str, output: str | Path | None = None, *, seed: int | None = None) -> Path:
-    """Collect every notebook's numbers of a profile (at another ``seed`` than its own, if given: that
+def write(profile: str, output: str | Path | None = None, *, seed: int | None = None,
+          train_seed: int | None = None) -> Path:
+    """Collect every notebook's numbers of a profile (at other seeds than its own, if given: that
     run's folder) into one ``.tex`` file of macros."""
     from . import artifacts
     from .config import load_profile
 
-    folder = artifacts.root(load_profile(profile, seed=seed))
+    folder = artifacts.root(load_profile(profile, seed=seed, train_seed=train_seed))
     files = sorted(folder.glob("*/numbers.json"))
     if not files:
         raise FileNotFoundError(f"no numbers.json under {folder}; run the pipeline for profile {profile!r} first")

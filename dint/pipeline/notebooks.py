@@ -102,15 +102,38 @@ def _profile_arguments(name: str) -> dict:
                                                                        getattr(node.func, "attr", None))):
                 continue
             for kw in node.keywords:
-                if kw.arg in ("seed", *SECTIONS) and isinstance(kw.value, ast.Name) and kw.value.id in declared:
+                if kw.arg in ("seed", "train_seed", *SECTIONS) and isinstance(kw.value, ast.Name) and kw.value.id in declared:
                     out[kw.arg] = kw.value.id
     return out
 
 
-def run(name: str, *, profile: str = "tiny", seed: int | None = None, parameters: dict | None = None,
-        output: str | Path | None = None, progress: bool = True) -> Path:
+def _parameters(name: str, profile: str, seed: int | None, train_seed: int | None, parameters: dict | None):
+    """The checked parameters of a notebook's run and the profile it loads (see `run`)."""
+    P = load_profile(profile, seed=seed, train_seed=train_seed)   # a bad profile or seed fails here
+    path(name)
+    available = sorted(q.stem for q in paths.notebooks().glob("*.ipynb"))
+    unknown = sorted(set(profile_notebooks(profile)) - set(available))
+    if unknown:
+        raise ValueError(f"config/{profile}.yaml notebooks: unknown notebook(s) {unknown}; available: {available}")
+    section, given = notebook_parameters(profile, name), parameters or {}
+    for where, values in ((f"config/{profile}.yaml notebooks.{name}", section), ("notebook parameters", given)):
+        check_parameters(name, values, where=where)
+        if values.get("profile", profile) != profile:
+            raise ValueError(f"{where}: profile={values['profile']!r} differs from the run's profile {profile!r}: "
+                             "choose the profile with --profile (profile=), not as a parameter")
+    params = {"profile": profile, "seed": P.seed, "train_seed": P.train_seed, **section, **given}
+    # the notebook's own load_profile call, with its overrides (seed, world_params, ...), made here first
+    try:
+        ran = load_profile(profile, **{kw: params[p] for kw, p in _profile_arguments(name).items() if p in params})
+    except ValueError as e:
+        raise ValueError(f"parameters of {name}: {e}") from None
+    return params, ran
+
+
+def run(name: str, *, profile: str = "tiny", seed: int | None = None, train_seed: int | None = None,
+        parameters: dict | None = None, output: str | Path | None = None, progress: bool = True) -> Path:
     """Execute a notebook with Papermill; the executed copy goes to ``results/<profile>/notebooks/`` (a run
-    with another seed or overrides: to that run's folder, `dint.pipeline.artifacts.root`).
+    at other seeds or with overrides: to that run's folder, `dint.pipeline.artifacts.root`).
 
     Parameters come from, in increasing precedence: the notebook's parameters cell, the profile's
     ``notebooks`` section (`dint.pipeline.config.notebook_parameters`), and ``parameters``. The profile, the
@@ -124,24 +147,8 @@ def run(name: str, *, profile: str = "tiny", seed: int | None = None, parameters
     -------
     the path of the executed notebook
     """
-    P = load_profile(profile, seed=seed)   # a bad profile or seed fails here
     src = path(name)
-    available = sorted(q.stem for q in paths.notebooks().glob("*.ipynb"))
-    unknown = sorted(set(profile_notebooks(profile)) - set(available))
-    if unknown:
-        raise ValueError(f"config/{profile}.yaml notebooks: unknown notebook(s) {unknown}; available: {available}")
-    section, given = notebook_parameters(profile, name), parameters or {}
-    for where, values in ((f"config/{profile}.yaml notebooks.{name}", section), ("notebook parameters", given)):
-        check_parameters(name, values, where=where)
-        if values.get("profile", profile) != profile:
-            raise ValueError(f"{where}: profile={values['profile']!r} differs from the run's profile {profile!r}: "
-                             "choose the profile with --profile (profile=), not as a parameter")
-    params = {"profile": profile, "seed": P.seed, **section, **given}
-    # the notebook's own load_profile call, with its overrides (seed, world_params, ...), made here first
-    try:
-        ran = load_profile(profile, **{kw: params[p] for kw, p in _profile_arguments(name).items() if p in params})
-    except ValueError as e:
-        raise ValueError(f"parameters of {name}: {e}") from None
+    params, ran = _parameters(name, profile, seed, train_seed, parameters)
     import papermill as pm
 
     from . import artifacts
@@ -157,4 +164,45 @@ def run(name: str, *, profile: str = "tiny", seed: int | None = None, parameters
         if out.exists():
             out.replace(out.with_suffix(".failed.ipynb"))
         raise
+    return out
+
+
+def execute(names, *, profile: str = "tiny", seed: int | None = None, train_seed: int | None = None) -> list[Path]:
+    """Execute notebooks' code in this process, one after another, each in a namespace of its own: what a
+    replication's runs use (`dint.pipeline.replication`), which need each notebook's ``numbers.json`` and
+    tables but neither a kernel per notebook nor an executed copy.
+
+    The parameters are `run`'s (the notebook's parameters cell, then the profile's ``notebooks`` section, the
+    seeds); they are set right after the parameters cell, where Papermill injects them. Figures go to the run's
+    folder (`dint.pipeline.artifacts.figures_root`). A notebook that fails raises, and its ``numbers.json`` is
+    not written (a notebook writes it in its last cell).
+
+    Returns
+    -------
+    the paths of the ``numbers.json`` written, in the order of ``names``
+    """
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import report
+
+    checked = [(name, *_parameters(name, profile, seed, train_seed, None)) for name in names]   # all, before any runs
+    out = []
+    cwd = os.getcwd()
+    try:
+        os.chdir(paths.notebooks())
+        for name, params, ran in checked:
+            namespace = {"__name__": "__main__", "display": lambda *args, **kwargs: None}
+            for cell in _cells(name):
+                exec(compile("".join(cell["source"]), f"{name}.ipynb", "exec"), namespace)
+                if "parameters" in cell.get("metadata", {}).get("tags", []):
+                    namespace.update(params)
+            plt.close("all")
+            out.append(report.Outputs(name, ran).folder / "numbers.json")
+    finally:
+        os.chdir(cwd)
     return out

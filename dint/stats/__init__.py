@@ -18,19 +18,25 @@ if TYPE_CHECKING:   # where each name lives; it is imported on first use (scipy 
     from .intervals import bootstrap_mean, paired_bootstrap, pearson, proportion, ratio_of_means
     from .multiple import adjust, holm
     from .permutation import paired_permutation_test
+    from .pooling import Pooled, agreement, mixedlm_components, pool, prediction_interval
     from .result import ROW, ConfidenceInterval, Result, results
 
 __all__ = [
     "ROW",
     "ConfidenceInterval",
+    "Pooled",
     "Result",
     "adjust",
+    "agreement",
     "bootstrap_mean",
     "cluster_bootstrap",
     "holm",
+    "mixedlm_components",
     "paired_bootstrap",
     "paired_permutation_test",
     "pearson",
+    "pool",
+    "prediction_interval",
     "proportion",
     "ratio_of_means",
     "results",
@@ -39,9 +45,10 @@ __all__ = [
 _HOME = {"ROW": "result", "ConfidenceInterval": "result", "Result": "result", "adjust": "multiple", "bootstrap_mean": "intervals",
          "cluster_bootstrap": "clustered", "holm": "multiple", "paired_bootstrap": "intervals", "paired_permutation_test": "permutation",
          "pearson": "intervals", "proportion": "intervals", "ratio_of_means": "intervals", "results": "result",
-         "share_test": "clustered"}
+         "share_test": "clustered", "Pooled": "pooling", "agreement": "pooling", "mixedlm_components": "pooling",
+         "pool": "pooling", "prediction_interval": "pooling"}
 _modules, _dir = submodules(__name__, ("checks", "clustered", "fits", "intervals", "multiple", "permutation",
-                                          "proportions", "resampling", "result"), globals())
+                                          "pooling", "proportions", "resampling", "result"), globals())
 
 
 def __getattr__(name):

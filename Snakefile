@@ -106,10 +106,12 @@ PRIORITY = {"world": 50, "base": 50, "sft": 40, "reward": 40, "rlhf": 30, "dpo":
 # (`dint execute`), in results/<profile>/runs/w<w>-t<t>/; a world's base model is pretrained once for its runs
 # (results/<profile>/runs/w<w>/). `dint replication` pools them. Only the profile's own run has replication runs;
 # a run at other seeds (--config seed=...) is one run.
-REPLICATED = SEED is None and TRAIN_SEED is None and len(REPLICATION) > 1
+# (a profile without a replication section is its one run, judged and quoted the same way)
+REPLICATED = SEED is None and TRAIN_SEED is None
 OTHER_RUNS = [(w, t) for w, t in REPLICATION.runs() if (w, t) != (P.seed, P.train_seed)] if REPLICATED else []
 RUNS_DIR = f"{R}/runs"
 REPLICATION_OUT = f"{R}/replication/claims.parquet"
+REPLICATION_NUMBERS = f"{R}/replication/numbers.json"   # the replication's numbers the paper quotes (macros)
 
 
 def run_folder(w, t):
@@ -333,7 +335,7 @@ rule card:
 rule macros:
     threads: 1
     input: code("dint.pipeline.macros"), expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS),
-           expand(f"{R}/card_{{model}}/numbers.json", model=CARDS)
+           expand(f"{R}/card_{{model}}/numbers.json", model=CARDS), [REPLICATION_NUMBERS] if REPLICATED else []
     output: f"{R}/macros.tex"
     log: f"{R}/logs/macros.log"
     benchmark: f"{R}/timings/macros.tsv"
@@ -399,7 +401,7 @@ rule replication:
         "paper/world.tex" if not P.real else "paper/real.tex",
         expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS),
         [f"{RUNS_DIR}/w{w}-t{t}/{nb}/numbers.json" for w, t in OTHER_RUNS for nb in NOTEBOOKS],
-    output: REPLICATION_OUT
+    output: REPLICATION_OUT, REPLICATION_NUMBERS
     log: f"{R}/logs/replication.log"
     benchmark: f"{R}/timings/replication.tsv"
     shell: job("replication", run=f"--profile {PROFILE}")

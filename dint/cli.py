@@ -150,7 +150,7 @@ def _execute(args):
 def _replication(args):
     from . import claims, replicated
     from .analyses import replication
-    from .pipeline import artifacts
+    from .pipeline import artifacts, report
     from .pipeline.config import load_profile
 
     P = load_profile(args.profile)
@@ -163,6 +163,7 @@ def _replication(args):
     runs.to_parquet(folder / "runs.parquet", index=False)
     table.to_parquet(folder / "claims.parquet", index=False)
     agreement.to_parquet(folder / "agreement.parquet", index=False)
+    numbers = report.Outputs("replication", P).numbers(replicated.paper_numbers(runs, agreement))
     K = runs["run"].nunique()
     shown = table.assign(held=[f"{h:.0f} of {K}" if h == h else "" for h in table["held"]]).round(
         {"estimate": 3, "ci_low": 3, "ci_high": 3, "var_world": 4, "var_train": 4})
@@ -170,7 +171,7 @@ def _replication(args):
                  "verdict"]].to_string(index=False))
     print("\nthe estimates the paper quotes: how often a run's estimate falls inside an interval of other runs")
     print(agreement.round({"share": 3}).to_string(index=False))
-    print(f"replication -> {folder}")
+    print(f"replication -> {folder} (the paper's numbers: {numbers.name})")
     print(claims.summary(table, runs=K))
 
 

@@ -25,7 +25,7 @@ from . import claims
 from .pipeline import macros
 from .stats import pooling
 
-__all__ = ["agreement", "judge", "numbers", "paper_text", "pooled_results", "quoted", "verdicts"]
+__all__ = ["agreement", "judge", "numbers", "paper_numbers", "paper_text", "pooled_results", "quoted", "verdicts"]
 
 
 def numbers(registry: claims.Registry) -> dict[tuple[str, str], float]:
@@ -70,15 +70,20 @@ def pooled_results(registry: claims.Registry, runs: pd.DataFrame, *, level: floa
     return results, pd.DataFrame(rows, columns=["notebook", "key", "var_world", "var_train", "n_worlds", "n_runs"])
 
 
+def _results(runs: pd.DataFrame) -> dict:
+    """One run's rows as `dint.claims.judge` reads them: ``{notebook: {key: {estimate, ci_low, ci_high, pvalue}}}``."""
+    results: dict[str, dict] = {}
+    for r in runs.itertuples(index=False):
+        results.setdefault(r.notebook, {})[r.key] = {"estimate": r.estimate, "ci_low": r.ci_low,
+                                                     "ci_high": r.ci_high, "pvalue": r.pvalue}
+    return results
+
+
 def _per_run(registry: claims.Registry, runs: pd.DataFrame, reference: str) -> pd.DataFrame:
     """`dint.claims.judge` on each run alone: one row per run and registry entry (``run, id, verdict``)."""
     out = []
     for run, sub in runs.groupby("run", sort=False):
-        results: dict[str, dict] = {}
-        for r in sub.itertuples(index=False):
-            results.setdefault(r.notebook, {})[r.key] = {"estimate": r.estimate, "ci_low": r.ci_low,
-                                                         "ci_high": r.ci_high, "pvalue": r.pvalue}
-        t = claims.judge(registry, results, reference=reference)
+        t = claims.judge(registry, _results(sub), reference=reference)
         out.append(t[["id", "verdict"]].assign(run=run))
     return pd.concat(out, ignore_index=True)
 
@@ -88,12 +93,16 @@ def judge(registry: claims.Registry, runs: pd.DataFrame, *, reference: str = "wo
 
     Returns
     -------
-    `dint.claims.judge`'s table on the pooled numbers, with ``var_world``, ``var_train`` (the variance
-    components of the entry's number), ``held`` (runs whose own verdict is ``supported``, or ``passed`` for a
+    `dint.claims.judge`'s table on the pooled numbers (one run: on its own numbers), with ``var_world``,
+    ``var_train`` (the variance components of the entry's number), ``held`` (runs whose own verdict is ``supported``, or ``passed`` for a
     sanity check) and ``runs`` (K)
     """
-    results, components = pooled_results(registry, runs)
-    table = claims.judge(registry, results, reference=reference)
+    if runs["run"].nunique() == 1:   # one run: its own verdicts, nothing to pool
+        components = pd.DataFrame(columns=["notebook", "key", "var_world", "var_train"])
+        table = claims.judge(registry, _results(runs), reference=reference)
+    else:
+        results, components = pooled_results(registry, runs)
+        table = claims.judge(registry, results, reference=reference)
     keys = pd.DataFrame({"id": [c.id for c in registry.claims],
                          "notebook": [c.notebook for c in registry.claims],
                          "key": [c.number.split("/")[1] for c in registry.claims]})
@@ -177,6 +186,35 @@ def agreement(runs: pd.DataFrame, numbers: pd.DataFrame, *, level: float = 0.95)
     rows = [{"interval": k, "inside": int(round(c[0])), "n": c[1], "share": c[0] / c[1] if c[1] else np.nan,
              "numbers": c[2]} for k, c in counts.items()]
     return pd.DataFrame(rows)
+
+
+def paper_numbers(runs: pd.DataFrame, agreement_table: pd.DataFrame, *, level: float = 0.95) -> dict:
+    """The replication's numbers the paper quotes (``results/<profile>/replication/numbers.json``, so the macros
+    ``\\ReplicationRuns``, ...): its design and `agreement`'s shares.
+
+    Returns
+    -------
+    dict: ``runs``, ``worlds``, ``train_seeds``; for each interval of `agreement` (``one_run``, ``pooled``,
+    ``prediction``) its ``_share`` of estimates inside and ``_n`` comparisons; ``quoted_numbers``; the intervals'
+    ``level_percent``; ``sampling_only_share``, the share of pairs in which one run's interval would hold the
+    other's estimate if runs differed by item sampling alone (independent, one standard error:
+    ``2 Φ(z / √2) − 1``, 0.834 at 95%)
+    """
+    from scipy import stats as sps
+
+    a = agreement_table.set_index("interval")
+    z = float(sps.norm.ppf((1 + level) / 2))
+    out = {"runs": int(runs["run"].nunique()), "worlds": int(runs["world_seed"].nunique()),
+           "train_seeds": int(runs["train_seed"].nunique()),
+           "quoted_numbers": int(a.loc["one run's interval", "numbers"]), "level_percent": round(100 * level),
+           # the share if runs differed by item sampling alone: two independent estimates with one standard error
+           "sampling_only_share": float(2 * sps.norm.cdf(z / np.sqrt(2)) - 1)}
+    for name, row in (("one_run", "one run's interval"), ("pooled", "pooled interval, one world left out"),
+                      ("prediction", "prediction interval, one world left out")):
+        share = a.loc[row, "share"]
+        out[f"{name}_share"] = None if pd.isna(share) else float(share)
+        out[f"{name}_n"] = int(a.loc[row, "n"])
+    return out
 
 
 def verdicts(profile: str, *, registry: claims.Registry | None = None) -> tuple[pd.DataFrame, int]:

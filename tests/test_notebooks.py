@@ -7,7 +7,8 @@ import nbformat
 import pytest
 
 from dint import plot
-from dint.pipeline import notebooks, paths
+from dint.pipeline import artifacts, notebooks, paths
+from dint.pipeline.config import load_profile
 
 NOTEBOOKS = sorted(p.stem for p in paths.notebooks().glob("*.ipynb"))
 
@@ -60,6 +61,19 @@ def test_notebook_00_reproducible(tmp_path, monkeypatch):
         notebooks.run("00_base_model", profile="smoke", output=tmp_path / f"00-{i}.ipynb", progress=False)
         runs.append(json.loads(Path(tmp_path / f"r{i}" / "smoke" / "00_base_model" / "numbers.json").read_text()))
     assert runs[0] == runs[1]
+
+
+def test_execute_in_one_process_gives_papermills_numbers(tmp_path):
+    """`notebooks.execute` (a replication's runs: every notebook in one process) writes the numbers a Papermill
+    run of the same notebook writes, bit for bit."""
+    notebooks.run("00_base_model", profile="smoke", train_seed=3, output=tmp_path / "00.ipynb", progress=False)
+    P = load_profile("smoke", train_seed=3)
+    path = artifacts.root(P) / "00_base_model" / "numbers.json"
+    by_papermill = json.loads(path.read_text())
+    path.unlink()
+    assert notebooks.execute(["00_base_model"], profile="smoke", train_seed=3) == [path]
+    assert json.loads(path.read_text()) == by_papermill
+    assert by_papermill["profile"]["train_seed"] == 3 and "runs" in path.parts
 
 
 def test_run_iv():

@@ -53,6 +53,16 @@ def test_every_macro_the_paper_uses_is_generated_on_smoke():
         if not (paths.results("smoke") / name / "numbers.json").exists():
             notebooks.run(name, profile="smoke", output=paths.results("smoke") / "notebooks" / f"{name}.ipynb",
                           progress=False)
+    # the replication's numbers, as `dint replication` writes them (here from the one run: their names)
+    from dint import replicated
+    from dint.analyses import replication
+    from dint.pipeline import report
+    from dint.pipeline.config import load_profile
+
+    P = load_profile("smoke")
+    runs = replication.read_run(P)
+    agreement = replicated.agreement(runs, replicated.quoted(runs, BODIES["world"].read_text()))
+    report.Outputs("replication", P).numbers(replicated.paper_numbers(runs, agreement))
     generated = set(re.findall(r"\\newcommand\{\\([A-Za-z]+)\}", macros.write("smoke").read_text()))
     missing = sorted(used - generated - {"Huge", "LaTeX"})
     assert not missing, f"paper/main.tex uses macros no notebook generates: {missing}"

@@ -113,6 +113,39 @@ def test_every_job_writes_a_log(smoke_plan):
     assert len({log[0] for _, log in jobs}) == len(jobs)   # one log per job
 
 
+def _rel(path):
+    """A planned path from its ``results/`` or ``figures/`` folder on (the tests send them to a temporary folder)."""
+    return re.sub(r"^.*?(?=(results|figures)/)", "", path)
+
+
+def test_the_replication_plans_each_other_run_once(smoke_plan):
+    """smoke's replication is 2 worlds × 1 training seed: its own run (the rules above) and run w1-t0, whose world
+    is pretrained in a job of its own, trained in one job and whose notebooks run in one; then the pooling."""
+    rules = [r for r, _, _, _ in smoke_plan]
+    assert {r: rules.count(r) for r in ("run_world", "run_train", "run_notebooks", "replication")} == {
+        "run_world": 1, "run_train": 1, "run_notebooks": 1, "replication": 1}
+    outputs = {r: [_rel(o) for o in outs] for r, _, outs, _ in smoke_plan}
+    assert outputs["run_world"] == ["results/smoke/runs/w1/scores/base/manifest.json"]
+    assert outputs["run_train"] == ["results/smoke/runs/w1-t0/run.json"]
+    assert len(outputs["run_notebooks"]) == len(notebooks.NOTEBOOKS)
+    assert set(outputs["replication"]) == {"results/smoke/replication/claims.parquet",
+                                           "results/smoke/replication/numbers.json"}
+    inputs = {r: [_rel(i) for i in ins] for r, ins, _, _ in smoke_plan}
+    assert "results/smoke/runs/w1/scores/base/manifest.json" in inputs["run_train"]
+    assert {f"results/smoke/{nb}/numbers.json" for nb in notebooks.NOTEBOOKS} <= set(inputs["replication"])
+    assert "results/smoke/replication/numbers.json" in inputs["macros"]
+
+
+def test_one_run_at_other_seeds_is_one_run_with_its_world_apart(tmp_path):
+    jobs = _jobs(_dry_run(paths.root(), "profile=smoke", "seed=1", "train_seed=2", results=tmp_path))
+    rules = {r for r, _, _, _ in jobs}
+    assert not rules & {"run_world", "run_train", "run_notebooks", "replication"}
+    outputs = {_rel(o) for _, _, outs, _ in jobs for o in outs}
+    assert "results/smoke/runs/w1/world/manifest.json" in outputs
+    assert "results/smoke/runs/w1-t2/models/sft/manifest.json" in outputs
+    assert "results/smoke/runs/w1-t2/00_base_model/numbers.json" in outputs
+
+
 def test_real_profile_plans_exactly_its_stacks(tmp_path):
     from dint.pipeline import config
     from dint.analyses import stacks

@@ -171,3 +171,14 @@ def test_the_profile_files_replication_sections_parse():
         assert len(config.replication(name)) >= 1
         if "replication" in raw:
             assert (load_profile(name).seed, load_profile(name).train_seed) in config.replication(name).runs()
+
+
+def test_the_papers_numbers_of_a_replication():
+    runs = _runs({("n", "k"): [0.0, 1.0, 2.0, 10.0], ("n", "j"): [1.0, 1.1, 0.9, 1.0]}, worlds=(0, 1, 2, 3),
+                 trains=(0, 0, 0, 0), width=1.5)
+    numbers = pd.DataFrame({"notebook": ["n", "n"], "key": ["k", "j"]})
+    out = replicated.paper_numbers(runs, replicated.agreement(runs, numbers))
+    assert (out["runs"], out["worlds"], out["train_seeds"], out["quoted_numbers"]) == (4, 4, 1, 2)
+    assert out["one_run_n"] == 24 and out["one_run_share"] == pytest.approx((4 + 12) / 24)
+    assert out["prediction_n"] == out["pooled_n"] == 8
+    assert 0 <= out["pooled_share"] <= out["prediction_share"] <= 1   # the prediction interval is the wider

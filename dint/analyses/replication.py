@@ -21,9 +21,10 @@ import pandas as pd
 
 from ..pipeline import artifacts
 from ..pipeline.config import Profile, load_profile, notebook_parameters, replication
+from ..pipeline.notebooks import NOTEBOOKS
 from . import experiments, sft_grid, stacks
 
-__all__ = ["INTERVENTIONS", "ANSWERING", "build", "collect", "profiles", "reward_forms", "trained_stacks"]
+__all__ = ["INTERVENTIONS", "ANSWERING", "build", "collect", "profiles", "read_run", "reward_forms", "trained_stacks"]
 
 # the interventions every run trains (the reward model is a step of RLHF, not an answering model)
 INTERVENTIONS = ("sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag")
@@ -91,39 +92,47 @@ def build(profile: Profile, *, rebuild: bool = False, progress: bool = False,
     return built
 
 
+def read_run(profile: Profile) -> pd.DataFrame:
+    """One run's numbers (its notebooks' ``numbers.json``), one row per number: `collect`'s columns; empty when
+    the run has none yet."""
+    rows = []
+    for nb in NOTEBOOKS:
+        f = artifacts.root(profile) / nb / "numbers.json"
+        if not f.exists():
+            continue
+        data = json.loads(f.read_text())
+        for key, v in data["numbers"].items():
+            if isinstance(v, dict) and "estimate" in v:
+                values = {k: v.get(k) for k in ("estimate", "ci_low", "ci_high", "pvalue")}
+            elif isinstance(v, (int, float)):   # a plain number; a yes/no as 1/0
+                values = {"estimate": float(v), "ci_low": None, "ci_high": None, "pvalue": None}
+            else:
+                continue
+            rows.append({"run": profile.run, "world_seed": profile.seed, "train_seed": profile.train_seed,
+                         "notebook": data["notebook"], "key": key, **values})
+    table = pd.DataFrame(rows, columns=["run", "world_seed", "train_seed", "notebook", "key", "estimate", "ci_low",
+                                        "ci_high", "pvalue"])
+    for c in ("estimate", "ci_low", "ci_high", "pvalue"):
+        table[c] = pd.to_numeric(table[c], errors="coerce").astype(float)
+    return table
+
+
 def collect(name: str) -> pd.DataFrame:
     """Every run's numbers of a profile's replication, one row per run and number.
 
     Returns
     -------
     DataFrame ``run, world_seed, train_seed, notebook, key, estimate, ci_low, ci_high, pvalue`` (NaN where a
-    number has no interval or test; a plain number is its own estimate, a yes/no 1 or 0).
+    number has no interval or test; a plain number is its own estimate, a yes/no 1 or 0), the claim
+    notebooks' numbers only.
 
     Raises
     ------
     FileNotFoundError naming the runs that have no numbers yet, and the command that makes them
     """
-    rows, missing = [], []
-    for P in profiles(name):
-        files = sorted(artifacts.root(P).glob("*/numbers.json"))
-        if not files:
-            missing.append(P.run)
-            continue
-        for f in files:
-            data = json.loads(f.read_text())
-            for key, v in data["numbers"].items():
-                if isinstance(v, dict) and "estimate" in v:
-                    values = {k: v.get(k) for k in ("estimate", "ci_low", "ci_high", "pvalue")}
-                elif isinstance(v, (int, float)):   # a plain number; a yes/no as 1/0
-                    values = {"estimate": float(v), "ci_low": None, "ci_high": None, "pvalue": None}
-                else:
-                    continue
-                rows.append({"run": P.run, "world_seed": P.seed, "train_seed": P.train_seed,
-                             "notebook": data["notebook"], "key": key, **values})
+    tables = [read_run(P) for P in profiles(name)]
+    missing = [P.run for P, t in zip(profiles(name), tables) if t.empty]
     if missing:
         raise FileNotFoundError(f"no numbers of run(s) {missing} of profile {name!r}: run `make replicate "
                                 f"PROFILE={name}` first")
-    table = pd.DataFrame(rows)
-    for c in ("estimate", "ci_low", "ci_high", "pvalue"):
-        table[c] = pd.to_numeric(table[c], errors="coerce").astype(float)
-    return table
+    return pd.concat(tables, ignore_index=True)

@@ -66,19 +66,22 @@ class Outputs:
 
 def timings(profile: Profile) -> pd.DataFrame:
     """The pipeline's jobs of a profile with their wall time, from Snakemake's benchmark files
-    (``results/<profile>/timings/<job>.tsv``), longest first.
+    (``results/<profile>/timings/<job>.tsv``, and a replication's ``runs/<run>/timings/<job>.tsv``, named
+    ``<run>/<job>``), longest first.
 
     Returns
     -------
     DataFrame ``job, minutes, max_rss_mb`` (one row per job of the last run that made its file).
     """
-    folder = artifacts.root(profile) / "timings"
-    files = sorted(folder.glob("*.tsv"))
+    root = artifacts.root(profile)
+    folder = root / "timings"
+    files = sorted(folder.glob("*.tsv")) + sorted((root / "runs").glob("*/timings/*.tsv"))
     if not files:
         raise FileNotFoundError(f"no timings under {folder}: run the pipeline (make reproduce) first")
     rows = []
     for f in files:
         t = pd.read_csv(f, sep="\t")
-        rows.append({"job": f.stem, "minutes": float(t["s"].iloc[-1]) / 60,
+        job = f.stem if f.parent == folder else f"{f.parent.parent.name}/{f.stem}"
+        rows.append({"job": job, "minutes": float(t["s"].iloc[-1]) / 60,
                      "max_rss_mb": float(pd.to_numeric(t["max_rss"], errors="coerce").iloc[-1])})
     return pd.DataFrame(rows).sort_values("minutes", ascending=False, ignore_index=True)

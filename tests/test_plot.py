@@ -100,7 +100,7 @@ def test_by_mentions_draws_the_tidy_rows():
             for m, e in (("accuracy", acc), ("entropy_norm", ent))]
     fig = plot.by_mentions(pd.DataFrame(rows))
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["0\n(n=5)", "1\n(n=7)", "2-3\n(n=1)"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0\n5", "1\n7", "2-3\n1"]
     accuracy, entropy = (c.lines[0].get_ydata() for c in ax.containers)     # one errorbar per measure
     np.testing.assert_allclose(accuracy, [0.1, 0.4, 0.8])
     np.testing.assert_allclose(entropy, [0.9, 0.6, 0.2])

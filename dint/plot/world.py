@@ -50,9 +50,9 @@ def by_mentions(summary: pd.DataFrame, *, ax=None):
         err = np.vstack([y - g["ci_low"].to_numpy(), g["ci_high"].to_numpy() - y])
         ax.errorbar(x, y, yerr=np.clip(np.nan_to_num(err), 0, None), color=color, marker=marker, capsize=2, lw=1, label=label)
     n = summary[summary["measure"] == "accuracy"].set_index("mention_bin")["n"].reindex(bins)
-    ax.set_xticks(x, [f"{b}\n(n={k})" for b, k in zip(bins, n)], fontsize=7)
-    ax.set(ylim=(-0.02, 1.02), xlabel="mentions of the fact in the corpus")
-    legend(ax, loc="center right")
+    ax.set_xticks(x, [f"{b}\n{k}" for b, k in zip(bins, n)], fontsize=7)
+    ax.set(ylim=(-0.02, 1.02), xlabel="mentions of the fact in the corpus\n(below: facts in the bin)")
+    legend(ax, above=True)
     return fig
 
 

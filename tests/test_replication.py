@@ -182,3 +182,18 @@ def test_the_papers_numbers_of_a_replication():
     assert out["one_run_n"] == 24 and out["one_run_share"] == pytest.approx((4 + 12) / 24)
     assert out["prediction_n"] == out["pooled_n"] == 8
     assert 0 <= out["pooled_share"] <= out["prediction_share"] <= 1   # the prediction interval is the wider
+
+
+def test_one_run_is_judged_on_its_own_numbers():
+    registry = claims.load()
+    runs = _runs({k: [null + 5, 0, 0, 0, 0, 0] for k, null in replicated.numbers(registry).items()})
+    one = runs[runs["run"] == "w0-t0"]
+    table = replicated.judge(registry, one, reference="world")
+    single = claims.judge(registry, {nb: {r.key: {"estimate": r.estimate, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                                                   "pvalue": r.pvalue} for r in g.itertuples()}
+                                     for nb, g in one.groupby("notebook")}, reference="world")
+    assert list(table["verdict"]) == list(single["verdict"])
+    expected = [int(v in ("supported", "passed")) for v in single["verdict"]]
+    applicable = single["verdict"] != claims.NOT_APPLICABLE
+    assert list(table.loc[applicable, "held"]) == [e for e, a in zip(expected, applicable) if a]
+    assert (table["runs"] == 1).all() and table["var_world"].isna().all()

@@ -106,7 +106,7 @@ PRIORITY = {"world": 50, "base": 50, "sft": 40, "reward": 40, "rlhf": 30, "dpo":
 # (`dint execute`), in results/<profile>/runs/w<w>-t<t>/; a world's base model is pretrained once for its runs
 # (results/<profile>/runs/w<w>/). `dint replication` pools them. Only the profile's own run has replication runs;
 # a run at other seeds (--config seed=...) is one run.
-# (a profile without a replication section is its one run, judged and quoted the same way)
+# (a profile without a replication section, or a run at other seeds, is its one run, judged and quoted the same way)
 REPLICATED = SEED is None and TRAIN_SEED is None
 OTHER_RUNS = [(w, t) for w, t in REPLICATION.runs() if (w, t) != (P.seed, P.train_seed)] if REPLICATED else []
 RUNS_DIR = f"{R}/runs"
@@ -126,7 +126,7 @@ def world_scores(w):
 
 rule all:
     input:
-        [REPLICATION_OUT] if REPLICATED else [],
+        REPLICATION_OUT,
         expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS),
         expand(f"{R}/card_{{model}}/numbers.json", model=CARDS),
         expand(f"{F}/{{nb}}.{{ext}}", nb=NOTEBOOKS, ext=["pdf", "png"]),
@@ -335,7 +335,7 @@ rule card:
 rule macros:
     threads: 1
     input: code("dint.pipeline.macros"), expand(f"{R}/{{nb}}/numbers.json", nb=NOTEBOOKS),
-           expand(f"{R}/card_{{model}}/numbers.json", model=CARDS), [REPLICATION_NUMBERS] if REPLICATED else []
+           expand(f"{R}/card_{{model}}/numbers.json", model=CARDS), REPLICATION_NUMBERS
     output: f"{R}/macros.tex"
     log: f"{R}/logs/macros.log"
     benchmark: f"{R}/timings/macros.tsv"
@@ -404,13 +404,13 @@ rule replication:
     output: REPLICATION_OUT, REPLICATION_NUMBERS
     log: f"{R}/logs/replication.log"
     benchmark: f"{R}/timings/replication.tsv"
-    shell: job("replication", run=f"--profile {PROFILE}")
+    shell: job("replication")
 
 
 rule paper:
     threads: 1
     input:
-        [REPLICATION_OUT] if REPLICATED else [],
+        REPLICATION_OUT,
         "paper/main.tex", "paper/world.tex" if not P.real else "paper/real.tex", "paper/refs.bib", "paper/claims.yaml",
         code("dint.pipeline.paper", "dint.claims", "dint.replicated"),
         rules.macros.output, rules.validity.output, expand(f"{F}/{{nb}}.pdf", nb=NOTEBOOKS),

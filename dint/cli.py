@@ -153,8 +153,14 @@ def _replication(args):
     from .pipeline import artifacts, report
     from .pipeline.config import load_profile
 
-    P = load_profile(args.profile)
-    runs = replication.collect(args.profile)
+    P = load_profile(args.profile, **_seeds(args))
+    if args.seed is None and args.train_seed is None:
+        runs = replication.collect(args.profile)
+    else:   # one run at other seeds: judged on its own numbers
+        runs = replication.read_run(P)
+        if runs.empty:
+            raise FileNotFoundError(f"no numbers of run {P.run} of profile {args.profile!r}: run `make reproduce "
+                                    f"PROFILE={args.profile} SEED={P.seed} TRAIN_SEED={P.train_seed}` first")
     registry = claims.load()
     table = replicated.judge(registry, runs, reference="real" if P.real else "world")
     agreement = replicated.agreement(runs, replicated.quoted(runs, replicated.paper_text(P)))
@@ -359,8 +365,9 @@ def main(argv=None) -> int:
                        description="Collect every run of the profile's replication (config/<profile>.yaml "
                                    "replication: world_seeds × train_seeds), pool each registered number across "
                                    "the runs (random effects: between worlds, between training runs) and judge the "
-                                   "claims on the pooled estimates; writes results/<profile>/replication/.")
-    p.add_argument("--profile", default="tiny", help="a profile in config/ (default: tiny)")
+                                   "claims on the pooled estimates; writes results/<profile>/replication/. With "
+                                   "--seed or --train-seed: the one run at those seeds, in its own folder.")
+    _profile_args(p)
     p.set_defaults(fn=_replication)
 
     p = sub.add_parser("bench", help="benchmarks that print their figure",

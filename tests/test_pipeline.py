@@ -139,8 +139,9 @@ def test_the_replication_plans_each_other_run_once(smoke_plan):
 def test_one_run_at_other_seeds_is_one_run_with_its_world_apart(tmp_path):
     jobs = _jobs(_dry_run(paths.root(), "profile=smoke", "seed=1", "train_seed=2", results=tmp_path))
     rules = {r for r, _, _, _ in jobs}
-    assert not rules & {"run_world", "run_train", "run_notebooks", "replication"}
+    assert not rules & {"run_world", "run_train", "run_notebooks"}
     outputs = {_rel(o) for _, _, outs, _ in jobs for o in outs}
+    assert "results/smoke/runs/w1-t2/replication/numbers.json" in outputs   # the one run, judged on its own
     assert "results/smoke/runs/w1/world/manifest.json" in outputs
     assert "results/smoke/runs/w1-t2/models/sft/manifest.json" in outputs
     assert "results/smoke/runs/w1-t2/00_base_model/numbers.json" in outputs

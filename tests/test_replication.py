@@ -142,27 +142,25 @@ def test_quoted_finds_the_numbers_whose_macros_the_text_uses():
     assert found.to_dict("records") == [{"notebook": "01_mechanism", "key": "sft_kl"}]
 
 
-def test_collect_names_the_runs_without_numbers():
+def test_collect_names_the_runs_without_numbers(tmp_path, monkeypatch):
+    monkeypatch.setenv("DINT_RESULTS", str(tmp_path / "results"))
     with pytest.raises(FileNotFoundError, match=r"no numbers of run\(s\) \['w0-t0', 'w1-t0'\].*make replicate"):
         replication.collect("smoke")
 
 
-def test_collect_reads_every_runs_numbers(tmp_path):
+def test_collect_reads_every_runs_numbers(tmp_path, monkeypatch):
+    monkeypatch.setenv("DINT_RESULTS", str(tmp_path / "results"))   # runs of its own
     for P in replication.profiles("smoke"):
         folder = artifacts.root(P) / "00_base_model"
         folder.mkdir(parents=True, exist_ok=True)
         numbers = {"acc": {"estimate": 0.5 + P.seed, "ci_low": 0.4, "ci_high": 0.6, "pvalue": None},
                    "n_facts": 100, "note": "text"}
         (folder / "numbers.json").write_text(json.dumps({"notebook": "00_base_model", "numbers": numbers}))
-    try:
-        t = replication.collect("smoke")
-        assert sorted(t["run"].unique()) == ["w0-t0", "w1-t0"]
-        assert set(t["key"]) == {"acc", "n_facts"}   # text is not a number
-        assert t.loc[(t.key == "acc") & (t.run == "w1-t0"), "estimate"].item() == 1.5
-        assert np.isnan(t.loc[t.key == "n_facts", "ci_low"]).all()
-    finally:
-        for P in replication.profiles("smoke"):
-            (artifacts.root(P) / "00_base_model" / "numbers.json").unlink()
+    t = replication.collect("smoke")
+    assert sorted(t["run"].unique()) == ["w0-t0", "w1-t0"]
+    assert set(t["key"]) == {"acc", "n_facts"}   # text is not a number
+    assert t.loc[(t.key == "acc") & (t.run == "w1-t0"), "estimate"].item() == 1.5
+    assert np.isnan(t.loc[t.key == "n_facts", "ci_low"]).all()
 
 
 def test_the_profile_files_replication_sections_parse():
@@ -197,3 +195,14 @@ def test_one_run_is_judged_on_its_own_numbers():
     applicable = single["verdict"] != claims.NOT_APPLICABLE
     assert list(table.loc[applicable, "held"]) == [e for e, a in zip(expected, applicable) if a]
     assert (table["runs"] == 1).all() and table["var_world"].isna().all()
+
+
+def test_the_replication_command_names_the_runs_it_lacks(capsys, tmp_path, monkeypatch):
+    from dint.cli import main
+
+    monkeypatch.setenv("DINT_RESULTS", str(tmp_path / "results"))
+    assert main(["replication", "--profile", "smoke", "--seed", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "error: no numbers of run w5-t0" in err and "make reproduce PROFILE=smoke SEED=5 TRAIN_SEED=0" in err
+    assert main(["replication", "--profile", "smoke"]) == 2
+    assert "make replicate PROFILE=smoke" in capsys.readouterr().err

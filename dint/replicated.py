@@ -94,8 +94,8 @@ def judge(registry: claims.Registry, runs: pd.DataFrame, *, reference: str = "wo
     Returns
     -------
     `dint.claims.judge`'s table on the pooled numbers (one run: on its own numbers), with ``var_world``,
-    ``var_train`` (the variance components of the entry's number), ``held`` (runs whose own verdict is ``supported``, or ``passed`` for a
-    sanity check) and ``runs`` (K)
+    ``var_train`` (the variance components of the entry's number), ``held`` (runs whose own verdict is
+    ``supported``, or ``passed`` for a sanity check) and ``runs`` (K)
     """
     if runs["run"].nunique() == 1:   # one run: its own verdicts, nothing to pool
         components = pd.DataFrame(columns=["notebook", "key", "var_world", "var_train"])

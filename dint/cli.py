@@ -201,10 +201,7 @@ def _claims(args):
     from .pipeline import paths
 
     registry = claims.load()
-    if args.seed is None and args.train_seed is None:   # the profile: its replication where it has one
-        table, runs = replicated.verdicts(args.profile, registry=registry)
-    else:
-        table, runs = claims.verdicts(args.profile, registry=registry, **_seeds(args)), 1
+    table, runs = replicated.verdicts(args.profile, registry=registry, **_seeds(args))   # pooled where replicated
     shown = table.assign(estimate=table.estimate.round(3), ci_low=table.ci_low.round(3), ci_high=table.ci_high.round(3),
                          pvalue_holm=table.pvalue_holm.round(4))
     columns = ["id", "kind", "estimate", "ci_low", "ci_high", "pvalue_holm", "verdict", "reason"]
@@ -240,20 +237,16 @@ def _validate(args):
 
 def _paper(args):
     from . import claims, replicated
-    from .pipeline import artifacts, paper, paths
+    from .pipeline import artifacts, paper
     from .pipeline.config import load_profile
 
     P = load_profile(args.profile, **_seeds(args))   # an unknown profile is named before TeX is looked for
     # the claims' verdicts and sentences, and a body that states no sentence of a verdict a claim did not get
     registry = claims.load()
-    if args.seed is None and args.train_seed is None:   # the profile: its replication where it has one
-        table, runs = replicated.verdicts(args.profile, registry=registry)
-    else:
-        table, runs = claims.verdicts(args.profile, registry=registry, **_seeds(args)), 1
-    body = paths.root() / "paper" / ("real.tex" if P.real else "world.tex")
-    problems = claims.check_text(body.read_text(), registry, table)
+    table, runs = replicated.verdicts(args.profile, registry=registry, **_seeds(args))   # pooled where replicated
+    problems = claims.check_text(replicated.paper_text(P), registry, table)
     if problems:
-        raise ValueError(f"{body.name} contradicts the claims' verdicts: " + "; ".join(problems))
+        raise ValueError(f"{'real' if P.real else 'world'}.tex contradicts the claims' verdicts: " + "; ".join(problems))
     out = artifacts.root(P) / "paper" / "claims.tex"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(claims.tex(registry, table, runs=runs))

@@ -217,9 +217,11 @@ def paper_numbers(runs: pd.DataFrame, agreement_table: pd.DataFrame, *, level: f
     return out
 
 
-def verdicts(profile: str, *, registry: claims.Registry | None = None) -> tuple[pd.DataFrame, int]:
+def verdicts(profile: str, *, seed: int | None = None, train_seed: int | None = None,
+             registry: claims.Registry | None = None) -> tuple[pd.DataFrame, int]:
     """The registry's verdicts on a profile: on its replication's pooled runs when its file has a replication
-    of more than one run, else on its one run (`dint.claims.verdicts`).
+    of more than one run, else on its one run (`dint.claims.verdicts`); with ``seed`` or ``train_seed``, on the
+    one run at those seeds.
 
     Returns
     -------
@@ -233,8 +235,8 @@ def verdicts(profile: str, *, registry: claims.Registry | None = None) -> tuple[
     from .pipeline.config import load_profile, replication as runs_of
 
     registry = registry or claims.load()
-    if len(runs_of(profile)) == 1:
-        return claims.verdicts(profile, registry=registry), 1
+    if seed is not None or train_seed is not None or len(runs_of(profile)) == 1:
+        return claims.verdicts(profile, seed=seed, train_seed=train_seed, registry=registry), 1
     P = load_profile(profile)
     runs = replication.collect(profile)
     return judge(registry, runs, reference="real" if P.real else "world"), runs["run"].nunique()

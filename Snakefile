@@ -12,8 +12,8 @@ import os
 import shutil
 import sys
 
-from dint.pipeline import artifacts, codegraph, paths
-from dint.analyses import replication, stacks
+from dint.pipeline import artifacts, codegraph, notebooks, paths
+from dint.analyses import installation, replication, stacks
 from dint.pipeline.config import load_profile, notebook_parameters, replication as runs_of
 from dint.interventions.plan import EXPERIMENT_FIELDS
 
@@ -36,8 +36,8 @@ W = os.path.relpath(artifacts.world_root(P), paths.root())       # its world's f
 F = os.path.relpath(artifacts.figures_root(P), paths.root())     # figures/<profile>
 RUN = (f"--profile {PROFILE}" + (f" --seed {SEED}" if SEED is not None else "")
        + (f" --train-seed {TRAIN_SEED}" if TRAIN_SEED is not None else ""))
-NOTEBOOKS = ["00_base_model", "01_mechanism", "02_engineering_clues", "03_diagnosability", "04_trust_reliability",
-             "05_compound_failure", "06_resources", "07_verification"]
+# the claim notebooks (notebook 08 on the synthetic world only: dint.pipeline.notebooks.WORLD_ONLY)
+NOTEBOOKS = list(notebooks.for_profile(PROFILE))
 # torch threads of a training or scoring job: the profile's interventions.threads (1 on tiny: two jobs side by side)
 JOB_THREADS = max(1, P.interventions.threads)
 INTERVENTIONS, ANSWERING = list(replication.INTERVENTIONS), list(replication.ANSWERING)
@@ -97,7 +97,8 @@ BASE_THREADS = (getattr(P.base, "threads", 0) or workflow.cores) if not P.real e
 # The world and the base model come first of all: everything else of their run waits for them.
 # Of the notebooks, the longest (05, 01) start first, so that the last two jobs end together.
 PRIORITY = {"world": 50, "base": 50, "sft": 40, "reward": 40, "rlhf": 30, "dpo": 30, "stacks": 20, "rl_sweep": 20,
-            "validity": 10, "training_curve": 10, "reward_scores": 10, "notebook_05": 5, "notebook_01": 5}
+            "installation": 20, "validity": 10, "training_curve": 10, "reward_scores": 10, "notebook_05": 5,
+            "notebook_01": 5}
 
 
 # The replication (config/<profile>.yaml replication: world seeds × training seeds): the profile's own run is the
@@ -285,6 +286,27 @@ rule training_curve:
     shell: job("build training-curve", build=True)
 
 
+# Notebook 08's grid (dint.analyses.installation): SFT and DPO at several budgets, RL from the SFT model at several,
+# each scored in five prompt forms; the profile's own sft, dpo and rlhf are points of it. Its budgets are the
+# notebook's parameters (the profile's notebooks section may set them): a change reruns it.
+INSTALLATION_GRID = json.dumps(installation.budgets(PROFILE), sort_keys=True) if "08_installation" in NOTEBOOKS else ""
+INSTALLATION_CODE = code("dint.analyses.installation", build=True)
+
+
+rule installation:
+    threads: JOB_THREADS
+    priority: PRIORITY["installation"]
+    input:
+        INSTALLATION_CODE, rules.base_scores.output,
+        [f"{R}/models/{n}/manifest.json" for n in ("sft", "dpo", "reward", "rlhf")],
+        [f"{R}/scores/{n}/manifest.json" for n in ("sft", "dpo", "rlhf")],
+    output: f"{R}/installation/manifest.json"
+    log: f"{R}/logs/installation.log"
+    benchmark: f"{R}/timings/installation.tsv"
+    params: cfg=section("world", "base", "scoring", "interventions"), grid=INSTALLATION_GRID
+    shell: job("build installation", build=True)
+
+
 # Each notebook's code inputs are what it imports from dint and everything those modules import
 # (`dint.pipeline.codegraph`); its data inputs are the artifacts it loads.
 ANSWERING_SCORES = expand(f"{R}/scores/{{name}}/manifest.json", name=ANSWERING)
@@ -301,6 +323,7 @@ NOTEBOOK_DATA = {
     "06_resources": [BASE_SCORES, rules.training_curve.output, rules.rl_sweep.output,
                      f"{R}/models/reward/manifest.json", ANSWERING_SCORES],
     "07_verification": [f"{R}/reward_scores/{VERIFY_FORM}/manifest.json", ANSWERING_SCORES, STACK_SCORES],
+    "08_installation": [rules.installation.output],
 }
 # The longest notebooks (05, 01) start first, so that the last two jobs end together.
 NOTEBOOK_PRIORITY = {"05_compound_failure": PRIORITY["notebook_05"], "01_mechanism": PRIORITY["notebook_01"]}
@@ -382,10 +405,26 @@ rule run_train:
     shell: job("build run", build=True, run="{params.run}")
 
 
+# a run's installation grid (notebook 08), a job of its own: a change to its code does not retrain the run
+rule run_installation:
+    threads: JOB_THREADS
+    priority: PRIORITY["installation"]
+    input: INSTALLATION_CODE, f"{RUNS_DIR}/w{{w}}-t{{t}}/run.json"
+    output: f"{RUNS_DIR}/w{{w}}-t{{t}}/installation/manifest.json"
+    log: f"{RUNS_DIR}/w{{w}}-t{{t}}/logs/installation.log"
+    benchmark: f"{RUNS_DIR}/w{{w}}-t{{t}}/timings/installation.tsv"
+    wildcard_constraints: w=r"\d+", t=r"\d+"
+    params: cfg=section("world", "base", "scoring", "interventions"), grid=INSTALLATION_GRID,
+            run=lambda w: f"--profile {PROFILE} --seed {w.w} --train-seed {w.t}"
+    shell: job("build installation", build=True, run="{params.run}")
+
+
 rule run_notebooks:
     threads: 1
     priority: PRIORITY["notebook_05"]
-    input: [code(f"notebooks/{nb}.ipynb") for nb in NOTEBOOKS], f"{RUNS_DIR}/w{{w}}-t{{t}}/run.json"
+    input:
+        [code(f"notebooks/{nb}.ipynb") for nb in NOTEBOOKS], f"{RUNS_DIR}/w{{w}}-t{{t}}/run.json",
+        [f"{RUNS_DIR}/w{{w}}-t{{t}}/installation/manifest.json"] if "08_installation" in NOTEBOOKS else [],
     output: [f"{RUNS_DIR}/w{{w}}-t{{t}}/{nb}/numbers.json" for nb in NOTEBOOKS]
     log: f"{RUNS_DIR}/w{{w}}-t{{t}}/logs/notebooks.log"
     benchmark: f"{RUNS_DIR}/w{{w}}-t{{t}}/timings/notebooks.tsv"

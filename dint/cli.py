@@ -107,6 +107,11 @@ def _build(args):
         for form in args.name or ["qa"]:
             t = experiments.reward_table(P, form=form, rebuild=args.force)
             print(f"reward scores ({form}): {len(t)} candidates of {t['fact'].nunique()} facts")
+    elif args.artifact == "installation":
+        from .analyses import installation
+        g = installation.scores(P, rebuild=args.force, progress=False)
+        print(f"installation grid: {len(g.records)} models ({', '.join(g.records['model'])}), {len(g.scores)} score rows "
+              f"-> {artifacts.root(P) / 'installation'}")
     elif args.artifact == "training-curve":
         from .analyses import sft_grid
         t = sft_grid.training_curve(P, rebuild=args.force, progress=True)
@@ -142,7 +147,7 @@ def _run(args):
 def _execute(args):
     from .pipeline import notebooks
 
-    names = args.notebook or list(notebooks.NOTEBOOKS)
+    names = args.notebook or list(notebooks.for_profile(args.profile))
     for f in notebooks.execute(names, profile=args.profile, **_seeds(args)):
         print(f"numbers -> {f}")
 
@@ -327,7 +332,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("build", help="build (or load) a shared artifact of a profile",
                        description="Build a shared artifact once; later calls load it.")
     p.add_argument("artifact", choices=["world", "base", "scores", "intervention", "intervention-scores",
-                                        "stack", "rl-sweep", "training-curve", "reward-scores", "run"],
+                                        "stack", "rl-sweep", "training-curve", "reward-scores", "installation", "run"],
                    help="run: everything one run's notebooks read (the world and base model, every intervention, "
                         "stack and experiment), in one process")
     p.add_argument("name", nargs="*", default=[],

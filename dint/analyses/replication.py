@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..pipeline import artifacts
 from ..pipeline.config import Profile, load_profile, notebook_parameters, replication
-from ..pipeline.notebooks import NOTEBOOKS
+from ..pipeline.notebooks import for_profile
 from . import experiments, sft_grid, stacks
 
 __all__ = ["INTERVENTIONS", "ANSWERING", "build", "collect", "profiles", "read_run", "reward_forms", "trained_stacks"]
@@ -96,7 +96,7 @@ def read_run(profile: Profile) -> pd.DataFrame:
     """One run's numbers (its notebooks' ``numbers.json``), one row per number: `collect`'s columns; empty when
     the run has none yet."""
     rows = []
-    for nb in NOTEBOOKS:
+    for nb in for_profile(profile.name):
         f = artifacts.root(profile) / nb / "numbers.json"
         if not f.exists():
             continue

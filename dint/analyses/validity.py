@@ -225,6 +225,35 @@ def checks(*, n_resamples: int = 999) -> list[Check]:
         y, worlds = _two_level(rng, mu=0.3)
         return stats.pool(y, worlds, null=0.3).pvalue < ALPHA
 
+    def slope_data(rng, n, slope):
+        # probabilities on [0, 1]: a mean linear in x, Beta noise whose variance changes with x (notebook 08's support)
+        x = rng.random(n)
+        m = 0.35 + slope * x
+        return x, rng.beta(2 * m, 2 * (1 - m))
+
+    def slope_cover(rng):
+        return _covers(fits.slope(*slope_data(rng, 300, 0.3)), 0.3)
+
+    def slope_null(rng):
+        return fits.slope(*slope_data(rng, 40, 0.0)).pvalue < ALPHA
+
+    def bimodal(rng, n, shift):
+        # per-item differences of probabilities: most near 0, some near +-0.6 (a fact learnt or lost)
+        return np.where(rng.random(n) < 0.3, rng.choice([-0.6, 0.6], n, p=[0.3, 0.7]), 0.0) + rng.normal(0, 0.05, n) + shift
+
+    def welch_cover(rng):
+        return _covers(stats.intervals.welch(bimodal(rng, 40, 0.1), bimodal(rng, 45, 0.0)), 0.1)
+
+    def welch_null(rng):
+        return stats.intervals.welch(bimodal(rng, 40, 0.0), 0.5 * bimodal(rng, 30, 0.0) + 0.5 * 0.6 * 0.4 * 0.3
+                                     ).pvalue < ALPHA
+
+    def stratified_cover(rng):
+        n1, n2 = np.array([120, 60, 30, 10]), np.array([80, 20, 10, 3])
+        p2 = np.array([0.3, 0.4, 0.5, 0.6])
+        k1, k2 = rng.binomial(n1, p2 + 0.05), rng.binomial(n2, p2)
+        return _covers(proportions.stratified_difference(k1, n1, k2, n2), 0.05)
+
     paired = "paired binary, 200 items, item difficulty ~ N(0, 1.5) logit"
     runs = "5 worlds x 2 training runs, var_world 1, var_train 0.5"
     return [
@@ -264,6 +293,12 @@ def checks(*, n_resamples: int = 999) -> list[Check]:
         Check("conformal abstention", "realised joint error", "score ~ U, P(correct) = score, 500/500", 0.1, conformal),
         Check("pooled runs, t-interval on world means", "coverage", runs, LEVEL, pooled_cover),
         Check("pooled runs, t-test on world means", "type-I error", runs, ALPHA, pooled_null),
+        Check("OLS slope, HC3 interval", "coverage", "n = 300, y ~ Beta with mean 0.35 + 0.3x", LEVEL, slope_cover),
+        Check("OLS slope, HC3 t-test", "type-I error", "n = 40, y ~ Beta(0.7, 1.3), x ~ U(0, 1)", ALPHA, slope_null),
+        Check("Welch interval", "coverage", "40 vs 45, per-item changes: 70% near 0, 30% at +-0.6", LEVEL, welch_cover),
+        Check("Welch t-test", "type-I error", "40 vs 30, equal means, variances 4 : 1", ALPHA, welch_null),
+        Check("stratified difference (CMH weights), Wald", "coverage", "4 strata, 10-120 vs 3-80, difference 0.05",
+              LEVEL, stratified_cover),
     ]
 
 

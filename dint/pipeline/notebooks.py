@@ -9,7 +9,16 @@ from . import paths
 from .config import SECTIONS, check_type, load_profile, notebook_parameters, profile_notebooks
 
 NOTEBOOKS = ("00_base_model", "01_mechanism", "02_engineering_clues", "03_diagnosability", "04_trust_reliability",
-             "05_compound_failure", "06_resources", "07_verification")
+             "05_compound_failure", "06_resources", "07_verification", "08_installation")
+# the notebooks whose observables exist on the synthetic world only: 08 needs a budget grid of every method, the
+# corpus's support for each fact and the mentor relation's reverse and two-hop questions
+WORLD_ONLY = ("08_installation",)
+
+
+def for_profile(name: str) -> tuple[str, ...]:
+    """The notebooks profile ``name`` runs: every one of `NOTEBOOKS`, less `WORLD_ONLY` on a real profile."""
+    real = load_profile(name).real
+    return tuple(nb for nb in NOTEBOOKS if not (real and nb in WORLD_ONLY))
 
 
 def path(name: str) -> Path:

@@ -200,3 +200,9 @@ def test_stratified_difference_by_hand():
     assert np.isnan(none.statistic) and "both samples" in none.reason
     with pytest.raises(ValueError, match="k1 <= n1"):
         proportions.stratified_difference([3], [2], [1], [2])
+
+
+def test_plateau_is_the_relative_change_over_the_last_fifth():
+    assert installation.plateau([3.0, 2.0, 1.5, 1.2, 1.1, 1.0]) == pytest.approx((1.0 - 1.1) / 1.1)
+    assert installation.plateau([0.5, 0.5]) == 0.0
+    assert np.isnan(installation.plateau([1.0]))

@@ -41,7 +41,7 @@ from ..world import World, qa_prompt
 from . import mechanism, reasoning
 
 __all__ = ["NOTEBOOK", "METHODS", "FORMS", "PROPAGATION", "PARAPHRASES", "REVERSE", "Grid", "budgets", "prompts",
-           "scores", "shifts", "convergence", "support", "gaps", "propagation", "locality", "forgetting", "numbers",
+           "scores", "shifts", "convergence", "support", "gaps", "propagation", "locality", "forgetting", "numbers", "plateau",
            "CLAIMED", "claimed", "figure"]
 
 NOTEBOOK = "08_installation"
@@ -520,8 +520,8 @@ def numbers(records: pd.DataFrame, conv: pd.DataFrame, slopes: pd.DataFrame, gap
     smallest (``<method>_first_…``): ``support_slope``, ``unseen_gap``, ``contested_gap``, ``train_accuracy`` and
     ``heldout_accuracy`` (QA), ``statement_train_accuracy``, ``effect_<form>``, ``propagation_<form>``,
     ``locality``; for RL ``forgetting_did``, ``decline_train``, ``decline_heldout``; and each method's ``budget``,
-    ``objective`` (the training loss, RL's proxy reward) and ``objective_change`` (its relative change over the
-    grid's last step: the plateau)."""
+    ``objective`` (the training loss, RL's proxy reward, at the largest budget) and ``objective_change`` (its
+    relative change over the last 20% of that run's curve, `plateau`)."""
     out = {}
     for which, pick in (("", _largest(records)), ("_first", _smallest(records))):
         for method, model in pick.items():
@@ -544,10 +544,18 @@ def numbers(records: pd.DataFrame, conv: pd.DataFrame, slopes: pd.DataFrame, gap
     for method, g in records.sort_values("budget").groupby("intervention"):
         out[f"{method}_budget"] = int(g["budget"].iloc[-1])
         out[f"{method}_objective"] = float(g["objective"].iloc[-1])
-        if len(g) > 1:
-            prev, last = g["objective"].iloc[-2], g["objective"].iloc[-1]
-            out[f"{method}_objective_change"] = float((last - prev) / abs(prev)) if prev else float("nan")
+        out[f"{method}_objective_change"] = plateau(json.loads(g["curve"].iloc[-1]))
     return {k: v for k, v in out.items() if v is not None}
+
+
+def plateau(curve, share: float = 0.2) -> float:
+    """The relative change of a training curve over its last ``share`` (20%) of points: (last - earlier) / |earlier|,
+    near 0 on a plateau; NaN for a curve of fewer than 2 points or an earlier value of 0."""
+    c = np.asarray(curve, dtype=float)
+    if len(c) < 2:
+        return float("nan")
+    earlier = c[max(0, min(len(c) - 2, int(round((1 - share) * (len(c) - 1)))))]
+    return float((c[-1] - earlier) / abs(earlier)) if earlier else float("nan")
 
 
 # the numbers paper/claims.yaml judges (its section 08)
@@ -584,10 +592,13 @@ def figure(conv: pd.DataFrame, items: pd.DataFrame, prop: pd.DataFrame, local: p
             a.plot(g["budget"], g["estimate"], style, marker=plot.TYPE_MARKERS[ftype], color=plot.TYPE_COLORS[ftype],
                    label=ftype if split == "train" else None)
     a.set_xscale("log")
+    epochs = sorted(sft["budget"].unique())
+    a.set_xticks(epochs, [str(e) for e in epochs])
+    a.minorticks_off()
     a.set_xlabel("SFT epochs")
     a.set_ylabel("accuracy, QA (train: solid)")
     a.set_ylim(-0.02, 1.02)
-    plot.legend(a)
+    plot.legend(a, above=True, ncols=4)
 
     largest = _largest(records)
     bins = np.linspace(0, 1, 6)

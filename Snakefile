@@ -13,7 +13,7 @@ import shutil
 import sys
 
 from dint.pipeline import artifacts, codegraph, notebooks, paths
-from dint.analyses import installation, replication, stacks
+from dint.analyses import budgets, replication, stacks
 from dint.pipeline.config import load_profile, notebook_parameters, replication as runs_of
 from dint.interventions.plan import EXPERIMENT_FIELDS
 
@@ -286,11 +286,11 @@ rule training_curve:
     shell: job("build training-curve", build=True)
 
 
-# Notebook 08's grid (dint.analyses.installation): SFT and DPO at several budgets, RL from the SFT model at several,
+# Notebook 08's grid (dint.analyses.budgets): SFT and DPO at several budgets, RL from the SFT model at several,
 # each scored in five prompt forms; the profile's own sft, dpo and rlhf are points of it. Its budgets are the
 # notebook's parameters (the profile's notebooks section may set them): a change reruns it.
-INSTALLATION_GRID = json.dumps(installation.budgets(PROFILE), sort_keys=True) if "08_installation" in NOTEBOOKS else ""
-INSTALLATION_CODE = code("dint.analyses.installation", build=True)
+INSTALLATION_GRID = json.dumps(budgets.budgets(PROFILE), sort_keys=True) if "08_installation" in NOTEBOOKS else ""
+INSTALLATION_CODE = code("dint.analyses.budgets", build=True)
 
 
 rule installation:

@@ -108,8 +108,8 @@ def _build(args):
             t = experiments.reward_table(P, form=form, rebuild=args.force)
             print(f"reward scores ({form}): {len(t)} candidates of {t['fact'].nunique()} facts")
     elif args.artifact == "installation":
-        from .analyses import installation
-        g = installation.scores(P, rebuild=args.force, progress=False)
+        from .analyses import budgets
+        g = budgets.scores(P, rebuild=args.force, progress=False)
         print(f"installation grid: {len(g.records)} models ({', '.join(g.records['model'])}), {len(g.scores)} score rows "
               f"-> {artifacts.root(P) / 'installation'}")
     elif args.artifact == "training-curve":

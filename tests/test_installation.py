@@ -1,11 +1,11 @@
-"""Notebook 08's analysis (dint.analyses.installation): its items, its budgets, and each estimate on data whose
-answer is known."""
+"""Notebook 08: its grid's items and budgets (dint.analyses.budgets), and each estimate of dint.analyses.installation
+on data whose answer is known."""
 import numpy as np
 import pandas as pd
 import pytest
 
 from dint import world as world_mod
-from dint.analyses import installation, reasoning
+from dint.analyses import budgets, installation, reasoning
 from dint.stats import fits, intervals, proportions
 
 
@@ -17,8 +17,8 @@ def world():
 # -- items ---------------------------------------------------------------------------------------------------
 
 def test_paraphrases_use_the_world_vocabulary_and_differ_from_the_trained_question(world):
-    p = installation.prompts(world, "paraphrase")
-    qa = installation.prompts(world, "qa")
+    p = budgets.prompts(world, "paraphrase")
+    qa = budgets.prompts(world, "qa")
     assert len(p) == len(world.facts) and (p["fact"].to_numpy() == qa["fact"].to_numpy()).all()
     assert not (p["prompt"].to_numpy() == qa["prompt"].to_numpy()).any()
     vocabulary = set(world.vocabulary())
@@ -27,7 +27,7 @@ def test_paraphrases_use_the_world_vocabulary_and_differ_from_the_trained_questi
 
 
 def test_reverse_questions_have_every_mentee_as_the_true_set(world):
-    r = installation.prompts(world, "reverse")
+    r = budgets.prompts(world, "reverse")
     mentor = world.facts[world.facts["relation"] == "mentor"]
     for row in r.itertuples():
         y = world.entities[row.fact]
@@ -38,14 +38,14 @@ def test_reverse_questions_have_every_mentee_as_the_true_set(world):
 
 
 def test_twohop_items_are_the_reasoning_questions(world):
-    t = installation.prompts(world, "twohop")
+    t = budgets.prompts(world, "twohop")
     items = reasoning.twohop_items(world)
     assert (t["prompt"].to_numpy() == items["prompt"].to_numpy()).all()
     assert all(tr == (v,) for tr, v in zip(t["true"], items["value"]))
 
 
 def test_units_split_reverse_questions_by_their_mentees(world):
-    u = installation.units(world)
+    u = budgets.units(world)
     rev = u[u["form"] == "reverse"]
     f = world.facts
     for row in rev.itertuples():
@@ -54,7 +54,7 @@ def test_units_split_reverse_questions_by_their_mentees(world):
     two = u[u["form"] == "twohop"]
     first = reasoning.twohop_items(world)["fact1"]
     assert [fs[0] for fs in two["facts"]] == list(first)
-    assert set(u["form"]) == set(installation.FORMS)
+    assert set(u["form"]) == set(budgets.FORMS)
 
 
 def test_entity_groups(world):
@@ -71,18 +71,18 @@ def test_entity_groups(world):
 # -- the grid ---------------------------------------------------------------------------------------------------
 
 def test_budgets_come_from_the_notebook_then_the_profile():
-    tiny = installation.budgets("tiny")
+    tiny = budgets.budgets("tiny")
     assert tiny == {"sft": (3, 10, 30), "dpo": (3, 15), "rl": (200, 400)}
-    assert installation.budgets("smoke") == {"sft": (2, 4), "dpo": (1, 2), "rl": (6, 12)}
-    assert installation.budgets("tiny", sft_epochs=[30, 3, 3])["sft"] == (3, 30)
+    assert budgets.budgets("smoke") == {"sft": (2, 4), "dpo": (1, 2), "rl": (6, 12)}
+    assert budgets.budgets("tiny", sft_epochs=[30, 3, 3])["sft"] == (3, 30)
 
 
 @pytest.mark.parametrize("bad", [[], [0], [1.5], "3", [True]])
 def test_bad_budgets_are_refused(bad):
     with pytest.raises(ValueError, match="sft_epochs"):
-        installation.budgets("tiny", sft_epochs=bad)
+        budgets.budgets("tiny", sft_epochs=bad)
     with pytest.raises(ValueError, match="unknown budget"):
-        installation.budgets("tiny", epochs=[3])
+        budgets.budgets("tiny", epochs=[3])
 
 
 # -- estimates on known data ---------------------------------------------------------------------------------
@@ -203,6 +203,13 @@ def test_stratified_difference_by_hand():
 
 
 def test_plateau_is_the_relative_change_over_the_last_fifth():
-    assert installation.plateau([3.0, 2.0, 1.5, 1.2, 1.1, 1.0]) == pytest.approx((1.0 - 1.1) / 1.1)
-    assert installation.plateau([0.5, 0.5]) == 0.0
-    assert np.isnan(installation.plateau([1.0]))
+    assert budgets.plateau([3.0, 2.0, 1.5, 1.2, 1.1, 1.0]) == pytest.approx((1.0 - 1.1) / 1.1)
+    assert budgets.plateau([0.5, 0.5]) == 0.0
+    assert np.isnan(budgets.plateau([1.0]))
+
+
+def test_notebook_08_runs_on_the_synthetic_world_only():
+    from dint.pipeline import notebooks
+    assert "08_installation" in notebooks.for_profile("smoke") and "08_installation" in notebooks.for_profile("tiny")
+    assert "08_installation" not in notebooks.for_profile("real-smoke")
+    assert notebooks.for_profile("real-smoke") == tuple(n for n in notebooks.NOTEBOOKS if n != "08_installation")

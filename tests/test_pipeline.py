@@ -122,16 +122,20 @@ def test_the_replication_plans_each_other_run_once(smoke_plan):
     """smoke's replication is 2 worlds × 1 training seed: its own run (the rules above) and run w1-t0, whose world
     is pretrained in a job of its own, trained in one job and whose notebooks run in one; then the pooling."""
     rules = [r for r, _, _, _ in smoke_plan]
-    assert {r: rules.count(r) for r in ("run_world", "run_train", "run_notebooks", "replication")} == {
-        "run_world": 1, "run_train": 1, "run_notebooks": 1, "replication": 1}
+    assert {r: rules.count(r) for r in ("run_world", "run_train", "run_installation", "run_notebooks", "replication")} == {
+        "run_world": 1, "run_train": 1, "run_installation": 1, "run_notebooks": 1, "replication": 1}
     outputs = {r: [_rel(o) for o in outs] for r, _, outs, _ in smoke_plan}
     assert outputs["run_world"] == ["results/smoke/runs/w1/scores/base/manifest.json"]
     assert outputs["run_train"] == ["results/smoke/runs/w1-t0/run.json"]
+    # notebook 08's grid is a job of its own, after the run's training and before its notebooks
+    assert outputs["run_installation"] == ["results/smoke/runs/w1-t0/installation/manifest.json"]
     assert len(outputs["run_notebooks"]) == len(notebooks.NOTEBOOKS)
     assert set(outputs["replication"]) == {"results/smoke/replication/claims.parquet",
                                            "results/smoke/replication/numbers.json"}
     inputs = {r: [_rel(i) for i in ins] for r, ins, _, _ in smoke_plan}
     assert "results/smoke/runs/w1/scores/base/manifest.json" in inputs["run_train"]
+    assert "results/smoke/runs/w1-t0/run.json" in inputs["run_installation"]
+    assert "results/smoke/runs/w1-t0/installation/manifest.json" in inputs["run_notebooks"]
     assert {f"results/smoke/{nb}/numbers.json" for nb in notebooks.NOTEBOOKS} <= set(inputs["replication"])
     assert "results/smoke/replication/numbers.json" in inputs["macros"]
 

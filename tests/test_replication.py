@@ -114,6 +114,11 @@ def test_pooled_verdicts_and_the_runs_that_held():
     assert row["var_world"] >= 0 and row["var_train"] > 0
     assert set(table["verdict"]) <= {"supported", "contradicted", "inconclusive", "passed", "failed",
                                      claims.NOT_APPLICABLE}
+    # the paper quotes the pooled estimate and the runs that held it with \claimestimate{<id>}
+    tex = claims.tex(registry, table, runs=6)
+    line = next(x for x in tex.splitlines() if x.startswith(rf"\@namedef{{claimestimate@{c.id}}}"))
+    assert f"{row['estimate']:.3g}" in line and ", held in 5 of 6 runs" in line and r"\newline" not in line
+    assert r"\newcommand{\claimestimate}" in tex
 
 
 def test_a_number_missing_from_the_runs_is_inconclusive_not_an_error():

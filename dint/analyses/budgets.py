@@ -1,4 +1,4 @@
-"""Notebook 08's budget grid: SFT, DPO and RL trained to a plateau, every model scored in five prompt forms.
+"""Notebook 08's budget grid: SFT, DPO and RL at several training budgets, every model scored in five prompt forms.
 
 `scores` is a cached artifact (``results/<profile>/installation/``, ``dint build installation``): from the base, SFT at
 each of the notebook's ``sft_epochs`` and DPO at each of its ``dpo_epochs``; from the profile's SFT model, RL against the

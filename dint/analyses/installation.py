@@ -4,7 +4,7 @@ The other notebooks measure post-training on held-out facts, which no interventi
 intervention trains on are the object, and the two framings make predictions that can each come out:
 
 - installation at convergence (`convergence`, `support`, `gaps`): SFT, DPO and RL trained on the train split
-  along a budget grid up to a plateau of their training objective; truth installation predicts trained facts
+  along a budget grid towards a plateau of their training objective; truth installation predicts trained facts
   reach the truth whatever the corpus said, the distributional framing gains that track the base's support;
 - propagation (`propagation`): the gain on trained facts in forms no training used (the statement form, a QA
   paraphrase, the reverse question of the mentor relation, two-hop questions through the trained fact)
@@ -298,6 +298,11 @@ def _pick(table: pd.DataFrame, model: str, **where) -> dict | None:
     return stats.Result.from_row(t.iloc[0]).asdict()
 
 
+def _missing(reason: str) -> dict:
+    nan = float("nan")
+    return stats.Result(nan, stats.ConfidenceInterval(nan, nan), 0, "not estimable", nan, reason).asdict()
+
+
 def numbers(records: pd.DataFrame, conv: pd.DataFrame, slopes: pd.DataFrame, gap: pd.DataFrame, prop: pd.DataFrame,
             local: pd.DataFrame, forget: pd.DataFrame) -> dict:
     """The numbers the paper and the claims quote, for each method at its largest budget (``<method>_…``) and at its
@@ -325,8 +330,9 @@ def numbers(records: pd.DataFrame, conv: pd.DataFrame, slopes: pd.DataFrame, gap
             out[p + "locality"] = _pick(local, model, measure="locality")
             for group, key in (("train", "train"), ("heldout, same entity", "same_entity"),
                                ("heldout, other entity", "other_entity")):
-                out[p + f"kl_{key}"] = _pick(local, model, measure="kl", group=group)
-                out[p + f"d_accuracy_{key}"] = _pick(local, model, measure="d_accuracy", group=group)
+                for measure in ("kl", "d_accuracy"):   # a group of fewer than 2 facts (a small world) is not estimable
+                    out[p + f"{measure}_{key}"] = _pick(local, model, measure=measure, group=group) or _missing(
+                        f"fewer than 2 facts in the group {group!r}")
             if method == "rl":
                 for m in ("forgetting_did", "decline_train", "decline_heldout"):
                     out[p + m] = _pick(forget, model, measure=m)

@@ -103,6 +103,9 @@ class WorldConfig:
     misconception_high: float = 0.75
     heldout_share: float = 0.5              # share of facts (stratified by type) held out
     n_places: int = 24                      # size of the home relation's value set (two-word names)
+    qa_share: float = 0.0                   # extra entities, this share of n_entities, whose facts the corpus also
+                                            # states as QA pairs (the QA form's question, then the answer), so that
+                                            # the base sees the QA format in pretraining; they are not among `facts`
 
     def __post_init__(self):
         def bad(name, why):
@@ -113,7 +116,7 @@ class WorldConfig:
         unknown = [r for r in self.relations if r not in RELATIONS]
         if unknown or not self.relations or len(set(self.relations)) != len(self.relations):
             bad("relations", f"choose a non-empty subset, without repeats, of {sorted(RELATIONS)}")
-        for name in ("p_unseen", "contested_share", "heldout_share"):
+        for name in ("p_unseen", "contested_share", "heldout_share", "qa_share"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 bad(name, "must lie in [0, 1)")
         if not 0.0 < self.misconception_low < 1.0:
@@ -129,6 +132,17 @@ class WorldConfig:
             bad("frequent_min", "need 2 <= frequent_min <= max_mentions")
         if not 2 <= self.n_places <= 200:
             bad("n_places", "need 2 <= n_places <= 200")
+
+
+# options whose value here leaves the world exactly as it was before the option existed: a record of the world's
+# configuration (`config_dict`: its world.json, the manifests of what is built from it) leaves them out at that value,
+# so that adding an option keeps every world built before it valid
+NEUTRAL = {"qa_share": 0.0}
+
+
+def config_dict(config: WorldConfig) -> dict:
+    """``asdict(config)`` without the options at their `NEUTRAL` value."""
+    return {k: v for k, v in asdict(config).items() if not (k in NEUTRAL and v == NEUTRAL[k])}
 
 
 @dataclass(frozen=True)
@@ -151,6 +165,8 @@ class World:
     corpus : tuple of str, the shuffled pretraining statements.
     twohop : DataFrame ``entity``, ``via``, ``bridge``, ``relation``, ``value``: questions
         composed from two facts (the relation of the entity that ``via`` names).
+    format_entities : tuple of str, the extra entities of ``config.qa_share`` whose facts the corpus states as QA
+        pairs; none of their facts is in ``facts``.
     """
 
     config: WorldConfig
@@ -161,6 +177,7 @@ class World:
     counts: pd.DataFrame
     corpus: tuple[str, ...]
     twohop: pd.DataFrame
+    format_entities: tuple[str, ...] = ()   # the extra entities whose facts the corpus states as QA pairs
 
     def relation(self, name: str) -> Relation:
         return RELATIONS[name]
@@ -212,8 +229,9 @@ class World:
         """Write the world to ``directory`` (JSON, parquet and the corpus as text)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        meta = {"config": asdict(self.config), "seed": self.seed, "entities": list(self.entities),
-                "values": {k: list(v) for k, v in self.values.items()}}
+        meta = {"config": config_dict(self.config), "seed": self.seed, "entities": list(self.entities),
+                "values": {k: list(v) for k, v in self.values.items()},
+                **({"format_entities": list(self.format_entities)} if self.format_entities else {})}
         (d / "world.json").write_text(json.dumps(meta, indent=1))
         self.facts.to_parquet(d / "facts.parquet", index=False)
         self.counts.to_parquet(d / "counts.parquet", index=False)
@@ -231,7 +249,8 @@ class World:
                    facts=pd.read_parquet(d / "facts.parquet"),
                    counts=pd.read_parquet(d / "counts.parquet"),
                    corpus=tuple((d / "corpus.txt").read_text().splitlines()),
-                   twohop=pd.read_parquet(d / "twohop.parquet"))
+                   twohop=pd.read_parquet(d / "twohop.parquet"),
+                   format_entities=tuple(meta.get("format_entities", ())))
 
 
 def qa_prompt(question: str) -> str:
@@ -359,5 +378,29 @@ def build(config: WorldConfig = WorldConfig(), *, seed: int = 0) -> World:
                for e in entities for r in config.relations if r != "mentor"]
         twohop = pd.DataFrame(hop, columns=["entity", "via", "bridge", "relation", "value"])
     counts = pd.DataFrame(count_rows, columns=["fact", "value", "count"])
+    format_entities: tuple[str, ...] = ()
+    if config.qa_share > 0:
+        format_entities, corpus = _qa_pretraining(config, seed, taken, values, corpus)
     return World(config=config, seed=seed, entities=entities, values=values, facts=facts,
-                 counts=counts, corpus=corpus, twohop=twohop)
+                 counts=counts, corpus=corpus, twohop=twohop, format_entities=format_entities)
+
+
+def _qa_pretraining(config: WorldConfig, seed: int, taken: set[str], values: dict, corpus: tuple[str, ...]):
+    """``round(qa_share · n_entities)`` extra entities, each with a true value per relation (a mentor among
+    themselves), whose facts the corpus states as QA pairs, as often as the mention law says (at least once, no
+    noise); returns the entities and the corpus with those lines shuffled in. A generator of its own, drawn after
+    everything else, leaves the world's facts, counts, split and its other corpus lines as they are without it."""
+    rng = np.random.default_rng([seed, 1])
+    names = tuple(_names(rng, max(1, int(round(config.qa_share * config.n_entities))), taken))
+    mentions = np.maximum(_mentions(rng, config, len(names) * len(config.relations)), 1)
+    lines, i = [], 0
+    for e in names:
+        for r in config.relations:
+            pool = [v for v in names if v != e] if r == "mentor" else list(values[r])
+            value = pool[rng.integers(len(pool))] if pool else e
+            question = qa_prompt(RELATIONS[r].question.format(e=e))
+            lines.extend([f"{question} {value}"] * int(mentions[i]))
+            i += 1
+    merged = list(corpus) + lines
+    order = rng.permutation(len(merged))
+    return names, tuple(merged[j] for j in order)

@@ -64,6 +64,8 @@ def _recount(w: World) -> Counter:
     ("mention_alpha", 0.0),
     ("popularity_noise", -1.0),
     ("popularity_noise", float("nan")),
+    ("qa_share", 1.0),
+    ("qa_share", -0.1),
 ])
 def test_worldconfig_iv(field, value):
     with pytest.raises(ValueError, match=field):
@@ -389,7 +391,8 @@ def test_vocabulary(small):
 
 
 # ---------------------------------------------------------------- persistence
-@pytest.mark.parametrize("cfg", [SMALL, replace(SMALL, relations=("color", "pet"), popularity_noise=float("inf"))])
+@pytest.mark.parametrize("cfg", [SMALL, replace(SMALL, relations=("color", "pet"), popularity_noise=float("inf")),
+                                 replace(SMALL, qa_share=0.25)])
 def test_save_load_roundtrip(cfg, tmp_path):
     w = build(cfg, seed=2)
     w.save(tmp_path / "w")
@@ -399,6 +402,7 @@ def test_save_load_roundtrip(cfg, tmp_path):
     assert v.entities == w.entities
     assert v.values == w.values
     assert v.corpus == w.corpus
+    assert v.format_entities == w.format_entities
     for name in ("facts", "counts", "twohop"):
         pd.testing.assert_frame_equal(getattr(v, name), getattr(w, name))
     # the loaded world behaves the same
@@ -411,3 +415,39 @@ def test_save_load_empty_corpus(tmp_path):
     assert w.corpus == () and (w.facts["type"] == "unseen").all()
     w.save(tmp_path)
     assert World.load(tmp_path).corpus == ()
+
+
+# ---------------------------------------------------------------- QA text in pretraining
+def test_qa_share_adds_qa_pairs_about_other_entities_and_leaves_the_world_as_it_was(small):
+    q = build(replace(SMALL, qa_share=0.25), seed=0)
+    assert len(q.format_entities) == 10 and not set(q.format_entities) & set(small.entities)
+    for name in ("facts", "counts", "twohop"):
+        pd.testing.assert_frame_equal(getattr(q, name), getattr(small, name))
+    assert q.entities == small.entities and q.values == small.values
+    extra = Counter(q.corpus) - Counter(small.corpus)
+    assert sum(Counter(small.corpus).values()) + sum(extra.values()) == len(q.corpus)   # the old lines all kept
+    qa = [line for line in extra.elements()]
+    assert qa and all(line.startswith("Q : ") and " ? A : " in line for line in qa)
+    fmt = set(q.format_entities)
+    for line in qa:   # a QA pair about a format entity, answered from its relation's values (a mentor among them)
+        question, answer = line.split(" A : ")
+        entity = next(e for e in fmt if e in question.split())
+        rel = next(r for r in RELATIONS.values() if qa_prompt(r.question.format(e=entity)) == question + " A :")
+        assert answer in (fmt - {entity} if rel.name == "mentor" else set(q.values[rel.name]))
+    # every format fact is stated at least once, and only ever with one value
+    pairs = {line.split(" A : ")[0]: line.split(" A : ")[1] for line in qa}
+    assert len(pairs) == len(fmt) * len(SMALL.relations)
+    assert set(q.vocabulary()) >= fmt
+
+
+def test_qa_share_zero_is_the_world_without_the_option(tmp_path, small):
+    """A world built with qa_share 0 writes the files it wrote before the option existed: its config record
+    leaves the option out (world.NEUTRAL), so worlds and artifacts built before stay valid."""
+    import json
+
+    from dint import world as world_mod
+    small.save(tmp_path / "w")
+    assert "qa_share" not in json.loads((tmp_path / "w" / "world.json").read_text())["config"]
+    assert "format_entities" not in json.loads((tmp_path / "w" / "world.json").read_text())
+    assert world_mod.config_dict(replace(SMALL, qa_share=0.1))["qa_share"] == 0.1
+    assert small.format_entities == ()

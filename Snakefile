@@ -13,6 +13,7 @@ import shutil
 import sys
 
 from dint.pipeline import artifacts, codegraph, notebooks, paths
+from dint import format_control
 from dint.analyses import budgets, replication, stacks
 from dint.pipeline.config import load_profile, notebook_parameters, replication as runs_of
 from dint.interventions.plan import EXPERIMENT_FIELDS
@@ -113,6 +114,10 @@ OTHER_RUNS = [(w, t) for w, t in REPLICATION.runs() if (w, t) != (P.seed, P.trai
 RUNS_DIR = f"{R}/runs"
 REPLICATION_OUT = f"{R}/replication/claims.parquet"
 REPLICATION_NUMBERS = f"{R}/replication/numbers.json"   # the replication's numbers the paper quotes (macros)
+# the format control's replication (paper/claims.yaml format_control), built by its own `make replicate` (`make
+# reproduce` runs it first): the paper compares with it when it is there and says so when it is not
+CONTROL = format_control.control_of(PROFILE)
+CONTROL_RUNS = [p for p in [f"results/{CONTROL}/replication/claims.parquet"] if CONTROL and os.path.exists(p)]
 
 
 def run_folder(w, t):
@@ -451,8 +456,8 @@ rule paper:
     input:
         REPLICATION_OUT,
         "paper/main.tex", "paper/world.tex" if not P.real else "paper/real.tex", "paper/refs.bib", "paper/claims.yaml",
-        code("dint.pipeline.paper", "dint.claims", "dint.replicated"),
-        rules.macros.output, rules.validity.output, expand(f"{F}/{{nb}}.pdf", nb=NOTEBOOKS),
+        code("dint.pipeline.paper", "dint.claims", "dint.replicated", "dint.format_control"),
+        CONTROL_RUNS, rules.macros.output, rules.validity.output, expand(f"{F}/{{nb}}.pdf", nb=NOTEBOOKS),
     output: f"{R}/paper/dint.pdf"
     log: f"{R}/logs/paper.log"
     benchmark: f"{R}/timings/paper.tsv"

@@ -45,8 +45,9 @@ import yaml
 from .pipeline import paths
 from .stats import adjust
 
-__all__ = ["FRAMINGS", "KINDS", "NOT_APPLICABLE", "REFERENCES", "SANITY_CHECKS", "VERDICTS", "Claim", "Registry", "check_text", "judge", "load", "numbers",
-           "registry_path", "sentence", "summary", "tex", "verdicts"]
+__all__ = ["FRAMINGS", "KINDS", "NOT_APPLICABLE", "REFERENCES", "SANITY_CHECKS", "VERDICTS", "Claim", "FormatControl",
+           "Registry", "check_text", "escape", "estimate_tex", "id_tex", "judge", "load", "numbers", "registry_path",
+           "sentence", "summary", "tex", "verdicts"]
 
 KINDS = ("claim", "replication", "sanity")
 REFERENCES = ("world", "real")   # where the truth comes from: the synthetic world, or real facts
@@ -84,9 +85,22 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class FormatControl:
+    """The registry's format control: profiles judged again on a control profile whose base saw the QA format in
+    pretraining (`dint.format_control`)."""
+
+    profiles: dict               # {profile: its control profile}
+    notebooks: tuple             # the notebooks whose claims are compared
+    predictions: dict            # {framing: what it predicts of the comparison}
+    rule: str                    # how the comparison is read
+    registered: str
+
+
+@dataclass(frozen=True)
 class Registry:
     alpha: float
     claims: tuple
+    format_control: FormatControl | None = None
 
     def by_id(self, claim_id: str) -> Claim:
         for c in self.claims:
@@ -222,7 +236,30 @@ def load(path: str | Path | None = None) -> Registry:
     twice = sorted({n for n in primaries if primaries.count(n) > 1})
     if twice:
         raise ValueError(f"{path}: notebooks {twice} have more than one primary claim")
-    return Registry(alpha=float(alpha), claims=claims)
+    control = _format_control(data["format_control"], notebooks) if "format_control" in data else None
+    return Registry(alpha=float(alpha), claims=claims, format_control=control)
+
+
+def _format_control(entry, notebooks: set[str]) -> FormatControl:
+    where = "format_control"
+    if not isinstance(entry, dict):
+        _fail(where, "give a mapping with profiles, notebooks, predictions, rule and registered")
+    profiles = entry.get("profiles")
+    if (not isinstance(profiles, dict) or not profiles
+            or not all(isinstance(k, str) and isinstance(v, str) and k != v for k, v in profiles.items())):
+        _fail(where, f"profiles={profiles!r}: map each profile to its control profile, e.g. {{tiny: tiny-qa}}")
+    chosen = entry.get("notebooks")
+    if not isinstance(chosen, list) or not chosen or (notebooks and not set(chosen) <= notebooks):
+        _fail(where, f"notebooks={chosen!r}: give a list of notebooks whose claims are compared, of {sorted(notebooks)}")
+    predictions = entry.get("predictions")
+    if not isinstance(predictions, dict) or set(predictions) != set(FRAMINGS):
+        _fail(where, f"'predictions' must give exactly {FRAMINGS}")
+    registered = entry.get("registered")
+    if not re.match(r"^\d{4}-\d\d-\d\d$", str(registered)):
+        _fail(where, f"registered={registered!r}: give the date the entry was written, YYYY-MM-DD")
+    return FormatControl(profiles=dict(profiles), notebooks=tuple(chosen),
+                         predictions={f: _text(predictions, f, where) for f in FRAMINGS},
+                         rule=_text(entry, "rule", where), registered=str(registered))
 
 
 def numbers(folder: str | Path) -> dict[str, dict]:
@@ -438,11 +475,12 @@ _TEX_ESCAPE = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#
                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 
 
-def _tex(text: str) -> str:
+def escape(text: str) -> str:
+    """``text`` with the characters LaTeX treats as special escaped."""
     return "".join(_TEX_ESCAPE.get(ch, ch) for ch in text)
 
 
-def _estimate(r, *, inline: bool = False) -> str:
+def estimate_tex(r, *, inline: bool = False) -> str:
     """The judged estimate [interval] (the claims table breaks the line before the interval; ``inline`` does not)."""
     def f(x):
         return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3g}".replace("-", "$-$")
@@ -452,9 +490,9 @@ def _estimate(r, *, inline: bool = False) -> str:
     return f(r["estimate"])
 
 
-def _id(claim_id: str) -> str:
+def id_tex(claim_id: str) -> str:
     """A claim's id in typewriter type, breakable after each hyphen."""
-    return r"\texttt{" + r"-\allowbreak{}".join(_tex(w) for w in claim_id.split("-")) + "}"
+    return r"\texttt{" + r"-\allowbreak{}".join(escape(w) for w in claim_id.split("-")) + "}"
 
 
 # the columns of the claims and sanity tables: the id, two texts, the estimate and the verdict
@@ -482,9 +520,9 @@ def tex(registry: Registry, table: pd.DataFrame, *, runs: int = 1) -> str:
              r"\makeatletter"]
     for c in registry.claims:
         outcome = t.loc[c.id, "verdict"]
-        lines.append(rf"\@namedef{{claimsentence@{c.id}}}{{{_tex(sentence(registry, table, c.id))}}}")
+        lines.append(rf"\@namedef{{claimsentence@{c.id}}}{{{escape(sentence(registry, table, c.id))}}}")
         lines.append(rf"\@namedef{{claimverdict@{c.id}}}{{{outcome}}}")
-        lines.append(rf"\@namedef{{claimestimate@{c.id}}}{{{_estimate(t.loc[c.id], inline=True)}{_held(t.loc[c.id], runs, inline=True)}}}")
+        lines.append(rf"\@namedef{{claimestimate@{c.id}}}{{{estimate_tex(t.loc[c.id], inline=True)}{_held(t.loc[c.id], runs, inline=True)}}}")
     shown = t[t["verdict"] != NOT_APPLICABLE]
     main, sanity = shown[shown["kind"] != "sanity"], shown[shown["kind"] == "sanity"]
     count = main["verdict"].value_counts()
@@ -501,9 +539,9 @@ def tex(registry: Registry, table: pd.DataFrame, *, runs: int = 1) -> str:
         if c.kind == "sanity" or t.loc[c.id, "verdict"] == NOT_APPLICABLE:
             continue
         r = t.loc[c.id]
-        rows.append(rf"{_id(c.id)}{' (replication)' if c.kind == 'replication' else ''} & "
-                    rf"{_tex(c.predictions['installation'])} & {_tex(c.predictions['distributional'])} & "
-                    rf"{_estimate(r)} & \textbf{{{r['verdict']}}}{_held(r, runs)} \\")
+        rows.append(rf"{id_tex(c.id)}{' (replication)' if c.kind == 'replication' else ''} & "
+                    rf"{escape(c.predictions['installation'])} & {escape(c.predictions['distributional'])} & "
+                    rf"{estimate_tex(r)} & \textbf{{{r['verdict']}}}{_held(r, runs)} \\")
     lines += [rf"\newcommand{{\claimstable}}{{{{\footnotesize\begin{{tabular}}{{{_COLUMNS}}}\toprule",
               r"claim & truth installation predicts & distributional intervention predicts & "
               + ("pooled estimate [95\\% CI]" if runs > 1 else r"estimate [95\% CI]") +
@@ -513,7 +551,7 @@ def tex(registry: Registry, table: pd.DataFrame, *, runs: int = 1) -> str:
         if c.kind != "sanity" or t.loc[c.id, "verdict"] == NOT_APPLICABLE:
             continue
         r = t.loc[c.id]
-        rows.append(rf"{_id(c.id)} & {_tex(c.observable)} & {_tex(c.refutation)} & {_estimate(r)} & "
+        rows.append(rf"{id_tex(c.id)} & {escape(c.observable)} & {escape(c.refutation)} & {estimate_tex(r)} & "
                     rf"{r['verdict']}{_held(r, runs)} \\")
     lines += [rf"\newcommand{{\sanitytable}}{{{{\footnotesize\begin{{tabular}}{{{_COLUMNS}}}\toprule",
               r"check & observable & why it cannot fail & estimate & result \\ \midrule", *rows,

@@ -241,7 +241,7 @@ def _validate(args):
 
 
 def _paper(args):
-    from . import claims, replicated
+    from . import claims, format_control, replicated
     from .pipeline import artifacts, paper
     from .pipeline.config import load_profile
 
@@ -254,25 +254,44 @@ def _paper(args):
         raise ValueError(f"{'real' if P.real else 'world'}.tex contradicts the claims' verdicts: " + "; ".join(problems))
     out = artifacts.root(P) / "paper" / "claims.tex"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(claims.tex(registry, table, runs=runs))
+    out.write_text(claims.tex(registry, table, runs=runs) + format_control.tex(args.profile, registry=registry))
     print(claims.summary(table, runs=runs))
     print(f"paper -> {paper.build(args.profile, **_seeds(args))}")
+
+
+def _format_control(args):
+    from . import format_control
+
+    table = format_control.compare(args.profile)
+    shown = table.assign(**{c: table[c].round(3) for c in ("estimate_profile", "estimate_control", "estimate", "ci_low",
+                                                           "ci_high")})
+    print(shown[["id", "verdict", "estimate_profile", "verdict_control", "estimate_control", "kept", "estimate",
+                 "ci_low", "ci_high"]].to_string(index=False))
+    print(f"{int(table.kept.sum())} of {len(table)} keep their verdict on {format_control.control_of(args.profile)}")
 
 
 def _reproduce(args):
     import subprocess
 
+    from . import format_control
     from .pipeline import paths
     from .pipeline.config import load_profile
 
     load_profile(args.profile, **_seeds(args))   # an unknown profile or a bad parameter fails here, before Snakemake
     config = [f"profile={args.profile}"] + [f"{k}={v}" for k, v in _seeds(args).items() if v is not None]
-    cmd = ["snakemake", *args.targets, "--cores", str(args.cores), "--rerun-incomplete", "--quiet", "rules", "host",
-           "--config", *config]
-    print(" ".join(cmd))
-    done = subprocess.run(cmd, cwd=paths.root(), check=False)
-    if done.returncode:
-        raise RuntimeError(f"snakemake exited with {done.returncode}; see .snakemake/log/")
+    common = ["--cores", str(args.cores), "--rerun-incomplete", "--quiet", "rules", "host"]
+    commands = [["snakemake", *args.targets, *common, "--config", *config]]
+    control = format_control.control_of(args.profile)
+    if control and not args.targets and not any(v is not None for v in _seeds(args).values()):
+        # the format control's replication first, so that the paper compares the two (as `make reproduce`)
+        load_profile(control)
+        commands.insert(0, ["snakemake", f"results/{control}/replication/claims.parquet", *common,
+                            "--config", f"profile={control}"])
+    for cmd in commands:
+        print(" ".join(cmd))
+        done = subprocess.run(cmd, cwd=paths.root(), check=False)
+        if done.returncode:
+            raise RuntimeError(f"snakemake exited with {done.returncode}; see .snakemake/log/")
 
 
 def _card(args):
@@ -391,6 +410,13 @@ def main(argv=None) -> int:
                    help="fail if this paper source states a claim's sentence for a verdict it did not get "
                         "(repeatable; a path from the repository root)")
     p.set_defaults(fn=_claims)
+
+    p = sub.add_parser("format-control", help="a profile's claims beside those of its format control",
+                       description="The claims of the registry's format_control notebooks judged on a profile's pooled "
+                                   "runs and on its control profile's (whose base saw the QA format in pretraining), "
+                                   "and the difference of each number between them, run by run (dint.format_control).")
+    p.add_argument("--profile", required=True, help="a profile the registry's format_control names, e.g. tiny")
+    p.set_defaults(fn=_format_control)
 
     p = sub.add_parser("validate", help="simulation study of every test's type-I error, power and coverage",
                        description="Type-I error at alpha 0.05, power and coverage at 0.95 of dint's tests and "

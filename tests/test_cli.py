@@ -9,7 +9,7 @@ from dint.cli import main
 
 def test_cli_help_on_every_subcommand(capsys):
     for sub in ([], ["build"], ["run"], ["bench"], ["macros"], ["validate"], ["paper"], ["reproduce"], ["card"],
-                ["profiles"]):
+                ["profiles"], ["format-control"]):
         with pytest.raises(SystemExit) as e:
             main([*sub, "--help"])
         assert e.value.code == 0
@@ -221,3 +221,15 @@ def test_cli_timings_tabulates_the_benchmark_files(capsys):
     assert out[-1] == "2 jobs, 3.0 job-minutes"
     assert main(["timings", "--profile", "smoke", "--seed", "8"]) == 2
     assert "no timings under" in capsys.readouterr().err
+
+
+def test_reproduce_makes_the_format_controls_replication_first(monkeypatch):
+    import subprocess
+    ran = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: ran.append(cmd) or subprocess.CompletedProcess(cmd, 0))
+    assert main(["reproduce", "--profile", "tiny"]) == 0
+    assert [c[1] for c in ran] == ["results/tiny-qa/replication/claims.parquet", "--cores"]
+    assert ran[0][-1] == "profile=tiny-qa" and ran[1][-1] == "profile=tiny"
+    ran.clear()
+    assert main(["reproduce", "--profile", "smoke"]) == 0   # no control: the profile alone
+    assert len(ran) == 1 and ran[0][-1] == "profile=smoke"

@@ -111,3 +111,27 @@ def test_tests_and_numbers():
     assert n["order_dpo_sft_kl"].statistic == 0.4 and np.isnan(n["order_dpo_sft_kl"].pvalue)
     assert n["sft_dpo_vs_sft_train_d_accuracy"].method == "McNemar exact, Holm"
     assert n["tests_total"] == len(family) and n["tests_supported"] == int(family.supported.sum())
+
+
+def test_in_form_is_the_whole_analysis_in_the_other_form_with_its_name(monkeypatch):
+    inputs, table, add, gee, forgetting, orders = _tables()
+    forms = []
+
+    def load(profile, *, form="qa"):
+        forms.append(form)
+        return inputs
+    monkeypatch.setattr(cf, "load", load)
+    monkeypatch.setattr(cf, "orders", lambda inputs, **kw: orders)   # orders need score tables; tested apart
+    got = cf.in_form(None, "statement", n_resamples=99, n_permutations=99)
+    want = cf.numbers(table, add, gee, forgetting, orders, cf.tests(add, gee, forgetting, orders))
+    assert forms == ["statement"] and set(got) == {f"statement_{k}" for k in want}
+    assert got["statement_gee_sft_dpo"].statistic == pytest.approx(want["gee_sft_dpo"].statistic)
+    assert got["statement_sft_dpo_vs_sft_train_d_accuracy"].pvalue == want["sft_dpo_vs_sft_train_d_accuracy"].pvalue
+    shown = cf.quoted(got)   # the notebook shows the other form's numbers as it shows the deployment form's
+    assert {"statement_gee_sft_dpo", "statement_order_dpo_sft_d_accuracy", "statement_sft_dpo_vs_sft_train_d_accuracy",
+            "statement_tests_total"} <= set(shown)
+
+
+def test_in_form_names_a_bad_form_before_loading():
+    with pytest.raises(ValueError, match="form='chat'"):
+        cf.in_form(None, "chat")

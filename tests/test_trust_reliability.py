@@ -87,3 +87,43 @@ def test_numbers_names_and_holm():
     shown = tr.quoted(n)
     assert shown["sft_ece"][:3] == (0.1, 0.0, 0.2) and np.isnan(shown["sft_ece"][3])
     assert "sft_aurc" not in shown and shown["n_tests"] == 2
+
+
+def test_calibration_changes_contrast_rlhf_and_dpo_with_sft_in_each_form():
+    facts, a = score_tables(n_per_relation=(30, 24), seed=3)
+    _, b = score_tables(n_per_relation=(30, 24), seed=4, sharp=4.0)
+    b = b.assign(is_true=a.is_true.to_numpy())
+
+    def mix(w):
+        return b.assign(p_set=a.p_set.to_numpy() * w + b.p_set.to_numpy() * (1 - w))
+    conditions = {tr.STATEMENT: a, "base": mix(0.9), "sft": b, "dpo": mix(0.3), "rlhf": mix(0.5),
+                  "sft (statement)": mix(0.8), "dpo (statement)": mix(0.6), "rlhf (statement)": mix(0.7)}
+    answers = {m: reliability.answer_table(s, facts) for m, s in conditions.items()}
+    held = {m: x[x.split == "heldout"] for m, x in answers.items()}
+    inputs = tr.Inputs(SimpleNamespace(facts=facts), ("sft", "dpo", "rlhf"), conditions, held)
+    ch = tr.calibration_changes(inputs, n_bins=5, n_resamples=99, n_test_resamples=99)
+    pairs = set(zip(ch.model, ch.reference))
+    assert {("sft", "base"), ("rlhf", "base (statement)"), ("rlhf", "sft"), ("dpo", "sft"),
+            ("sft (statement)", "base (statement)"), ("rlhf (statement)", "sft (statement)"),
+            ("dpo (statement)", "sft (statement)")} <= pairs
+    assert ("dpo (statement)", "sft") not in pairs and ("dpo", "sft (statement)") not in pairs   # like with like
+    # the registered numbers' names, and the same estimate as the paired comparison made directly
+    names = {tr.name(m, r, x) for m, r, x in zip(ch.model, ch.reference, ch.measure)}
+    assert {"dpo_vs_sft_d_ece_debiased", "rlhf_statement_vs_sft_statement_d_ece_debiased",
+            "dpo_statement_vs_sft_statement_d_ece_debiased"} <= names
+    direct = reliability.calibration_changes(held, "sft (statement)", models=["dpo (statement)"], n_bins=5,
+                                             n_resamples=99, n_test_resamples=99, rng=0)
+    got = ch[(ch.model == "dpo (statement)") & (ch.reference == "sft (statement)")]
+    np.testing.assert_allclose(got.estimate.to_numpy(), direct.estimate.to_numpy())
+    # without SFT's statement form, no statement-form contrast is made
+    fewer = tr.Inputs(inputs.world, ("sft", "dpo", "rlhf"),
+                      {k: v for k, v in conditions.items() if k != "sft (statement)"},
+                      {k: v for k, v in held.items() if k != "sft (statement)"})
+    refs = set(tr.calibration_changes(fewer, n_bins=5, n_resamples=99, n_test_resamples=99).reference)
+    assert "sft (statement)" not in refs
+
+
+def test_statement_names():
+    assert tr.statement("sft") == "sft (statement)" and tr.statement("base") == tr.STATEMENT
+    assert tr.name(tr.statement("dpo"), tr.statement("sft"), "d_ece_debiased") == \
+        "dpo_statement_vs_sft_statement_d_ece_debiased"

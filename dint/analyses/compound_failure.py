@@ -8,7 +8,7 @@ GEE of correctness on the steps with every interaction and its joint test; `pred
 beside the additive predictions (probability scale and main-effects GEE); `forgetting` the share of the train facts
 SFT installed that later steps keep, with McNemar's test against SFT; `orders` each reversed pair against its
 canonical order; `tests` every test of the notebook Holm-adjusted as one family; `numbers` what the paper quotes;
-`figure` the notebook's figure.
+`in_form` all of it in the other prompt form (its own family); `figure` the notebook's figure.
 
 Tables with estimates are tidy: label columns (``stack``, ``measure``, ``outcome``, ``order``, ...) then
 `dint.stats.ROW` (``estimate, ci_low, ci_high, pvalue, n, method, reason``).
@@ -26,7 +26,7 @@ from ..pipeline.config import Profile
 from ..stats import fits, proportions
 from . import stacks
 
-__all__ = ["Inputs", "Interactions", "additivity", "figure", "forgetting", "interactions", "load", "numbers",
+__all__ = ["Inputs", "Interactions", "additivity", "figure", "forgetting", "in_form", "interactions", "load", "numbers",
            "orders", "per_stack", "prediction", "quoted", "tests"]
 
 # the per-item outcomes compared with the additive prediction
@@ -235,6 +235,30 @@ def tests(additive: pd.DataFrame, gee: Interactions, forgetting: pd.DataFrame, o
     return family.assign(supported=family.pvalue_holm < 0.05)
 
 
+def in_form(profile: Profile, form: str, *, n_resamples: int = 2000, n_permutations: int = 9999,
+            seed: int = 0) -> dict:
+    """The notebook's analysis in another prompt form, from `load` to `numbers`, its tests Holm-adjusted as a
+    family of their own: what the paper reports beside the deployment form's.
+
+    Parameters
+    ----------
+    profile : the run's profile
+    form : the prompt form, ``"qa"`` or ``"statement"``
+    n_resamples, n_permutations, seed : as for `per_stack`, `additivity` and `orders`
+
+    Returns
+    -------
+    `numbers` with each key prefixed by ``"<form>_"`` (``statement_gee_sft_dpo``, ...).
+    """
+    inputs = load(profile, form=form)
+    table = per_stack(inputs, n_resamples=n_resamples, seed=seed)
+    add = additivity(inputs, n_permutations=n_permutations, seed=seed)
+    gee, lost = interactions(inputs), forgetting(inputs)
+    pairs = orders(inputs, n_resamples=n_resamples, n_permutations=n_permutations, seed=seed)
+    out = numbers(table, add, gee, lost, pairs, tests(add, gee, lost, pairs))
+    return {f"{form}_{k}": v for k, v in out.items()}
+
+
 def _holm(table: pd.DataFrame, family: pd.DataFrame, test: pd.Series) -> pd.DataFrame:
     """``table`` with the Holm-adjusted p-value of its test named ``test`` (NaN where it is not in the family)."""
     return table.assign(pvalue_holm=test.map(dict(zip(family.test, family.pvalue_holm))))
@@ -296,11 +320,14 @@ def numbers(table: pd.DataFrame, additive: pd.DataFrame, gee: Interactions, forg
 
 
 def quoted(numbers: dict) -> dict:
-    """The numbers to show in the notebook: the excesses, the GEE terms and the order effects as (estimate, low,
-    high, p) rounded, and the counts of tests."""
+    """The numbers to show in the notebook: the excesses, the GEE terms, the order effects and the change on SFT's
+    train facts as (estimate, low, high, p) rounded, and the counts of tests (`numbers` or `in_form`)."""
+    def shown(k):
+        k = k.removeprefix("qa_").removeprefix("statement_")
+        return "excess" in k or k.endswith("vs_sft_train_d_accuracy") or k.startswith(("gee", "order", "tests"))
     return {k: (round(v.statistic, 3), round(v.confidence_interval.low, 3), round(v.confidence_interval.high, 3),
                 round(v.pvalue, 4)) if isinstance(v, stats.Result) else v
-            for k, v in numbers.items() if "excess" in k or k.startswith(("gee", "order"))}
+            for k, v in numbers.items() if shown(k)}
 
 
 def _wide(table: pd.DataFrame, measure: str) -> pd.DataFrame:

@@ -1,11 +1,12 @@
 """The analysis of notebook 04 (trust drifts away from reliability), in notebook order.
 
-`load` gathers the answer tables of the base (statement and QA form) and of every answering intervention;
+`load` gathers the answer tables of the base (statement and QA form) and of every answering intervention, with SFT,
+DPO and RLHF in the statement form too (which none of them trains);
 `overview` is the held-out items, accuracy, confidence and mass outside the set per model; `calibration_tables`
 the calibration summary per model (`dint.analyses.reliability.calibration_summary`: ECE, debiased error, Brier
 and its parts, AUROC, AURC) with the reliability diagrams; `calibration_changes` each intervention's paired change
-from the base in both forms; `risk_coverage` the risk-coverage curve per model; `temperatures` the temperature
-scaling of every model (`dint.analyses.reliability.temperature_scaling`); `diversity_tables` per-input and
+from the base in both forms, and RLHF's and DPO's from SFT in each form; `risk_coverage` the risk-coverage curve
+per model; `temperatures` the temperature scaling of every model (`dint.analyses.reliability.temperature_scaling`); `diversity_tables` per-input and
 across-input diversity and their changes (`dint.analyses.diversity`); `tests` every test of the notebook,
 Holm-adjusted as one family; `numbers` what the paper quotes; `figure` the notebook's figure.
 
@@ -26,13 +27,28 @@ from ..pipeline.config import Profile
 from . import diversity, reliability
 
 __all__ = ["GPT4_ECE", "KADAVATH_T", "Calibration", "Diversity", "Inputs", "Tests", "calibration_changes", "calibration_tables",
-           "diversity_tables", "figure", "load", "name", "numbers", "overview", "quoted", "risk_coverage", "temperatures",
-           "tests"]
+           "diversity_tables", "figure", "load", "name", "numbers", "overview", "quoted", "risk_coverage", "statement",
+           "temperatures", "tests"]
 
 # the published values the notebook stands beside (`dint.analyses.reliability`)
 GPT4_ECE, KADAVATH_T = reliability.GPT4_ECE, reliability.KADAVATH_T
 # the base in its own (statement) form, beside the base and the interventions in the QA form
 STATEMENT = "base (statement)"
+# the interventions also evaluated in the statement form, which none of them trains (``"<name> (statement)"``):
+# SFT and the two methods contrasted with it on the same prompts
+STATEMENT_FORM = ("sft", "dpo", "rlhf")
+# the contrasts with SFT on the same prompts, in each form: RL from SFT, and DPO from the same base
+AGAINST_SFT = ("rlhf", "dpo")
+
+
+def statement(model: str) -> str:
+    """A model's name in the statement form (``"sft"`` -> ``"sft (statement)"``; the base's is `STATEMENT`)."""
+    return STATEMENT if model == "base" else f"{model} (statement)"
+
+
+def _added_form(model: str) -> bool:
+    """An intervention evaluated in the statement form beside its QA form (shown in the tables, not the figure)."""
+    return model.endswith(" (statement)") and model != STATEMENT
 
 
 @dataclass(frozen=True)
@@ -41,7 +57,7 @@ class Inputs:
 
     world: object            # the profile's `dint.world.World`
     interventions: tuple     # the answering interventions compared with the base
-    conditions: dict         # {model: one-form score_world table, all facts}; the base in both forms
+    conditions: dict         # {model: one-form score_world table, all facts}; the base and `STATEMENT_FORM` in both
     held: dict               # {model: `reliability.answer_table` rows of the held-out facts}
 
 
@@ -56,7 +72,8 @@ def load(profile: Profile, *, interventions: list, n_draws: int = 8) -> Inputs:
 
     Returns
     -------
-    `Inputs`; models in the order base (statement), base, ``interventions``.
+    `Inputs`; models in the order base (statement), base, ``interventions``, then those of `STATEMENT_FORM` among
+    ``interventions`` in the statement form (`statement`).
     """
     answering = [n for n in NAMES if n != "reward"]
     bad = sorted(set(interventions) - set(answering))
@@ -68,6 +85,9 @@ def load(profile: Profile, *, interventions: list, n_draws: int = 8) -> Inputs:
     for name in interventions:
         s = artifacts.intervention_scores(profile, name)
         conditions[name] = s[s.form == "qa"]
+    for name in (n for n in STATEMENT_FORM if n in interventions):
+        s = artifacts.intervention_scores(profile, name)
+        conditions[statement(name)] = s[s.form == "statement"]
     answers = {m: reliability.answer_table(s, world.facts, n_draws=n_draws) for m, s in conditions.items()}
     held = {m: a[a.split == "heldout"] for m, a in answers.items()}
     return Inputs(world, tuple(interventions), conditions, held)
@@ -114,19 +134,26 @@ def calibration_tables(inputs: Inputs, *, n_bins: int = 10, n_resamples: int = 2
 
 def calibration_changes(inputs: Inputs, *, n_bins: int = 10, n_resamples: int = 2000, n_test_resamples: int = 9999,
                         seed: int = 0) -> pd.DataFrame:
-    """Each intervention's paired change in calibration from the base in the QA form, then in the statement
-    form; and RLHF's from the SFT model it started from, on the same QA prompts.
+    """Each intervention's paired change in calibration from the base in the QA form, then from the base's
+    statement form; the statement-form models' change from the base in the statement form; and, in each form,
+    RLHF's and DPO's change from SFT on the same prompts (`AGAINST_SFT`).
 
     Returns
     -------
-    Tidy DataFrame (`reliability.calibration_changes` for the references ``"base"`` and ``"base (statement)"``,
-    and ``"sft"`` for ``rlhf`` when both are evaluated).
+    Tidy DataFrame (`reliability.calibration_changes`): references ``"base"`` and ``"base (statement)"`` for the
+    QA-form interventions, ``"base (statement)"`` for the statement-form ones, and ``"sft"`` / ``"sft
+    (statement)"`` for those of `AGAINST_SFT` evaluated beside SFT.
     """
     kw = dict(n_bins=n_bins, n_resamples=n_resamples, n_test_resamples=n_test_resamples, rng=seed)
     changes = [reliability.calibration_changes(inputs.held, ref, models=list(inputs.interventions), **kw)
                for ref in ("base", STATEMENT)]
-    if {"sft", "rlhf"} <= set(inputs.interventions):
-        changes.append(reliability.calibration_changes(inputs.held, "sft", models=["rlhf"], **kw))
+    in_statement = [statement(n) for n in STATEMENT_FORM if statement(n) in inputs.held]
+    if in_statement:
+        changes.append(reliability.calibration_changes(inputs.held, STATEMENT, models=in_statement, **kw))
+    for to_form in (str, statement):
+        against = [to_form(n) for n in AGAINST_SFT if to_form(n) in inputs.held]
+        if to_form("sft") in inputs.held and against:
+            changes.append(reliability.calibration_changes(inputs.held, to_form("sft"), models=against, **kw))
     return pd.concat(changes, ignore_index=True)
 
 
@@ -161,7 +188,8 @@ def diversity_tables(inputs: Inputs, *, n_draws: int = 8, n_resamples: int = 200
     `Diversity`: the summary per model and the changes of every intervention from the base, with RLHF
     against the SFT model it started from when both are evaluated (Kirk et al. 2023).
     """
-    qa_held = {m: s[s.fact.isin(inputs.held[m].fact)] for m, s in inputs.conditions.items() if m != STATEMENT}
+    qa_held = {m: s[s.fact.isin(inputs.held[m].fact)] for m, s in inputs.conditions.items()
+               if m != STATEMENT and not _added_form(m)}
     summary = diversity.diversity_summary(qa_held, inputs.world.facts, n_draws=n_draws)
     kw = dict(n_draws=n_draws, n_resamples=n_resamples, n_test_resamples=n_test_resamples, rng=seed)
     changes = [diversity.diversity_changes(qa_held, "base", inputs.world.facts, models=list(inputs.interventions), **kw)]
@@ -223,7 +251,8 @@ def numbers(everything: pd.DataFrame, diversity_summary: pd.DataFrame) -> dict:
 def quoted(numbers: dict) -> dict:
     """The numbers to show in the notebook: the published values and counts, and per model its ECE, changes in
     ECE, temperatures and the RLHF-against-SFT change in entropy, as (estimate, low, high, p) rounded."""
-    ends = ("_ece", "vs_base_d_ece", "vs_base_statement_d_ece", "t_train", "t_heldout", "vs_sft_d_entropy")
+    ends = ("_ece", "vs_base_d_ece", "vs_base_statement_d_ece", "vs_sft_d_ece_debiased",
+            "vs_sft_statement_d_ece_debiased", "t_train", "t_heldout", "vs_sft_d_entropy")
     return {k: (round(v.statistic, 3), round(v.confidence_interval.low, 3), round(v.confidence_interval.high, 3),
                 round(v.pvalue, 4)) if isinstance(v, stats.Result) else v
             for k, v in numbers.items() if not isinstance(v, stats.Result) or k.endswith(ends)}
@@ -255,14 +284,14 @@ def figure(calib: Calibration, temperatures: pd.DataFrame, curves: dict, diversi
         for m in family:
             if m in colors:
                 plot.reliability_diagram(diagrams[diagrams.model == m], ax=ax, label=m, color=colors[m])
-    temps = temperatures
+    temps = temperatures[~temperatures.model.map(_added_form)]
     plot.model_intervals(temps[temps.measure.isin(["ece_before", "ece_after_train", "ece_after_crossfit"])], ax=axes[2],
                          xlabel="ECE (held-out facts)",
                          labels={"ece_before": "unscaled", "ece_after_train": "T fitted on train facts",
                                  "ece_after_crossfit": "T cross-fitted on held-out facts"},
                          references={"GPT-4 pre-trained": reliability.GPT4_ECE["pre-trained"],
                                      "GPT-4 after PPO": reliability.GPT4_ECE["PPO"]})
-    for m, r in curves.items():
+    for m, r in ((m, r) for m, r in curves.items() if not _added_form(m)):
         plot.risk_coverage(r, ax=axes[3], label=m, color=colors[m])
     axes[3].set_ylim(0, 1.02)
     plot.model_intervals(temps[temps.measure.isin(["t_train", "t_heldout"])], ax=axes[4], log=True,

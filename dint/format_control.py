@@ -1,0 +1,162 @@
+"""The format control: a profile's verdicts beside those of a control profile whose base saw the QA format in
+pretraining.
+
+A world's corpus states facts, never QA pairs, unless ``world.qa_share`` is set; so on a profile without it a
+result in the QA form can be the learning of the format rather than a change in what the model holds. The
+registry's ``format_control`` (`dint.claims.FormatControl`) names, per profile, its control profile (the same
+world with QA pairs of other entities in pretraining: the evaluated facts and split are the profile's at each
+seed, only the base differs) and the notebooks whose claims are judged on both.
+
+`compare` sets each of those claims' pooled verdicts on the two profiles side by side, and the difference of its
+number between them run by run (control minus profile at the same world and training seeds), pooled as the
+claims are (`dint.stats.pooling.pool`: Student-t on the world means). `tex` writes the paper's table and sentence;
+`control_of` names a profile's control.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import claims, replicated
+from .stats import pooling
+
+__all__ = ["CHECK", "COLUMNS", "check", "compare", "control_of", "tex"]
+
+# what shows the control does what it is for: the base's accuracy on held-out QA prompts (notebook 04)
+CHECK = ("04_trust_reliability", "base_accuracy")
+
+# `compare`'s table: the claim, its verdict and pooled estimate on each profile, whether it kept its verdict, and
+# the pooled difference of its number (control minus profile) as `dint.stats.ROW`
+COLUMNS = ["id", "kind", "notebook", "verdict", "estimate_profile", "ci_low_profile", "ci_high_profile",
+           "verdict_control", "estimate_control", "ci_low_control", "ci_high_control", "kept",
+           "estimate", "ci_low", "ci_high", "pvalue", "n", "method", "reason"]
+
+
+def control_of(profile: str, registry: claims.Registry | None = None) -> str | None:
+    """The control profile the registry names for ``profile``, or None."""
+    registry = registry or claims.load()
+    fc = registry.format_control
+    return fc.profiles.get(profile) if fc else None
+
+
+def compare(profile: str, *, registry: claims.Registry | None = None, level: float = 0.95) -> pd.DataFrame:
+    """The claims of the format control's notebooks on ``profile`` and on its control, each on its pooled runs.
+
+    Parameters
+    ----------
+    profile : a profile the registry's ``format_control`` names
+    registry : `dint.claims.load`'s registry (default: ``paper/claims.yaml``)
+    level : of the difference's interval
+
+    Returns
+    -------
+    DataFrame `COLUMNS`, one row per claim or replication of those notebooks applicable to both: ``kept`` says
+    whether the control's verdict is the profile's; the difference's ``n`` is the number of runs paired.
+
+    Raises
+    ------
+    ValueError if the registry names no control for ``profile``, or the two replications share no run;
+    FileNotFoundError naming the runs that have no numbers yet and the command that makes them
+    """
+    from .analyses import replication
+
+    registry = registry or claims.load()
+    control = control_of(profile, registry)
+    if control is None:
+        named = sorted(registry.format_control.profiles) if registry.format_control else []
+        raise ValueError(f"profile={profile!r}: the claims registry names no format control for it "
+                         f"(format_control.profiles names {named})")
+    (mine, _), (theirs, _) = replicated.verdicts(profile, registry=registry), replicated.verdicts(control, registry=registry)
+    runs = replication.collect(profile).merge(replication.collect(control), on=["world_seed", "train_seed", "notebook", "key"],
+                                              suffixes=("", "_control"))
+    if runs.empty:
+        raise ValueError(f"profiles {profile!r} and {control!r} share no run (world seed x training seed): give "
+                         "their replications the same seeds in config/<profile>.yaml")
+    theirs = theirs.set_index("id")
+    rows = []
+    for c in registry.claims:
+        if c.kind == "sanity" or c.notebook not in registry.format_control.notebooks:
+            continue
+        a, b = mine.set_index("id").loc[c.id], theirs.loc[c.id]
+        if claims.NOT_APPLICABLE in (a["verdict"], b["verdict"]):
+            continue
+        key = c.number.split("/")[1]
+        sub = runs[(runs.notebook == c.notebook) & (runs.key == key)]
+        diff = (sub["estimate_control"] - sub["estimate"]).to_numpy(float)
+        ok = np.isfinite(diff)
+        if ok.sum() >= 2 and sub.loc[ok, "world_seed"].nunique() >= 2:
+            p = pooling.pool(diff[ok], sub.loc[ok, "world_seed"].to_numpy(), level=level).asdict()
+        else:
+            p = {"estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "pvalue": np.nan,
+                 "n": int(ok.sum()), "method": "",
+                 "reason": "fewer than two worlds have the number on both profiles"}
+        rows.append({"id": c.id, "kind": c.kind, "notebook": c.notebook, "verdict": a["verdict"],
+                     "estimate_profile": a["estimate"], "ci_low_profile": a["ci_low"], "ci_high_profile": a["ci_high"],
+                     "verdict_control": b["verdict"], "estimate_control": b["estimate"], "ci_low_control": b["ci_low"],
+                     "ci_high_control": b["ci_high"], "kept": a["verdict"] == b["verdict"],
+                     **{k: p.get(k) for k in ("estimate", "ci_low", "ci_high", "pvalue", "n", "method", "reason")}})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def check(profile: str, *, registry: claims.Registry | None = None, level: float = 0.95) -> dict:
+    """`CHECK` pooled across the runs of ``profile`` and of its control: ``{profile name: pooled dict}``
+    (`dint.stats.pooling.Pooled.asdict`). Raises as `compare`."""
+    from .analyses import replication
+
+    control = control_of(profile, registry)
+    if control is None:
+        raise ValueError(f"profile={profile!r}: the claims registry names no format control for it")
+    out = {}
+    for name in (profile, control):
+        runs = replication.collect(name)
+        sub = runs[(runs.notebook == CHECK[0]) & (runs.key == CHECK[1])]
+        out[name] = pooling.pool(sub["estimate"].to_numpy(float), sub["world_seed"].to_numpy(), level=level).asdict()
+    return out
+
+
+def _interval(est, lo, hi) -> str:
+    return claims.estimate_tex({"estimate": est, "ci_low": lo, "ci_high": hi}, inline=True)
+
+
+def tex(profile: str, *, registry: claims.Registry | None = None) -> str:
+    """LaTeX for the paper: ``\\ifdintcontrol`` (true when the comparison was made), ``\\formatcontrolprofile``
+    (the control's name), ``\\formatcontroltally`` (how many claims kept their verdict, in words),
+    ``\\formatcontroltable`` (`compare` as a table), ``\\controlverdict{<id>}``, and ``\\formatcheckprofile`` /
+    ``\\formatcheckcontrol`` (`check` on each, pooled estimate [interval]); when the registry names no
+    control for ``profile`` or the control's runs are missing, ``\\ifdintcontrol`` is false and
+    ``\\formatcontroltally`` says why and how to make them."""
+    registry = registry or claims.load()
+    control = control_of(profile, registry)
+    head = ["% generated by dint.format_control.tex from paper/claims.yaml and two profiles' runs; do not edit",
+            r"\newif\ifdintcontrol", rf"\newcommand{{\formatcontrolprofile}}{{{control or 'none'}}}"]
+    if control is None:
+        return "\n".join(head + [r"\newcommand{\formatcontroltally}{the claims registry names no format control "
+                                 rf"for the {claims.escape(profile)} profile}}", r"\newcommand{\formatcontroltable}{}"]) + "\n"
+    try:
+        table = compare(profile, registry=registry)
+    except FileNotFoundError:
+        return "\n".join(head + [rf"\newcommand{{\formatcontroltally}}{{the control profile {claims.escape(control)} has "
+                                 rf"not been run (\texttt{{make replicate PROFILE={claims.escape(control)}}})}}",
+                                 r"\newcommand{\formatcontroltable}{}"]) + "\n"
+    base = {k: claims.estimate_tex(v, inline=True) for k, v in check(profile, registry=registry).items()}
+    kept = int(table["kept"].sum())
+    moved = table[(table["ci_low"] > 0) | (table["ci_high"] < 0)]
+    nbs = [n.split("_")[0] for n in registry.format_control.notebooks]
+    nbs = ", ".join(nbs[:-1]) + f" and {nbs[-1]}" if len(nbs) > 1 else nbs[0]
+    tally = (f"{kept} of the {len(table)} claims and replications of notebooks {nbs} keep their verdict on "
+             f"{claims.escape(control)}, and for {len(moved)} of them the interval of the difference in the number "
+             "(the control minus this profile, paired by run) excludes 0")
+    lines = head + [r"\dintcontroltrue", rf"\newcommand{{\formatcontroltally}}{{{tally}}}",
+                    rf"\newcommand{{\formatcheckprofile}}{{{base[profile]}}}",
+                    rf"\newcommand{{\formatcheckcontrol}}{{{base[control]}}}", r"\makeatletter"]
+    lines += [rf"\@namedef{{controlverdict@{r.id}}}{{{r.verdict_control}}}" for r in table.itertuples()]
+    lines += [r"\makeatother", r"\newcommand{\controlverdict}[1]{\csname controlverdict@#1\endcsname}"]
+    rows = [rf"{claims.id_tex(r.id)} & {_interval(r.estimate_profile, r.ci_low_profile, r.ci_high_profile)} & "
+            rf"{r.verdict} & {_interval(r.estimate_control, r.ci_low_control, r.ci_high_control)} & "
+            rf"{r.verdict_control} & {_interval(r.estimate, r.ci_low, r.ci_high)} \\" for r in table.itertuples()]
+    cols = r"@{}>{\raggedright\arraybackslash}p{0.24\textwidth}llllp{0.17\textwidth}@{}"
+    lines += [rf"\newcommand{{\formatcontroltable}}{{{{\footnotesize\begin{{tabular}}{{{cols}}}\toprule",
+              rf"claim & \multicolumn{{2}}{{l}}{{{claims.escape(profile)}: pooled estimate, verdict}} & "
+              rf"\multicolumn{{2}}{{l}}{{{claims.escape(control)}: pooled estimate, verdict}} & difference [95\% CI] \\",
+              r"\midrule", *rows, r"\bottomrule\end{tabular}}}"]
+    return "\n".join(lines) + "\n"

@@ -46,8 +46,8 @@ from .pipeline import paths
 from .stats import adjust
 
 __all__ = ["FRAMINGS", "KINDS", "NOT_APPLICABLE", "REFERENCES", "SANITY_CHECKS", "VERDICTS", "Claim", "FormatControl",
-           "Registry", "check_text", "escape", "estimate_tex", "id_tex", "judge", "load", "numbers", "registry_path",
-           "sentence", "summary", "tex", "verdicts"]
+           "Registry", "check_text", "escape", "estimate_tex", "held_tex", "id_tex", "judge", "load", "numbers",
+           "registry_path", "sentence", "summary", "tex", "verdicts"]
 
 KINDS = ("claim", "replication", "sanity")
 REFERENCES = ("world", "real")   # where the truth comes from: the synthetic world, or real facts
@@ -501,7 +501,7 @@ _COLUMNS = (r"@{}>{\raggedright\arraybackslash}p{0.15\textwidth}>{\raggedright\a
             r">{\raggedright\arraybackslash}p{0.08\textwidth}@{}")
 
 
-def _held(r, runs: int, *, inline: bool = False) -> str:
+def held_tex(r, runs: int, *, inline: bool = False) -> str:
     """``held k of K`` under a verdict judged on pooled runs (a table with ``held``), else nothing."""
     h = r.get("held", float("nan"))
     if h is None or h != h:
@@ -522,7 +522,7 @@ def tex(registry: Registry, table: pd.DataFrame, *, runs: int = 1) -> str:
         outcome = t.loc[c.id, "verdict"]
         lines.append(rf"\@namedef{{claimsentence@{c.id}}}{{{escape(sentence(registry, table, c.id))}}}")
         lines.append(rf"\@namedef{{claimverdict@{c.id}}}{{{outcome}}}")
-        lines.append(rf"\@namedef{{claimestimate@{c.id}}}{{{estimate_tex(t.loc[c.id], inline=True)}{_held(t.loc[c.id], runs, inline=True)}}}")
+        lines.append(rf"\@namedef{{claimestimate@{c.id}}}{{{estimate_tex(t.loc[c.id], inline=True)}{held_tex(t.loc[c.id], runs, inline=True)}}}")
     shown = t[t["verdict"] != NOT_APPLICABLE]
     main, sanity = shown[shown["kind"] != "sanity"], shown[shown["kind"] == "sanity"]
     count = main["verdict"].value_counts()
@@ -541,7 +541,7 @@ def tex(registry: Registry, table: pd.DataFrame, *, runs: int = 1) -> str:
         r = t.loc[c.id]
         rows.append(rf"{id_tex(c.id)}{' (replication)' if c.kind == 'replication' else ''} & "
                     rf"{escape(c.predictions['installation'])} & {escape(c.predictions['distributional'])} & "
-                    rf"{estimate_tex(r)} & \textbf{{{r['verdict']}}}{_held(r, runs)} \\")
+                    rf"{estimate_tex(r)} & \textbf{{{r['verdict']}}}{held_tex(r, runs)} \\")
     lines += [rf"\newcommand{{\claimstable}}{{{{\footnotesize\begin{{tabular}}{{{_COLUMNS}}}\toprule",
               r"claim & truth installation predicts & distributional intervention predicts & "
               + ("pooled estimate [95\\% CI]" if runs > 1 else r"estimate [95\% CI]") +
@@ -552,7 +552,7 @@ def tex(registry: Registry, table: pd.DataFrame, *, runs: int = 1) -> str:
             continue
         r = t.loc[c.id]
         rows.append(rf"{id_tex(c.id)} & {escape(c.observable)} & {escape(c.refutation)} & {estimate_tex(r)} & "
-                    rf"{r['verdict']}{_held(r, runs)} \\")
+                    rf"{r['verdict']}{held_tex(r, runs)} \\")
     lines += [rf"\newcommand{{\sanitytable}}{{{{\footnotesize\begin{{tabular}}{{{_COLUMNS}}}\toprule",
               r"check & observable & why it cannot fail & estimate & result \\ \midrule", *rows,
               r"\bottomrule\end{tabular}}}"]

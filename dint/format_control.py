@@ -28,7 +28,7 @@ CHECK = ("04_trust_reliability", "base_accuracy")
 # `compare`'s table: the claim, its verdict and pooled estimate on each profile, whether it kept its verdict, and
 # the pooled difference of its number (control minus profile) as `dint.stats.ROW`
 COLUMNS = ["id", "kind", "notebook", "verdict", "estimate_profile", "ci_low_profile", "ci_high_profile",
-           "verdict_control", "estimate_control", "ci_low_control", "ci_high_control", "kept",
+           "verdict_control", "estimate_control", "ci_low_control", "ci_high_control", "held_control", "kept",
            "estimate", "ci_low", "ci_high", "pvalue", "n", "method", "reason"]
 
 
@@ -39,19 +39,23 @@ def control_of(profile: str, registry: claims.Registry | None = None) -> str | N
     return fc.profiles.get(profile) if fc else None
 
 
-def compare(profile: str, *, registry: claims.Registry | None = None, level: float = 0.95) -> pd.DataFrame:
+def compare(profile: str, *, registry: claims.Registry | None = None, notebooks=None,
+            level: float = 0.95) -> pd.DataFrame:
     """The claims of the format control's notebooks on ``profile`` and on its control, each on its pooled runs.
 
     Parameters
     ----------
     profile : a profile the registry's ``format_control`` names
     registry : `dint.claims.load`'s registry (default: ``paper/claims.yaml``)
+    notebooks : the notebooks whose claims are compared (default: the registered ones, ``format_control.notebooks``;
+        others are outside the registered comparison)
     level : of the difference's interval
 
     Returns
     -------
     DataFrame `COLUMNS`, one row per claim or replication of those notebooks applicable to both: ``kept`` says
-    whether the control's verdict is the profile's; the difference's ``n`` is the number of runs paired.
+    whether the control's verdict is the profile's; the difference's ``n`` is the number of runs paired;
+    ``attrs["runs_control"]`` the control's runs.
 
     Raises
     ------
@@ -66,16 +70,17 @@ def compare(profile: str, *, registry: claims.Registry | None = None, level: flo
         named = sorted(registry.format_control.profiles) if registry.format_control else []
         raise ValueError(f"profile={profile!r}: the claims registry names no format control for it "
                          f"(format_control.profiles names {named})")
-    (mine, _), (theirs, _) = replicated.verdicts(profile, registry=registry), replicated.verdicts(control, registry=registry)
+    (mine, _), (theirs, k) = replicated.verdicts(profile, registry=registry), replicated.verdicts(control, registry=registry)
     runs = replication.collect(profile).merge(replication.collect(control), on=["world_seed", "train_seed", "notebook", "key"],
                                               suffixes=("", "_control"))
     if runs.empty:
         raise ValueError(f"profiles {profile!r} and {control!r} share no run (world seed x training seed): give "
                          "their replications the same seeds in config/<profile>.yaml")
     theirs = theirs.set_index("id")
+    notebooks = registry.format_control.notebooks if notebooks is None else tuple(notebooks)
     rows = []
     for c in registry.claims:
-        if c.kind == "sanity" or c.notebook not in registry.format_control.notebooks:
+        if c.kind == "sanity" or c.notebook not in notebooks:
             continue
         a, b = mine.set_index("id").loc[c.id], theirs.loc[c.id]
         if claims.NOT_APPLICABLE in (a["verdict"], b["verdict"]):
@@ -90,12 +95,14 @@ def compare(profile: str, *, registry: claims.Registry | None = None, level: flo
             p = {"estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "pvalue": np.nan,
                  "n": int(ok.sum()), "method": "",
                  "reason": "fewer than two worlds have the number on both profiles"}
-        rows.append({"id": c.id, "kind": c.kind, "notebook": c.notebook, "verdict": a["verdict"],
+        rows.append({"id": c.id, "kind": c.kind, "notebook": c.notebook, "verdict": a["verdict"], "held_control": b["held"],
                      "estimate_profile": a["estimate"], "ci_low_profile": a["ci_low"], "ci_high_profile": a["ci_high"],
                      "verdict_control": b["verdict"], "estimate_control": b["estimate"], "ci_low_control": b["ci_low"],
                      "ci_high_control": b["ci_high"], "kept": a["verdict"] == b["verdict"],
                      **{k: p.get(k) for k in ("estimate", "ci_low", "ci_high", "pvalue", "n", "method", "reason")}})
-    return pd.DataFrame(rows, columns=COLUMNS)
+    out = pd.DataFrame(rows, columns=COLUMNS)
+    out.attrs["runs_control"] = k   # the control's runs, for "held in k of K"
+    return out
 
 
 def check(profile: str, *, registry: claims.Registry | None = None, level: float = 0.95) -> dict:
@@ -121,7 +128,10 @@ def _interval(est, lo, hi) -> str:
 def tex(profile: str, *, registry: claims.Registry | None = None) -> str:
     """LaTeX for the paper: ``\\ifdintcontrol`` (true when the comparison was made), ``\\formatcontrolprofile``
     (the control's name), ``\\formatcontroltally`` (how many claims kept their verdict, in words),
-    ``\\formatcontroltable`` (`compare` as a table), ``\\controlverdict{<id>}``, and ``\\formatcheckprofile`` /
+    ``\\formatcontroltable`` (`compare` as a table), ``\\formatcontrolchanged`` (the claims whose verdict
+    changes, in words); for every claim and replication, the registered notebooks' and
+    the others', ``\\controlverdict{<id>}``, ``\\controlestimate{<id>}`` (the control's pooled estimate [interval],
+    held in k of K runs) and ``\\controldifference{<id>}`` (the paired difference [interval]); and ``\\formatcheckprofile`` /
     ``\\formatcheckcontrol`` (`check` on each, pooled estimate [interval]); when the registry names no
     control for ``profile`` or the control's runs are missing, ``\\ifdintcontrol`` is false and
     ``\\formatcontroltally`` says why and how to make them."""
@@ -133,11 +143,13 @@ def tex(profile: str, *, registry: claims.Registry | None = None) -> str:
         return "\n".join(head + [r"\newcommand{\formatcontroltally}{the claims registry names no format control "
                                  rf"for the {claims.escape(profile)} profile}}", r"\newcommand{\formatcontroltable}{}"]) + "\n"
     try:
-        table = compare(profile, registry=registry)
+        every = compare(profile, registry=registry, notebooks=sorted({c.notebook for c in registry.claims}))
     except FileNotFoundError:
         return "\n".join(head + [rf"\newcommand{{\formatcontroltally}}{{the control profile {claims.escape(control)} has "
                                  rf"not been run (\texttt{{make replicate PROFILE={claims.escape(control)}}})}}",
                                  r"\newcommand{\formatcontroltable}{}"]) + "\n"
+    table = every[every.notebook.isin(registry.format_control.notebooks)]
+    runs = every.attrs["runs_control"]
     base = {k: claims.estimate_tex(v, inline=True) for k, v in check(profile, registry=registry).items()}
     kept = int(table["kept"].sum())
     moved = table[(table["ci_low"] > 0) | (table["ci_high"] < 0)]
@@ -146,11 +158,24 @@ def tex(profile: str, *, registry: claims.Registry | None = None) -> str:
     tally = (f"{kept} of the {len(table)} claims and replications of notebooks {nbs} keep their verdict on "
              f"{claims.escape(control)}, and for {len(moved)} of them the interval of the difference in the number "
              "(the control minus this profile, paired by run) excludes 0")
+    changed = [rf"{claims.id_tex(r.id)} ({r.verdict} here, {r.verdict_control} on the control)"
+               for r in table.itertuples() if not r.kept]
+    changed = ("no claim changes its verdict" if not changed else
+               "the claims that change their verdict are " + "; ".join(changed))
     lines = head + [r"\dintcontroltrue", rf"\newcommand{{\formatcontroltally}}{{{tally}}}",
+                    rf"\newcommand{{\formatcontrolchanged}}{{{changed}}}",
                     rf"\newcommand{{\formatcheckprofile}}{{{base[profile]}}}",
                     rf"\newcommand{{\formatcheckcontrol}}{{{base[control]}}}", r"\makeatletter"]
-    lines += [rf"\@namedef{{controlverdict@{r.id}}}{{{r.verdict_control}}}" for r in table.itertuples()]
-    lines += [r"\makeatother", r"\newcommand{\controlverdict}[1]{\csname controlverdict@#1\endcsname}"]
+    for r in every.itertuples():   # every claim, for the text; the table and the tally: the registered notebooks
+        control_row = {"estimate": r.estimate_control, "ci_low": r.ci_low_control, "ci_high": r.ci_high_control,
+                       "held": r.held_control}
+        lines += [rf"\@namedef{{controlverdict@{r.id}}}{{{r.verdict_control}}}",
+                  rf"\@namedef{{controlestimate@{r.id}}}{{{claims.estimate_tex(control_row, inline=True)}"
+                  rf"{claims.held_tex(control_row, runs, inline=True)}}}",
+                  rf"\@namedef{{controldifference@{r.id}}}{{{_interval(r.estimate, r.ci_low, r.ci_high)}}}"]
+    lines += [r"\makeatother", r"\newcommand{\controlverdict}[1]{\csname controlverdict@#1\endcsname}",
+              r"\newcommand{\controlestimate}[1]{\csname controlestimate@#1\endcsname}",
+              r"\newcommand{\controldifference}[1]{\csname controldifference@#1\endcsname}"]
     rows = [rf"{claims.id_tex(r.id)} & {_interval(r.estimate_profile, r.ci_low_profile, r.ci_high_profile)} & "
             rf"{r.verdict} & {_interval(r.estimate_control, r.ci_low_control, r.ci_high_control)} & "
             rf"{r.verdict_control} & {_interval(r.estimate, r.ci_low, r.ci_high)} \\" for r in table.itertuples()]

@@ -135,3 +135,14 @@ def test_in_form_is_the_whole_analysis_in_the_other_form_with_its_name(monkeypat
 def test_in_form_names_a_bad_form_before_loading():
     with pytest.raises(ValueError, match="form='chat'"):
         cf.in_form(None, "chat")
+
+
+def test_forgetting_when_sft_installed_nothing_is_not_estimable():
+    inputs = _inputs()
+    train = {k: v.assign(correct_base=True) for k, v in inputs.train.items()}   # the base already knew every fact
+    f = cf.forgetting(cf.Inputs("statement", inputs.steps, inputs.plan, inputs.pairs, {}, inputs.costs,
+                                inputs.heldout, train)).set_index("measure")
+    assert np.isnan(f.loc["retained", "estimate"]) and "installed no train fact in the statement form" in \
+        f.loc["retained", "reason"]
+    assert f.loc["d_accuracy_vs_sft", "pvalue"] == pytest.approx(
+        proportions.mcnemar(train["sft"].correct_post.to_numpy(), train["sft+dpo"].correct_post.to_numpy()).pvalue)

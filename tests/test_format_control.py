@@ -81,6 +81,11 @@ def test_compare_sets_the_verdicts_side_by_side_with_the_difference_by_run(monke
     assert r"\dintcontroltrue" in tex and r"\newcommand{\formatcontroltable}" in tex
     assert f"{len(table) - 1} of the {len(table)} claims and replications of notebooks 01, 04 and 05 keep" in tex
     assert r"\@namedef{controlverdict@rl-undoes-sft}{contradicted}" in tex
+    # every claim has its control verdict, estimate and difference for the text, the table only the registered
+    assert r"\@namedef{controlverdict@installation-tracks-support}{supported}" in tex
+    assert "the claims that change their verdict are" in tex and "(supported here, contradicted on the control)" in tex
+    assert "held in 6 of 6 runs" in tex and r"\@namedef{controldifference@rl-undoes-sft}{0.5" in tex
+    assert r"\texttt{installation-\allowbreak{}tracks" not in tex
     pooled = format_control.check("tiny", registry=registry)
     assert pooled["tiny"]["estimate"] == pytest.approx(0.05, abs=0.02)
     assert pooled["tiny-qa"]["estimate"] == pytest.approx(0.30, abs=0.02)

@@ -261,6 +261,15 @@ def test_result_frozen():
 
 
 
+def test_result_not_estimable_says_why():
+    r = Result.not_estimable("no fact in the group", n=3, method="Wilson")
+    d = r.asdict()
+    assert all(math.isnan(d[k]) for k in ("estimate", "ci_low", "ci_high", "pvalue"))
+    assert (d["n"], d["method"], d["reason"]) == (3, "Wilson", "no fact in the group")
+    with pytest.raises(ValueError, match="reason="):
+        Result.not_estimable("  ")
+
+
 def test_result_reason_keeps_constructions():
     # positional constructions across the package stay valid; subclasses add fields after reason
     ci = ConfidenceInterval(0.1, 0.9)

@@ -159,8 +159,9 @@ def forgetting(inputs: Inputs) -> pd.DataFrame:
     -------
     Tidy DataFrame, two rows per such stack: ``stack``, ``n_steps``, ``routed`` (its last step is RAG: a different
     input, not tested as forgetting), ``installed`` (facts), ``measure``: ``retained`` (share of the installed facts
-    still right, Wilson interval, n the installed facts) and ``d_accuracy_vs_sft`` (accuracy on all train facts
-    against SFT alone, McNemar's exact test, Newcombe interval); then `dint.stats.ROW`.
+    still right, Wilson interval, n the installed facts; not estimable where SFT installed none) and
+    ``d_accuracy_vs_sft`` (accuracy on all train facts against SFT alone, McNemar's exact test, Newcombe interval);
+    then `dint.stats.ROW`.
     """
     train = inputs.train
     if "sft" not in train:
@@ -173,7 +174,8 @@ def forgetting(inputs: Inputs) -> pd.DataFrame:
             continue
         kept = it.correct_post.to_numpy()[installed]
         labels = {"stack": n, "n_steps": len(steps), "routed": steps[-1] == "rag", "installed": int(installed.sum())}
-        r = stats.proportion(int(kept.sum()), int(installed.sum()))
+        r = (stats.proportion(int(kept.sum()), int(installed.sum())) if installed.any() else
+             stats.Result.not_estimable(f"SFT installed no train fact in the {inputs.form} form", method="Wilson"))
         m = proportions.mcnemar(train["sft"].correct_post.to_numpy(), it.correct_post.to_numpy())
         rows.append({**r.row(**labels, measure="retained"), "n": int(installed.sum())})
         rows.append({**m.row(**labels, measure="d_accuracy_vs_sft"), "n": len(train["sft"])})

@@ -299,8 +299,7 @@ def _pick(table: pd.DataFrame, model: str, **where) -> dict | None:
 
 
 def _missing(reason: str) -> dict:
-    nan = float("nan")
-    return stats.Result(nan, stats.ConfidenceInterval(nan, nan), 0, "not estimable", nan, reason).asdict()
+    return stats.Result.not_estimable(reason).asdict()
 
 
 def numbers(records: pd.DataFrame, conv: pd.DataFrame, slopes: pd.DataFrame, gap: pd.DataFrame, prop: pd.DataFrame,

@@ -60,6 +60,15 @@ class Result:
                 "reason": self.reason}
 
     @classmethod
+    def not_estimable(cls, reason: str, *, n: int = 0, method: str = "not estimable") -> "Result":
+        """A result whose estimate, interval and p-value are NaN, with the ``reason`` (e.g. "no fact in the
+        group"): what a table or ``numbers.json`` holds where the data do not define the quantity."""
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError(f"reason={reason!r}: say why the quantity is not estimable")
+        nan = float("nan")
+        return cls(nan, ConfidenceInterval(nan, nan), n, method, nan, reason)
+
+    @classmethod
     def from_row(cls, row, **changes) -> "Result":
         """The `Result` of a table row (a mapping, a pandas row or an ``itertuples`` tuple) with the columns
         `ROW` (``pvalue`` and ``reason`` optional); ``changes`` replace fields (e.g. ``pvalue=`` a Holm-adjusted

@@ -129,7 +129,7 @@ def tex(profile: str, *, registry: claims.Registry | None = None) -> str:
     """LaTeX for the paper: ``\\ifdintcontrol`` (true when the comparison was made), ``\\formatcontrolprofile``
     (the control's name), ``\\formatcontroltally`` (how many claims kept their verdict, in words),
     ``\\formatcontroltable`` (`compare` as a table), ``\\formatcontrolchanged`` (the claims whose verdict
-    changes, in words); for every claim and replication, the registered notebooks' and
+    changes, in words), ``\\formatcontrolsupport`` (the claims supported on one profile only, in words); for every claim and replication, the registered notebooks' and
     the others', ``\\controlverdict{<id>}``, ``\\controlestimate{<id>}`` (the control's pooled estimate [interval],
     held in k of K runs) and ``\\controldifference{<id>}`` (the paired difference [interval]); and ``\\formatcheckprofile`` /
     ``\\formatcheckcontrol`` (`check` on each, pooled estimate [interval]); when the registry names no
@@ -162,8 +162,19 @@ def tex(profile: str, *, registry: claims.Registry | None = None) -> str:
                for r in table.itertuples() if not r.kept]
     changed = ("no claim changes its verdict" if not changed else
                "the claims that change their verdict are " + "; ".join(changed))
+
+    def ids(rows):
+        names = [claims.id_tex(i) for i in rows.id]
+        return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+    lost = table[(table.verdict == "supported") & (table.verdict_control != "supported")]
+    gained = table[(table.verdict != "supported") & (table.verdict_control == "supported")]
+    support = ("every claim supported here is supported on the control" if lost.empty else
+               f"of the claims supported here, {ids(lost)} {'is' if len(lost) == 1 else 'are'} not supported on the "
+               "control") + ("" if gained.empty else f", and {ids(gained)} {'is' if len(gained) == 1 else 'are'} "
+                                                     "supported only there")
     lines = head + [r"\dintcontroltrue", rf"\newcommand{{\formatcontroltally}}{{{tally}}}",
                     rf"\newcommand{{\formatcontrolchanged}}{{{changed}}}",
+                    rf"\newcommand{{\formatcontrolsupport}}{{{support}}}",
                     rf"\newcommand{{\formatcheckprofile}}{{{base[profile]}}}",
                     rf"\newcommand{{\formatcheckcontrol}}{{{base[control]}}}", r"\makeatletter"]
     for r in every.itertuples():   # every claim, for the text; the table and the tally: the registered notebooks
@@ -179,7 +190,8 @@ def tex(profile: str, *, registry: claims.Registry | None = None) -> str:
     rows = [rf"{claims.id_tex(r.id)} & {_interval(r.estimate_profile, r.ci_low_profile, r.ci_high_profile)} & "
             rf"{r.verdict} & {_interval(r.estimate_control, r.ci_low_control, r.ci_high_control)} & "
             rf"{r.verdict_control} & {_interval(r.estimate, r.ci_low, r.ci_high)} \\" for r in table.itertuples()]
-    cols = r"@{}>{\raggedright\arraybackslash}p{0.24\textwidth}llllp{0.17\textwidth}@{}"
+    cols = (r"@{}>{\raggedright\arraybackslash}p{0.24\textwidth}llll"
+            r">{\raggedright\arraybackslash}p{0.17\textwidth}@{}")
     lines += [rf"\newcommand{{\formatcontroltable}}{{{{\footnotesize\begin{{tabular}}{{{cols}}}\toprule",
               rf"claim & \multicolumn{{2}}{{l}}{{{claims.escape(profile)}: pooled estimate, verdict}} & "
               rf"\multicolumn{{2}}{{l}}{{{claims.escape(control)}: pooled estimate, verdict}} & difference [95\% CI] \\",

@@ -84,6 +84,7 @@ def test_compare_sets_the_verdicts_side_by_side_with_the_difference_by_run(monke
     # every claim has its control verdict, estimate and difference for the text, the table only the registered
     assert r"\@namedef{controlverdict@installation-tracks-support}{supported}" in tex
     assert "the claims that change their verdict are" in tex and "(supported here, contradicted on the control)" in tex
+    assert "of the claims supported here, \\texttt{rl-\\allowbreak{}undoes-\\allowbreak{}sft} is not supported" in tex
     assert "held in 6 of 6 runs" in tex and r"\@namedef{controldifference@rl-undoes-sft}{0.5" in tex
     assert r"\texttt{installation-\allowbreak{}tracks" not in tex
     pooled = format_control.check("tiny", registry=registry)

@@ -76,13 +76,13 @@ def compare(profile: str, *, registry: claims.Registry | None = None, notebooks=
     if runs.empty:
         raise ValueError(f"profiles {profile!r} and {control!r} share no run (world seed x training seed): give "
                          "their replications the same seeds in config/<profile>.yaml")
-    theirs = theirs.set_index("id")
+    mine, theirs = mine.set_index("id"), theirs.set_index("id")
     notebooks = registry.format_control.notebooks if notebooks is None else tuple(notebooks)
     rows = []
     for c in registry.claims:
         if c.kind == "sanity" or c.notebook not in notebooks:
             continue
-        a, b = mine.set_index("id").loc[c.id], theirs.loc[c.id]
+        a, b = mine.loc[c.id], theirs.loc[c.id]
         if claims.NOT_APPLICABLE in (a["verdict"], b["verdict"]):
             continue
         key = c.number.split("/")[1]

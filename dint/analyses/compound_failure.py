@@ -26,11 +26,13 @@ from ..pipeline.config import Profile
 from ..stats import fits, proportions
 from . import stacks
 
-__all__ = ["Inputs", "Interactions", "additivity", "figure", "forgetting", "in_form", "interactions", "load", "numbers",
-           "orders", "per_stack", "prediction", "quoted", "tests"]
+__all__ = ["OTHER_FORM", "Inputs", "Interactions", "additivity", "figure", "forgetting", "in_form", "interactions",
+           "load", "numbers", "orders", "per_stack", "prediction", "quoted", "tests"]
 
 # the per-item outcomes compared with the additive prediction
 OUTCOMES = ("correct_post", "p_true_post", "kl")
+# the form reported beside each deployment form (`in_form`)
+OTHER_FORM = {"qa": "statement", "statement": "qa"}
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,9 @@ class WorldConfig:
     qa_share: float = 0.0                   # extra entities, this share of n_entities, whose facts the corpus also
                                             # states as QA pairs (the QA form's question, then the answer), so that
                                             # the base sees the QA format in pretraining; they are not among `facts`
+    control_share: float = 0.0              # extra entities, this share of n_entities, in the vocabulary but never in
+                                            # the corpus: the format-only control (`dint.interventions.data.format_demos`)
+                                            # trains the QA format on them, so it teaches no fact of an evaluated entity
 
     def __post_init__(self):
         def bad(name, why):
@@ -116,7 +119,7 @@ class WorldConfig:
         unknown = [r for r in self.relations if r not in RELATIONS]
         if unknown or not self.relations or len(set(self.relations)) != len(self.relations):
             bad("relations", f"choose a non-empty subset, without repeats, of {sorted(RELATIONS)}")
-        for name in ("p_unseen", "contested_share", "heldout_share", "qa_share"):
+        for name in ("p_unseen", "contested_share", "heldout_share", "qa_share", "control_share"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 bad(name, "must lie in [0, 1)")
         if not 0.0 < self.misconception_low < 1.0:
@@ -137,7 +140,7 @@ class WorldConfig:
 # options whose value here leaves the world exactly as it was before the option existed: a record of the world's
 # configuration (`config_dict`: its world.json, the manifests of what is built from it) leaves them out at that value,
 # so that adding an option keeps every world built before it valid
-NEUTRAL = {"qa_share": 0.0}
+NEUTRAL = {"qa_share": 0.0, "control_share": 0.0}
 
 
 def config_dict(config: WorldConfig) -> dict:
@@ -167,6 +170,8 @@ class World:
         composed from two facts (the relation of the entity that ``via`` names).
     format_entities : tuple of str, the extra entities of ``config.qa_share`` whose facts the corpus states as QA
         pairs; none of their facts is in ``facts``.
+    control_entities : tuple of str, the extra entities of ``config.control_share``: words of the vocabulary that
+        neither the corpus nor ``facts`` holds, for the format-only control.
     """
 
     config: WorldConfig
@@ -178,6 +183,7 @@ class World:
     corpus: tuple[str, ...]
     twohop: pd.DataFrame
     format_entities: tuple[str, ...] = ()   # the extra entities whose facts the corpus states as QA pairs
+    control_entities: tuple[str, ...] = ()  # the extra entities no text states anything about
 
     def relation(self, name: str) -> Relation:
         return RELATIONS[name]
@@ -216,6 +222,7 @@ class World:
         """Every word the corpus, the prompts and the answers can use."""
         words = set(" ".join(self.corpus).split())
         words.update(self.entities)
+        words.update(self.control_entities)
         for vs in self.values.values():
             for v in vs:
                 words.update(v.split())
@@ -231,7 +238,8 @@ class World:
         d.mkdir(parents=True, exist_ok=True)
         meta = {"config": config_dict(self.config), "seed": self.seed, "entities": list(self.entities),
                 "values": {k: list(v) for k, v in self.values.items()},
-                **({"format_entities": list(self.format_entities)} if self.format_entities else {})}
+                **({"format_entities": list(self.format_entities)} if self.format_entities else {}),
+                **({"control_entities": list(self.control_entities)} if self.control_entities else {})}
         (d / "world.json").write_text(json.dumps(meta, indent=1))
         self.facts.to_parquet(d / "facts.parquet", index=False)
         self.counts.to_parquet(d / "counts.parquet", index=False)
@@ -250,7 +258,8 @@ class World:
                    counts=pd.read_parquet(d / "counts.parquet"),
                    corpus=tuple((d / "corpus.txt").read_text().splitlines()),
                    twohop=pd.read_parquet(d / "twohop.parquet"),
-                   format_entities=tuple(meta.get("format_entities", ())))
+                   format_entities=tuple(meta.get("format_entities", ())),
+                   control_entities=tuple(meta.get("control_entities", ())))
 
 
 def qa_prompt(question: str) -> str:
@@ -381,8 +390,13 @@ def build(config: WorldConfig = WorldConfig(), *, seed: int = 0) -> World:
     format_entities: tuple[str, ...] = ()
     if config.qa_share > 0:
         format_entities, corpus = _qa_pretraining(config, seed, taken, values, corpus)
+    control_entities: tuple[str, ...] = ()
+    if config.control_share > 0:   # a generator of its own, drawn last: the world is the same without them
+        control_entities = tuple(_names(np.random.default_rng([seed, 2]),
+                                        max(1, int(round(config.control_share * config.n_entities))), taken))
     return World(config=config, seed=seed, entities=entities, values=values, facts=facts,
-                 counts=counts, corpus=corpus, twohop=twohop, format_entities=format_entities)
+                 counts=counts, corpus=corpus, twohop=twohop, format_entities=format_entities,
+                 control_entities=control_entities)
 
 
 def _qa_pretraining(config: WorldConfig, seed: int, taken: set[str], values: dict, corpus: tuple[str, ...]):

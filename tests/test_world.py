@@ -66,6 +66,8 @@ def _recount(w: World) -> Counter:
     ("popularity_noise", float("nan")),
     ("qa_share", 1.0),
     ("qa_share", -0.1),
+    ("control_share", 1.0),
+    ("control_share", -0.1),
 ])
 def test_worldconfig_iv(field, value):
     with pytest.raises(ValueError, match=field):
@@ -392,7 +394,7 @@ def test_vocabulary(small):
 
 # ---------------------------------------------------------------- persistence
 @pytest.mark.parametrize("cfg", [SMALL, replace(SMALL, relations=("color", "pet"), popularity_noise=float("inf")),
-                                 replace(SMALL, qa_share=0.25)])
+                                 replace(SMALL, qa_share=0.25), replace(SMALL, qa_share=0.25, control_share=0.5)])
 def test_save_load_roundtrip(cfg, tmp_path):
     w = build(cfg, seed=2)
     w.save(tmp_path / "w")
@@ -403,6 +405,7 @@ def test_save_load_roundtrip(cfg, tmp_path):
     assert v.values == w.values
     assert v.corpus == w.corpus
     assert v.format_entities == w.format_entities
+    assert v.control_entities == w.control_entities
     for name in ("facts", "counts", "twohop"):
         pd.testing.assert_frame_equal(getattr(v, name), getattr(w, name))
     # the loaded world behaves the same
@@ -451,3 +454,22 @@ def test_qa_share_zero_is_the_world_without_the_option(tmp_path, small):
     assert "format_entities" not in json.loads((tmp_path / "w" / "world.json").read_text())
     assert world_mod.config_dict(replace(SMALL, qa_share=0.1))["qa_share"] == 0.1
     assert small.format_entities == ()
+
+
+def test_control_entities_are_new_words_of_the_vocabulary_that_no_text_states(small):
+    """control_share adds entities the format-only control trains on: in the vocabulary, in no corpus line, disjoint
+    from the world's and the QA-format entities, and the world is otherwise the one built without them."""
+
+    c = build(replace(SMALL, qa_share=0.25, control_share=0.5), seed=0)
+    q = build(replace(SMALL, qa_share=0.25), seed=0)
+    assert len(c.control_entities) == 20 and len(set(c.control_entities)) == 20
+    assert not set(c.control_entities) & (set(c.entities) | set(c.format_entities))
+    for name in ("facts", "counts", "twohop"):
+        pd.testing.assert_frame_equal(getattr(c, name), getattr(q, name))
+    assert c.corpus == q.corpus and c.format_entities == q.format_entities
+    corpus_words = {w for line in c.corpus for w in line.split()}
+    assert not set(c.control_entities) & corpus_words
+    assert set(c.vocabulary()) - set(q.vocabulary()) == set(c.control_entities)
+    assert small.control_entities == ()
+    from dint import world as world_mod
+    assert "control_share" not in world_mod.config_dict(small.config)   # worlds built before the option stay valid

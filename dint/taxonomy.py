@@ -28,6 +28,7 @@ put the answer there. Imitative before selection because a contested fact's trut
 mass under the misconception (the corpus states it too), so the dominant wrong value is the more
 specific diagnosis; selection before absent support, which is the residue with no mass to recover.
 
+`classes` applies the rules to `classify`'s table under other thresholds (without scoring again).
 `known_cause` gives the world's cause of the same errors from fact types, `agreement` compares
 the two (confusion matrix, Cohen's κ with its interval, per-class precision and recall), and
 `accuracy_only` scores what right/wrong accounting alone can tell apart: one class for every
@@ -35,7 +36,9 @@ error, whose κ is 0.
 
 Items are clustered (the two prompt forms of a fact, every model's answer on it), so `agreement`
 can take the clusters and get κ's interval and test from `cluster_kappa`, a bootstrap over whole
-facts. What the errors are made of across models, and what sampling could recover, is
+facts; `cluster_kappa_difference` compares two labellings of the same errors on the same resamples.
+`known_cause` reads the base's top answer and the retrieved context, as `classify` does; the causes from
+the world alone, and the taxonomy judged against them, are `dint.causes`. What the errors are made of across models, and what sampling could recover, is
 `dint.analyses.composition`.
 """
 from __future__ import annotations
@@ -53,8 +56,8 @@ from .stats.clustered import check_resampling, cluster_draws, cluster_sums, expa
 from .stats import ConfidenceInterval, Result
 from .stats.checks import check_level
 
-__all__ = ["CLASSES", "AgreementResult", "TaxonomyConfig", "accuracy_only", "agreement", "classify", "cluster_kappa",
-           "diagnose", "known_cause"]
+__all__ = ["CLASSES", "AgreementResult", "TaxonomyConfig", "accuracy_only", "agreement", "classes", "classify",
+           "cluster_kappa", "cluster_kappa_difference", "diagnose", "kappa", "known_cause"]
 
 CLASSES = ("routing", "imitative", "regression", "selection", "absent_support", "unclassified")
 _ROUTING_COLS = {"fact", "has_true", "has_stale", "context_value"}
@@ -181,32 +184,67 @@ def classify(base_scores: pd.DataFrame, post_scores: pd.DataFrame, *, routing: p
     out["selection_threshold"] = np.maximum(config.selection_factor / k, config.selection_mass)
     out["absent_threshold"] = config.absent_factor / k
 
-    err = out["error"].to_numpy()
-    routed = np.zeros(len(out), bool)
     if routing is not None:
         r = _routing_table(routing, out)
         follows = (r["context_value"].to_numpy() != "") & (r["context_value"].to_numpy() == out["answer_post"].to_numpy())
-        lacks_truth = ~r["has_true"].to_numpy() | r["has_stale"].to_numpy()
-        miss = r["retrieved"].to_numpy() & ~r["hit"].to_numpy()
-        routed = err & lacks_truth & (follows | (config.routing_miss & miss))
         for c in ("context_value", "has_true", "has_stale", "hit"):
             out[c] = r[c].to_numpy()
         out["follows_context"] = follows
-    ptb, ptp = out["p_true_base"].to_numpy(), out["p_true_post"].to_numpy()
+        out["context_miss"] = r["retrieved"].to_numpy() & ~r["hit"].to_numpy()
+    out["class"] = classes(out, config)
+    return out
+
+
+_RULE_COLS = {"error", "correct_base", "answer_base", "answer_post", "mode_mass_base", "p_true_base", "p_true_post", "k"}
+
+
+def _flag(items, column):
+    """A boolean column of ``items``, False where missing (rows of a model without routing) or absent."""
+    if column not in items.columns:
+        return np.zeros(len(items), bool)
+    return items[column].astype(object).where(items[column].notna(), False).to_numpy(bool)
+
+
+def classes(items: pd.DataFrame, config: TaxonomyConfig = TaxonomyConfig()) -> np.ndarray:
+    """The class of each item of a `classify` table under ``config``'s thresholds.
+
+    Parameters
+    ----------
+    items : `classify`'s table (or several stacked, e.g. `diagnose`'s): ``error``, ``correct_base``,
+        ``answer_base``, ``answer_post``, ``mode_mass_base``, ``p_true_base``, ``p_true_post``, ``k``; with
+        routing, ``has_true``, ``has_stale``, ``follows_context`` and ``context_miss`` (missing on the rows of
+        models without routing: no routing class there)
+    config : TaxonomyConfig
+
+    Returns
+    -------
+    (n,) object array: one of `CLASSES` for an error, None elsewhere. The rules are those of the module's
+    docstring, in its order; "the post model answers the base's mode" is ``answer_post == answer_base``.
+    """
+    _check_config(config)
+    missing = sorted(_RULE_COLS - set(getattr(items, "columns", ())))
+    if missing:
+        raise ValueError(f"items lacks column(s) {missing}: pass dint.taxonomy.classify's table")
+    err = items["error"].to_numpy(bool)
+    k = items["k"].to_numpy(float)
+    base_right = items["correct_base"].to_numpy(bool)
+    ptb, ptp = items["p_true_base"].to_numpy(float), items["p_true_post"].to_numpy(float)
+    lacks_truth = ~_flag(items, "has_true") | _flag(items, "has_stale")
+    routed = err & lacks_truth & (_flag(items, "follows_context") | (config.routing_miss & _flag(items, "context_miss")))
+    absent = config.absent_factor / k
     rules = [
         ("routing", routed),
-        ("imitative", ~out["correct_base"].to_numpy() & (out["mode_mass_base"].to_numpy() >= config.imitative_mass)
-         & (mode_p == mode_b)),
-        ("regression", out["correct_base"].to_numpy() | (ptb - ptp >= config.regression_drop)),
-        ("selection", ptp >= out["selection_threshold"].to_numpy()),
-        ("absent_support", (ptb <= out["absent_threshold"].to_numpy()) & (ptp <= out["absent_threshold"].to_numpy())),
+        ("imitative", ~base_right & (items["mode_mass_base"].to_numpy(float) >= config.imitative_mass)
+         & (items["answer_post"].to_numpy() == items["answer_base"].to_numpy())),
+        ("regression", base_right | (ptb - ptp >= config.regression_drop)),
+        ("selection", ptp >= np.maximum(config.selection_factor / k, config.selection_mass)),
+        ("absent_support", (ptb <= absent) & (ptp <= absent)),
     ]
-    cls = np.full(len(out), None, dtype=object)
+    cls = np.full(len(items), None, dtype=object)
     cls[err] = "unclassified"
     for name, hold in reversed(rules):                    # the first rule in order wins
         cls[err & hold] = name
-    out["class"] = cls
-    return out
+    return cls
 
 
 def known_cause(world, items: pd.DataFrame, *, routing: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -474,25 +512,9 @@ def cluster_kappa(predicted, known, clusters, *, labels=None, confidence_level: 
     Monte-Carlo p-value it does not bottom out at 1 / (B + 1), so it survives a correction over
     many tests. Resamples in which κ is undefined (one label only) are left out.
     """
-    check_resampling(n_resamples, confidence_level)
-    p, k = _labels(predicted, "predicted").to_numpy(), _labels(known, "known").to_numpy()
-    clusters = np.asarray(clusters)
-    if len(p) != len(k) or clusters.shape != (len(p),):
-        raise ValueError(f"predicted, known and clusters must have one entry per item: {len(p)}, {len(k)}, "
-                         f"{clusters.shape}")
-    if len(p) == 0:
-        raise ValueError("predicted is empty: no errors to compare")
-    seen = set(p) | set(k)
-    labels = [c for c in CLASSES if c in seen] + sorted(seen - set(CLASSES)) if labels is None else list(labels)
-    if not seen <= set(labels):
-        raise ValueError(f"labels lacks {sorted(seen - set(labels))}: pass every label that occurs")
-    index = {c: i for i, c in enumerate(labels)}
-    L = len(labels)
-    cell = np.array([index[a] * L + index[b] for a, b in zip(k, p)])   # rows known, columns predicted
-    counts, inverse, g = cluster_draws(clusters, n_resamples, rng)
-    per_cluster = cluster_sums(np.eye(L * L)[cell], inverse, g)       # (g, L*L)
-    kappa = float(_kappa(per_cluster.sum(axis=0).reshape(L, L)))
-    theta = _kappa((counts @ per_cluster).reshape(-1, L, L))            # (B,)
+    kappas, theta, seen, g = _cluster_kappas([predicted], known, clusters, labels=labels,
+                                             confidence_level=confidence_level, n_resamples=n_resamples, rng=rng)
+    kappa, theta = float(kappas[0]), theta[:, 0]
     low, high = expanded_percentile(theta[:, None], confidence_level, g)[:, 0]
     pval = float(wald_pvalues(kappa, theta[:, None])[0])
     defined, reason = theta[np.isfinite(theta)], ""
@@ -503,6 +525,85 @@ def cluster_kappa(predicted, known, clusters, *, labels=None, confidence_level: 
         low = high = pval = np.nan
         reason = ("every cluster resample gives the same κ (a point mass, e.g. perfect agreement in every "
                   "cluster) or none is defined: no interval or test")
-    return Result(kappa, ConfidenceInterval(float(low), float(high)), len(p),
+    return Result(kappa, ConfidenceInterval(float(low), float(high)), len(np.asarray(clusters)),
                   f"Cohen's kappa, cluster expanded percentile bootstrap ({g} clusters), Wald test with bootstrap SE",
                   float(pval), reason)
+
+
+def _cluster_kappas(predicted: list, known, clusters, *, labels, confidence_level, n_resamples, rng):
+    """κ of each labelling in ``predicted`` with ``known`` and its replicates over the same cluster resamples.
+
+    Returns ``kappas`` (m,), ``theta`` (n_resamples, m), the labels that occur and the number of clusters."""
+    check_resampling(n_resamples, confidence_level)
+    k = _labels(known, "known").to_numpy()
+    ps = [_labels(p, "predicted").to_numpy() for p in predicted]
+    clusters = np.asarray(clusters)
+    if any(len(p) != len(k) for p in ps) or clusters.shape != (len(k),):
+        raise ValueError(f"predicted, known and clusters must have one entry per item: {[len(p) for p in ps]}, "
+                         f"{len(k)}, {clusters.shape}")
+    if len(k) == 0:
+        raise ValueError("predicted is empty: no errors to compare")
+    seen = set(k).union(*map(set, ps))
+    labels = [c for c in CLASSES if c in seen] + sorted(seen - set(CLASSES)) if labels is None else list(labels)
+    if not seen <= set(labels):
+        raise ValueError(f"labels lacks {sorted(seen - set(labels))}: pass every label that occurs")
+    index = {c: i for i, c in enumerate(labels)}
+    L = len(labels)
+    counts, inverse, g = cluster_draws(clusters, n_resamples, rng)
+    kappas, theta = [], []
+    for p in ps:
+        cell = np.array([index[a] * L + index[b] for a, b in zip(k, p)])   # rows known, columns predicted
+        per_cluster = cluster_sums(np.eye(L * L)[cell], inverse, g)       # (g, L*L)
+        kappas.append(float(_kappa(per_cluster.sum(axis=0).reshape(L, L))))
+        theta.append(_kappa((counts @ per_cluster).reshape(-1, L, L)))   # (B,)
+    return np.array(kappas), np.stack(theta, axis=1), seen, g
+
+
+def kappa(predicted, known) -> float:
+    """Cohen's κ of two labellings of the same items (no interval: for fitting; `agreement` reports κ)."""
+    p, k = _labels(predicted, "predicted").to_numpy(), _labels(known, "known").to_numpy()
+    if len(p) != len(k) or len(p) == 0:
+        raise ValueError(f"predicted and known must be non-empty and of one length: {len(p)}, {len(k)}")
+    codes, labels = pd.factorize(np.concatenate([k, p]))
+    L = len(labels)
+    table = np.bincount(codes[:len(k)] * L + codes[len(k):], minlength=L * L).reshape(L, L)
+    return float(_kappa(table.astype(float)))
+
+
+def cluster_kappa_difference(predicted, baseline, known, clusters, *, labels=None, confidence_level: float = 0.95,
+                             n_resamples: int = 2000, rng: np.random.Generator | int = 0) -> Result:
+    """The paired difference κ(predicted, known) − κ(baseline, known) of two labellings of the same items.
+
+    Parameters
+    ----------
+    predicted, baseline, known : (n,) labels of the same items, aligned by position
+    clusters : (n,) cluster of each item (e.g. its fact); at least 2 distinct
+    labels : the label set (default: the labels that occur, in `CLASSES` order)
+    confidence_level, n_resamples, rng : of the bootstrap
+
+    Returns
+    -------
+    Result: the difference, its expanded percentile interval over cluster resamples, ``n`` = items, ``pvalue`` of
+    H0: no difference (two-sided). NaN, with the ``reason``, where either κ is undefined.
+
+    Notes
+    -----
+    Paired: both κ are computed on every resample of whole clusters (as `cluster_kappa`), so the items' shared
+    difficulty cancels in the difference; the test is a Wald test with the bootstrap standard error of the
+    difference (Efron & Tibshirani 1993, ch. 6 and 16). Resamples where either κ is undefined are left out.
+    """
+    kappas, theta, _, g = _cluster_kappas([predicted, baseline], known, clusters, labels=labels,
+                                               confidence_level=confidence_level, n_resamples=n_resamples, rng=rng)
+    d, theta = float(kappas[0] - kappas[1]), theta[:, 0] - theta[:, 1]
+    low, high = expanded_percentile(theta[:, None], confidence_level, g)[:, 0]
+    pval, reason = float(wald_pvalues(d, theta[:, None])[0]), ""
+    defined = theta[np.isfinite(theta)]
+    if np.isnan(d):
+        low = high = pval = np.nan
+        reason = "a κ is undefined (one labelling and the known labels share one single label: chance agreement is 1)"
+    elif len(defined) == 0 or np.ptp(defined) <= 1e-12:
+        low = high = pval = np.nan
+        reason = "every cluster resample gives the same difference (a point mass) or none is defined: no interval or test"
+    return Result(d, ConfidenceInterval(float(low), float(high)), int(len(np.asarray(known))),
+                  f"paired difference of Cohen's kappa, cluster expanded percentile bootstrap ({g} clusters), "
+                  "Wald test with bootstrap SE", pval, reason)

@@ -121,3 +121,95 @@ def test_numbers_names_and_values(diagnosis, analysed):
     assert {"pooled_selection_precision", "pooled_selection_recall"} <= set(out)
     quoted = D.quoted(out)
     assert list(quoted.index[:2]) == ["kappa_pooled_all", "kappa_pooled_norare"] and "similar_pairs" in quoted.index
+
+
+@pytest.fixture(scope="module")
+def world_case():
+    """A small world; random answer distributions of the base and two models on its held-out facts, both forms."""
+    from dint import world as world_mod
+    w = world_mod.build(world_mod.WorldConfig(n_entities=60), seed=0)
+    heldout = w.facts[w.facts.split == "heldout"]
+    rng = np.random.default_rng(0)
+
+    def scores(sharp):
+        rows = []
+        for f in heldout.itertuples():
+            values = w.values[f.relation]
+            for form in ("qa", "statement"):
+                p = rng.dirichlet(np.full(len(values), sharp))
+                rows += [{"fact": f.fact, "form": form, "candidate": j, "answer": v, "p_set": p[j],
+                          "is_true": v == f.value} for j, v in enumerate(values)]
+        return pd.DataFrame(rows)
+
+    base = scores(0.3)
+    models = {"sft": scores(0.3), "dpo": scores(0.5)}
+    inputs = D.Inputs(w, base, models, heldout)
+    items = taxonomy.diagnose(w, base, models, split="heldout")
+    diagnosis = D.Diagnosis(items, items[items.error], None, None, list(models))
+    grid = {"absent_factor": (1.0, 2.0, 4.0), "selection_mass": (0.1, 0.3)}
+    wa = D.world_agreement(inputs, diagnosis, D.Deployment(models, {}), {"sft": set(), "dpo": set()}, grid=grid,
+                           n_resamples=60, seed=0)
+    return inputs, diagnosis, wa
+
+
+def test_world_agreement_tables(world_case):
+    from dint import causes
+    inputs, diagnosis, wa = world_case
+    e = wa.errors
+    assert len(e) == len(diagnosis.errors) and e["class"].tolist() == diagnosis.errors["class"].tolist()
+    assert set(wa.kappas.name) == set(D.WORLD_NUMBERS.values()) and wa.kappas.name.is_unique
+    assert list(wa.kappas.columns) == ["reference", "label", "subset", *stats.ROW, "name"]
+    k = wa.kappas.set_index("name").estimate
+    # no model output enters the world's causes: the same errors of another model get the same cause
+    assert e.groupby("fact").world_cause.nunique().max() == 1
+    assert k["kappa_world_vs_oneline"] == pytest.approx(k["kappa_world_full_taxonomy"] - k["kappa_world_full_oneline"])
+    assert k["kappa_world_oneline"] == 0                  # one class at the world's resolution: accuracy alone
+    assert k["kappa_oneline_pooled_all"] == pytest.approx(taxonomy.kappa(causes.one_line(e), e["cause"]))
+    assert k["kappa_world_crossfit"] == pytest.approx(taxonomy.kappa(causes.at_world_resolution(e.class_crossfit),
+                                                                     causes.at_world_resolution(e.world_cause)))
+    assert k["kappa_world_default"] == pytest.approx(taxonomy.kappa(causes.at_world_resolution(e["class"]),
+                                                                    causes.at_world_resolution(e.world_cause)))
+    # every error classified with the thresholds fitted on the other half of the facts
+    assert list(wa.fitted.fitted_on) == [0, 1] and set(e.fold) == {0, 1}
+    assert wa.counts.sum() == len(e) and wa.counts["regression"] == 0
+    assert wa.kappas.set_index("name").loc["kappa_world_crossfit_norare", "n"] == int((~e.rare).sum())
+
+
+def test_world_agreement_in_numbers_and_figure(world_case, diagnosis, analysed):
+    inputs, wdiag, wa = world_case
+    agreement, compositions, pass_at_k, tests = analysed
+    similar = D.similar(compositions, tests)
+    base = dict(inputs=D.Inputs(None, None, {}, pd.DataFrame({"fact": range(40)})), diagnosis=diagnosis,
+                agreement=agreement, compositions=compositions, pass_at_k=pass_at_k, tests=tests, similar=similar,
+                stale_share=0.3)
+    before = D.numbers(**base)
+    out = D.numbers(**base, world=wa)
+    assert set(out) - set(before) == set(D.WORLD_NUMBERS.values()) | {f"n_world_{c}" for c in wa.counts.index}
+    assert all(out[k] == before[k] for k in before if not isinstance(before[k], stats.Result))
+    assert out["kappa_world_vs_oneline"].method.startswith("paired difference of Cohen's kappa")
+    assert out["n_world_regression"] == 0
+    assert "kappa_world_crossfit" in D.quoted(out).index
+    fig = D.figure(compositions=compositions, agreement=agreement, pass_at_k=pass_at_k, world=wa)
+    assert len([ax for ax in fig.axes if ax.get_visible()]) >= 6
+
+
+def test_world_agreement_without_a_corpus(world_case):
+    from types import SimpleNamespace
+    inputs, diagnosis, _ = world_case
+    real = D.Inputs(SimpleNamespace(facts=inputs.world.facts), inputs.base_scores, inputs.scores, inputs.heldout)
+    wa = D.world_agreement(real, diagnosis, D.Deployment(inputs.scores, {}), {}, n_resamples=10)
+    assert wa.reason and wa.kappas.empty
+    assert D.taught(None, real, D.Deployment(inputs.scores, {})) == {}
+
+
+def test_world_agreement_with_few_errors(world_case):
+    """One fact with errors: κ without an interval and a difference that is not estimable, never an exception."""
+    inputs, diagnosis, _ = world_case
+    first = diagnosis.errors.fact.iloc[0]
+    few = D.Diagnosis(diagnosis.items, diagnosis.errors[diagnosis.errors.fact == first], None, None, diagnosis.models)
+    wa = D.world_agreement(inputs, few, D.Deployment(inputs.scores, {}), {}, grid={"absent_factor": (1.0, 2.0)},
+                           n_resamples=20)
+    k = wa.kappas.set_index("name")
+    assert "fewer than two facts" in k.loc["kappa_world_vs_oneline", "reason"]
+    assert np.isnan(k.loc["kappa_world_crossfit", "ci_low"])
+    assert (wa.fitted.reason != "").any()                 # one half has no errors: the defaults stand there

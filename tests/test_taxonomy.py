@@ -322,3 +322,75 @@ def test_diagnose_stacks_classify_and_known_cause():
         taxonomy.diagnose(world, base, {"m": post}, routing={"rag": ROUTING})
     with pytest.raises(ValueError, match="non-empty dict"):
         taxonomy.diagnose(world, base, {})
+
+
+def _same(a, b):
+    """Two label sequences equal, None and NaN both meaning no class."""
+    return pd.Series(list(a), dtype=object).fillna("-").tolist() == pd.Series(list(b), dtype=object).fillna("-").tolist()
+
+
+@pytest.mark.parametrize("config", [TaxonomyConfig(), TaxonomyConfig(absent_factor=4.0, selection_mass=0.3),
+                                    TaxonomyConfig(regression_drop=0.05, imitative_mass=0.9, routing_miss=True)])
+def test_classes_reapplies_the_rules_of_classify(config):
+    rng = np.random.default_rng(1)
+    base = [rng.dirichlet(np.full(K, 0.4)) for _ in range(60)]
+    post = [rng.dirichlet(np.full(K, 0.4)) for _ in range(60)]
+    routing = pd.DataFrame({"fact": range(0, 60, 3), "form": "qa", "has_true": [i % 2 == 0 for i in range(20)],
+                            "has_stale": [i % 4 == 1 for i in range(20)], "hit": [i % 5 != 0 for i in range(20)],
+                            "context_value": [f"v{i % K}" if i % 5 else "" for i in range(20)]})
+    b, p = _scores(base), _scores(post)
+    ref = taxonomy.classify(b, p, routing=routing, config=config)
+    assert _same(ref["class"], taxonomy.classes(taxonomy.classify(b, p, routing=routing), config))
+    default = taxonomy.classify(b, p, routing=routing)["class"].dropna()
+    assert len(set(default)) >= 4                      # the rules are exercised, not only one class
+    # stacked with a model without routing: no routing there, the same classes elsewhere
+    plain = taxonomy.classify(b, p, config=config)
+    both = pd.concat([ref, plain], ignore_index=True)
+    out = taxonomy.classes(both, config)
+    assert _same(out[:60], ref["class"]) and _same(out[60:], plain["class"])
+    with pytest.raises(ValueError, match="items lacks"):
+        taxonomy.classes(ref.drop(columns="k"), config)
+
+
+def test_kappa_against_statsmodels():
+    pred, known = _labels(TABLE)
+    assert taxonomy.kappa(pred, known) == pytest.approx(cohens_kappa(TABLE).kappa)
+    assert taxonomy.kappa(["a", "b", "a"], ["a", "b", "a"]) == pytest.approx(1.0)
+    assert taxonomy.kappa(["x"] * 4, ["a", "b", "a", "b"]) == 0.0          # one predicted label: no agreement
+    assert np.isnan(taxonomy.kappa(["a"] * 3, ["a"] * 3))
+    with pytest.raises(ValueError, match="one length"):
+        taxonomy.kappa(["a"], ["a", "b"])
+
+
+def test_cluster_kappa_difference_is_paired():
+    pred, known = _labels(TABLE)
+    n = len(known)
+    clusters = np.arange(n) // 2
+    rng = np.random.default_rng(0)
+    noisy = np.where(rng.random(n) < 0.5, np.array(pred, dtype=object), rng.permutation(np.array(pred, dtype=object)))
+    d = taxonomy.cluster_kappa_difference(pred, noisy, known, clusters, n_resamples=400, rng=3)
+    a = taxonomy.cluster_kappa(pred, known, clusters, n_resamples=400, rng=3)
+    b = taxonomy.cluster_kappa(noisy, known, clusters, n_resamples=400, rng=3)
+    assert d.statistic == pytest.approx(a.statistic - b.statistic) and d.statistic > 0
+    assert d.confidence_interval.low > 0 and d.pvalue < 0.05 and d.n == n
+    # paired: both κ on the same resamples, so a labelling against itself differs by exactly 0 in every one
+    same = taxonomy.cluster_kappa_difference(pred, pred, known, clusters, n_resamples=100, rng=0)
+    assert same.statistic == 0 and np.isnan(same.pvalue) and "point mass" in same.reason
+    one = taxonomy.cluster_kappa_difference(["a"] * 4, ["a"] * 4, ["a"] * 4, [0, 0, 1, 1], n_resamples=50)
+    assert np.isnan(one.statistic) and "undefined" in one.reason
+    with pytest.raises(ValueError, match="one entry per item"):
+        taxonomy.cluster_kappa_difference(pred, noisy[:-1], known, clusters)
+
+
+def test_cluster_kappa_difference_type_one_error():
+    """Two labellings that are exchangeable (each agrees with the cause at random, at the same rate): the test
+    rejects about 5% of the time."""
+    pvals = []
+    for s in range(150):
+        rng = np.random.default_rng(s)
+        known = rng.choice(["a", "b", "c"], 120)
+        a = np.where(rng.random(120) < 0.5, known, rng.choice(["a", "b", "c"], 120))
+        b = np.where(rng.random(120) < 0.5, known, rng.choice(["a", "b", "c"], 120))
+        pvals.append(taxonomy.cluster_kappa_difference(a, b, known, np.arange(120) // 2, n_resamples=200,
+                                                       rng=s).pvalue)
+    assert 0.01 <= np.mean(np.array(pvals) <= 0.05) <= 0.11

@@ -10,6 +10,10 @@ In notebook order:
 `agreement`     Cohen's κ of the classes with the known causes, pooled and per model, with and without the
                 rare-fact errors, and per prompt form (tidy tables, `Agreement`); `ambiguous` the classes of
                 the rare-fact errors.
+`world`         the same errors against the causes the world alone gives (`dint.causes`): `taught` the facts each
+                model's training data teaches a wrong value, `world_agreement` the taxonomy with thresholds
+                cross-fitted on halves of the held-out facts beside the one-line rule "regression if the base was
+                right, else selection", with the paired difference of their κ (`WorldAgreement`).
 `compositions`  what accuracy-only accounting can tell apart, the class shares per model (and form), and
                 every pair of models compared (`dint.analyses.composition`); `shares_table` the shares as a
                 model × class table.
@@ -22,22 +26,22 @@ Every table with intervals has the columns `dint.stats.ROW` after its labels.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from .. import plot, stats, taxonomy
-from ..interventions import plan, retrieval
+from .. import causes, plot, stats, taxonomy
+from ..interventions import data, plan, rag, retrieval
 from ..models import torch_threads
 from ..pipeline import artifacts
 from ..pipeline.config import Profile
 from ..stats.checks import check_int
 from . import composition
 
-__all__ = ["Inputs", "Deployment", "Diagnosis", "Agreement", "Compositions", "PassAtK", "answering", "load", "deploy_rag",
-           "stale_contexts", "diagnose", "agreement", "ambiguous", "compositions", "shares_table", "pass_at_k", "tests",
-           "similar", "numbers", "quoted", "figure"]
+__all__ = ["Inputs", "Deployment", "Diagnosis", "Agreement", "WorldAgreement", "Compositions", "PassAtK", "answering",
+           "load", "deploy_rag", "stale_contexts", "diagnose", "agreement", "ambiguous", "taught", "world_agreement",
+           "compositions", "shares_table", "pass_at_k", "tests", "similar", "numbers", "quoted", "figure"]
 
 # the methods the paper's numbers name (their intervals and tests are those of the tables)
 SHARE_METHOD = "share of errors, cluster percentile bootstrap by fact"
@@ -45,6 +49,15 @@ PAIR_METHODS = {"d_accuracy": "paired accuracy difference, cluster bootstrap by 
                 "tv": "TV of error compositions, paired cluster permutation test, Holm"}
 PASS_METHOD = "exact pass@k, cluster bootstrap by fact"
 EXCESS_METHOD = "pass@k minus uniform guess, Wald test with cluster bootstrap SE, Holm"
+# the rows of `world_agreement`'s table: (reference, label) -> the name among the numbers
+WORLD_NUMBERS = {("world, merged", "taxonomy, fitted", "all errors"): "kappa_world_crossfit",
+                 ("world, merged", "taxonomy, fitted", "without rare"): "kappa_world_crossfit_norare",
+                 ("world, merged", "taxonomy, defaults", "all errors"): "kappa_world_default",
+                 ("world, merged", "one-line rule", "all errors"): "kappa_world_oneline",
+                 ("world", "taxonomy, fitted", "all errors"): "kappa_world_full_taxonomy",
+                 ("world", "one-line rule", "all errors"): "kappa_world_full_oneline",
+                 ("world", "taxonomy − one-line", "all errors"): "kappa_world_vs_oneline",
+                 ("circular", "one-line rule", "all errors"): "kappa_oneline_pooled_all"}
 
 
 @dataclass(frozen=True)
@@ -83,10 +96,12 @@ def load(profile: Profile, names, *, k_max: int = 64) -> Inputs:
 @dataclass(frozen=True)
 class Deployment:
     """``scores``: every model's scores (with ``rag_stale`` where deployed); ``routing``: per RAG policy, what
-    its contexts held on the held-out prompts of both forms (empty without RAG)."""
+    its contexts held on the held-out prompts of both forms (empty without RAG); ``stores``: per RAG policy, its
+    document store."""
 
     scores: dict
     routing: dict
+    stores: dict = field(default_factory=dict)
 
     @property
     def models(self) -> list[str]:
@@ -99,20 +114,21 @@ def deploy_rag(profile: Profile, inputs: Inputs, *, stale_share: float = 0.3, se
     if not 0 <= stale_share <= 1:
         raise ValueError(f"stale_share={stale_share!r}: give a share in [0, 1] (0: leave the stale store out)")
     scores, routing = dict(inputs.scores), {}
+    policies = {}
     if "rag" in scores:
         world = inputs.world
-        rag, tokenizer, _ = artifacts.intervention(profile, "rag")
-        policies = {"rag": rag}
+        policy, tokenizer, _ = artifacts.intervention(profile, "rag")
+        policies = {"rag": policy}
         if stale_share:
             stale_store = retrieval.build_store(world, retrieval.StoreConfig(stale_share=stale_share), seed=seed)
-            policies["rag_stale"] = rag.with_store(stale_store)
+            policies["rag_stale"] = policy.with_store(stale_store)
             with torch_threads(profile.interventions.threads):   # the profile's threads: same numbers anywhere
-                scores["rag_stale"] = artifacts.score_world(rag.model, tokenizer,
+                scores["rag_stale"] = artifacts.score_world(policy.model, tokenizer,
                                                             dataclasses.replace(world, facts=inputs.heldout), profile,
                                                             route=policies["rag_stale"].prompts)
         routing = {name: pd.concat([p.prompts(world.prompts(form, inputs.heldout)) for form in ("qa", "statement")],
                                    ignore_index=True) for name, p in policies.items()}
-    return Deployment(scores, routing)
+    return Deployment(scores, routing, {name: p.store for name, p in policies.items()})
 
 
 def stale_contexts(deployment: Deployment) -> pd.DataFrame:
@@ -181,6 +197,95 @@ def ambiguous(diagnosis: Diagnosis) -> pd.DataFrame:
     """The rare-fact (ambiguous) errors per model and class."""
     e = diagnosis.errors[diagnosis.errors.ambiguous]
     return pd.crosstab(e.intervention, e["class"]).reindex(diagnosis.models)
+
+
+def taught(profile: Profile, inputs: Inputs, deployment: Deployment) -> dict:
+    """Per model, the facts its training data sets a wrong value for (`dint.causes.taught_wrong`): SFT's
+    demonstrations, DPO's preference pairs, both for RLHF (its SFT start and its reward model's pairs), RAG-SFT's
+    demonstrations for the RAG reader (on either store). Empty where the world has no corpus to count (real facts).
+    """
+    world = inputs.world
+    if not isinstance(getattr(world, "counts", None), pd.DataFrame):
+        return {}
+    cfg, seed = profile.interventions, profile.train_seed
+    found = {"sft": causes.taught_wrong(world, data.sft_demos(world)),
+             "dpo": causes.taught_wrong(world, data.preference_pairs(world, cfg.config("labeler"),
+                                                                     facts=plan.train_facts(world), seed=seed))}
+    found["rlhf"] = found["sft"] | found["dpo"]
+    if deployment.stores:   # the reader is trained on a clean store (`dint.interventions.rag.run`)
+        clean = retrieval.build_store(world, dataclasses.replace(cfg.config("store"), stale_share=0.0), seed=seed)
+        demos = rag.demonstrations(world, clean, retrieval.make_retriever("bm25", clean), cfg.config("rag"), seed=seed)
+        found["rag"] = found["rag_stale"] = causes.taught_wrong(world, demos)
+    same = {"sft_lora": "sft", "dpo_lora": "dpo"}
+    return {name: found[same.get(name, name)] for name in deployment.models if same.get(name, name) in found}
+
+
+@dataclass(frozen=True)
+class WorldAgreement:
+    """The taxonomy against the causes the world alone gives, on the held-out errors.
+
+    ``errors``: the errors with ``world_cause``, ``rare``, ``fold`` (the half of their fact), ``class_crossfit``
+    (the class under thresholds fitted on the other half) and ``class_oneline`` (the one-line rule);
+    ``fitted``: `dint.causes.CrossFit.fitted`; ``kappas``: ``reference`` ("world, merged": regression and selection
+    merged; "world"; "circular": `dint.taxonomy.known_cause`), ``label``, ``subset``, then `dint.stats.ROW` and
+    ``name`` (its name among the numbers); ``counts``: errors per world cause; ``reason``: why there is nothing
+    (no corpus to count), empty otherwise."""
+
+    errors: pd.DataFrame
+    fitted: pd.DataFrame
+    kappas: pd.DataFrame
+    counts: pd.Series
+    reason: str = ""
+
+    def results(self) -> dict:
+        """The rows of ``kappas`` as named `dint.stats.Result`."""
+        return stats.results(self.kappas, "{name}")
+
+
+def world_agreement(inputs: Inputs, diagnosis: Diagnosis, deployment: Deployment, taught: dict, *,
+                    grid: dict = causes.GRID, n_resamples: int = 2000, seed: int = 0) -> WorldAgreement:
+    """The held-out errors' causes from the world alone (`dint.causes.world_cause`: the corpus's statements, the RAG
+    stores' documents, the training data in ``taught``); the taxonomy's classes with thresholds cross-fitted on
+    halves of the held-out facts (`dint.causes.crossfit`, the halves seeded by ``seed``) and the one-line rule, each
+    with Cohen's κ (cluster bootstrap by fact), and the paired difference of their κ on the same resamples."""
+    check_int("n_resamples", n_resamples, 1)
+    columns = ["reference", "label", "subset", *stats.ROW, "name"]
+    if not isinstance(getattr(inputs.world, "counts", None), pd.DataFrame):
+        return WorldAgreement(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(columns=columns),
+                              pd.Series(dtype=int), "the world has no corpus to count (real facts): no world-only causes")
+    e = diagnosis.errors.reset_index(drop=True)
+    e = pd.concat([e, causes.world_cause(inputs.world, e, stores=deployment.stores, taught=taught)
+                  .drop(columns=["n_true", "n_wrong_max"])], axis=1)
+    fold = causes.folds(inputs.heldout, seed=seed)
+    fitted = causes.crossfit(e, e["world_cause"].to_numpy(), fold, grid=grid)
+    e["fold"] = fold.reindex(e["fact"].to_numpy()).to_numpy()
+    e["class_crossfit"], e["class_oneline"] = fitted.classes, causes.one_line(e)
+    merged, world = causes.at_world_resolution, e["world_cause"].to_numpy()
+    boot = dict(n_resamples=n_resamples, rng=seed)
+    rows = []
+
+    def add(key, predicted, known, keep=slice(None)):
+        facts = e["fact"].to_numpy()[keep]
+        r = (taxonomy.agreement(np.asarray(predicted)[keep], np.asarray(known)[keep], clusters=facts, **boot)
+             if len(facts) else stats.Result.not_estimable("no errors in this subset", method="Cohen's kappa"))
+        rows.append({**r.row(reference=key[0], label=key[1], subset=key[2]), "name": WORLD_NUMBERS[key]})
+
+    norare = ~e["rare"].to_numpy(bool)
+    add(("world, merged", "taxonomy, fitted", "all errors"), merged(e["class_crossfit"]), merged(world))
+    add(("world, merged", "taxonomy, fitted", "without rare"), merged(e["class_crossfit"]), merged(world), norare)
+    add(("world, merged", "taxonomy, defaults", "all errors"), merged(e["class"]), merged(world))
+    add(("world, merged", "one-line rule", "all errors"), merged(e["class_oneline"]), merged(world))
+    add(("world", "taxonomy, fitted", "all errors"), e["class_crossfit"], world)
+    add(("world", "one-line rule", "all errors"), e["class_oneline"], world)
+    d = (taxonomy.cluster_kappa_difference(e["class_crossfit"], e["class_oneline"], world, e["fact"], **boot)
+         if e["fact"].nunique() > 1 else
+         stats.Result.not_estimable("fewer than two facts with errors", n=len(e),
+                                    method="paired difference of Cohen's kappa"))
+    key = ("world", "taxonomy − one-line", "all errors")
+    rows.append({**d.row(reference=key[0], label=key[1], subset=key[2]), "name": WORLD_NUMBERS[key]})
+    add(("circular", "one-line rule", "all errors"), e["class_oneline"], e["cause"])
+    counts = e["world_cause"].value_counts().reindex(causes.WORLD_CLASSES, fill_value=0)
+    return WorldAgreement(e, fitted.fitted, pd.DataFrame(rows, columns=columns), counts)
 
 
 @dataclass(frozen=True)
@@ -288,7 +393,8 @@ def similar(compositions: Compositions, tests: pd.DataFrame) -> pd.DataFrame:
 
 
 def numbers(*, inputs: Inputs, diagnosis: Diagnosis, agreement: Agreement, compositions: Compositions,
-            pass_at_k: PassAtK, tests: pd.DataFrame, similar: pd.DataFrame, stale_share: float) -> dict:
+            pass_at_k: PassAtK, tests: pd.DataFrame, similar: pd.DataFrame, stale_share: float,
+            world: WorldAgreement | None = None) -> dict:
     """The numbers the paper quotes, named as its macros read them.
 
     Returns
@@ -297,7 +403,9 @@ def numbers(*, inputs: Inputs, diagnosis: Diagnosis, agreement: Agreement, compo
     ``kappa_<label>_all``/``_norare`` and ``kappa_<model>_<form>`` (Holm); ``accuracy_only_*``;
     ``pooled_<class>_precision``/``_recall``; ``share_<model>_<class>``; ``errors_<model>``;
     ``composition_<a>_vs_<b>`` (Holm) and ``d_accuracy_<a>_vs_<b>``; ``similar_pairs``(``_differing``);
-    ``pass<k>_<model>`` at k = 1, 8 and k_max; ``pass<k>_excess_<class>`` (Holm).
+    ``pass<k>_<model>`` at k = 1, 8 and k_max; ``pass<k>_excess_<class>`` (Holm); with ``world`` (where the world
+    has a corpus), the names of `WORLD_NUMBERS` (not in the notebook's Holm family) and ``n_world_<cause>``, the
+    errors per world-only cause.
     """
     models, errors = diagnosis.models, diagnosis.errors
     out = {"n_heldout_facts": len(inputs.heldout), "n_items_per_model": len(diagnosis.items) // len(models),
@@ -326,10 +434,14 @@ def numbers(*, inputs: Inputs, diagnosis: Diagnosis, agreement: Agreement, compo
                              method=PASS_METHOD))
     excess = tests[tests.family == "pass excess over guess"]
     out.update(stats.results(excess, "{name}", pvalue="pvalue_holm", method=EXCESS_METHOD))
+    if world is not None and not world.reason:
+        out.update(world.results())
+        out.update({f"n_world_{c}": int(n) for c, n in world.counts.items()})
     return out
 
 
-def quoted(numbers: dict, *, prefixes=("kappa_pooled", "accuracy_only", "similar")) -> pd.DataFrame:
+def quoted(numbers: dict, *, prefixes=("kappa_pooled", "kappa_world", "kappa_oneline", "accuracy_only",
+                                       "similar")) -> pd.DataFrame:
     """The numbers whose names start with ``prefixes``, as a table: ``estimate, ci_low, ci_high, pvalue``."""
     rows = []
     for name, v in numbers.items():
@@ -340,15 +452,25 @@ def quoted(numbers: dict, *, prefixes=("kappa_pooled", "accuracy_only", "similar
     return pd.DataFrame(rows).set_index("name")
 
 
-def figure(*, compositions: Compositions, agreement: Agreement, pass_at_k: PassAtK):
+def figure(*, compositions: Compositions, agreement: Agreement, pass_at_k: PassAtK, world: WorldAgreement | None = None):
     """The notebook's figure: (a) errors per model by class, (b) the pooled confusion matrix, (c) κ per model
-    and pooled, (d) pass@k per model and the base, (e) pass@k of the errors by class with a uniform guess."""
-    fig, axes = plot.panels(5, row_height=2.6)
+    and pooled, (d) pass@k per model and the base, (e) pass@k of the errors by class with a uniform guess, and
+    with ``world`` (f) κ with the world-only causes: the taxonomy (cross-fitted, default thresholds) and the
+    one-line rule, with the paired difference, beside the one-line rule's κ with the circular causes."""
+    fig, axes = plot.panels(5 if world is None else 6, row_height=2.6)
     plot.error_composition(compositions.shares, ax=axes[0])
     plot.confusion(agreement.pooled.confusion, ax=axes[1])
     plot.forest(agreement.kappas, hue="subset", ax=axes[2], xlabel="κ, class vs cause")
     plot.pass_curves(pass_at_k.curves, hue="intervention", ax=axes[3], colors={"base": "0.3"})
     plot.pass_curves(pass_at_k.by_class, hue="class", ax=axes[4], reference=pass_at_k.guess, colors=plot.CLASS_COLORS)
-    for ax, letter in zip(axes, "abcde"):
+    if world is not None and len(world.kappas):
+        k = world.kappas[world.kappas.subset == "all errors"]
+        short = {"taxonomy, fitted": "fitted", "taxonomy, defaults": "defaults", "one-line rule": "one-line",
+                 "taxonomy − one-line": "difference"}
+        plot.forest(k.assign(label=k.label.map(short)), y="label", hue="reference", ax=axes[5], xlabel="κ, by cause")
+    elif world is not None:
+        axes[5].text(0.5, 0.5, world.reason, ha="center", va="center", wrap=True, fontsize=7)
+        axes[5].set_axis_off()
+    for ax, letter in zip(axes, "abcdef"):
         ax.set_title(f"({letter})", loc="left", fontsize=9)
     return fig

@@ -13,7 +13,8 @@ import numpy as np
 
 from .calibration import paired_inputs
 
-__all__ = ["ConformalResult", "RiskCoverageResult", "conformal_threshold", "risk_coverage", "selective_error"]
+__all__ = ["ConformalResult", "RiskCoverageResult", "conformal_risk_threshold", "conformal_threshold", "risk_coverage",
+           "selective_error"]
 
 
 @dataclass(frozen=True)
@@ -142,3 +143,53 @@ def selective_error(threshold: float, score, correct) -> dict:
     wrong = int(np.sum(ans & (y == 0)))
     return {"coverage": k / len(s), "error_joint": wrong / len(s),
                 "error_given_answered": (wrong / k) if k else float("nan"), "n": len(s)}
+
+
+def conformal_risk_threshold(loss, thresholds, *, alpha: float = 0.05) -> ConformalResult:
+    """Smallest threshold on a grid whose expected loss is controlled at alpha, for any bounded loss.
+
+    Parameters
+    ----------
+    loss : (n, L) array in [0, 1], the loss of each calibration item at each threshold of the grid
+        (e.g. the probability that a policy answering when a score reaches the threshold returns a
+        wrong answer); need not be monotone
+    thresholds : (L,) strictly increasing grid; its last entry must be a threshold at which every
+        item's loss is 0 (e.g. ``+inf``: answer nothing)
+    alpha : target risk in (0, 1)
+
+    Returns
+    -------
+    ConformalResult with the ``threshold`` of the grid (``+inf`` or the grid's last entry when no
+    smaller one qualifies), ``alpha``, ``n`` and ``method``.
+
+    Notes
+    -----
+    Conformal risk control (Angelopoulos, Bates, Fisch, Lei & Schuster 2022, "Conformal risk
+    control", Theorem 1, on a finite grid) applied to the monotonised loss
+    ``L~_i(lam) = max_{lam' >= lam} L_i(lam')`` (their section on non-monotone losses), which is
+    non-increasing, bounded by 1 and at least ``L_i``: ``lam_hat`` is the smallest grid value with
+    ``n/(n+1) mean_i L~_i(lam) + 1/(n+1) <= alpha``, and for a new item exchangeable with the
+    calibration items ``E[L_{n+1}(lam_hat)] <= E[L~_{n+1}(lam_hat)] <= alpha``. With the 0/1 loss
+    ``1[score >= lam and wrong]`` on the grid of calibration scores and ``+inf`` it is
+    :func:`conformal_threshold`.
+    """
+    loss = np.asarray(loss, dtype=float)
+    grid = np.asarray(thresholds, dtype=float)
+    if loss.ndim != 2 or loss.shape[0] < 1:
+        raise ValueError(f"loss must be an (n, L) array with n >= 1, got shape {loss.shape}")
+    if grid.shape != (loss.shape[1],) or np.isnan(grid).any() or (np.diff(grid) <= 0).any():
+        raise ValueError(f"thresholds must be a strictly increasing grid of {loss.shape[1]} values "
+                         f"(one per column of loss), got shape {grid.shape}")
+    if not np.isfinite(loss).all() or (loss < 0).any() or (loss > 1).any():
+        raise ValueError("loss must lie in [0, 1] (a bounded loss, e.g. a probability of a wrong answer)")
+    if (loss[:, -1] > 0).any():
+        raise ValueError("loss must be 0 at the grid's last threshold for every item: end the grid with a "
+                         "threshold that answers nothing (e.g. +inf)")
+    if not (isinstance(alpha, (int, float, np.floating)) and 0 < alpha < 1):
+        raise ValueError(f"alpha={alpha!r}: must lie in (0, 1), e.g. 0.05")
+    n = len(loss)
+    monotone = np.maximum.accumulate(loss[:, ::-1], axis=1)[:, ::-1]    # sup over the thresholds above
+    ok = (n / (n + 1)) * monotone.mean(0) + 1 / (n + 1) <= alpha
+    thr = float(grid[np.argmax(ok)]) if ok.any() else float("inf")
+    return ConformalResult(thr, float(alpha), n, "conformal risk control of a bounded loss, monotonised "
+                           "(Angelopoulos et al. 2022)")

@@ -150,3 +150,36 @@ def test_trend_recovers_the_slope():
         flops.trend(pd.DataFrame({"fact": cluster, "x": x, "y": y}), x="z", y="y")
     with pytest.raises(ValueError, match="at least 2 clusters"):
         flops.trend(pd.DataFrame({"fact": [1, 1], "x": [0.0, 1.0], "y": [0.0, 1.0]}), x="x", y="y")
+
+
+# ------------------------------------------------------------------------------ one cost footing
+def test_per_query_amortises():
+    np.testing.assert_allclose(flops.per_query([100.0, 0.0], [1.0, 2.0], 50), [3.0, 2.0])
+    with pytest.raises(ValueError, match="queries="):
+        flops.per_query(1.0, 1.0, 0)
+
+
+def test_reading_flops_counts_tokens():
+    tok = lambda texts, add_special_tokens=False: {"input_ids": [t.split() for t in texts]}   # noqa: E731
+    assert flops.reading_flops(tok, ["a b c", "d"], 10) == 2 * 10 * 4
+    assert flops.reading_flops(tok, [], 10) == 0.0
+    with pytest.raises(ValueError, match="n_params="):
+        flops.reading_flops(tok, ["a"], 0)
+
+
+def test_frontier_mixture_interpolates_in_log_flops():
+    cost = np.array([1.0, 100.0, 10.0, 50.0])        # point 3 is dominated (costs more than 2, less accurate)
+    acc = np.array([0.2, 0.8, 0.4, 0.3])
+    assert flops.frontier_mixture(cost, acc, 10.0) == (2, 1, 0.0)                # on a Pareto point
+    lo, hi, w = flops.frontier_mixture(cost, acc, 10 ** 1.5)                   # halfway between 10 and 100
+    assert (lo, hi) == (2, 1) and w == pytest.approx(0.5)
+    lo, hi, w = flops.frontier_mixture(cost, acc, np.sqrt(10.0))                # halfway between 1 and 10
+    assert (lo, hi) == (0, 2) and w == pytest.approx(0.5)
+    assert flops.frontier_mixture(cost, acc, 1e6) == (1, 1, 0.0)               # flat beyond the most accurate
+    lo, hi, w = flops.frontier_mixture(cost, acc, 0.5)                          # below every point
+    assert lo == -1 and np.isnan(w)
+    # resamples: one row each, the frontier refitted per row
+    lo, hi, w = flops.frontier_mixture(cost, np.array([acc, [0.2, 0.8, 0.1, 0.3]]), 10 ** 1.5)
+    assert list(lo) == [2, 0] and list(hi) == [1, 3]   # point 2 falls off the second's frontier
+    with pytest.raises(ValueError, match="cost must be"):
+        flops.frontier_mixture([0.0, 1.0], [0.1, 0.2], 1.0)

@@ -124,8 +124,12 @@ def test_numbers_names_what_the_paper_quotes():
                                                                 "training_flops": 104.0}]))
     ceiling = resources.Ceiling(points=found.points, base_rate=0.25, n=4)
     conformal = pd.DataFrame({"p_wrong": [0.1, 0.2]}, index=pd.Index([1, 2], name="budget"))
-    verified = resources.Verified(outcomes=found.outcomes, selections={}, calibration=type("C", (), {"threshold": 0.5}),
-                                  conformal=conformal)
+    calibration = pd.DataFrame({"item": [0, 1, 0, 1], "budget": [1, 1, 2, 2], "fold": [0, 1, 0, 1],
+                                "threshold": [0.4, 0.45, 0.5, 0.55]})
+    risk = pd.DataFrame([stats.Result(e, stats.ConfidenceInterval(e - 0.01, e + 0.01), 50, "m").row(
+        budget=b, measure="error") | {"within": e <= 0.1} for b, e in ((1, 0.08), (2, 0.12))])
+    verified = resources.Verified(outcomes=found.outcomes, selections={}, calibration=calibration,
+                                  conformal=conformal, risk=risk, build_flops=7.0)
     n = resources.numbers(tests, found.points, ceiling, verified, _rl(), budgets=[1, 2], alpha=0.1)
     assert n["test_seen_trend"].pvalue == pytest.approx(0.03)                             # Holm over the 2 tests
     assert n["test_exact_vs_training"].pvalue == pytest.approx(0.02)
@@ -139,6 +143,10 @@ def test_numbers_names_what_the_paper_quotes():
     assert n["exact_beats_training_budget"] == 2 and n["exact_beats_training_flops_ratio"] == pytest.approx(180 / 104)
     assert n["unseen_base_rate"] == 0.25 and n["unseen_n"] == 4 and n["conformal_joint_error_B2"] == 0.2
     assert n["rl_checkpoint_best"].statistic == 0.75 and n["rl_checkpoint_best"].n == 8
+    assert n["conformal_threshold"] == 0.5                                  # the largest budget, first fold
+    assert n["conformal_answer_mean_within"] == 1 and n["conformal_budgets"] == 2
+    assert n["conformal_answer_error_B2"].statistic == 0.12 and n["conformal_answer_worst_mean_error"] == 0.12
+    assert "parity_verify_vs_training" not in n                              # no parity comparison given
     shown = resources.headline(n)
     assert "acc_verify_exact_b_1" not in shown.index and shown.loc["unseen_n", "value"] == 4
     assert shown.loc["test_seen_trend", "estimate"] == 0.1

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from dint.selective import conformal_threshold, risk_coverage, selective_error
+from dint.selective import conformal_risk_threshold, conformal_threshold, risk_coverage, selective_error
 
 SMALL_C = np.array([0.2, 0.3, 0.4, 0.6, 0.8, 0.9])
 SMALL_Y = np.array([0, 1, 0, 1, 1, 1])
@@ -101,3 +101,54 @@ def test_conformal_threshold_against_theory():
     assert joint.mean() <= alpha + 0.005
     assert joint.mean() >= alpha - 0.01          # CRC is tight: E >= alpha - 2/(n+1) roughly
     assert cover.mean() > 0.3 and (1 - correct.mean()) > 2 * alpha
+
+
+# ------------------------------------------------------------------------------ conformal_risk_threshold
+def test_conformal_risk_threshold_iv():
+    loss = np.array([[0.5, 0.0], [0.2, 0.0]])
+    with pytest.raises(ValueError, match="alpha="):
+        conformal_risk_threshold(loss, [0.1, np.inf], alpha=1.5)
+    with pytest.raises(ValueError, match="thresholds must be a strictly increasing"):
+        conformal_risk_threshold(loss, [0.5, 0.1])
+    with pytest.raises(ValueError, match="loss must lie in"):
+        conformal_risk_threshold(loss + 1.0, [0.1, np.inf])
+    with pytest.raises(ValueError, match="last threshold"):
+        conformal_risk_threshold(np.array([[0.5, 0.1]]), [0.1, np.inf])
+
+
+def test_conformal_risk_threshold_is_conformal_threshold_for_the_01_loss():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        score = rng.uniform(size=60).round(2)          # ties included
+        correct = rng.uniform(size=60) < score
+        grid = np.r_[np.unique(score), np.inf]
+        loss = (score[:, None] >= grid[None, :]) & ~correct[:, None]
+        for alpha in (0.05, 0.1, 0.3):
+            assert conformal_risk_threshold(loss.astype(float), grid, alpha=alpha).threshold == \
+                conformal_threshold(score, correct, alpha=alpha).threshold
+
+
+def test_conformal_risk_threshold_monotonises_the_loss():
+    # item loss rises again below the chosen grid point: the monotonised loss is the supremum above it
+    loss = np.array([[0.0, 0.9, 0.0, 0.0]] * 9)
+    r = conformal_risk_threshold(loss, [0.1, 0.2, 0.3, np.inf], alpha=0.2)
+    assert r.threshold == 0.3            # 0.1 has loss 0 but its supremum above is 0.9
+
+
+def test_conformal_risk_threshold_against_theory():
+    # sample until a noisy score reaches the threshold, at most 4 draws: the loss is P(returned answer wrong)
+    from dint.analyses import answer_risk
+
+    rng = np.random.default_rng(5)
+    m, k = 600, 4
+    p = rng.dirichlet(np.ones(k), size=m)
+    correct = np.zeros((m, k), bool)
+    correct[np.arange(m), rng.integers(k, size=m)] = True
+    score = np.clip(0.35 * correct + rng.uniform(size=(m, k)) * 0.8, 0, 1)
+    res = answer_risk.splits(p, score, correct, [1, 4], alpha=0.1, n_splits=300, seed=1)
+    err = res[res.measure == "error"].set_index("budget").estimate
+    assert (err <= 0.1 + 0.005).all() and (err >= 0.1 - 0.03).all()
+    # a per-draw threshold applied at B = 4 returns wrong answers far more often than alpha
+    thr = conformal_threshold(score.ravel(), correct.ravel(), alpha=0.1).threshold
+    per_draw = answer_risk.loss_curves(p, score, correct, [thr, np.inf], 4)["wrong"][:, 0].mean()
+    assert per_draw > 0.15

@@ -37,6 +37,7 @@ def test_system_key():
     assert verification.system_key("learned verifier") == "learned"
     assert verification.system_key("store (clean)") == "store"
     assert verification.system_key("store (0.2 stale)") == "store_stale"
+    assert verification.system_key("store (corpus)") == "store_corpus"
 
 
 def _systems():
@@ -115,3 +116,18 @@ def test_systems_iv():
         verification.systems(_inputs(), alpha=1.5)
     with pytest.raises(ValueError, match="calibration_share=0"):
         verification.systems(_inputs(), calibration_share=0)
+
+
+def test_store_systems_look_up_by_entity_and_relation(micro_world):
+    """The corpus store has no document for a never-stated fact: its system rejects that fact's answers, and the
+    oracle store accepts the true value of every fact."""
+    from dint import verify
+    from dint.interventions import retrieval
+
+    facts = micro_world.facts
+    unseen = facts[(facts.type == "unseen") & (facts.split == "heldout")].head(2)
+    refs = {"store (clean)": verify.ReferenceVerifier(retrieval.build_store(micro_world)),
+            "store (corpus)": verify.ReferenceVerifier(retrieval.corpus_store(micro_world))}
+    items = unseen[["fact", "entity", "relation"]]
+    assert refs["store (clean)"].check(items, unseen.value.tolist()).all()
+    assert not refs["store (corpus)"].check(items, unseen.value.tolist()).any()

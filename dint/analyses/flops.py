@@ -11,7 +11,9 @@ candidate set as a last pseudo-candidate: `with_outside`), answered greedily (`g
 point, fact) with ``p_correct`` (probability the returned answer is right; 0/1 for a deterministic answer),
 ``p_abstain`` and ``cost`` (inference FLOPs spent on the item) (`outcomes`) — and outcomes give points in the
 tidy form of `dint.stats.ROW` (`accuracy_cost`, and `rl_points` for the RL sweep's checkpoints), Pareto
-frontiers (`pareto`) and paired tests (`paired_difference`, `trend`).
+frontiers (`pareto`) and paired tests (`paired_difference`, `trend`). One cost footing per deployed query:
+`per_query` amortises one-time FLOPs (post-training, a store's build: `reading_flops`) over the deployed
+queries, and `frontier_mixture` reads a family's frontier at a given compute, interpolated in log FLOPs.
 """
 from __future__ import annotations
 
@@ -32,11 +34,14 @@ __all__ = [
     "accuracy_cost",
     "answer_matrix",
     "draw_tokens",
+    "frontier_mixture",
     "greedy",
     "outcomes",
     "p_true",
     "paired_difference",
     "pareto",
+    "per_query",
+    "reading_flops",
     "rl_points",
     "sample_index",
     "trend",
@@ -314,3 +319,66 @@ def trend(table: pd.DataFrame, *, x: str, y: str, by: str = "fact", n_resamples:
                         rng=rng)
     return stats.Result(r.statistic, r.confidence_interval, r.n, f"mean per-{by} slope of {y} on {x}; {r.method}",
                         r.pvalue, reason=r.reason)
+
+
+# ------------------------------------------------------------------------------ one cost footing
+def reading_flops(tokenizer, texts, n_params: int) -> float:
+    """FLOPs of one forward pass of an ``n_params`` model over ``texts``: 2·N per token (e.g. a store's build,
+    reading the corpus once to take down what it states)."""
+    if n_params < 1:
+        raise ValueError(f"n_params={n_params!r}: give the model's parameter count (>= 1)")
+    texts = list(texts)
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+    return 2.0 * n_params * float(sum(len(x) for x in ids))
+
+
+def per_query(one_time, inference, queries) -> np.ndarray:
+    """FLOPs per deployed query: one-time FLOPs (post-training, a store's build) amortised over ``queries``
+    deployed queries, plus the inference FLOPs of one query."""
+    q = np.asarray(queries, float)
+    if (q <= 0).any() or not np.isfinite(q).all():
+        raise ValueError(f"queries={queries!r}: give a number of deployed queries > 0")
+    return np.asarray(one_time, float) / q + np.asarray(inference, float)
+
+
+def frontier_mixture(cost, accuracy, at):
+    """A family's frontier at compute ``at``: the two Pareto points that bracket it and the upper one's weight.
+
+    The frontier (`pareto`) as a function of compute is linear in log10 FLOPs between its points and flat
+    beyond its most accurate point, so its value at ``at`` is ``(1 − w)·accuracy[lo] + w·accuracy[hi]``; per
+    item the same mixture of the two points' outcomes gives a paired comparison at equal compute.
+
+    Parameters
+    ----------
+    cost : (n,) FLOPs of each point (> 0)
+    accuracy : (n,) or (R, n) each point's accuracy (R: e.g. bootstrap resamples)
+    at : scalar, or (R,), the compute to read the frontier at
+
+    Returns
+    -------
+    lo, hi : int arrays (R,) (scalars for 1-D ``accuracy``): the bracketing points (``lo == hi`` where the
+        frontier is flat: beyond its most accurate point); -1 where ``at`` is below every point's cost
+    w : float array, the weight of ``hi`` (0 where flat, NaN below every point)
+    """
+    cost = np.asarray(cost, float)
+    acc = np.asarray(accuracy, float)
+    one = acc.ndim == 1
+    acc = np.atleast_2d(acc)
+    if cost.ndim != 1 or acc.shape[1] != len(cost) or len(cost) == 0 or (cost <= 0).any():
+        raise ValueError(f"cost must be (n,) FLOPs > 0 and accuracy (n,) or (R, n); got {cost.shape}, {acc.shape}")
+    at = np.broadcast_to(np.asarray(at, float), (len(acc),))
+    order = np.lexsort((-acc.mean(0), cost))               # cheapest first
+    c, a = cost[order], acc[:, order]                       # (n,), (R, n)
+    below = c[None, :] <= at[:, None]                       # (R, n)
+    masked = np.where(below, a, -np.inf)
+    lo = masked.argmax(1)                                   # the most accurate point within the compute
+    best = masked.max(1)
+    above = (c[None, :] > at[:, None]) & (a > best[:, None])
+    has_hi = above.any(1)
+    hi = np.where(has_hi, above.argmax(1), lo)              # the next Pareto point: first cheapest better one
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(has_hi, (np.log10(at) - np.log10(c[lo])) / (np.log10(c[hi]) - np.log10(c[lo])), 0.0)
+    none = ~below.any(1)
+    lo, hi = np.where(none, -1, order[lo]), np.where(none, -1, order[hi])
+    w = np.where(none, np.nan, np.clip(w, 0.0, 1.0))
+    return (int(lo[0]), int(hi[0]), float(w[0])) if one else (lo, hi, w)

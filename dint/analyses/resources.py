@@ -12,10 +12,16 @@ model over a grid of epochs and shares of the training demonstrations, each run 
 The notebook, in order: `load` (the world, the models' answers and records, `Inputs`); `record_flops`
 (the interventions' FLOPs); `training` (the SFT grid, the base and the RLHF model as outcomes, `Training`);
 `rl_checkpoints` (the RL β-sweep's checkpoints as points); `verification` (sampling until a verifier
-accepts, `Verified`); `retrieval` (the RAG policy, `Retrieved`); `frontiers` (every point's accuracy with its
+accepts, `Verified`; the learned verifier's risk controlled per returned answer, `dint.analyses.answer_risk`);
+`retrieval` (the RAG policy, `Retrieved`); `frontiers` (every point's accuracy with its
 interval and each family's Pareto frontier, `Frontiers`); `ceiling` (the same on the facts the corpus never
 states, against the base rate 1/K, `Ceiling`); `tests` (the paired tests, Holm-adjusted together, `Tests`);
 `figure`; `numbers` (what the paper quotes) and `headline` (their display).
+
+The exact verifier's store and the RAG policy's hold the world's true value of every fact, held-out and
+never-stated facts included, at no build cost: oracle arms, upper bounds. The arms that see only what training
+sees (the corpus store), and the comparison of every arm with the training frontier at equal FLOPs per deployed
+query, are `dint.analyses.parity`.
 """
 from __future__ import annotations
 
@@ -27,11 +33,12 @@ import pandas as pd
 from .. import models, plot, stats, verify
 from ..interventions import retrieval as rag_store
 from ..pipeline import artifacts
+from ..plot import costs as cost_plots
 from ..pipeline.config import Profile
-from . import experiments, selection
+from . import answer_risk, experiments, parity, selection
 from .sft_grid import training_curve
 from .flops import (accuracy_cost, answer_matrix, draw_tokens, greedy, outcomes, p_true, paired_difference,
-                    pareto, rl_points, sample_index, trend, with_outside)
+                    pareto, rl_points, trend, with_outside)
 
 __all__ = [
     "RL_FAMILY",
@@ -186,22 +193,35 @@ class Verified:
     ----------
     outcomes : `flops.outcomes` of every verification family and budget (``budget``)
     selections : {family: the `selection.SELECTION_COLUMNS` rows of its rule, one per item and budget}
-    calibration : the learned verifier's conformal calibration (``threshold``) on train facts
+    calibration : the learned verifier's thresholds, per held-out item and budget, each fitted on the other
+        fold (`answer_risk.cross_fit`: ``item``, ``budget``, ``fold``, ``threshold``)
     conformal : mean P(correct), P(wrong), P(abstain) and draws per budget of the learned + conformal family
+    risk : `answer_risk.splits`: the learned + conformal policy's P(returned and wrong), coverage and accuracy
+        per budget, mean over random calibration splits of the held-out facts
+    build_flops : the corpus store's build (`parity.store_flops`; 0 where there is no corpus)
     """
 
     outcomes: pd.DataFrame
     selections: dict
     calibration: object
     conformal: pd.DataFrame
+    risk: pd.DataFrame | None = None
+    build_flops: float = 0.0
 
 
 def verification(P: Profile, inputs: Inputs, *, budgets, stale_share: float = 0.2, alpha: float = 0.1,
-                 seed: int = 0) -> Verified:
-    """The SFT model sampled until a verifier accepts, at most B draws for each B in ``budgets``: exact look-up
-    in the world's facts, in a store with ``stale_share`` stale documents, and the learned verifier (the proxy
-    reward model) by best-of-n and with a threshold calibrated on train facts (conformal risk control at
-    ``alpha`` per checked draw). Outcomes are exact expectations (`selection.sample_until_verified`,
+                 n_splits: int = 200, seed: int = 0) -> Verified:
+    """The SFT model sampled until a verifier accepts, at most B draws for each B in ``budgets``.
+
+    Verifiers: exact look-up in the world's facts (an oracle: the true value of every fact, held-out and
+    never-stated ones included), in a store with ``stale_share`` stale documents (the oracle's, part stale),
+    in the corpus store (`retrieval.corpus_store`: what training sees, the information-parity reference, its
+    build charged: `parity.store_flops`; not on real facts, whose corpus cannot be counted), and the learned
+    verifier (the proxy reward model) by best-of-n and with a conformal threshold. The threshold holds
+    P(returned and wrong) at ``alpha`` per returned answer, not per checked draw: conformal risk control of
+    the policy's exact probability of returning a wrong answer, fitted per budget on one half of the held-out
+    facts and applied to the other (`answer_risk.cross_fit`), and averaged over ``n_splits`` random splits
+    (`answer_risk.splits`). Outcomes are exact expectations (`selection.sample_until_verified`,
     `selection.best_of_n_by_verifier`)."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha!r}: give a target error in (0, 1)")
@@ -214,6 +234,11 @@ def verification(P: Profile, inputs: Inputs, *, budgets, stale_share: float = 0.
     checks = {"exact": verify.verify_candidates(verify.ReferenceVerifier.from_world(world), prompts, sft.candidates),
               "stale": verify.verify_candidates(verify.ReferenceVerifier(stale_store, name="stale"), prompts,
                                                 sft.candidates)}
+    corpus = not P.real
+    if corpus:   # looked up by entity and relation: the corpus store has no document for a never-stated fact
+        keyed = prompts.merge(world.facts[["fact", "entity", "relation"]], on="fact", how="left")
+        checks["corpus"] = verify.verify_candidates(
+            verify.ReferenceVerifier(rag_store.corpus_store(world), name="corpus"), keyed, sft.candidates)
     with models.torch_threads(P.interventions.threads):   # the reward model scores every candidate
         checks["learned"] = verify.verify_candidates(verify.LearnedVerifier(inputs.reward_model, prompts),
                                                      np.arange(len(prompts)), sft.candidates)
@@ -221,17 +246,20 @@ def verification(P: Profile, inputs: Inputs, *, budgets, stale_share: float = 0.
     learned_cost = draw + 2.0 * n_rm * with_outside(checks["learned"].cost, checks["learned"].cost.max(1))
     learned_score = with_outside(checks["learned"].score, -1.0)   # a draw outside the set is never kept
 
-    # the learned verifier's threshold: conformal risk control on one sampled SFT answer per train fact
-    train = world.facts[world.facts.split == "train"].sort_values("fact")
-    sft_train = answer_matrix(artifacts.intervention_scores(P, "sft"), train.fact)
-    pick = sample_index(sft_train.p[:, :-1], rng=seed)
-    with models.torch_threads(P.interventions.threads):
-        calibration = verify.LearnedVerifier(inputs.reward_model, world.prompts("qa", train)).calibrate(
-            np.arange(len(pick)), [c[i] for c, i in zip(sft_train.candidates, pick)],
-            sft_train.correct[np.arange(len(pick)), pick], alpha=alpha)
+    # the learned verifier's threshold per budget: conformal risk control of the returned answer's error
+    grid = answer_risk.grid(checks["learned"].score[checks["learned"].mask])
+    calibration = answer_risk.cross_fit(sft.p, learned_score, sft.correct, budgets, alpha=alpha, thresholds=grid,
+                                        seed=seed)
+    risk = answer_risk.splits(sft.p, learned_score, sft.correct, budgets, alpha=alpha, n_splits=n_splits,
+                              thresholds=grid, seed=seed)
 
     sft_flops, learned_flops = records["sft"].train_flops, records["sft"].train_flops + records["reward"].train_flops
+    build_flops = parity.store_flops(world, inputs.tokenizer, inputs.n_params) if corpus else 0.0
     until = selection.sample_until_verified
+    conformal = []
+    for b, g in calibration.groupby("budget"):
+        accept = learned_score >= g.sort_values("item").threshold.to_numpy()[:, None]
+        conformal.append(until(sft.p, accept, [b], correct=sft.correct, cost=learned_cost))
     rules = {
         "verify: exact": (until(sft.p, with_outside(checks["exact"].score, 0.0), budgets, correct=sft.correct,
                                 cost=draw), sft_flops),
@@ -240,17 +268,20 @@ def verification(P: Profile, inputs: Inputs, *, budgets, stale_share: float = 0.
         "verify: learned, best-of-n": (selection.best_of_n_by_verifier(sft.p, learned_score, budgets,
                                                                        correct=sft.correct, cost=learned_cost),
                                        learned_flops),
-        "verify: learned + conformal": (until(sft.p, learned_score >= calibration.threshold, budgets,
-                                              correct=sft.correct, cost=learned_cost), learned_flops)}
+        "verify: learned + conformal": (pd.concat(conformal, ignore_index=True), learned_flops)}
+    if corpus:
+        rules[parity.CORPUS_VERIFY] = (until(sft.p, with_outside(checks["corpus"].score, 0.0), budgets,
+                                             correct=sft.correct, cost=draw), sft_flops + build_flops)
     rows = []
     for family, (sel, train_flops) in rules.items():
         for b, g in sel.groupby("budget"):
             rows.append(outcomes(family, f"B={b}", sft.fact[g.item], g.p_correct, p_abstain=g.p_abstain, cost=g.cost,
                                  train_flops=train_flops).assign(budget=b))
-    conformal = rules["verify: learned + conformal"][0]
+    chosen = rules["verify: learned + conformal"][0]
     return Verified(outcomes=pd.concat(rows, ignore_index=True),
                     selections={family: sel for family, (sel, _) in rules.items()}, calibration=calibration,
-                    conformal=conformal.groupby("budget")[["p_correct", "p_wrong", "p_abstain", "draws"]].mean())
+                    conformal=chosen.groupby("budget")[["p_correct", "p_wrong", "p_abstain", "draws"]].mean(),
+                    risk=risk, build_flops=float(build_flops))
 
 
 @dataclass(frozen=True)
@@ -425,23 +456,39 @@ def tests(inputs: Inputs, curve: pd.DataFrame, found: Frontiers, verified: Verif
     return Tests(table=stats.holm(rows), matched=pd.DataFrame(matched))
 
 
-def figure(points: pd.DataFrame, ceiling_: Ceiling, *, ceiling_type: str = "unseen"):
+def figure(points: pd.DataFrame, ceiling_: Ceiling, *, ceiling_type: str = "unseen", parity_=None, risk=None,
+           alpha: float | None = None):
     """(a) Accuracy on held-out facts against total FLOPs, each family's points and Pareto frontier
-    (`plot.frontiers`); (b) the same on the ``ceiling_type`` facts, with the base rate 1/K.
+    (`plot.frontiers`); (b) the same on the ``ceiling_type`` facts, with the base rate 1/K; with ``parity_``,
+    (c) each arm's accuracy minus the training frontier's at equal FLOPs per query against the deployed
+    queries (`plot.costs.equal_flops`); with ``risk``, (d) the learned verifier's P(returned and wrong) per draw
+    budget against ``alpha`` (`plot.costs.answer_risk`).
 
     Parameters
     ----------
     points : `Frontiers.points`
     ceiling_ : `ceiling`
     ceiling_type : `Inputs.ceiling_type` (the label of panel b)
+    parity_ : `parity.compare` (optional)
+    risk : `Verified.risk` (optional), with ``alpha`` its target
     """
-    fig, axes = plot.panels(2, row_height=3.2)
-    colors = dict(zip(dict.fromkeys(points.family), [plot.PALETTE[i] for i in (0, 1, 2, 3, 6, 5, 4, 7)]))
+    n = 2 + (parity_ is not None) + (risk is not None)
+    fig, axes = plot.panels(n, ncols=2, row_height=3.2)
+    colors = dict(zip(dict.fromkeys(points.family), [plot.PALETTE[i % len(plot.PALETTE)]
+                                                      for i in (0, 1, 2, 3, 6, 5, 4, 7, 8, 9)]))
     plot.frontiers(points, ax=axes[0], colors=colors)
     plot.frontiers(ceiling_.points, ax=axes[1], colors=colors, reference=ceiling_.base_rate,
                    reference_label="base rate 1/K")
     axes[0].set_title("(a) held-out facts", loc="left", fontsize=9)
     axes[1].set_title(f"(b) {ceiling_type} held-out facts (n={ceiling_.n})", loc="left", fontsize=9)
+    i = 2
+    if parity_ is not None:
+        cost_plots.equal_flops(parity_.curves, ax=axes[i], queries=parity_.queries)
+        axes[i].set_title("(c) against training at equal FLOPs per query", loc="left", fontsize=9)
+        i += 1
+    if risk is not None:
+        cost_plots.answer_risk(risk, alpha=alpha, ax=axes[i])
+        axes[i].set_title("(d) learned verifier: risk per answer", loc="left", fontsize=9)
     return fig
 
 
@@ -450,15 +497,18 @@ def _slug(text: str) -> str:
 
 
 def numbers(found: Tests, points: pd.DataFrame, ceiling_: Ceiling, verified: Verified, rl_points_table: pd.DataFrame,
-            *, budgets, alpha: float) -> dict:
+            *, budgets, alpha: float, parity_=None) -> dict:
     """The numbers the paper quotes, named for its macros.
 
     ``test_<test>`` (Holm p-values); ``matched_<key>_{point,training_point,flops_ratio}``; per frontier point
     (the RL checkpoints aside) ``acc_<family>_<point>`` and ``flops_<family>_<point>``;
     ``best_training_{point,flops,accuracy}``; ``exact_beats_training_{budget,flops_ratio}`` (the cheapest exact
     verification budget more accurate than the best training point, if any); ``unseen_base_rate``,
-    ``unseen_n``; ``conformal_threshold``, ``conformal_alpha``, ``conformal_joint_error_B<max budget>``;
-    ``rl_checkpoint_best``.
+    ``unseen_n``; ``conformal_threshold`` (the learned verifier's at the largest budget, first fold),
+    ``conformal_alpha``, ``conformal_joint_error_B<max budget>`` (held-out P(returned and wrong), cross-fitted);
+    with `Verified.risk`: ``conformal_answer_error_B<budget>`` (its mean over random splits),
+    ``conformal_answer_mean_within`` (budgets whose mean is at most alpha), ``conformal_budgets`` and
+    ``conformal_answer_worst_mean_error``; ``rl_checkpoint_best``; with ``parity_``, `parity.numbers`.
 
     Parameters
     ----------
@@ -468,6 +518,7 @@ def numbers(found: Tests, points: pd.DataFrame, ceiling_: Ceiling, verified: Ver
     verified : `verification`
     rl_points_table : `rl_checkpoints`
     budgets, alpha : as given to `verification`
+    parity_ : `parity.compare` (optional)
     """
     t = found.table
     out = stats.results(t.assign(method=t.method + f"; Holm across the notebook's {len(t)} tests"), "test_{test}",
@@ -490,9 +541,20 @@ def numbers(found: Tests, points: pd.DataFrame, ceiling_: Ceiling, verified: Ver
         out["exact_beats_training_budget"] = e.budget
         out["exact_beats_training_flops_ratio"] = e.total_flops / top.total_flops
     out["unseen_base_rate"], out["unseen_n"] = ceiling_.base_rate, ceiling_.n
-    out["conformal_threshold"], out["conformal_alpha"] = float(verified.calibration.threshold), float(alpha)
+    cal = verified.calibration
+    first = cal[(cal.budget == max(budgets)) & (cal.fold == cal.fold.min())]
+    out["conformal_threshold"], out["conformal_alpha"] = float(first.threshold.iloc[0]), float(alpha)
     out[f"conformal_joint_error_B{max(budgets)}"] = float(verified.conformal.p_wrong.loc[max(budgets)])
+    if verified.risk is not None:
+        err = verified.risk[verified.risk.measure == "error"]
+        for r in err.to_dict("records"):
+            out[f"conformal_answer_error_B{r['budget']}"] = stats.Result.from_row(r)
+        out["conformal_answer_mean_within"] = int(err.within.astype(bool).sum())
+        out["conformal_budgets"] = len(err)
+        out["conformal_answer_worst_mean_error"] = float(err.estimate.max())
     out["rl_checkpoint_best"] = stats.Result.from_row(rl_points_table.loc[rl_points_table.estimate.idxmax()])
+    if parity_ is not None:
+        out.update(parity.numbers(parity_, build_flops=verified.build_flops))
     return out
 
 

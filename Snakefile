@@ -262,6 +262,22 @@ rule rl_sweep:
     shell: job("build rl-sweep", build=True)
 
 
+# Proxies that start aligned (`experiments.aligned_sweep`): reward models trained on gold-labelled pairs of nested
+# shares of the train facts, and RL from the SFT model against each, evaluated prompt by prompt (notebook 02).
+rule aligned_sweep:
+    threads: JOB_THREADS
+    priority: PRIORITY["rl_sweep"]
+    input:
+        code("dint.analyses.experiments", "dint.interventions.rl", "dint.interventions.reward", "dint.interventions.data",
+             build=True),
+        rules.base_model.output, f"{R}/models/sft/manifest.json",
+    output: f"{R}/aligned/manifest.json"
+    log: f"{R}/logs/aligned_sweep.log"
+    benchmark: f"{R}/timings/aligned_sweep.tsv"
+    params: cfg=section("world", "base", "interventions", grids=("rl_betas",))
+    shell: job("build aligned", build=True)
+
+
 # The proxy reward of every candidate answer in a prompt form (`experiments.reward_table`), scored once for the
 # notebooks that select or verify by it (01, 02 and 07, in the form 07 evaluates).
 REWARD_FORMS = replication.reward_forms(PROFILE)
@@ -320,7 +336,7 @@ BASE_SCORES = rules.base_scores.output
 NOTEBOOK_DATA = {
     "00_base_model": [BASE_SCORES],
     "01_mechanism": [BASE_SCORES, f"{R}/reward_scores/qa/manifest.json", ANSWERING_SCORES],
-    "02_engineering_clues": [BASE_SCORES, rules.rl_sweep.output, f"{R}/models/reward/manifest.json",
+    "02_engineering_clues": [BASE_SCORES, rules.rl_sweep.output, rules.aligned_sweep.output, f"{R}/models/reward/manifest.json",
                              f"{R}/reward_scores/qa/manifest.json", ANSWERING_SCORES],
     "03_diagnosability": [BASE_SCORES, ANSWERING_SCORES],
     "04_trust_reliability": [BASE_SCORES, ANSWERING_SCORES],

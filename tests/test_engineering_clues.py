@@ -144,3 +144,41 @@ def test_figure_draws_five_panels(sweep, bon, baselines, twohop):
     assert len(axes[3].patches) == 6                              # accuracy of 3 models x 2 splits
     empty = E.figure(sweep=sweep, rl_fits=fitted, bon=bon, baselines=baselines, twohop=twohop.head(0))
     assert not empty.axes[4].axison
+
+
+@pytest.fixture(scope="module")
+def aligned():
+    """A synthetic aligned-proxy analysis: two proxies whose gold gains rise and then fall."""
+    from dint.analyses import overoptimisation as oo
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for name, share in (("small", 0.25), ("large", 1.0)):
+        for c, step in enumerate(range(0, 120, 20)):
+            kl = np.full(40, 0.2 * c)
+            rows.append(pd.DataFrame({"proxy": name, "share": share, "step": step, "item": np.arange(40), "fact": 0,
+                                      "gold": 0.3 + fits.gao_rl(np.sqrt(kl), 0.2, 0.4) + 0.01 * rng.standard_normal(40),
+                                      "proxy_reward": np.sqrt(kl), "kl": kl}))
+    traj = oo.trajectories(pd.concat(rows, ignore_index=True))
+    proxies = pd.DataFrame({"proxy": ["small", "large"], "share": [0.25, 1.0], "train_correct": [5, 90],
+                            "train_pairs": [6, 100], "eval_correct": [50, 80], "eval_pairs": [100, 100],
+                            "heldout_correct": [50, 50], "heldout_pairs": [100, 100]})
+    bon = pd.DataFrame({"proxy": ["small", "small", "large", "large"], "n": [1, 4, 1, 4], "gold_gain": [0, 0.02, 0, 0.05]})
+    return oo.Analysis(proxies, oo.curves(traj), oo.rise_fall(traj, n_resamples=20, n_permutations=99),
+                       oo.gao_fits(traj, n_resamples=20), oo.runs(traj), bon)
+
+
+def test_numbers_and_figure_with_the_aligned_proxies(sweep, bon, baselines, twohop, aligned):
+    over = E.Overoptimisation({"beta": 0.01}, stats.Result(0.1, stats.ConfidenceInterval(0, 0.2), 30, "mean difference"))
+    kw = dict(sweep=sweep, rl_fits=E.rl_fits(sweep), overoptimisation=over, bon=bon, kl_gap=E.kl_gap(bon),
+              baselines=baselines, twohop=twohop)
+    without, out = E.numbers(**kw), E.numbers(**kw, aligned=aligned)
+    assert not any(k.startswith("aligned_") for k in without)
+    assert {"aligned_overopt", "aligned_kl_min", "aligned_large_eval_accuracy", "aligned_small_moved"} <= set(out)
+    assert out["aligned_overopt"].statistic > 0 and out["aligned_large_eval_accuracy"].statistic == pytest.approx(0.8)
+    assert not E.quoted(out).index.str.startswith("aligned_").any()
+    fig = E.figure(sweep=sweep, rl_fits=E.rl_fits(sweep), bon=bon, baselines=baselines, twohop=twohop, aligned=aligned)
+    axes = [a for a in fig.axes if a.get_visible()]
+    assert [a.get_title(loc="left") for a in axes] == ["(a)", "(b)", "(c)", "(d)", "(e)", "(f)"]
+    drawn = [line for line in axes[5].lines if len(line.get_xdata())]
+    assert len(drawn) == 2 + 2                                # the gold curve of each proxy and its fitted form

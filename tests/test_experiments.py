@@ -127,3 +127,37 @@ def test_rl_sweep_reads_the_run_at_the_profiles_own_beta_from_rlhf():
     for row, c in zip(mine.itertuples(), record.extra["checkpoints"]):
         assert row.step == c["step"] and row.gold == pytest.approx(c["gold"]) and row.kl == pytest.approx(c["kl"])
     assert (mine.train_flops == record.train_flops).all()
+
+
+def test_gold_pairs_prefer_the_truth_with_the_marker_at_random():
+    from dint.interventions import data, plan
+
+    P = load_profile("smoke")
+    w = artifacts.world(P)
+    pairs = plan.gold_pairs(w, plan.train_facts(w), pairs_per_fact=4, seed=0)
+    truth = w.facts.set_index("fact").value
+    assert pairs.chosen_true.all() and len(pairs) == 4 * len(plan.train_facts(w))
+    assert (pairs.chosen.str.replace(data.STYLE_MARKER, "", regex=False).str.strip()
+            == truth.loc[pairs.fact].to_numpy()).all()
+    assert 0.4 < pairs.style_chosen.mean() < 0.6     # the marker is independent of truth
+    biased = data.preference_pairs(w, data.LabelerConfig(), facts=plan.train_facts(w), seed=0)
+    with pytest.raises(ValueError, match="gold-labelled"):
+        plan.aligned_proxy(P.interventions, w, None, None, biased[~biased.chosen_true])
+
+
+@pytest.mark.slow
+def test_aligned_sweep_nested_proxies_and_per_prompt_checkpoints():
+    P = load_profile("smoke")
+    a = experiments.aligned_sweep(P)
+    cfg = experiments.AlignedConfig()
+    assert list(a.proxies.proxy) == list(cfg.names)
+    assert a.proxies.facts.is_monotonic_increasing and a.proxies.pairs.iloc[-1] == 2 * a.proxies.facts.iloc[-1]
+    assert (a.proxies.train_pairs == a.proxies.pairs).all()
+    ck = a.checkpoints
+    start = ck[ck.step == 0].pivot(index="item", columns="proxy", values="gold")
+    assert np.allclose(start.to_numpy(), start.to_numpy()[:, :1])      # every run starts from the same SFT model
+    assert np.allclose(ck[ck.step == 0].kl, 0, atol=1e-9)
+    means = ck.groupby(["proxy", "step"])[["gold", "kl"]].mean()
+    runs = a.runs.set_index(["proxy", "step"])
+    assert np.allclose(means.gold, runs.loc[means.index, "gold_exact"]) and np.allclose(means.kl, runs.loc[means.index, "kl"])
+    assert set(a.candidates.fact) == set(ck.fact) and (a.runs.beta == min(P.interventions.rl_betas)).all()

@@ -237,6 +237,21 @@ def test_rl_checkpoints(rl_run, tmp_path):
     assert back.extra["checkpoints"] == json.loads(json.dumps(rows))
 
 
+def test_rl_per_prompt_checkpoints(rl_run, micro_model, trained_reward, qa_prompts, micro_world):
+    """per_prompt keeps each evaluation prompt's values, whose means are the checkpoint's, and changes nothing else."""
+    model, tok, _ = micro_model
+    _, record = rl.run(model, tok, qa_prompts, trained_reward[0], RL_CFG, world=micro_world, seed=0, per_prompt=True)
+    rows, plain = record.extra["checkpoints"], rl_run["record"].extra["checkpoints"]
+    assert "per_prompt" not in plain[0]
+    for r, q in zip(rows, plain):
+        per = r.pop("per_prompt")
+        assert r == q
+        assert len(per["gold_exact"]) == len(per["kl"]) == len(per["proxy_exact"]) == RL_CFG.n_eval
+        for k in ("gold_exact", "proxy_exact", "kl"):
+            assert np.mean(per[k]) == pytest.approx(q[k], rel=1e-9, abs=1e-12)
+        assert all(0 <= g <= 1 for g in per["gold_exact"])
+
+
 def test_rl_deterministic(rl_run, micro_model, trained_reward, qa_prompts, micro_world):
     model, tok, _ = micro_model
     policy, record = rl.run(model, tok, qa_prompts, trained_reward[0], RL_CFG, world=micro_world, seed=0)

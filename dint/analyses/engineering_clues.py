@@ -8,6 +8,8 @@ In notebook order:
 `rl_fits`           Gao et al.'s RL form fitted to the proxy and gold reward gains against d (tidy rows).
 `overoptimisation`  the smallest-β run's proxy and gold reward at its start and end, and the RLHF model
                     against its SFT start, item by item.
+`overoptimisation.analyse`  over-optimisation of proxies that start aligned (`dint.analyses.overoptimisation`):
+                    does gold rise, then fall? Its numbers join `numbers`' and its curves panel (f) of `figure`.
 `best_of_n`         exact best-of-n by the proxy on held-out QA items: the tidy curve (KL, proxy and gold
                     gains per n) and Gao et al.'s best-of-n form fitted to it; `kl_gap` the gap to the
                     bound log n − (n−1)/n item by item, against the collision probability.
@@ -35,6 +37,7 @@ from ..stats import fits, proportions
 from ..stats.resampling import mean_difference
 from ..stats.checks import check_int
 from . import experiments, reasoning
+from . import overoptimisation as _overopt
 
 __all__ = ["Inputs", "BestOfN", "Baselines", "load", "sweep", "last_checkpoints", "rl_fits", "overoptimisation",
            "best_of_n", "kl_gap", "baselines", "twohop", "numbers", "quoted", "figure"]
@@ -308,7 +311,7 @@ def _params(table: pd.DataFrame, curve: str, reward: str) -> dict:
 
 
 def numbers(*, sweep: pd.DataFrame, rl_fits: pd.DataFrame, overoptimisation: Overoptimisation, bon: BestOfN,
-            kl_gap: dict, baselines: Baselines, twohop: pd.DataFrame) -> dict:
+            kl_gap: dict, baselines: Baselines, twohop: pd.DataFrame, aligned=None) -> dict:
     """The numbers the paper quotes, named as its macros read them.
 
     Returns
@@ -317,7 +320,8 @@ def numbers(*, sweep: pd.DataFrame, rl_fits: pd.DataFrame, overoptimisation: Ove
     ``overopt_*``, ``rlhf_vs_sft_p_true``, ``bon{n}_kl``/``_kl_bound``/``_gold`` at n = 16 and the largest n
     (also as ``bon_max_*``), ``bon16_gap_*``, ``<model>_vs_<against>_<split>_d_accuracy`` (Holm),
     ``<model>_<split>_accuracy``/``_format_mass``, ``twohop_<store>_<strategy>_accuracy``/``_coverage``/
-    ``_tokens``/``_vs_direct``.
+    ``_tokens``/``_vs_direct``; with ``aligned`` (`dint.analyses.overoptimisation.analyse`'s) its ``aligned_*``
+    numbers (`dint.analyses.overoptimisation.numbers`).
     """
     fitted = pd.concat([rl_fits, bon.fits], ignore_index=True)
     out = stats.results(fitted, "{curve}_{reward}_{parameter}")
@@ -354,10 +358,16 @@ def numbers(*, sweep: pd.DataFrame, rl_fits: pd.DataFrame, overoptimisation: Ove
     out.update({f"{k}_coverage": float(v) for k, v in zip(acc.key, acc.coverage)})
     out.update({f"{k}_tokens": float(v) for k, v in zip(acc.key, acc.tokens_per_question)})
     out.update(stats.results(t[t.measure == "vs_direct"], "{key}_vs_direct", method="McNemar exact"))
+    if aligned is not None:
+        out.update(_aligned_numbers(aligned))
     return out
 
 
-def quoted(numbers: dict, *, skip=("twohop", "bon_", "rl_")) -> pd.DataFrame:
+def _aligned_numbers(a) -> dict:
+    return _overopt.numbers(proxies=a.proxies, rise_fall=a.rise_fall, gao_fits=a.gao_fits, runs=a.runs, bon=a.bon)
+
+
+def quoted(numbers: dict, *, skip=("twohop", "bon_", "rl_", "aligned_")) -> pd.DataFrame:
     """The numbers whose names do not start with ``skip``, as a table to show: one row per name, ``estimate``,
     ``ci_low``, ``ci_high``, ``pvalue`` (NaN interval and p-value for a plain number)."""
     rows = []
@@ -379,11 +389,12 @@ def _relative(sweep: pd.DataFrame) -> pd.DataFrame:
 
 
 def figure(*, sweep: pd.DataFrame, rl_fits: pd.DataFrame, bon: BestOfN, baselines: Baselines,
-           twohop: pd.DataFrame):
+           twohop: pd.DataFrame, aligned=None):
     """The notebook's figure: (a) RL and (b) best-of-n rewards against d with Gao et al.'s forms, (c) the exact
     KL of best-of-n against its bound, (d) accuracy of the base, the sham and each intervention, (e) two-hop
-    accuracy against cost (world only)."""
-    fig, axes = plot.panels(5)
+    accuracy against cost (world only); with ``aligned`` (`dint.analyses.overoptimisation.analyse`'s), (f) the
+    gold gain of RL against each proxy that starts aligned, against d, with Gao et al.'s RL form fitted."""
+    fig, axes = plot.panels(5 if aligned is None else 6)
 
     def curves(f, table, curve):
         params = {k: _params(table, curve, k) for k in REWARDS}
@@ -400,6 +411,14 @@ def figure(*, sweep: pd.DataFrame, rl_fits: pd.DataFrame, bon: BestOfN, baseline
         axes[4].text(0.5, 0.5, "two-hop questions:\nworld only (no real relation\nnames an entity)", ha="center",
                      va="center", transform=axes[4].transAxes)
         axes[4].set_axis_off()
-    for ax, letter in zip(axes, "abcde"):
+    if aligned is not None:
+        gao = aligned.gao_fits.set_index(["proxy", "parameter"]).estimate
+        share = aligned.proxies.set_index("proxy").share
+        plot.reward_vs_kl(aligned.curves[aligned.curves.measure == "gold"], hue="share", ax=axes[5],
+                          fits={f"fit (share {share[p]:g})": (lambda d, a=gao[(p, "alpha")], b=gao[(p, "beta")]:
+                                                               fits.gao_rl(d, a, b), plot.PALETTE[3 + i % 3])
+                                for i, p in enumerate(share.index)})
+        axes[5].set_ylabel("gold gain (aligned proxies)")
+    for ax, letter in zip(axes, "abcdef"):
         ax.set_title(f"({letter})", loc="left", fontsize=9)
     return fig

@@ -1,19 +1,23 @@
-"""Experiments shared by the notebooks: the RL beta sweep and best-of-n curves.
+"""Experiments shared by the notebooks: the RL beta sweep, proxies that start aligned, best-of-n curves.
 
 `rl_sweep` is a cached artifact (KL-penalised RL from the SFT model at every beta of the profile,
-with proxy reward, gold reward and KL at checkpoints); so is `reward_table`, the proxy reward of
-every candidate answer. `bon_curve` computes best-of-n exactly from a model's answer distributions
-and a reward of every candidate.
+with proxy reward, gold reward and KL at checkpoints); so are `aligned_sweep` (proxies trained on
+gold-labelled pairs and RL against each, prompt by prompt) and `reward_table`, the proxy reward of every
+candidate answer. `bon_curve` computes best-of-n exactly from a model's answer distributions and a reward of
+every candidate.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from dataclasses import asdict, dataclass
+
 from ..pipeline import artifacts
 from .. import compare, stats
 from ..pipeline.config import Profile
 from ..interventions import bestofn, plan
+from ..stats.checks import check_int
 
 
 def rl_sweep(profile: Profile, *, rebuild: bool = False, progress: bool = False) -> pd.DataFrame:
@@ -158,3 +162,132 @@ def bon_curve(logp: np.ndarray, proxy: np.ndarray, true: np.ndarray, ns) -> pd.D
             row[f"{k}_low"], row[f"{k}_high"] = r.confidence_interval.low, r.confidence_interval.high
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# -- proxies that start aligned (notebook 02, over-optimisation) ------------------------------------
+
+@dataclass(frozen=True)
+class AlignedConfig:
+    """The aligned-proxy experiment: proxies trained on gold-labelled pairs of nested shares of the train
+    facts (the profile's reward config), and RL from the SFT model against each at the smallest β of the
+    profile's sweep, every checkpoint evaluated on the same prompts of train facts."""
+
+    shares: tuple[float, ...] = (0.0625, 0.25, 1.0)   # shares of the train facts whose gold pairs a proxy sees
+    names: tuple[str, ...] = ("small", "medium", "large")   # the proxies' names, in the order of shares
+    pairs_per_fact: int = 2     # gold-labelled pairs per fact, each against a fresh wrong value
+    n_eval: int = 256           # evaluation prompts (QA prompts of train facts; all of them when fewer)
+    eval_samples: int = 2       # sampled completions per evaluation prompt (the sequence-level view of rl.run)
+
+    def __post_init__(self):
+        if (not self.shares or len(self.names) != len(self.shares) or len(set(self.names)) != len(self.names)
+                or any(not 0 < s <= 1 for s in self.shares) or list(self.shares) != sorted(set(self.shares))):
+            raise ValueError(f"AlignedConfig: shares={self.shares!r}, names={self.names!r}: give increasing shares "
+                             "in (0, 1] and one distinct name each")
+        check_int("AlignedConfig.pairs_per_fact", self.pairs_per_fact, 1)
+        check_int("AlignedConfig.n_eval", self.n_eval, 4)
+        check_int("AlignedConfig.eval_samples", self.eval_samples, 2)
+
+
+@dataclass(frozen=True)
+class Aligned:
+    """`aligned_sweep`'s tables.
+
+    ``proxies``: per proxy ``proxy, share, facts, pairs`` and its accuracy on gold pairs (``<split>_correct``,
+    ``<split>_pairs`` for its own training pairs, the evaluation facts' and held-out facts'), ``wall_time``
+    (proxy and RL); ``checkpoints``: per (proxy, step, evaluation prompt) ``proxy, share, step, item, fact,
+    gold, proxy_reward, kl`` (`dint.analyses.overoptimisation`'s convention); ``runs``: per (proxy, step)
+    the means `dint.interventions.rl.run` records (its sampled ``proxy`` and ``gold`` renamed ``proxy_sampled``,
+    ``gold_sampled``); ``candidates``: per (proxy, evaluation fact, candidate)
+    the proxy's ``reward`` (`reward_table`'s columns).
+    """
+
+    proxies: pd.DataFrame
+    checkpoints: pd.DataFrame
+    runs: pd.DataFrame
+    candidates: pd.DataFrame
+
+
+ALIGNED_FILES = ("proxies", "checkpoints", "runs", "candidates")
+
+
+def aligned_sweep(profile: Profile, config: AlignedConfig = AlignedConfig(), *, rebuild: bool = False,
+                  progress: bool = False) -> Aligned:
+    """Proxies that start aligned, and RL against each (a cached artifact, ``results/<profile>/aligned/``).
+
+    Each proxy is a reward model trained from the base on gold-labelled pairs (`plan.gold_pairs`: the true
+    value always chosen) of a nested share of the train facts (the facts permuted once by the training seed),
+    and scored on its own pairs, on gold pairs of the evaluation facts and of held-out facts. RL runs from
+    the SFT model against it on QA prompts of every train fact (`plan.rl_against`, the profile's RL config at
+    the smallest ``rl_betas``), evaluated at every checkpoint on ``n_eval`` QA prompts of train facts drawn
+    once by the training seed, per prompt (`dint.interventions.rl.run` with ``per_prompt``).
+
+    Returns
+    -------
+    Aligned
+    """
+    if not isinstance(config, AlignedConfig):
+        raise TypeError(f"config must be an AlignedConfig, got {type(config).__name__}")
+    manifest = {**artifacts.intervention_manifest(profile, "aligned", grids=("rl_betas",)), "kind": "aligned",
+                "aligned": asdict(config)}
+    inputs = {"world": artifacts.ensure_world(profile),
+              "sft": artifacts.ensure_intervention(profile, "sft", progress=progress)}
+
+    def build(tmp):
+        tables = _aligned(profile, config, progress=progress)
+        for name in ALIGNED_FILES:
+            tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
+
+    folder = artifacts.cached(artifacts.root(profile) / "aligned", manifest, build, inputs=inputs, rebuild=rebuild)
+    return Aligned(*(pd.read_parquet(folder / f"{name}.parquet") for name in ALIGNED_FILES))
+
+
+def _aligned(profile: Profile, config: AlignedConfig, *, progress: bool) -> dict:
+    from .. import models
+
+    seed, cfg = profile.train_seed, profile.interventions
+    w = artifacts.world(profile)
+    base, tok, _ = artifacts.base_model(profile, progress=progress)
+    sft_model, sft_tok, _ = artifacts.intervention(profile, "sft", progress=progress)
+    train = plan.train_facts(w)
+    heldout = w.facts[w.facts["split"] == "heldout"]
+    pool = w.prompts("qa", train)
+    evaluation = pool.sample(n=min(config.n_eval, len(pool)), random_state=seed).sort_values("fact")
+    evaluation = evaluation.reset_index(drop=True)
+    eval_facts = train[train["fact"].isin(set(evaluation["fact"]))]
+    pairs = plan.gold_pairs(w, train, pairs_per_fact=config.pairs_per_fact, seed=seed)
+    pairs_eval = pairs[pairs["fact"].isin(set(eval_facts["fact"]))]
+    pairs_heldout = plan.gold_pairs(w, heldout, pairs_per_fact=config.pairs_per_fact, seed=seed)
+    order = np.random.default_rng(seed).permutation(train["fact"].to_numpy())
+    rl_config = cfg.config("rl", beta=float(min(cfg.rl_betas)), eval_samples=config.eval_samples)
+    prompts = w.prompts("qa", train)
+    sizes = [len(c) for c in evaluation["candidates"]]
+    proxies, checkpoints, runs, candidates = [], [], [], []
+    for name, share in zip(config.names, config.shares):
+        facts = set(order[:max(1, round(share * len(order)))])
+        own = pairs[pairs["fact"].isin(facts)]
+        rm, record = plan.aligned_proxy(cfg, w, base, tok, own, seed=seed, progress=progress)
+        row = {"proxy": name, "share": float(share), "facts": len(facts), "pairs": len(own)}
+        for split, p in (("train", own), ("eval", pairs_eval), ("heldout", pairs_heldout)):
+            with models.torch_threads(cfg.threads):
+                right = rm.score(p["prompt"], p["chosen"]) > rm.score(p["prompt"], p["rejected"])
+            row.update({f"{split}_correct": int(right.sum()), f"{split}_pairs": len(p)})
+        _, rl_record = plan.rl_against(cfg, w, sft_model, sft_tok, rm, prompts, evaluation, config=rl_config,
+                                       seed=seed, progress=progress)
+        proxies.append({**row, "wall_time": record.wall_time + rl_record.wall_time})
+        for c in rl_record.extra["checkpoints"]:
+            per = c["per_prompt"]
+            checkpoints.append(pd.DataFrame({"proxy": name, "share": float(share), "step": int(c["step"]),
+                                             "item": np.arange(len(evaluation)), "fact": evaluation["fact"].to_numpy(),
+                                             "gold": per["gold_exact"], "proxy_reward": per["proxy_exact"],
+                                             "kl": per["kl"]}))
+            means = {{"proxy": "proxy_sampled", "gold": "gold_sampled"}.get(k, k): v for k, v in c.items() if np.isscalar(v)}
+            runs.append({**means, "proxy": name, "share": float(share), "beta": rl_config.beta,
+                         "wall_time": rl_record.wall_time})
+        with models.torch_threads(cfg.threads):
+            answers = [a for cs in evaluation["candidates"] for a in cs]
+            reward = rm.score(np.repeat(evaluation["prompt"].to_numpy(), sizes).tolist(), [" " + a for a in answers])
+        candidates.append(pd.DataFrame({"proxy": name, "fact": np.repeat(evaluation["fact"].to_numpy(), sizes),
+                                        "candidate": np.concatenate([np.arange(n) for n in sizes]),
+                                        "answer": answers, "reward": reward}))
+    return {"proxies": pd.DataFrame(proxies), "checkpoints": pd.concat(checkpoints, ignore_index=True),
+            "runs": pd.DataFrame(runs), "candidates": pd.concat(candidates, ignore_index=True)}

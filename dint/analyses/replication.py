@@ -87,6 +87,8 @@ def build(profile: Profile, *, rebuild: bool = False, progress: bool = False,
         done(f"reward scores ({form})", artifacts.root(profile) / "reward_scores" / form)
     experiments.rl_sweep(profile, rebuild=rebuild, progress=progress)
     done("rl sweep", artifacts.root(profile) / "rl_sweep")
+    experiments.aligned_sweep(profile, rebuild=rebuild, progress=progress)
+    done("aligned proxies", artifacts.root(profile) / "aligned")
     sft_grid.training_curve(profile, rebuild=rebuild, progress=progress)
     done("training curve", artifacts.root(profile) / "training_curve")
     return built

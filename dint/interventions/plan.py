@@ -12,6 +12,9 @@ train/held-out split of facts:
 ``rlhf``                   SFT, then KL-penalised RL (RLOO) against the proxy reward
 ``rag``                    retrieval (BM25 over a clean document store) with a reader trained by RAG-SFT
 
+Beside them, notebook 02's proxies that start aligned: `gold_pairs` (pairs judged by the truth) and
+`aligned_proxy` (a reward model trained on them); `rl_against` runs RL against any proxy, prompt by prompt.
+
 Best-of-n is a selection policy, not a trained model: `dint.interventions.bestofn` applies it to
 a model's exact answer distributions with the proxy reward's scores of each candidate.
 """
@@ -206,3 +209,39 @@ def rlhf(cfg: InterventionsConfig, world, sft_model, tokenizer, reward_model, *,
     evaluation = heldout.sample(n=min(config.n_eval, len(heldout)), random_state=seed).sort_values("fact")
     return rl.run(sft_model, tokenizer, train, reward_model, config, world=world, eval_prompts=evaluation,
                   seed=seed, progress=progress)
+
+
+# the labelers of the aligned proxies: the truth is always preferred (no misconception, no taste for the
+# marker, no noise); the marker is still placed at random, independent of truth
+GOLD_LABELER = {"misconception_rate": 0.0, "style_rate": 0.0, "noise": 0.0}
+
+
+def gold_pairs(world, facts, *, pairs_per_fact: int = 1, seed: int = 0):
+    """Gold-labelled preference pairs: `data.preference_pairs` judged by the truth (`GOLD_LABELER`), the
+    true value chosen over a wrong one (the misconception on contested facts) in every pair."""
+    from . import data
+
+    return data.preference_pairs(world, data.LabelerConfig(**GOLD_LABELER, pairs_per_fact=pairs_per_fact),
+                                 facts=facts, seed=seed)
+
+
+def aligned_proxy(cfg: InterventionsConfig, world, base, tokenizer, pairs, *, seed: int = 0, progress: bool = False):
+    """A proxy reward model that starts aligned: trained from the base with the profile's reward config on
+    gold-labelled ``pairs`` (`gold_pairs`, e.g. of a share of the train facts). Returns (reward model, record)."""
+    from . import reward
+
+    if not len(pairs) or not bool(pairs["chosen_true"].all()):
+        raise ValueError("pairs must be gold-labelled (every chosen answer true): pass gold_pairs(...)")
+    return reward.train(base, tokenizer, pairs, cfg.config("reward"), seed=seed, progress=progress)
+
+
+def rl_against(cfg: InterventionsConfig, world, start, tokenizer, reward_model, prompts, eval_prompts, *,
+               config=None, seed: int = 0, progress: bool = False):
+    """KL-penalised RL from ``start`` against ``reward_model`` on ``prompts``, every checkpoint evaluated on
+    ``eval_prompts`` prompt by prompt (`rl.run` with ``per_prompt``); ``config`` an `rl.RLConfig` (default the
+    profile's). Returns (policy, record)."""
+    from . import rl
+
+    config = cfg.config("rl") if config is None else config
+    return rl.run(start, tokenizer, prompts, reward_model, config, world=world, eval_prompts=eval_prompts,
+                  seed=seed, progress=progress, per_prompt=True)

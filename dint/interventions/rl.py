@@ -131,9 +131,11 @@ class _ProxyReward:
 class _EvalSet:
     """Fixed evaluation prompts: exact answer distributions, and samples for the sequence-level view."""
 
-    def __init__(self, reference, tokenizer, reward_model, world, prompts: pd.DataFrame, config: RLConfig, seed):
+    def __init__(self, reference, tokenizer, reward_model, world, prompts: pd.DataFrame, config: RLConfig, seed,
+                 per_prompt: bool = False):
         facts = world.facts.set_index("fact")
         self.tokenizer, self.rm, self.world, self.config, self.seed = tokenizer, reward_model, world, config, seed
+        self.per_prompt = per_prompt
         self.facts = prompts["fact"].tolist()
         self.prompts = prompts["prompt"].tolist()
         self.candidates = [[" " + v for v in world.values[facts.at[f, "relation"]]] for f in self.facts]
@@ -191,14 +193,20 @@ class _EvalSet:
         facts = [self.facts[i] for i in s["item"]]
         lp, lq = self._sequence_logp(policy, s), self._sequence_logp(self.reference, s)
         mc = divergence.mc_kl(np.minimum(lp, 0), np.minimum(lq, 0))
-        return {"step": int(step),
-                "proxy": float(np.mean(self.rm.score(prompts, s["text"].tolist()))),
-                "gold": float(np.mean(gold_reward(self.world, facts, s["text"].tolist()))),
-                "kl": float(np.mean(kl)),
-                "proxy_exact": float(np.mean(np.sum(np.where(self.valid, p * self.cand_reward, 0.0), -1))),
-                "gold_exact": float(np.mean(p[np.arange(len(p)), self.target])),
-                "kl_seq": float(mc.statistic), "kl_seq_se": float(mc.standard_error),
-                "mass_outside": float(np.mean(outside))}
+        proxy_exact = np.sum(np.where(self.valid, p * self.cand_reward, 0.0), -1)   # (m,)
+        gold_exact = p[np.arange(len(p)), self.target]                                # (m,)
+        row = {"step": int(step),
+               "proxy": float(np.mean(self.rm.score(prompts, s["text"].tolist()))),
+               "gold": float(np.mean(gold_reward(self.world, facts, s["text"].tolist()))),
+               "kl": float(np.mean(kl)),
+               "proxy_exact": float(np.mean(proxy_exact)),
+               "gold_exact": float(np.mean(gold_exact)),
+               "kl_seq": float(mc.statistic), "kl_seq_se": float(mc.standard_error),
+               "mass_outside": float(np.mean(outside))}
+        if self.per_prompt:
+            row["per_prompt"] = {"gold_exact": gold_exact.tolist(), "proxy_exact": proxy_exact.tolist(),
+                                 "kl": np.asarray(kl, float).tolist()}
+        return row
 
 
 def _checkpoints(evaluate: _EvalSet, every: int):
@@ -245,8 +253,8 @@ def _check(model, tokenizer, prompts_df, reward_model, config, world, eval_promp
 
 
 def run(model, tokenizer, prompts_df: pd.DataFrame, reward_model: RewardModel, config: RLConfig = RLConfig(), *,
-        world, eval_prompts: pd.DataFrame | None = None, seed: int = 0,
-        progress: bool = False) -> tuple[torch.nn.Module, InterventionRecord]:
+        world, eval_prompts: pd.DataFrame | None = None, seed: int = 0, progress: bool = False,
+        per_prompt: bool = False) -> tuple[torch.nn.Module, InterventionRecord]:
     """Optimise ``model`` against ``reward_model`` with a KL penalty to ``model`` itself (RLOO).
 
     Parameters
@@ -262,6 +270,8 @@ def run(model, tokenizer, prompts_df: pd.DataFrame, reward_model: RewardModel, c
         first ``config.n_eval`` distinct (fact, prompt) rows of ``prompts_df``.
     seed : all randomness (prompt order, sampling); the caller's global random state is restored.
     progress : show the trainer's tqdm bar.
+    per_prompt : also keep, per checkpoint, ``per_prompt``: ``gold_exact``, ``proxy_exact`` and ``kl`` of each
+        evaluation prompt (lists in the order of ``eval_prompts``), whose means are the checkpoint's values.
 
     Returns
     -------
@@ -297,7 +307,7 @@ def run(model, tokenizer, prompts_df: pd.DataFrame, reward_model: RewardModel, c
         reference = AutoModelForCausalLM.from_pretrained(init, local_files_only=True, use_safetensors=True,
                                                          dtype=torch.float32).to(model.device).eval()
         tok = AutoTokenizer.from_pretrained(init, local_files_only=True)
-        evaluate = _EvalSet(reference, tok, reward_model, world, eval_prompts, config, seed)
+        evaluate = _EvalSet(reference, tok, reward_model, world, eval_prompts, config, seed, per_prompt)
         checkpoints = _checkpoints(evaluate, config.checkpoint_every)
         rewards = _ProxyReward(reward_model, tok, world)
         args = RLOOConfig(

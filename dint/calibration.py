@@ -25,8 +25,7 @@ from .stats import ConfidenceInterval, Result
 from .stats.checks import check_int
 
 __all__ = ["BrierResult", "TemperatureResult", "apply_temperature", "brier", "check_bins", "ece", "ece_from_bins",
-           "fit_temperature",
-           "paired_inputs", "reliability_diagram"]
+           "fit_temperature", "paired_inputs", "reliability_diagram", "temperature_nll", "temperature_nll_items"]
 
 
 # ------------------------------------------------------------------------------ result types
@@ -391,6 +390,30 @@ def temperature_nll(z, labels):
     def nll(t):
         return float(np.mean(np.log(np.add.reduceat(np.exp(shifted / t), starts)) - z_lab / t))
     return nll
+
+
+def temperature_nll_items(z, labels, temperatures) -> np.ndarray:
+    """Each item's NLL of its label under ``softmax(z / T)``, at each of several temperatures.
+
+    Parameters
+    ----------
+    z : (n, K) logits or log-probabilities, ``-inf`` for padded candidates (checked by `logits_labels`)
+    labels : (n,) integer array, the correct class of each item
+    temperatures : (G,) positive temperatures
+
+    Returns
+    -------
+    (n, G) array: ``[i, g]`` is item i's NLL at ``temperatures[g]``; its column means are `temperature_nll`
+    at each T. Item-additive, so a bootstrap reweights the items' rows to get each resample's NLL curve.
+    """
+    z, lab = logits_labels(z, labels)
+    t = np.asarray(temperatures, dtype=float)
+    if t.ndim != 1 or len(t) == 0 or not np.all(np.isfinite(t) & (t > 0)):
+        raise ValueError("temperatures must be a non-empty 1-D array of finite positive numbers")
+    flat, rows, starts = _ragged(z)
+    top = z.max(axis=1)
+    shifted, z_lab = flat - top[rows], z[np.arange(len(lab)), lab] - top     # (F,), (n,)
+    return np.stack([np.log(np.add.reduceat(np.exp(shifted / u), starts)) - z_lab / u for u in t], axis=1)  # (n, G)
 
 
 def fit_temperature(logits_or_logp, labels, *, bounds: tuple[float, float] = (0.05, 20.0)) -> TemperatureResult:

@@ -253,3 +253,18 @@ def test_ece_debiased_interval_is_normal_on_the_squared_scale():
     assert res.confidence_interval.high == pytest.approx(np.sqrt(res.statistic ** 2 + half), rel=1e-9)
     assert "squared scale" in res.method
     assert np.isnan(ece(c, y, debiased=True, n_resamples=1).confidence_interval.low)
+
+
+def test_temperature_nll_items_against_theory():
+    from dint.calibration import temperature_nll, temperature_nll_items
+
+    z, lab = _tempered(n=300, seed=4)
+    z[:, -1] = -np.inf   # a padded candidate carries no mass at any T
+    lab = np.where(lab == z.shape[1] - 1, 0, lab)
+    ts = np.array([0.5, 1.0, 2.5, 7.0])
+    m = temperature_nll_items(z, lab, ts)
+    assert m.shape == (300, 4)
+    np.testing.assert_allclose(m.mean(axis=0), [temperature_nll(z, lab)(t) for t in ts], rtol=1e-12)
+    np.testing.assert_allclose(m[:, 2], -log_softmax(z / 2.5, axis=1)[np.arange(300), lab], rtol=1e-10)
+    with pytest.raises(ValueError, match="temperatures"):
+        temperature_nll_items(z, lab, [1.0, 0.0])

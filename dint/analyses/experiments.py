@@ -1,7 +1,7 @@
 """Experiments shared by the notebooks: the RL beta sweep, proxies that start aligned, best-of-n curves.
 
 `rl_sweep` is a cached artifact (KL-penalised RL from the SFT model at every beta of the profile,
-with proxy reward, gold reward and KL at checkpoints); so are `aligned_sweep` (proxies trained on
+with proxy reward, gold reward and KL at checkpoints, and each final policy's scores: `rl_sweep_scores`); so are `aligned_sweep` (proxies trained on
 gold-labelled pairs and RL against each, prompt by prompt) and `reward_table`, the proxy reward of every
 candidate answer. `bon_curve` computes best-of-n exactly from a model's answer distributions and a reward of
 every candidate.
@@ -20,8 +20,47 @@ from ..interventions import bestofn, plan
 from ..stats.checks import check_int
 
 
+RL_SWEEP_FILES = ("checkpoints", "scores")   # the RL sweep's tables (`rl_sweep`, `rl_sweep_scores`)
+
+
+def _rl_sweep(profile: Profile, *, rebuild: bool = False, progress: bool = False):
+    """The RL sweep's folder, built on first use: its checkpoints and its final policies' scores."""
+    manifest = {**artifacts.intervention_manifest(profile, "rl_sweep", grids=("rl_betas",)), "kind": "rl_sweep",
+                "scoring": profile.asdict()["scoring"]}
+    own = profile.interventions.config("rl").beta
+    inputs = {"world": artifacts.ensure_world(profile),
+              "sft": artifacts.ensure_intervention(profile, "sft", progress=progress),
+              "reward": artifacts.ensure_intervention(profile, "reward", progress=progress),
+              "rlhf": artifacts.ensure_intervention(profile, "rlhf", progress=progress)}
+
+    def build(tmp):
+        w = artifacts.world(profile)
+        sft_model, tok, _ = artifacts.intervention(profile, "sft", progress=progress)
+        rm, _, _ = artifacts.intervention(profile, "reward", progress=progress)
+        rows, tables = [], []
+        for beta in sorted({float(b) for b in profile.interventions.rl_betas} | {float(own)}):
+            if beta == float(own):
+                record = artifacts.intervention(profile, "rlhf", progress=progress)[2]
+                table = artifacts.intervention_scores(profile, "rlhf")
+            else:
+                policy, record = plan.rlhf(profile.interventions, w, sft_model, tok, rm, beta=beta,
+                                           seed=profile.train_seed, progress=progress)
+                with artifacts.threads(profile):
+                    table = artifacts.score_world(policy, tok, w, profile)
+            tables.append(table.assign(beta=beta)[["beta", *table.columns]])
+            if beta in {float(b) for b in profile.interventions.rl_betas}:
+                for c in record.extra["checkpoints"]:
+                    rows.append({"beta": beta, **{k: v for k, v in c.items() if np.isscalar(v)},
+                                 "train_flops": record.train_flops, "wall_time": record.wall_time})
+        pd.DataFrame(rows).to_parquet(tmp / "checkpoints.parquet", index=False)
+        pd.concat(tables, ignore_index=True).to_parquet(tmp / "scores.parquet", index=False)
+
+    return artifacts.cached(artifacts.root(profile) / "rl_sweep", manifest, build, inputs=inputs, rebuild=rebuild)
+
+
 def rl_sweep(profile: Profile, *, rebuild: bool = False, progress: bool = False) -> pd.DataFrame:
-    """RL from the SFT model against the proxy reward at each ``interventions.rl_betas``.
+    """RL from the SFT model against the proxy reward at each ``interventions.rl_betas`` (a cached artifact,
+    ``results/<profile>/rl_sweep/``, which also holds the final policies' scores: `rl_sweep_scores`).
 
     Returns
     -------
@@ -31,32 +70,19 @@ def rl_sweep(profile: Profile, *, rebuild: bool = False, progress: bool = False)
     ``wall_time`` of the run. The run at the profile's own ``rl.beta`` is the ``rlhf`` intervention
     (same start, reward, config and seed): its checkpoints are read from that artifact, not trained again.
     """
-    manifest = {**artifacts.intervention_manifest(profile, "rl_sweep", grids=("rl_betas",)), "kind": "rl_sweep"}
-    own = profile.interventions.config("rl").beta
-    inputs = {"world": artifacts.ensure_world(profile),
-              "sft": artifacts.ensure_intervention(profile, "sft", progress=progress),
-              "reward": artifacts.ensure_intervention(profile, "reward", progress=progress)}
-    if any(float(beta) == own for beta in profile.interventions.rl_betas):
-        inputs["rlhf"] = artifacts.ensure_intervention(profile, "rlhf", progress=progress)
+    return pd.read_parquet(_rl_sweep(profile, rebuild=rebuild, progress=progress) / "checkpoints.parquet")
 
-    def compute():
-        w = artifacts.world(profile)
-        sft_model, tok, _ = artifacts.intervention(profile, "sft", progress=progress)
-        rm, _, _ = artifacts.intervention(profile, "reward", progress=progress)
-        rows = []
-        for beta in profile.interventions.rl_betas:
-            if float(beta) == own:
-                record = artifacts.intervention(profile, "rlhf", progress=progress)[2]
-            else:
-                _, record = plan.rlhf(profile.interventions, w, sft_model, tok, rm, beta=float(beta),
-                                      seed=profile.train_seed, progress=progress)
-            for c in record.extra["checkpoints"]:
-                rows.append({"beta": float(beta), **{k: v for k, v in c.items() if np.isscalar(v)},
-                             "train_flops": record.train_flops, "wall_time": record.wall_time})
-        return pd.DataFrame(rows)
 
-    return artifacts.cached_table(artifacts.root(profile) / "rl_sweep", manifest, compute, file="checkpoints.parquet",
-                                  inputs=inputs, rebuild=rebuild)
+def rl_sweep_scores(profile: Profile, *, rebuild: bool = False, progress: bool = False) -> pd.DataFrame:
+    """The final policy of the RL sweep at every β (``interventions.rl_betas`` and the ``rlhf`` intervention's own
+    β, which is that intervention), scored on every fact in both forms as `dint.pipeline.artifacts.score_world`
+    scores an intervention.
+
+    Returns
+    -------
+    DataFrame: `dint.pipeline.artifacts.score_world`'s columns with ``beta`` first, one block per β, ascending.
+    """
+    return pd.read_parquet(_rl_sweep(profile, rebuild=rebuild, progress=progress) / "scores.parquet")
 
 
 def reward_table(profile: Profile, *, form: str = "qa", rebuild: bool = False) -> pd.DataFrame:

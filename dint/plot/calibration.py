@@ -1,8 +1,10 @@
-"""Calibration and selective prediction: reliability diagrams, risk-coverage, verification systems."""
+"""Calibration and selective prediction: reliability diagrams, risk-coverage, temperature along an RL sweep,
+verification systems."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
 from ._base import PALETTE, figure_axes, legend
 
@@ -35,6 +37,46 @@ def risk_coverage(result, *, ax=None, label: str | None = None, color=None):
     ax.step(result.coverage, result.risk, where="post", color=color, lw=1.2, label=text)
     ax.set(xlim=(0, 1), ylim=(0, None), xlabel="coverage", ylabel="risk (error among answered)")
     legend(ax, above=True, width=22, title="AURC", title_fontsize=7)
+    return fig
+
+
+def temperature_sweep(overview: pd.DataFrame, *, ax=None, references: dict | None = None):
+    """The temperature each model wants against the KL from the start model it reached (log T axis).
+
+    Parameters
+    ----------
+    overview : one row per model (index: its name): ``beta`` (NaN for a model off the sweep), ``kl_from_sft``,
+        ``t_heldout`` and their ``ci_low`` / ``ci_high`` columns (`dint.analyses.temperature_sweep.overview`);
+        the start model (no KL) is drawn at KL 0, the sweep's models joined in order of β and labelled by it
+    references : {label: T} drawn as dashed horizontal lines (e.g. T = 1, Kadavath et al.'s 2.5)
+    """
+    fig, ax = figure_axes(ax)
+    kl = overview["kl_from_sft"].fillna(0.0)
+    swept = overview["beta"].notna()
+    start = overview["kl_from_sft"].isna()
+    line = overview[swept | start].assign(kl=kl).sort_values("kl")
+    ax.plot(line["kl"], line["t_heldout"], color=PALETTE[0], lw=0.8, alpha=0.6)
+    rank = {name: i for i, name in enumerate(overview.index[swept].sort_values(key=lambda i: overview.loc[i, "beta"]))}
+    for j, (name, r) in enumerate(overview.iterrows()):
+        color = PALETTE[0] if swept[name] else PALETTE[(j + 1) % len(PALETTE)]
+        xerr = np.nan_to_num([[kl[name] - r["kl_from_sft ci_low"]], [r["kl_from_sft ci_high"] - kl[name]]])
+        yerr = np.nan_to_num([[r["t_heldout"] - r["t_heldout ci_low"]], [r["t_heldout ci_high"] - r["t_heldout"]]])
+        label = f"β = {r['beta']:g}" if swept[name] else name
+        ax.errorbar([kl[name]], [r["t_heldout"]], xerr=np.clip(xerr, 0, None), yerr=np.clip(yerr, 0, None),
+                    fmt="o" if swept[name] else "s", ms=3.5, lw=0.8, capsize=1.5, color=color,
+                    label=None if swept[name] else label)
+        if swept[name]:
+            # neighbours in β often reach nearly the same point: their labels are stacked, not overprinted
+            ax.annotate(label, (kl[name], r["t_heldout"]), textcoords="offset points", fontsize=7,
+                        xytext=(4, 4 - 8 * (rank[name] % 3)), va="center")
+    for i, (label, t) in enumerate((references or {}).items()):
+        ax.axhline(t, color="0.35", lw=0.8, ls=("--", ":", "-.")[i % 3], label=label)
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+    ax.set(xlabel="KL from SFT (nats, held-out facts)", ylabel="temperature T (log scale)")
+    legend(ax, above=True)
     return fig
 
 

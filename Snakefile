@@ -307,6 +307,19 @@ rule training_curve:
     shell: job("build training-curve", build=True)
 
 
+# LoRA against full SFT (`dint.analyses.lora_sweep`): both trained from the base at several learning rates (notebook
+# 05); a world profile's only: the real profile is not swept.
+rule lora_sweep:
+    threads: JOB_THREADS
+    priority: PRIORITY["training_curve"]
+    input: code("dint.analyses.lora_sweep", build=True), rules.base_scores.output
+    output: f"{R}/lora_sweep/manifest.json"
+    log: f"{R}/logs/lora_sweep.log"
+    benchmark: f"{R}/timings/lora_sweep.tsv"
+    params: cfg=section("world", "base", "scoring", "interventions")
+    shell: job("build lora-sweep", build=True)
+
+
 # Notebook 08's grid (dint.analyses.budgets): SFT and DPO at several budgets, RL from the SFT model at several,
 # each scored in five prompt forms; the profile's own sft, dpo and rlhf are points of it. Its budgets are the
 # notebook's parameters (the profile's notebooks section may set them): a change reruns it.
@@ -339,8 +352,8 @@ NOTEBOOK_DATA = {
     "02_engineering_clues": [BASE_SCORES, rules.rl_sweep.output, rules.aligned_sweep.output, f"{R}/models/reward/manifest.json",
                              f"{R}/reward_scores/qa/manifest.json", ANSWERING_SCORES],
     "03_diagnosability": [BASE_SCORES, ANSWERING_SCORES],
-    "04_trust_reliability": [BASE_SCORES, ANSWERING_SCORES],
-    "05_compound_failure": [STACK_SCORES],
+    "04_trust_reliability": [BASE_SCORES, rules.rl_sweep.output, ANSWERING_SCORES],
+    "05_compound_failure": [STACK_SCORES] + ([] if P.real else [rules.lora_sweep.output]),
     "06_resources": [BASE_SCORES, rules.training_curve.output, rules.rl_sweep.output,
                      f"{R}/models/reward/manifest.json", ANSWERING_SCORES],
     "07_verification": [f"{R}/reward_scores/{VERIFY_FORM}/manifest.json", ANSWERING_SCORES, STACK_SCORES],

@@ -116,6 +116,10 @@ def _build(args):
         from .analyses import sft_grid
         t = sft_grid.training_curve(P, rebuild=args.force, progress=True)
         print(f"training curve: {len(t[['epochs', 'data_share']].drop_duplicates())} SFT runs, {len(t)} rows")
+    elif args.artifact == "lora-sweep":
+        from .analyses import lora_sweep
+        t = lora_sweep.sweep(P, rebuild=args.force, progress=True)
+        print(f"LoRA sweep: {len(t[['intervention', 'lr']].drop_duplicates())} runs -> {artifacts.root(P) / 'lora_sweep'}")
     elif args.artifact == "aligned":
         from .analyses import experiments
         a = experiments.aligned_sweep(P, rebuild=args.force, progress=True)
@@ -356,7 +360,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("build", help="build (or load) a shared artifact of a profile",
                        description="Build a shared artifact once; later calls load it.")
     p.add_argument("artifact", choices=["world", "base", "scores", "intervention", "intervention-scores",
-                                        "stack", "rl-sweep", "aligned", "training-curve", "reward-scores", "installation", "run"],
+                                        "stack", "rl-sweep", "aligned", "lora-sweep", "training-curve", "reward-scores", "installation", "run"],
                    help="run: everything one run's notebooks read (the world and base model, every intervention, "
                         "stack and experiment), in one process")
     p.add_argument("name", nargs="*", default=[],

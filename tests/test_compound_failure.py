@@ -146,3 +146,47 @@ def test_forgetting_when_sft_installed_nothing_is_not_estimable():
         f.loc["retained", "reason"]
     assert f.loc["d_accuracy_vs_sft", "pvalue"] == pytest.approx(
         proportions.mcnemar(train["sft"].correct_post.to_numpy(), train["sft+dpo"].correct_post.to_numpy()).pvalue)
+
+
+# ------------------------------------------------------------------------------ LoRA against full SFT (lora_sweep)
+def test_lora_compares_the_profiles_sweep(monkeypatch):
+    from dint.analyses import lora_sweep
+    from dint.pipeline.config import load_profile
+    from test_lora_sweep import sweep_table
+
+    P = load_profile("tiny")
+    seen = []
+    monkeypatch.setattr(lora_sweep, "sweep", lambda profile, **kw: seen.append(profile) or sweep_table())
+    c = cf.lora(P, n_resamples=99, n_permutations=99)
+    assert seen == [P]
+    n = cf.lora_numbers(c)
+    want = lora_sweep.numbers(lora_sweep.compare_methods(sweep_table(), n_resamples=99, n_permutations=99))
+    assert set(n) == set(want) and n["lora_matched_forgetting"].statistic == want["lora_matched_forgetting"].statistic
+    _, table, add, gee, forgetting, orders = _tables()
+    old = cf.numbers(table, add, gee, forgetting, orders, cf.tests(add, gee, forgetting, orders))
+    assert not set(n) & set(old)   # new keys only: nothing of the notebook's own numbers is overwritten
+
+
+def test_lora_on_a_real_profile_is_not_swept(monkeypatch):
+    from dint.analyses import lora_sweep
+    from dint.pipeline.config import load_profile
+
+    monkeypatch.setattr(lora_sweep, "sweep", lambda *a, **k: pytest.fail("a real profile must not be swept"))
+    c = cf.lora(load_profile("real-smoke"))
+    assert "not swept" in c.reason and cf.lora_numbers(c) == {} and c.table.empty and c.runs.empty
+
+
+def test_figure_adds_the_lora_panels():
+    import matplotlib.pyplot as plt
+
+    from dint.analyses import lora_sweep
+    from test_lora_sweep import sweep_table
+
+    inputs, table, add, gee, forgetting, orders = _tables()
+    predicted = cf.prediction(inputs, table, add, gee.main)
+    lora = lora_sweep.compare_methods(sweep_table(), n_resamples=99, n_permutations=99)
+    without = cf.figure(table, predicted, gee, forgetting, orders)
+    fig = cf.figure(table, predicted, gee, forgetting, orders, lora)
+    assert len(without.axes) == 6 and len(fig.axes) == 9
+    assert fig.axes[6].get_xscale() == "log" and fig.axes[8].get_title(loc="left") == "(i)"
+    plt.close("all")

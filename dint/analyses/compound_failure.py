@@ -8,7 +8,9 @@ GEE of correctness on the steps with every interaction and its joint test; `pred
 beside the additive predictions (probability scale and main-effects GEE); `forgetting` the share of the train facts
 SFT installed that later steps keep, with McNemar's test against SFT; `orders` each reversed pair against its
 canonical order; `tests` every test of the notebook Holm-adjusted as one family; `numbers` what the paper quotes;
-`in_form` all of it in the other prompt form (its own family); `figure` the notebook's figure.
+`in_form` all of it in the other prompt form (its own family); `lora` LoRA against full SFT across learning rates
+(`dint.analyses.lora_sweep`: Biderman et al.'s "LoRA learns less and forgets less" at matched training loss) and
+`lora_numbers` its numbers; `figure` the notebook's figure.
 
 Tables with estimates are tidy: label columns (``stack``, ``measure``, ``outcome``, ``order``, ...) then
 `dint.stats.ROW` (``estimate, ci_low, ci_high, pvalue, n, method, reason``).
@@ -24,10 +26,10 @@ from .. import compare, divergence, plot, stats
 from ..pipeline import artifacts
 from ..pipeline.config import Profile
 from ..stats import fits, proportions
-from . import stacks
+from . import lora_sweep, stacks
 
 __all__ = ["OTHER_FORM", "Inputs", "Interactions", "additivity", "figure", "forgetting", "in_form", "interactions",
-           "load", "numbers", "orders", "per_stack", "prediction", "quoted", "tests"]
+           "load", "lora", "lora_numbers", "numbers", "orders", "per_stack", "prediction", "quoted", "tests"]
 
 # the per-item outcomes compared with the additive prediction
 OUTCOMES = ("correct_post", "p_true_post", "kl")
@@ -263,6 +265,35 @@ def in_form(profile: Profile, form: str, *, n_resamples: int = 2000, n_permutati
     return {f"{form}_{k}": v for k, v in out.items()}
 
 
+def lora(profile: Profile, *, n_resamples: int = 2000, n_permutations: int = 9999,
+         seed: int = 0) -> lora_sweep.Comparison:
+    """LoRA against full SFT across learning rates: `lora_sweep.sweep` (cached: trained on first use) compared by
+    `lora_sweep.compare_methods` at a matched final training loss, at a matched learning and at each method's best
+    learning rate. A real profile is not swept (ten fine-tunes of its pretrained model are beyond its CPU budget): its
+    `lora_sweep.Comparison` is empty, with the reason.
+
+    Parameters
+    ----------
+    profile : the run's profile
+    n_resamples, n_permutations, seed : of the bootstrap intervals and the sign-flip tests
+
+    Returns
+    -------
+    `lora_sweep.Comparison`.
+    """
+    if profile.real:
+        return lora_sweep.not_swept("a real profile is not swept: ten fine-tunes of its pretrained model are beyond "
+                                    "its CPU budget")
+    return lora_sweep.compare_methods(lora_sweep.sweep(profile), n_resamples=n_resamples,
+                                      n_permutations=n_permutations, seed=seed)
+
+
+def lora_numbers(comparison: lora_sweep.Comparison) -> dict:
+    """`lora_sweep.numbers` of `lora`: ``lora_matched_forgetting``, ``lora_best_learning``, ... (empty on a real
+    profile)."""
+    return lora_sweep.numbers(comparison)
+
+
 def _holm(table: pd.DataFrame, family: pd.DataFrame, test: pd.Series) -> pd.DataFrame:
     """``table`` with the Holm-adjusted p-value of its test named ``test`` (NaN where it is not in the family)."""
     return table.assign(pvalue_holm=test.map(dict(zip(family.test, family.pvalue_holm))))
@@ -342,20 +373,23 @@ def _wide(table: pd.DataFrame, measure: str) -> pd.DataFrame:
 
 
 def figure(table: pd.DataFrame, predicted: pd.DataFrame, gee: Interactions, forgetting: pd.DataFrame,
-           orders: pd.DataFrame):
+           orders: pd.DataFrame, lora: lora_sweep.Comparison | None = None):
     """The notebook's figure: (a) accuracy against the main-effects GEE's additive prediction; (b) KL from the
     base and (c) the debiased calibration error per stack; (d) the GEE's interaction terms; (e) the share of
-    SFT-installed train facts each later stack keeps; (f) the order effects on accuracy.
+    SFT-installed train facts each later stack keeps; (f) the order effects on accuracy; with ``lora``, (g) the final
+    training loss of full SFT and SFT-LoRA against the learning rate, (h) their learning and (i) their forgetting
+    against the final loss (`lora_sweep.draw`).
 
     Parameters
     ----------
     table, predicted, gee, forgetting, orders : `per_stack`, `prediction`, `interactions`, `forgetting`, `orders`
+    lora : `lora` (optional)
 
     Returns
     -------
     The matplotlib figure.
     """
-    fig, axes = plot.panels(6, row_height=3.2)
+    fig, axes = plot.panels(6 if lora is None else 9, row_height=3.2)
     plot.additive(predicted, x="additive_logit", ax=axes[0])
     axes[0].set_xlabel("accuracy, additive prediction\n(main-effects GEE)")
     plot.stack_measure(_wide(table, "kl"), "kl", ax=axes[1], label="KL(stack ‖ base), nats")
@@ -366,6 +400,8 @@ def figure(table: pd.DataFrame, predicted: pd.DataFrame, gee: Interactions, forg
                        label="share of SFT-installed train facts kept")
     plot.intervals(stats.results(orders[orders.measure == "d_accuracy"], "{order} vs {against}"), ax=axes[5],
                    reference=0.0, xlabel="Δ accuracy\n(reversed −\ncanonical)")
-    for ax, letter in zip(axes, "abcdef"):
+    if lora is not None:
+        lora_sweep.draw(lora, axes[6:9])
+    for ax, letter in zip(axes, "abcdefghi"):
         ax.set_title(f"({letter})", loc="left", fontsize=9)
     return fig

@@ -22,7 +22,7 @@ import pandas as pd
 from ..pipeline import artifacts
 from ..pipeline.config import Profile, load_profile, notebook_parameters, replication
 from ..pipeline.notebooks import for_profile
-from . import experiments, sft_grid, stacks
+from . import experiments, lora_sweep, sft_grid, stacks
 
 __all__ = ["INTERVENTIONS", "ANSWERING", "build", "collect", "profiles", "read_run", "reward_forms", "trained_stacks"]
 
@@ -91,6 +91,9 @@ def build(profile: Profile, *, rebuild: bool = False, progress: bool = False,
     done("aligned proxies", artifacts.root(profile) / "aligned")
     sft_grid.training_curve(profile, rebuild=rebuild, progress=progress)
     done("training curve", artifacts.root(profile) / "training_curve")
+    if not profile.real:   # the real profile is not swept
+        lora_sweep.sweep(profile, rebuild=rebuild, progress=progress)
+        done("lora sweep", artifacts.root(profile) / "lora_sweep")
     return built
 
 

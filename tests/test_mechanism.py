@@ -99,10 +99,16 @@ def test_by_type(shifts):
 
 def _tokens():
     rows = []
-    for model, kl in (("sft", 1.5), ("dpo", 0.5)):
-        for c, v in (("unshifted", 0.6), ("marginal", 0.1), ("shifted", 0.3)):
-            rows.append(stats.Result(v, stats.ConfidenceInterval(v - 0.1, v + 0.1), 40, "cluster bootstrap by item")
-                        .row(model=model, measure=c))
+    for model, kl, stop in (("sft", 1.5, 1.0), ("dpo", 0.5, 0.4), ("dpo_lora", 0.4, 0.7)):
+        for prefix in ("", "answer_"):
+            for c, v in (("unshifted", 0.6), ("marginal", 0.1), ("shifted", 0.3)):
+                v = v / 2 if prefix and c == "unshifted" else v + 0.3 if prefix and c == "shifted" else v
+                rows.append(stats.Result(v, stats.ConfidenceInterval(v - 0.1, v + 0.1), 40, "cluster bootstrap by item")
+                            .row(model=model, measure=prefix + c))
+        for m, v in (("answer_unshifted_with_forced", 0.4), ("forced_share", 0.2), ("stop", stop),
+                     ("answer_positions", 1.2), ("after_positions", 0.8)):
+            high = v * 1.1 if v > 1 else min(v * 1.1, 1.0)
+            rows.append(stats.Result(v, stats.ConfidenceInterval(v * 0.9, high), 40, "x").row(model=model, measure=m))
         rows.append(stats.Result(kl, stats.ConfidenceInterval(kl / 2, kl * 2), 10, "cluster").row(model=model,
                                                                                                    measure="kl"))
     return pd.DataFrame(rows)
@@ -114,9 +120,20 @@ def test_numbers_names(shifts):
     local = mechanism.locality(shifts.items, form="qa", n_resamples=200, n_permutations=99)
     num = mechanism.numbers(shifts.summary, _tokens(), records, local)
     keys = {f"{m}_{x}" for m in ("sft", "sft_bon4", "dpo") for x in (*mechanism.MEASURES, "right_wrong", "wrong_right")}
-    keys |= {f"{m}_token_{c}" for m in ("sft", "dpo") for c in ("unshifted", "marginal", "shifted", "kl")}
+    trained = ("sft", "dpo", "dpo_lora")
+    keys |= {f"{m}_token_{c}" for m in trained for c in ("unshifted", "marginal", "shifted", "kl")}
+    keys |= {f"{m}_{x}" for m in trained for x in ("answer_unshifted", "answer_marginal", "answer_shifted",
+                                                    "answer_unshifted_with_forced", "forced_share", "stop",
+                                                    "answer_positions", "after_positions")}
     keys |= {f"{m}_qa_locality" for m in ("sft", "sft_bon4", "dpo")}
-    assert set(num) == keys | {"all_shift_kl_excludes_zero", "n_heldout_qa", "flops_rule_max_deviation"}
+    assert set(num) == keys | {"all_shift_kl_excludes_zero", "n_heldout_qa", "flops_rule_max_deviation",
+                               "dpo_stop_min"}
+    # the claim's share is of the answer tokens, apart from the share over every position
+    assert num["sft_answer_unshifted"].statistic == 0.3 and num["sft_token_unshifted"].statistic == 0.6
+    # the DPO stop checked is the smaller of DPO's and DPO-LoRA's, named in its method
+    assert num["dpo_stop_min"].statistic == 0.4 and "(dpo)" in num["dpo_stop_min"].method
+    no_dpo = mechanism.numbers(shifts.summary, _tokens().query("model == 'sft'"), records, local)
+    assert "dpo_stop_min" not in no_dpo
     h = mechanism.heldout_qa(shifts.summary).set_index(["intervention", "measure"])
     r = num["sft_bon4_d_accuracy"]
     row = h.loc[("sft+bon4", "d_accuracy")]
@@ -151,7 +168,13 @@ def test_locality_is_the_ratio_of_held_out_to_train_kl(shifts):
 def test_figure(shifts):
     fig = mechanism.figure(shifts.summary, _tokens())
     axes = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title(loc="left") for ax in axes] == ["(a)", "(b)", "(c)", "(d)"]
+    assert [ax.get_title(loc="left") for ax in axes] == ["(a)", "(b)", "(c)", "(d)", "(e)"]
+    # (d) draws the answer tokens' classes: SFT's bar is 0.3 / 0.1 / 0.6
+    sft = [b for b in axes[3].patches if b.get_y() + b.get_height() / 2 == 0]
+    np.testing.assert_allclose([b.get_width() for b in sft], [0.3, 0.1, 0.6])
+    # (e) the positions per item, answer then after it, and each model's stop share
+    np.testing.assert_allclose(sorted({round(b.get_width(), 6) for b in axes[4].patches}), [0.8, 1.2])
+    assert [t.get_text() for t in axes[4].texts] == ["stops 1.00", "stops 0.40", "stops 0.70"]
     assert [t.get_text() for t in axes[0].get_yticklabels()] == ["sft", "sft+bon4", "dpo"]
 
 
@@ -164,22 +187,38 @@ def test_token_shift(micro_model, micro_world):
         other.lm_head.weight.add_(torch.randn(other.lm_head.weight.shape, generator=torch.Generator().manual_seed(0)))
     inputs = mechanism.Inputs(world=micro_world, base=model, tokenizer=tok, base_scores=None,
                               trained={"same": (model, tok, None), "other": (other, tok, None)}, scores={})
-    t = mechanism.token_shift(inputs, n_items=6, max_new_tokens=3, n_resamples=100, rng=0)
+    tokens = mechanism.token_shift(inputs, n_items=6, max_new_tokens=3, n_resamples=100, rng=0)
+    t = tokens.shares
     assert list(t.columns) == ["model", "measure", *stats.ROW]
-    assert t[["model", "measure"]].values.tolist() == [[m, c] for m in ("same", "other")
-                                                       for c in ("unshifted", "marginal", "shifted", "kl")]
+    classes = ("unshifted", "marginal", "shifted")
+    measures = [*(f"answer_{c}" for c in classes), *classes, "answer_unshifted_with_forced", "forced_share", "stop",
+                "answer_positions", "after_positions", "kl"]
+    assert t[["model", "measure"]].values.tolist() == [[m, c] for m in ("same", "other") for c in measures]
     same = t[t.model == "same"].set_index("measure")
-    assert same.loc["unshifted", "estimate"] == 1.0 and abs(same.loc["kl", "estimate"]) < 1e-10
-    shares = t[(t.model == "other") & (t.measure != "kl")]
-    assert shares["estimate"].sum() == pytest.approx(1.0)
-    assert (shares["method"].str.startswith("cluster bootstrap by item")).all() and shares["n"].nunique() == 1
-    unshifted = t.set_index(["model", "measure"]).loc[("other", "unshifted")]
-    assert "Wald test of one half" in unshifted.method
-    if 0 < unshifted.estimate < 1:
-        assert 0 <= unshifted.pvalue <= 1
-    else:   # every position in one class: no variance to test with
-        assert np.isnan(unshifted.pvalue) and "no variance" in unshifted.reason
+    assert same.loc["answer_unshifted", "estimate"] == 1.0 and same.loc["unshifted", "estimate"] == 1.0
+    assert abs(same.loc["kl", "estimate"]) < 1e-10
+    other_ = t[t.model == "other"].set_index("measure")
+    for prefix in ("answer_", ""):
+        shares = other_.loc[[prefix + c for c in classes]]
+        assert shares["estimate"].sum() == pytest.approx(1.0)
+        assert (shares["method"].str.startswith("cluster bootstrap by item")).all() and shares["n"].nunique() == 1
+        unshifted = other_.loc[prefix + "unshifted"]
+        assert "Wald test of one half" in unshifted.method
+        if 0 < unshifted.estimate < 1:
+            assert 0 <= unshifted.pvalue <= 1
+        else:   # every position in one class: no variance to test with
+            assert np.isnan(unshifted.pvalue) and "no variance" in unshifted.reason
+    # answer tokens are some of the decoded positions (the stop and what follows the answer are not)
+    assert other_.loc["answer_unshifted", "n"] < other_.loc["unshifted", "n"]
     assert np.isnan(same.loc["unshifted", "pvalue"]) and "no variance" in same.loc["unshifted", "reason"]
     assert t.loc[(t.model == "other") & (t.measure == "kl"), "n"].item() == 6     # the KL's n: the items
+    assert 0 <= other_.loc["stop", "estimate"] <= 1 and "Wilson" in other_.loc["stop", "method"]
+    # the positions table: every item once per model, and its mean is the answer_positions estimate
+    pos = tokens.positions
+    assert list(pos.columns) == ["model", "answer_positions", "n_items", "share"]
+    assert (pos.groupby("model").n_items.sum() == 6).all()
+    for m, g in pos.groupby("model"):
+        mean = (g.answer_positions * g.n_items).sum() / 6
+        assert t.set_index(["model", "measure"]).loc[(m, "answer_positions"), "estimate"] == pytest.approx(mean)
     with pytest.raises(ValueError, match="n_items="):
         mechanism.token_shift(inputs, n_items=0)

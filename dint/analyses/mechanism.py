@@ -12,7 +12,9 @@ In the notebook's order:
 - `by_type`: the same estimates per fact type, QA form.
 - `locality`: where a shift falls, in the statement form (which no intervention trains): the mean KL from
   the base on held-out facts over the mean KL on train facts.
-- `token_shift`: URIAL's token-shift classes and the full-vocabulary KL of each trained model.
+- `token_shift`: URIAL's token-shift classes of each trained model's answer tokens (forced continuations,
+  the stop and text after the answer apart), where each answer stops, its positions per item, and the
+  full-vocabulary KL.
 - `numbers`: the numbers the paper quotes, named for ``numbers.json``; `figure`: the notebook's figure.
 
 Every table with estimates has the columns `dint.stats.ROW` after its label columns.
@@ -25,11 +27,11 @@ import numpy as np
 import pandas as pd
 
 from .. import compare, divergence, models, plot, stats
-from ..interventions import bestofn, plan
+from ..interventions import bestofn, data, plan
 from ..pipeline import artifacts
 from . import experiments
 
-__all__ = ["Inputs", "Shifts", "load", "records", "best_of_n", "shifts", "heldout_qa", "by_type", "locality",
+__all__ = ["Inputs", "Shifts", "Tokens", "load", "records", "best_of_n", "shifts", "heldout_qa", "by_type", "locality",
            "token_shift", "numbers", "figure"]
 
 # the measures of `dint.compare.summarize` quoted per intervention
@@ -223,12 +225,24 @@ def locality(items: dict, *, form: str = "statement", n_resamples: int = 2000, n
     return pd.DataFrame(rows, columns=["intervention", "form", "measure", *stats.ROW, "kl_train", "kl_heldout"])
 
 
+@dataclass(frozen=True)
+class Tokens:
+    """What `token_shift` measures per trained model."""
+
+    shares: pd.DataFrame        # ``model, measure`` and `dint.stats.ROW` (see `token_shift`)
+    positions: pd.DataFrame     # ``model, answer_positions, n_items, share``: items by their answer tokens
+
+
 def token_shift(inputs: Inputs, *, n_items: int = 100, max_new_tokens: int = 4, n_resamples: int = 2000, rng=0,
-                threads: int = 0) -> pd.DataFrame:
-    """URIAL's token-shift classes of each trained model on held-out QA prompts, with the full-vocabulary KL.
+                threads: int = 0) -> Tokens:
+    """URIAL's token-shift classes of each trained model's answer tokens on held-out QA prompts, with the
+    full-vocabulary KL, where each answer stops, and how many positions each answer has.
 
     Each trained model decodes greedily (RAG on its context-augmented prompts) and the base ranks each
-    token (`dint.divergence.token_shift`).
+    token (`dint.divergence.token_shift`, with the fact's candidate values and the labelers' closing
+    marker `dint.interventions.data.STYLE_MARKER`): the answer tokens are those of the answer value; a
+    forced continuation of it (the second word of the only two-word value that begins so), the stop (eos)
+    and text after the answer are counted apart.
 
     Parameters
     ----------
@@ -240,34 +254,81 @@ def token_shift(inputs: Inputs, *, n_items: int = 100, max_new_tokens: int = 4, 
 
     Returns
     -------
-    Tidy DataFrame ``model, measure`` and `dint.stats.ROW`: per model the shares of ``unshifted``,
-    ``marginal`` and ``shifted`` positions (``n`` the positions) and the mean per-position ``kl``
-    (``n`` the items), each with its cluster-bootstrap interval by item; the ``unshifted`` share with the
-    p-value of a Wald test that it is one half (`dint.stats.share_test`, standard errors clustered by item).
+    Tokens. ``shares``: per model, with its interval —
+    ``answer_unshifted``, ``answer_marginal``, ``answer_shifted``: the classes of the unforced answer tokens
+    (the claim's share; ``n`` the tokens; cluster bootstrap by item, and for ``answer_unshifted`` the p-value
+    of a Wald test that it is one half, `dint.stats.share_test`, standard errors clustered by item);
+    ``answer_unshifted_with_forced``: the same share with forced continuations counted; ``forced_share``:
+    the share of answer tokens that are forced; ``stop``: the share of items whose output stops right after
+    the answer, the closing marker allowed between (Wilson); ``answer_positions`` and ``after_positions``:
+    the mean answer tokens and tokens after the answer per item (bootstrap over items); ``unshifted``,
+    ``marginal``, ``shifted``: the classes of every decoded position, eos and text after the answer
+    included (URIAL's count over whole outputs); ``kl``: the mean per-position KL (``n`` the items).
+    ``positions``: per model the items by their number of answer tokens.
     """
     if not isinstance(n_items, (int, np.integer)) or isinstance(n_items, bool) or n_items < 1:
         raise ValueError(f"n_items={n_items!r}: give a positive number of held-out prompts")
     world = inputs.world
     heldout = world.prompts("qa", world.facts[world.facts.split == "heldout"])
     heldout = heldout.sample(n=min(n_items, len(heldout)), random_state=rng).sort_values("fact")
-    rows = []
+    rows, positions = [], []
     for name, (model, _, _) in inputs.trained.items():
         rag = name == "rag"
-        prompts = model.prompts(heldout)["prompt"] if rag else heldout["prompt"]
+        frame = model.prompts(heldout) if rag else heldout
         with models.torch_threads(threads):
-            res = divergence.token_shift(model.model if rag else model, inputs.base, inputs.tokenizer, list(prompts),
-                                         max_new_tokens=max_new_tokens, n_resamples=n_resamples, rng=rng)
+            res = divergence.token_shift(model.model if rag else model, inputs.base, inputs.tokenizer,
+                                         list(frame["prompt"]),
+                                         answers=[[" " + c for c in cs] for cs in frame["candidates"]],
+                                         closings=(data.STYLE_MARKER,), max_new_tokens=max_new_tokens,
+                                         n_resamples=n_resamples, rng=rng)
+        rows += _token_rows(name, res, n_resamples=n_resamples, rng=rng)
+        counts = res.items["answer_positions"].value_counts().sort_index()
+        positions += [{"model": name, "answer_positions": int(k), "n_items": int(v), "share": v / res.n_items}
+                      for k, v in counts.items()]
+    return Tokens(shares=pd.DataFrame(rows, columns=["model", "measure", *stats.ROW]),
+                  positions=pd.DataFrame(positions, columns=["model", "answer_positions", "n_items", "share"]))
+
+
+def _token_rows(name: str, res, *, n_resamples: int, rng) -> list:
+    """The `Tokens.shares` rows of one model's `dint.divergence.TokenShiftResult`."""
+    table, items = res.table, res.items
+    rows = []
+    for prefix, roles in (("answer_", ("answer",)), ("", None)):
+        counted = table if roles is None else table[table.role.isin(roles)]
+        shares = divergence.shift_shares(table, roles, n_resamples=n_resamples, rng=rng)
         # is the unshifted share one half? (URIAL's large models: about 0.78)
-        half = (stats.share_test(res.table["shift"] == "unshifted", res.table["item"], value=0.5)
-                if res.table["item"].nunique() > 1 else None)
-        rows += [replace(r, n=res.n_positions, method="cluster bootstrap by item").row(model=name, measure=c)
-                 if c != "unshifted" or half is None else
-                 replace(r, n=res.n_positions, pvalue=half.pvalue, reason=half.reason or r.reason,
-                         method="cluster bootstrap by item; Wald test of one half, standard errors clustered by item"
-                         ).row(model=name, measure=c)
-                 for c, r in res.shares.items()]
-        rows.append(res.kl.row(model=name, measure="kl"))
-    return pd.DataFrame(rows, columns=["model", "measure", *stats.ROW])
+        if counted["item"].nunique() > 1:
+            half = stats.share_test(counted["shift"] == "unshifted", counted["item"], value=0.5)
+            shares["unshifted"] = replace(shares["unshifted"], pvalue=half.pvalue,
+                                          reason=half.reason or shares["unshifted"].reason,
+                                          method="cluster bootstrap by item; Wald test of one half, standard errors "
+                                                 "clustered by item")
+        rows += [r.row(model=name, measure=prefix + c) for c, r in shares.items()]
+    with_forced = divergence.shift_shares(table, ("answer", "forced"), n_resamples=n_resamples, rng=rng)
+    rows.append(with_forced["unshifted"].row(model=name, measure="answer_unshifted_with_forced"))
+    answer = table[table.role.isin(("answer", "forced"))]
+    rows.append(_share(answer, answer["role"] == "forced", n_resamples, rng).row(model=name, measure="forced_share"))
+    rows.append(stats.proportion(int(items["stops_after_answer"].sum()), len(items)).row(model=name, measure="stop"))
+    for m in ("answer_positions", "after_positions"):
+        rows.append(replace(stats.cluster_bootstrap(items[m].to_numpy(float), items["item"].to_numpy(),
+                                                    n_resamples=n_resamples, rng=rng),
+                            method="mean per item, bootstrap over items").row(model=name, measure=m))
+    rows.append(res.kl.row(model=name, measure="kl"))
+    return rows
+
+
+def _share(rows: pd.DataFrame, indicator: pd.Series, n_resamples: int, rng):
+    """The share of ``rows`` where ``indicator`` holds, with its cluster-bootstrap interval by item."""
+    if rows["item"].nunique() < 2:
+        return stats.Result.not_estimable("fewer than two items with an answer token", n=len(rows))
+    return divergence.share_of_positions(stats.cluster_bootstrap(indicator.to_numpy(float), rows["item"].to_numpy(),
+                                                                 n_resamples=n_resamples, rng=rng), n=len(rows))
+
+
+# the token-shift measures over every decoded position, named ``<model>_token_<measure>`` in the numbers
+WHOLE_OUTPUT = ("unshifted", "marginal", "shifted", "kl")
+# the models whose stop `dpo_stop_min` checks
+DPO_MODELS = ("dpo", "dpo_lora")
 
 
 def numbers(summary: pd.DataFrame, tokens: pd.DataFrame, records: pd.DataFrame, local: pd.DataFrame) -> dict:
@@ -276,7 +337,7 @@ def numbers(summary: pd.DataFrame, tokens: pd.DataFrame, records: pd.DataFrame, 
     Parameters
     ----------
     summary : the `shifts` summary (its held-out QA rows are quoted)
-    tokens : the `token_shift` table
+    tokens : the `token_shift` shares (`Tokens.shares`)
     records : the `records` table
     local : the `locality` table
 
@@ -284,9 +345,13 @@ def numbers(summary: pd.DataFrame, tokens: pd.DataFrame, records: pd.DataFrame, 
     -------
     {name: `dint.stats.Result` or plain value}: per intervention (``+`` written ``_``) the `MEASURES` with
     the Holm-adjusted p-value (``<name>_<measure>``) and the transition counts (``<name>_right_wrong``,
-    ``<name>_wrong_right``); per trained model the token-shift shares and KL (``<model>_token_<measure>``);
-    whether every KL interval excludes 0, the number of held-out QA items, and the largest deviation of a
-    record's training FLOPs from 6·N·tokens; per intervention its ``<name>_<form>_locality``.
+    ``<name>_wrong_right``); per trained model the token-shift measures of its answers (``<model>_answer_unshifted``
+    — the share the claim ``urial-unshifted-tokens`` judges —, ``_answer_marginal``, ``_answer_shifted``,
+    ``_answer_unshifted_with_forced``, ``_forced_share``, ``_stop``, ``_answer_positions``, ``_after_positions``)
+    and over every decoded position (``<model>_token_<measure>`` for `WHOLE_OUTPUT`); ``dpo_stop_min``, the
+    smaller stop share of `DPO_MODELS` (those measured); whether every KL interval excludes 0, the number of
+    held-out QA items, and the largest deviation of a record's training FLOPs from 6·N·tokens; per
+    intervention its ``<name>_<form>_locality``.
     """
     qa = heldout_qa(summary)
     qa = qa[qa.measure.isin(MEASURES)].assign(key=qa.intervention.str.replace("+", "_", regex=False))
@@ -294,7 +359,14 @@ def numbers(summary: pd.DataFrame, tokens: pd.DataFrame, records: pd.DataFrame, 
     for r in qa[qa.measure == "d_accuracy"].itertuples():
         out[f"{r.key}_right_wrong"] = int(r.right_wrong)
         out[f"{r.key}_wrong_right"] = int(r.wrong_right)
-    out.update(stats.results(tokens, "{model}_token_{measure}"))
+    whole = tokens.measure.isin(WHOLE_OUTPUT)
+    out.update(stats.results(tokens[whole], "{model}_token_{measure}"))
+    out.update(stats.results(tokens[~whole], "{model}_{measure}"))
+    stops = tokens[(tokens.measure == "stop") & tokens.model.isin(DPO_MODELS)]
+    if len(stops):
+        low = stops.loc[stops.estimate.idxmin()]
+        out["dpo_stop_min"] = stats.Result.from_row(low, method=f"{low.method}; the smaller of "
+                                                    f"{', '.join(stops.model)} ({low.model})")
     out["all_shift_kl_excludes_zero"] = bool((qa[qa.measure == "kl"].ci_low > 0).all())
     out["n_heldout_qa"] = int(qa.n.iloc[0])
     out.update(stats.results(local.assign(key=local.intervention.str.replace("+", "_", regex=False)),
@@ -304,15 +376,23 @@ def numbers(summary: pd.DataFrame, tokens: pd.DataFrame, records: pd.DataFrame, 
 
 
 def figure(summary: pd.DataFrame, tokens: pd.DataFrame):
-    """The notebook's figure, four panels: (a) KL(post ‖ base), QA form, by split; (b) the accuracy change
-    with its paired interval; (c) per-item transitions on held-out facts; (d) the token-shift classes beside
-    URIAL's published shares."""
-    fig, axes = plot.panels(4)
+    """The notebook's figure, five panels: (a) KL(post ‖ base), QA form, by split; (b) the accuracy change
+    with its paired interval; (c) per-item transitions on held-out facts; (d) the token-shift classes of the
+    answer tokens beside URIAL's published shares; (e) positions per item, answer and after it, with the
+    share of outputs that stop after the answer.
+
+    Parameters
+    ----------
+    summary : the `shifts` summary
+    tokens : the `token_shift` shares (`Tokens.shares`)
+    """
+    fig, axes = plot.panels(5)
     qa = summary[summary.form == "qa"]
     plot.shift_measure(qa, "kl", ax=axes[0], xlabel="KL(post ‖ base), nats", reference=None)
     plot.shift_measure(qa, "d_accuracy", ax=axes[1], xlabel="accuracy change (post − base)")
     plot.transitions(heldout_qa(summary), ax=axes[2])
-    plot.token_shift(tokens, ax=axes[3])
-    for ax, letter in zip(axes, "abcd"):
+    plot.token_shift(tokens, ax=axes[3], prefix="answer_")
+    plot.shifts.answer_positions(tokens, ax=axes[4])
+    for ax, letter in zip(axes, "abcde"):
         ax.set_title(f"({letter})", loc="left", fontsize=9)
     return fig

@@ -3,6 +3,14 @@
 DPO moves probability mass from the rejected towards the chosen answers relative to a frozen
 reference (the input model), with a KL-like pull of strength ``beta`` back towards it. Whatever
 the labelers preferred — the truth, a misconception, a stylistic marker — is what gains mass.
+
+Both answers of a pair end with the same stop (the tokenizer's EOS, as SFT's demonstrations do), and
+what the two answers share — the answer format, the stop — the preference loss does not teach: it
+moves only their difference. Started from a base that has never seen the QA format, DPO alone goes on
+past the answer. A small negative log-likelihood of the chosen answer and its EOS beside the
+preference loss (``sft_weight``; TRL's ``"sft"`` loss, the NLL term of RPO, Pang et al. 2024,
+arXiv:2404.19733) teaches the format and the stop; the DPO paper (Rafailov et al. 2023, §4) fits its
+reference to the preferred answers for the same reason when no SFT model exists.
 """
 from __future__ import annotations
 
@@ -35,6 +43,7 @@ class DPOConfig:
 
     beta: float = 0.1                    # strength of the pull towards the reference model
     loss_type: str = "sigmoid"           # TRL loss, one of LOSS_TYPES ("sigmoid": the DPO paper's)
+    sft_weight: float = 0.1              # weight of TRL's "sft" loss (NLL of the chosen answer and its eos) beside it
     epochs: int = 3                      # passes over the pairs
     lr: float = 1e-3                     # peak AdamW learning rate
     batch_size: int = 16                 # pairs per optimiser step
@@ -50,6 +59,9 @@ class DPOConfig:
         check_common(self)
         if not self.beta > 0:
             raise ValueError(f"DPOConfig.beta={self.beta!r}: must be positive")
+        if not self.sft_weight >= 0:
+            raise ValueError(f"DPOConfig.sft_weight={self.sft_weight!r}: must be 0 (the preference loss alone) or "
+                             "positive")
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(f"DPOConfig.loss_type={self.loss_type!r}: choose one of {LOSS_TYPES}")
 
@@ -60,7 +72,8 @@ def run(model, tokenizer, pairs: pd.DataFrame, config: DPOConfig = DPOConfig(), 
 
     The reference policy is the input model: a frozen copy for full fine-tuning, and for LoRA the
     adapter-disabled base model (TRL's way, no second copy). TRL appends the tokenizer's EOS to
-    both answers. ``model`` and ``tokenizer`` are not modified; the caller's random state is left
+    both answers; the loss is the preference loss plus ``config.sft_weight`` times the mean NLL of
+    the chosen answers' tokens and EOS. ``model`` and ``tokenizer`` are not modified; the caller's random state is left
     as it was; the same seed gives identical weights.
 
     Parameters
@@ -97,8 +110,9 @@ def run(model, tokenizer, pairs: pd.DataFrame, config: DPOConfig = DPOConfig(), 
     data = datasets.Dataset.from_dict({"prompt": prompts, "chosen": chosen, "rejected": rejected})
     with (session(progress, config.threads), stopwatch() as elapsed,
           tempfile.TemporaryDirectory(prefix="dint-dpo-") as out):
+        losses = {config.loss_type: 1.0, **({"sft": config.sft_weight} if config.sft_weight else {})}
         args = trainer_args(trl.DPOConfig, config, out, seed=seed, progress=progress, beta=config.beta,
-                            loss_type=[config.loss_type])
+                            loss_type=list(losses), loss_weights=list(losses.values()))
         trainer = trl.DPOTrainer(model=policy, ref_model=reference, args=args, train_dataset=data,
                                  processing_class=tokenizer, peft_config=copy.deepcopy(config.peft))
         quiet(trainer)

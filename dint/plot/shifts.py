@@ -1,4 +1,5 @@
-"""How interventions move answer distributions: shifts, transitions, token shift, error classes, pass@k."""
+"""How interventions move answer distributions: shifts, transitions, token shift and answer positions, error classes,
+pass@k."""
 from __future__ import annotations
 
 import matplotlib
@@ -59,20 +60,22 @@ def transitions(summary: pd.DataFrame, *, ax=None):
     return fig
 
 
-def token_shift(shares: pd.DataFrame, *, ax=None, reference: dict | None = None):
+def token_shift(shares: pd.DataFrame, *, ax=None, reference: dict | None = None, prefix: str = ""):
     """Token-shift classes per model (stacked shares with intervals), beside published references.
 
     Parameters
     ----------
-    shares : `dint.analyses.mechanism.token_shift` table: tidy rows ``model``, ``measure`` (the classes
-        unshifted / marginal / shifted are drawn; other measures, e.g. ``kl``, are left out), ``estimate``
+    shares : `dint.analyses.mechanism.token_shift` shares: tidy rows ``model``, ``measure`` (the classes
+        ``prefix`` + unshifted / marginal / shifted are drawn; other measures, e.g. ``kl``, are left out),
+        ``estimate``
     reference : {label: {class: share}} drawn as hatched bars (default: URIAL's)
+    prefix : of the measures drawn: ``""`` every decoded position, ``"answer_"`` the answer tokens
     """
     fig, ax = figure_axes(ax)
     reference = URIAL_SHARES if reference is None else reference
     classes = ("unshifted", "marginal", "shifted")
     colors = dict(zip(classes, (PALETTE[0], PALETTE[8], PALETTE[3])))
-    models = list(dict.fromkeys(shares["model"]))
+    models = list(dict.fromkeys(shares.loc[shares["measure"].isin([prefix + c for c in classes]), "model"]))
     labels = models + list(reference)
     for i, label in enumerate(labels):
         left = 0.0
@@ -80,15 +83,47 @@ def token_shift(shares: pd.DataFrame, *, ax=None, reference: dict | None = None)
             if label in reference:
                 v, hatch = reference[label][c], "//"
             else:
-                v, hatch = float(shares[(shares["model"] == label) & (shares["measure"] == c)]["estimate"].iloc[0]), None
+                row = shares[(shares["model"] == label) & (shares["measure"] == prefix + c)]["estimate"]
+                v, hatch = float(np.nan_to_num(row.iloc[0])), None
             ax.barh(i, v, left=left, color=colors[c], hatch=hatch, edgecolor="white", lw=0.5,
                     label=c if i == 0 else None)
             left += v
     ax.set_yticks(np.arange(len(labels)), labels)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel("share of greedy tokens")
+    ax.set_xlabel("share of answer tokens" if prefix == "answer_" else "share of greedy tokens")
     ax.legend(fontsize=7, frameon=False, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    return fig
+
+
+def answer_positions(shares: pd.DataFrame, *, ax=None):
+    """Per model, the mean positions of a greedy output per item: answer tokens and tokens after the answer
+    (stacked, with the answer's interval), and the share of outputs that stop right after the answer.
+
+    Parameters
+    ----------
+    shares : `dint.analyses.mechanism.token_shift` shares: rows ``model``, ``measure`` (``answer_positions``,
+        ``after_positions``, ``stop``), ``estimate``, ``ci_low``, ``ci_high``
+    """
+    fig, ax = figure_axes(ax)
+    table = shares.pivot_table(index="model", columns="measure", values=["estimate", "ci_low", "ci_high"],
+                               sort=False)
+    models = [m for m in dict.fromkeys(shares["model"]) if m in table.index]
+    y = np.arange(len(models))
+    answer = table.loc[models, ("estimate", "answer_positions")].to_numpy(float)
+    after = table.loc[models, ("estimate", "after_positions")].to_numpy(float)
+    err = np.nan_to_num(np.vstack([answer - table.loc[models, ("ci_low", "answer_positions")].to_numpy(float),
+                                   table.loc[models, ("ci_high", "answer_positions")].to_numpy(float) - answer]))
+    ax.barh(y, answer, color=PALETTE[0], label="answer", xerr=err, error_kw={"lw": 0.8, "capsize": 2})
+    ax.barh(y, after, left=answer, color=PALETTE[7], label="after the answer")
+    right = np.fmax(answer + after, answer + err[1])
+    for yi, x, stop in zip(y, right, table.loc[models, ("estimate", "stop")].to_numpy(float)):
+        ax.text(x + 0.1, yi, f"stops {stop:.2f}", va="center", fontsize=7)
+    ax.set_yticks(y, models)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(1.0, float(np.nanmax(right))) * 1.6)
+    ax.set_xlabel("positions per item")
+    ax.legend(fontsize=7, frameon=False, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     return fig
 
 

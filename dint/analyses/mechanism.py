@@ -392,7 +392,7 @@ def figure(summary: pd.DataFrame, tokens: pd.DataFrame):
     plot.shift_measure(qa, "d_accuracy", ax=axes[1], xlabel="accuracy change (post − base)")
     plot.transitions(heldout_qa(summary), ax=axes[2])
     plot.token_shift(tokens, ax=axes[3], prefix="answer_")
-    plot.shifts.answer_positions(tokens, ax=axes[4])
+    plot.answer_positions(tokens, ax=axes[4])
     for ax, letter in zip(axes, "abcde"):
         ax.set_title(f"({letter})", loc="left", fontsize=9)
     return fig

@@ -33,7 +33,6 @@ import pandas as pd
 from .. import models, plot, stats, verify
 from ..interventions import retrieval as rag_store
 from ..pipeline import artifacts
-from ..plot import costs as cost_plots
 from ..pipeline.config import Profile
 from . import answer_risk, experiments, parity, selection
 from .sft_grid import training_curve
@@ -461,8 +460,8 @@ def figure(points: pd.DataFrame, ceiling_: Ceiling, *, ceiling_type: str = "unse
     """(a) Accuracy on held-out facts against total FLOPs, each family's points and Pareto frontier
     (`plot.frontiers`); (b) the same on the ``ceiling_type`` facts, with the base rate 1/K; with ``parity_``,
     (c) each arm's accuracy minus the training frontier's at equal FLOPs per query against the deployed
-    queries (`plot.costs.equal_flops`); with ``risk``, (d) the learned verifier's P(returned and wrong) per draw
-    budget against ``alpha`` (`plot.costs.answer_risk`).
+    queries (`plot.equal_flops`); with ``risk``, (d) the learned verifier's P(returned and wrong) per draw
+    budget against ``alpha`` (`plot.answer_risk`).
 
     Parameters
     ----------
@@ -483,11 +482,11 @@ def figure(points: pd.DataFrame, ceiling_: Ceiling, *, ceiling_type: str = "unse
     axes[1].set_title(f"(b) {ceiling_type} held-out facts (n={ceiling_.n})", loc="left", fontsize=9)
     i = 2
     if parity_ is not None:
-        cost_plots.equal_flops(parity_.curves, ax=axes[i], queries=parity_.queries)
+        plot.equal_flops(parity_.curves, ax=axes[i], queries=parity_.queries)
         axes[i].set_title("(c) against training at equal FLOPs per query", loc="left", fontsize=9)
         i += 1
     if risk is not None:
-        cost_plots.answer_risk(risk, alpha=alpha, ax=axes[i])
+        plot.answer_risk(risk, alpha=alpha, ax=axes[i])
         axes[i].set_title("(d) learned verifier: risk per answer", loc="left", fontsize=9)
     return fig
 

@@ -376,7 +376,7 @@ def figure(calib: Calibration, temperatures: pd.DataFrame, curves: dict, diversi
                          xlabel="temperature T (log scale)",
                          labels={"t_train": "fitted on train facts", "t_heldout": "fitted on held-out facts"},
                          references={"T = 1": 1.0, "Kadavath et al. T ≈ 2.5": reliability.KADAVATH_T})
-    plot.calibration.temperature_sweep(sweep, ax=axes[7], references={"T = 1": 1.0,
+    plot.temperature_sweep(sweep, ax=axes[7], references={"T = 1": 1.0,
                                                                       "Kadavath et al. T ≈ 2.5": reliability.KADAVATH_T})
     d = diversity_changes[diversity_changes.measure.isin(["d_entropy", "d_across"])].copy()
     d["model"] = np.where(d.reference == "base", d.model + " − base", d.model + " − " + d.reference)

@@ -112,6 +112,12 @@ def test_composition_test_iv_and_no_errors():
 def test_compare_compositions():
     items = _stacked()
     tidy = composition.compare_compositions(items, n_resamples=300, n_permutations=999, margin=0.2, rng=4)
+    # a TV whose permutation p-value sits at its floor 1/1000 carries the floor (a bound, "p < 0.001")
+    floored = tidy["pvalue_floor"].notna() if "pvalue_floor" in tidy else pd.Series(False, index=tidy.index)
+    assert (tidy.loc[floored, "measure"] == "tv").all()
+    assert np.allclose(tidy.loc[floored, "pvalue_floor"], 1 / 1000) and (tidy.loc[floored, "pvalue"] <= 1 / 1000).all()
+    assert not (tidy.loc[~floored & (tidy.measure == "tv"), "pvalue"] <= 1 / 1000).any()   # every p at the floor says so
+    tidy = tidy.drop(columns="pvalue_floor", errors="ignore")
     assert list(tidy.columns) == ["a", "b", "measure", *stats.ROW, "similar_accuracy", "errors_a", "errors_b"]
     assert tidy["measure"].tolist() == list(composition.COMPARISONS) * 3
     # the pair's rows side by side: d_accuracy, its TOST interval, tv

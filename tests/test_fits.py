@@ -65,9 +65,12 @@ def test_logit_gee_joint_against_single_terms():
     df["correct"] = (rng.random(len(df)) < 1 / (1 + np.exp(-(u + 0.5 * df.a - 0.3 * df.b)))).astype(int)
     table = logit_gee("correct ~ a * b", df, groups="fact").set_index("term")
     one = logit_gee_joint("correct ~ a * b", df, groups="fact", terms=["a:b"])
-    # one term: the Wald chi-square is the squared z and the p-values agree
-    assert one.statistic == pytest.approx(table.loc["a:b", "z"] ** 2, rel=1e-8)
-    assert one.pvalue == pytest.approx(table.loc["a:b", "pvalue"], rel=1e-6)
+    # one term: the Wald chi-square is the squared z; its p-value is the t test on G - 1 df (F(1, G - 1)),
+    # a little above the normal one
+    z = table.loc["a:b", "z"]
+    assert one.statistic == pytest.approx(z ** 2, rel=1e-8)
+    assert one.pvalue == pytest.approx(2 * sps.t.sf(abs(z), g - 1), rel=1e-6)
+    assert one.pvalue > table.loc["a:b", "pvalue"] and "F(df = 1, 149) (150 clusters" in one.method
     both = logit_gee_joint("correct ~ a * b", df, groups="fact", terms=lambda t: t in ("a", "b"))
     assert "df = 2" in both.method and both.statistic >= max(table.loc[["a", "b"], "z"] ** 2) - 1e-9
     with pytest.raises(ValueError, match="terms="):
@@ -180,7 +183,8 @@ def test_logit_gee_joint_not_estimable():
     assert "standard error not estimable" in joint.reason and 0 <= joint.pvalue <= 1
     ref = logit_gee_joint("correct ~ sft * dpo * rl * rag", df, groups="fact", terms=tested)
     assert ref.statistic == pytest.approx(joint.statistic, rel=1e-10) and ref.reason == ""
-    assert ref.method == "GEE joint Wald chi-square, df = 4 (bias_reduced sandwich)"
+    assert ref.method == "GEE joint Wald test, Hotelling F(df = 4, 56) (60 clusters, bias_reduced sandwich)"
+    assert ref.pvalue == pytest.approx(sps.f.sf(ref.statistic * 56 / (4 * 59), 4, 56), rel=1e-10)
     none = logit_gee_joint("correct ~ sft * dpo * rl * rag", df, groups="fact", terms=lambda t: "rl" in t)
     assert np.isnan(none.statistic) and np.isnan(none.pvalue) and "no term" in none.reason
     # aliased terms are left out the same way
@@ -257,3 +261,17 @@ def test_gao_forms_against_theory():
     # bon peaks at d = alpha / (2 beta)
     grid = np.linspace(0, 5, 50001)
     assert grid[np.argmax(gao_bon(grid, 2.0, 0.5))] == pytest.approx(2.0, abs=1e-3)
+
+
+def test_logit_gee_joint_f_tends_to_chi_square():
+    # Hotelling's F reference is above the chi-square on df and meets it as G grows
+    from dint.stats.fits import logit_gee_joint
+    ps = {}
+    for g in (40, 400):
+        df = _factorial(["sft", "dpo", "rl"], g=g, seed=1)   # additive: the 4 interactions are null
+        r = logit_gee_joint("correct ~ sft * dpo * rl", df, groups="fact", terms=lambda t: ":" in t)
+        chi2 = sps.chi2.sf(r.statistic, 4)
+        assert r.pvalue > chi2
+        ps[g] = r.pvalue / chi2
+    assert ps[400] < ps[40] and ps[400] == pytest.approx(1, abs=0.05)
+

@@ -40,3 +40,26 @@ def test_write_iv(tmp_path, monkeypatch):
     monkeypatch.setenv("DINT_RESULTS", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="run the pipeline"):
         macros.write("smoke")
+
+
+def test_pvalue_bound_at_the_floor():
+    # a Monte-Carlo p-value at its floor is printed as a bound; elsewhere as a number
+    assert macros.pvalue(0.0142, 0.0142) == "< 0.015"
+    assert macros.pvalue(0.014, 0.014) == "< 0.015"            # strictly above the floor
+    assert macros.pvalue(0.0142) == "0.014" and macros.pvalue(0.0142, float("nan")) == "0.014"
+    assert macros.pvalue(0.3, 0.002) == "0.300"                  # not at its floor
+    assert macros.pvalue(2e-4, 2e-4) == "< 0.001" and macros.pvalue(None) == "n/a"
+
+
+def test_write_pvalue_bound(tmp_path, monkeypatch):
+    from dint.stats import ConfidenceInterval, Result
+    monkeypatch.setenv("DINT_RESULTS", str(tmp_path))
+    nb = tmp_path / "smoke" / "03_diagnosability"
+    nb.mkdir(parents=True)
+    floored = Result(0.2, ConfidenceInterval(0.1, 0.3), 90, "TV, permutation test", 0.0142, pvalue_floor=0.0142)
+    plain = Result(0.2, ConfidenceInterval(0.1, 0.3), 90, "TV, permutation test", 0.0142)
+    numbers = {"tv": floored.asdict(), "tv_plain": plain.asdict()}
+    (nb / "numbers.json").write_text(json.dumps({"notebook": "03_diagnosability", "numbers": numbers}))
+    text = macros.write("smoke").read_text()
+    assert r"\newcommand{\DiagnosabilityTvP}{< 0.015}" in text
+    assert r"\newcommand{\DiagnosabilityTvPlainP}{0.014}" in text

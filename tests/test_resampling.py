@@ -40,3 +40,41 @@ def test_difference_point_mass():
     assert reason == "" and ci.low < 0.1 < ci.high and 0 < p <= 1
     est, ci, p, reason = paired_difference(same, same, 0.95)   # identical statistics: no test either
     assert est == 0 and np.isnan(p) and reason
+
+
+def test_paired_difference_wald_against_theory():
+    # the Wald interval and test with the bootstrap standard error of the difference
+    from dint.stats.resampling import paired_difference
+    rng = np.random.default_rng(1)
+    a = (0.30, 0.30 + rng.normal(0, 0.02, 4999))
+    b = (0.25, 0.25 + rng.normal(0, 0.01, 4999))
+    est, ci, p, reason = paired_difference(a, b, 0.9)
+    se = np.std(a[1] - b[1], ddof=1)
+    assert est == pytest.approx(0.05) and reason == ""
+    assert (ci.low, ci.high) == pytest.approx((0.05 - sps.norm.ppf(0.95) * se, 0.05 + sps.norm.ppf(0.95) * se))
+    assert p == pytest.approx(2 * sps.norm.sf(0.05 / se))
+    # no floor at 2 / (B + 1): a difference 10 standard errors from 0 gets the tail that says so
+    far = (0.5, 0.5 + rng.normal(0, 0.01, 4999))
+    est, ci, p, _ = paired_difference(far, b, 0.95)
+    assert p < 1e-20 < 2 / 5000
+    # undefined resamples are left out
+    holes = (0.30, np.where(np.arange(4999) % 10 == 0, np.nan, a[1]))
+    kept = (holes[1] - b[1])[np.isfinite(holes[1])]
+    assert paired_difference(holes, b, 0.9)[2] == pytest.approx(2 * sps.norm.sf(0.05 / np.std(kept, ddof=1)))
+
+
+def test_mean_difference_saddlepoint_tail():
+    # a large effect: no sign flip reaches it, so the p-value is the exact distribution's saddlepoint tail,
+    # far below the Monte-Carlo floor 1 / (B + 1); a moderate one keeps its Monte-Carlo p-value
+    from dint.stats.permutation import sign_flip_sf
+    rng = np.random.default_rng(3)
+    y = rng.random(300)
+    x = np.clip(y + rng.normal(0.05, 0.1, 300), 0, 1)
+    r = resampling.mean_difference(x, y, n_permutations=999, rng=0)
+    d = x - y
+    assert r.pvalue == pytest.approx(2 * sign_flip_sf(d, abs(d.sum()))) and r.pvalue < 1 / 1000
+    assert "saddlepoint" in r.method and not r.at_floor
+    # against the t-test on near-normal differences (the two agree in the far tail to within a factor 2)
+    assert 0.5 < r.pvalue / sps.ttest_1samp(d, 0).pvalue < 2
+    moderate = resampling.mean_difference(y + rng.normal(0.01, 0.1, 300), y, n_permutations=999, rng=0)
+    assert "saddlepoint" not in moderate.method and moderate.pvalue * 1000 == pytest.approx(round(moderate.pvalue * 1000))

@@ -253,6 +253,25 @@ def test_result_asdict():
     assert math.isnan(p["pvalue"]) and p["estimate"] == 0.3
 
 
+def test_result_pvalue_floor_through_holm():
+    # Monte-Carlo p-values at their floor stay bounds through the table, Holm and the named results
+    floor = 2 / 1000
+    rows = [Result(0.3, ConfidenceInterval(0.1, 0.5), 50, "perm", floor, pvalue_floor=floor).row(test="a"),
+            Result(0.1, ConfidenceInterval(-0.1, 0.3), 50, "perm", 0.2).row(test="b"),
+            Result(0.4, ConfidenceInterval(0.2, 0.6), 50, "z", 1e-6).row(test="c")]
+    table = stats.holm(pd.DataFrame(rows))
+    assert table["pvalue_holm_floor"].notna().tolist() == [True, False, False]
+    a = table.set_index("test").loc["a"]
+    assert a.pvalue_holm == pytest.approx(2 * floor) and a.pvalue_holm_floor == a.pvalue_holm
+    named = stats.results(table, "{test}", pvalue="pvalue_holm")
+    assert named["a"].at_floor and named["a"].pvalue == pytest.approx(2 * floor)
+    assert not named["b"].at_floor and not named["c"].at_floor and "pvalue_floor" not in named["c"].asdict()
+    assert stats.results(table, "{test}")["a"].pvalue_floor == pytest.approx(floor)   # the raw p-value's floor
+    assert Result.from_row(rows[0]).at_floor and not Result.from_row(rows[1]).at_floor
+    # a table without floors gets no floor column
+    assert "pvalue_holm_floor" not in stats.holm(pd.DataFrame(rows[1:])).columns
+
+
 def test_result_frozen():
     res = Result(0.5, ConfidenceInterval(0.1, 0.9), 10, "m")
     assert math.isnan(res.pvalue) and res.reason == ""
@@ -509,14 +528,60 @@ def test_paired_permutation_test_against_scipy(alternative):
 def test_paired_permutation_test_never_zero():
     x = np.arange(40.0)
     res = paired_permutation_test(x + 10, x, n_resamples=999, rng=0)   # every difference is +10
-    assert res.pvalue == pytest.approx(2 / 1000)                         # (0 + 1) / (999 + 1), doubled
-    assert paired_permutation_test(x + 10, x, alternative="greater", n_resamples=999).pvalue == pytest.approx(1 / 1000)
+    # no sign flip reaches the statistic: the exact tail, not the Monte-Carlo floor 2 / (999 + 1); only
+    # the all-positive signs (and their mirror) reach it, p = 2 / 2**40
+    assert res.pvalue == pytest.approx(2 / 2 ** 40) and "saddlepoint" in res.method and not res.at_floor
+    greater = paired_permutation_test(x + 10, x, alternative="greater", n_resamples=999)
+    assert greater.pvalue == pytest.approx(1 / 2 ** 40)
     # small n: exact null distribution over all 2**n sign flips, smallest p is 2 / 2**n
     exact = paired_permutation_test([1.0, 2, 3, 4, 5], [0.0, 0, 0, 0, 0])
-    assert exact.pvalue == pytest.approx(2 / 32)
+    assert exact.pvalue == pytest.approx(2 / 32) and "saddlepoint" not in exact.method
     med = paired_permutation_test(x + 10, x, np.median, n_resamples=999, rng=0)
     assert med.pvalue > 0 and med.statistic == 10.0
     assert med.confidence_interval == ConfidenceInterval(10.0, 10.0)
+
+
+def test_paired_permutation_test_custom_statistic_at_its_floor():
+    # a custom statistic has no saddlepoint tail: at the floor its p-value is a bound, carried as pvalue_floor
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=60)
+    x = y + 3 + rng.normal(0, 0.1, 60)
+    res = paired_permutation_test(x, y, np.median, n_resamples=199, rng=0)
+    assert res.pvalue == pytest.approx(2 / 200) and res.pvalue_floor == pytest.approx(2 / 200) and res.at_floor
+    assert res.asdict()["pvalue_floor"] == res.pvalue_floor
+    # away from the floor there is no bound
+    far = paired_permutation_test(y + rng.normal(0, 1, 60), y, np.median, n_resamples=199, rng=0)
+    assert not far.at_floor and "pvalue_floor" not in far.asdict() and "pvalue_floor" not in far.row()
+
+
+def test_sign_flip_sf_against_exact_enumeration():
+    import itertools
+
+    from dint.stats.permutation import sign_flip_sf
+    rng = np.random.default_rng(0)
+    d = rng.lognormal(0, 1, 16) * rng.choice([-1, 1], 16) + 0.8          # skewed differences
+    total = np.array(list(itertools.product([-1, 1], repeat=16))) @ np.abs(d)
+    for q in (0.9, 0.99, 0.999, 0.9999):
+        x = float(np.quantile(total, q))
+        exact = np.mean(total >= x - 1e-12)
+        # within 25% at n = 16 (a lattice, no continuity correction), where the normal tail is off up to 12x
+        assert sign_flip_sf(d, x) == pytest.approx(exact, rel=0.25)
+        assert abs(sign_flip_sf(d, x) / exact - 1) < abs(sps.norm.sf(x / np.sqrt(np.sum(d ** 2))) / exact - 1)
+    assert sign_flip_sf(d, np.abs(d).sum()) == 2.0 ** -16
+    with pytest.raises(ValueError, match="x="):
+        sign_flip_sf(d, 0.0)
+
+
+def test_paired_permutation_test_tail_against_exact():
+    # n = 18, 2**18 flips enumerated exactly (n_resamples above 2**18) vs Monte Carlo with a saddlepoint tail
+    rng = np.random.default_rng(4)
+    y = rng.normal(size=18)
+    x = y + rng.lognormal(0, 1, 18) - 0.2
+    exact = paired_permutation_test(x, y, n_resamples=2 ** 18)
+    mc = paired_permutation_test(x, y, n_resamples=999, rng=0)
+    # within 30% at n = 18 (14 lattice atoms in the tail; the error shrinks as O(1 / n))
+    assert exact.pvalue < 1e-3 and mc.pvalue == pytest.approx(exact.pvalue, rel=0.3)
+    assert "saddlepoint" in mc.method and mc.pvalue < 2 / 1000
 
 
 def test_paired_permutation_test_against_theory():

@@ -1,5 +1,6 @@
 """A fast version of the validity study (the full one is `dint validate`, 2000 replications)."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from dint.analyses import validity
@@ -55,3 +56,44 @@ def test_validate_iv():
         validity.run(replications=1)
     with pytest.raises(ValueError, match="jobs"):
         validity.run(replications=10, jobs=0)
+
+
+def test_validate_covers_the_papers_tests():
+    # every test the paper uses has a simulated type-I error or coverage (issue 23, item 8)
+    methods = {(c.method, c.kind) for c in validity.checks()}
+    for name, kind in [("Cohen's kappa, cluster bootstrap Wald test", "type-I error"),
+                       ("Cohen's kappa, cluster expanded percentile interval", "coverage"),
+                       ("error-composition permutation test (TV)", "type-I error"),
+                       ("GEE joint Wald test, Hotelling F(df, G - df)", "type-I error"),
+                       ("Gao RL curve fit, t intervals (alpha and beta)", "coverage"),
+                       ("Gao best-of-n curve fit, t interval (beta)", "coverage"),
+                       ("temperature, likelihood-ratio test of T = 1", "type-I error"),
+                       ("temperature, profile-likelihood interval", "coverage"),
+                       ("paired ECE difference (l1), bootstrap Wald test", "type-I error"),
+                       ("paired ECE difference (l1), bootstrap Wald interval", "coverage"),
+                       ("paired debiased l2 CE difference, bootstrap Wald test", "type-I error"),
+                       ("paired debiased l2 CE difference, bootstrap Wald interval", "coverage"),
+                       ("AUROC, Mann-Whitney test of 0.5", "type-I error"),
+                       ("AUROC, DeLong interval", "coverage"),
+                       ("per-fact trend, sign-flip test of the mean slope", "type-I error"),
+                       ("per-fact trend, hull interval of the mean slope", "coverage")]:
+        assert (name, kind) in methods
+
+
+def test_validate_truths_against_large_samples():
+    # the known parameters the coverage checks use, against one very large sample of their process
+    from statsmodels.stats.inter_rater import cohens_kappa
+    rng = np.random.default_rng(0)
+    predicted, known, _ = validity._labelled_errors(rng, 0.5, g=200_000)
+    table = pd.crosstab(known, predicted).to_numpy()
+    assert cohens_kappa(table).kappa == pytest.approx(validity._kappa_population(0.5), abs=0.005)
+    assert validity._kappa_population(0.0) == pytest.approx(0.0, abs=1e-12)
+    from dint import calibration
+    f = lambda c: c ** 1.6
+    ca, ya, cb, yb = validity._paired_confidence(rng, f, f, n=400_000)
+    l1, l2 = validity._ece_population(f, n_bins=10)
+    assert calibration.ece(ca, ya, n_bins=10, n_resamples=0).statistic == pytest.approx(l1, abs=0.003)
+    assert calibration.ece(cb, yb, n_bins=10, n_resamples=0).statistic == pytest.approx(l1, abs=0.003)
+    assert np.corrcoef(ca, cb)[0, 1] > 0.5                       # paired by item
+    logp, labels = validity._softmax_labels(rng, 1.5, n=20_000)
+    assert calibration.fit_temperature(logp, labels).temperature == pytest.approx(1.5, rel=0.03)

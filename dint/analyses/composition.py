@@ -127,7 +127,13 @@ def _composition(A, B, counts, flips, confidence_level):
     pval = float((1 + np.count_nonzero(null[ok] >= stat - 1e-12)) / (ok.sum() + 1)) \
         if np.isfinite(stat) and ok.any() else np.nan
     low, high = expanded_percentile(_tv(counts @ A, counts @ B)[:, None], confidence_level, len(A))[:, 0]
-    return stat, float(low), float(high), pval, null
+    floor = 1 / (ok.sum() + 1) if ok.any() else np.nan    # the Monte-Carlo p-value's floor: at it, a bound
+    return stat, float(low), float(high), pval, null, float(floor)
+
+
+def _at_floor(pval: float, floor: float) -> float | None:
+    """``floor`` where the Monte-Carlo p-value sits at it (no permutation reached the statistic: a bound), else None."""
+    return floor if np.isfinite(pval) and pval <= floor * (1 + 1e-9) else None
 
 
 def _as_classes(x):
@@ -186,14 +192,14 @@ def composition_test(a, b, clusters, *, classes=None, confidence_level: float = 
     rng = np.random.default_rng(rng)
     counts, inverse, g = cluster_draws(clusters, n_resamples, rng)
     A, B = cluster_sums(_onehot(a, classes), inverse, g), cluster_sums(_onehot(b, classes), inverse, g)  # (g, C)
-    stat, low, high, pval, null = _composition(A, B, counts, _swaps(g, n_permutations, rng), confidence_level)
+    stat, low, high, pval, null, floor = _composition(A, B, counts, _swaps(g, n_permutations, rng), confidence_level)
     table = pd.DataFrame({"a": A.sum(0).astype(int), "b": B.sum(0).astype(int)}, index=pd.Index(classes, name="class"))
     none = [name for name, m in (("a", A), ("b", B)) if m.sum() == 0]
     reason = (f"model {' and '.join(none)} {'has' if len(none) == 1 else 'have'} no errors: an error composition "
               "is undefined" if none else "")
     return CompositionResult(stat, ConfidenceInterval(low, high), len(a),
                              f"TV of error compositions, paired cluster permutation test ({g} clusters)", pval,
-                             reason, counts=table, null_distribution=null)
+                             reason, pvalue_floor=_at_floor(pval, floor), counts=table, null_distribution=null)
 
 
 # the measures of compare_compositions, per pair
@@ -252,7 +258,8 @@ def compare_compositions(items: pd.DataFrame, *, by: str = "intervention", clust
             theta = (counts @ d / (counts @ size))[:, None]
             (lo,), (hi,) = expanded_percentile(theta, confidence_level, g)
             (tlo,), (thi,) = expanded_percentile(theta, 2 * confidence_level - 1, g)
-            tv, tv_lo, tv_hi, pval, _ = _composition(per_cluster[x], per_cluster[y], counts, flips, confidence_level)
+            tv, tv_lo, tv_hi, pval, _, floor = _composition(per_cluster[x], per_cluster[y], counts, flips,
+                                                            confidence_level)
             plain = {"similar_accuracy": bool(-margin < tlo and thi < margin), "errors_a": int(err[x].sum()),
                      "errors_b": int(err[y].sum())}
             diff = d.sum() / size.sum()
@@ -262,7 +269,8 @@ def compare_compositions(items: pd.DataFrame, *, by: str = "intervention", clust
                      Result(diff, ConfidenceInterval(tlo, thi), len(ref),
                             f"paired accuracy difference, {boot}, {2 * confidence_level - 1:g} interval (TOST)"),
                      Result(tv, ConfidenceInterval(tv_lo, tv_hi), len(ref),
-                            f"TV of error compositions, paired cluster permutation test ({g} clusters)", pval, reason)]
+                            f"TV of error compositions, paired cluster permutation test ({g} clusters)", pval, reason,
+                            pvalue_floor=_at_floor(pval, floor))]
             rows += [{**r.row(a=x, b=y, measure=m), **plain} for r, m in zip(found, COMPARISONS)]
     return pd.DataFrame(rows)
 

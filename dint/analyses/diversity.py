@@ -115,7 +115,8 @@ def _across_result(a, b, confidence_level):
                          "relation; filter both the same way")
     est, ci, p, reason = paired_difference(a[2], b[2], confidence_level)
     return Result(est, ci, len(a[0]), "difference in across-input diversity (P(answers to two facts of a "
-                  "relation differ)), paired percentile bootstrap interval and test", p, reason=reason)
+                  "relation differ)), paired bootstrap Wald interval and test (bootstrap standard error)", p,
+                  reason=reason)
 
 
 def across_input_difference(scores_a: pd.DataFrame, scores_b: pd.DataFrame, facts: pd.DataFrame, *,

@@ -2,16 +2,21 @@
 
 Each check draws data with the structure the paper's comparisons have — paired binary outcomes
 with heterogeneous item difficulty, items clustered by fact, skewed per-item statistics, run
-estimates of world seeds x training seeds — under a null (type-I error at alpha = 0.05), under an
+estimates of world seeds x training seeds, error labels clustered by fact (κ, error compositions), the
+2^4 factorial of stacks (the GEE joint test), two models' confidences on shared items (paired ECE
+differences, AUROC), softmax labels (the temperature), curves over checkpoints and per-fact trends
+along the SFT grid — under a null (type-I error at alpha = 0.05), under an
 alternative (power at a stated effect) and with a known parameter (coverage at 0.95). Each uses
 its own seeded generator, so the table is the same on every run. ``dint validate`` prints the
 table and writes it where the paper includes it.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .. import calibration, divergence, selective, stats
+from .. import calibration, divergence, selective, stats, taxonomy
 from ..stats import fits, proportions
 
 ALPHA = 0.05
@@ -106,6 +111,94 @@ def _two_level(rng, w=5, t=2, var_world=1.0, var_train=0.5, mu=0.0):
     + training-run effect ~ N(0, var_train). Returns the estimates and each run's world."""
     worlds = np.repeat(np.arange(w), t)
     return (mu + rng.normal(0, np.sqrt(var_world), w)[worlds] + rng.normal(0, np.sqrt(var_train), w * t), worlds)
+
+
+# causes of an error (the world's known cause) and the classifier's labels, for Cohen's kappa
+_CAUSES = np.array(["absent support", "selection", "imitative", "routing"], dtype=object)
+_CAUSE_P = np.array([0.4, 0.3, 0.2, 0.1])
+
+
+def _kappa_population(right, guess=np.full(4, 0.25)):
+    """Cohen's kappa of a classifier that names the known cause with probability ``right`` and otherwise
+    guesses a cause with probabilities ``guess``, causes with probabilities `_CAUSE_P`."""
+    p = _CAUSE_P[:, None] * (right * np.eye(4) + (1 - right) * guess[None, :])
+    po, pe = np.trace(p), p.sum(axis=1) @ p.sum(axis=0)
+    return float((po - pe) / (1 - pe))
+
+
+def _labelled_errors(rng, right, g=100):
+    """Errors of g facts (1-4 each: forms and models) with a known cause per fact and a predicted class:
+    the classifier names the cause with probability ``right``, else guesses uniformly; half the errors
+    share their fact's draw (errors of one fact are labelled alike), half draw their own."""
+    facts = np.repeat(np.arange(g), rng.integers(1, 5, g))
+    n = len(facts)
+    known = rng.choice(4, g, p=_CAUSE_P)[facts]
+    shared = rng.random(n) < 0.5
+    hit = np.where(shared, (rng.random(g) < right)[facts], rng.random(n) < right)
+    guess = np.where(shared, rng.integers(0, 4, g)[facts], rng.integers(0, 4, n))
+    return _CAUSES[np.where(hit, known, guess)], _CAUSES[known], facts
+
+
+def _two_models_errors(rng, g=100):
+    """The error classes of two models on the same items (1-3 per fact), exchangeable within a fact: each
+    fact has its own error rate ~ Beta(2, 3) and class probabilities ~ Dirichlet(2, 2, 2, 2); None where
+    the model is right."""
+    facts = np.repeat(np.arange(g), rng.integers(1, 4, g))
+    rate = rng.beta(2.0, 3.0, g)[facts]
+    cum = np.cumsum(rng.dirichlet(np.full(4, 2.0), g), axis=1)[facts]
+
+    def model():
+        cls = np.minimum((rng.random(len(facts))[:, None] > cum).sum(axis=1), 3)
+        return np.where(rng.random(len(facts)) < rate, _CAUSES[cls], None)
+    return model(), model(), facts
+
+
+_STEPS = ("sft", "dpo", "rl", "rag")
+
+
+def _factorial(rng, g=80, effects=(1.0, 0.3, 0.2, 0.6)):
+    """Correctness of g facts under each of the 16 stacks of `_STEPS` (one row per fact and stack): additive
+    on the log-odds scale (no interaction), a random fact effect of sd 1 logit."""
+    design = np.array([[(s >> j) & 1 for j in range(4)] for s in range(16)])
+    x = np.tile(design, (g, 1))
+    fact = np.repeat(np.arange(g), 16)
+    eta = -0.8 + rng.normal(0.0, 1.0, g)[fact] + x @ np.asarray(effects)
+    correct = (rng.random(len(eta)) < 1 / (1 + np.exp(-eta))).astype(int)
+    return pd.DataFrame({"correct": correct, **{s: x[:, j] for j, s in enumerate(_STEPS)}, "fact": fact})
+
+
+def _softmax_labels(rng, temperature, n=500, k=8):
+    """Log-probabilities of k candidates for n items (logits ~ N(0, 2^2)) and true candidates drawn from the
+    softmax at ``temperature``: the fitted temperature estimates it."""
+    z = rng.normal(0.0, 2.0, (n, k))
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    p = np.exp(z / temperature)
+    cum = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
+    return logp, np.minimum((rng.random(n)[:, None] > cum).sum(axis=1), k - 1)
+
+
+def _paired_confidence(rng, f_a, f_b, n=500, rho=0.7):
+    """Two models' confidence and correctness on the same n items: confidences ~ Beta(4, 1.5) each, paired
+    by a Gaussian copula (correlation ``rho``), correctness from one uniform per item (paired too) with
+    P(correct | c) = f_a(c) and f_b(c)."""
+    from scipy.stats import beta, norm
+    z = rng.multivariate_normal([0.0, 0.0], [[1.0, rho], [rho, 1.0]], n)
+    ca, cb = beta.ppf(norm.cdf(z[:, 0]), 4.0, 1.5), beta.ppf(norm.cdf(z[:, 1]), 4.0, 1.5)
+    u = rng.random(n)
+    return ca, u < f_a(ca), cb, u < f_b(cb)
+
+
+_GRID = np.log10(np.outer([1, 2, 4], [0.25, 0.5, 1.0]).ravel() * 1e12)   # SFT epochs x data shares: training FLOPs
+
+
+def _fact_trends(rng, slope, g=60):
+    """P(true) of g facts along the SFT grid (`_GRID`, log10 FLOPs): per fact a level ~ 0.1 + 0.6 Beta(2, 2)
+    and a slope ~ N(``slope``, 0.03) per decade, Beta noise (precision 8) around the line."""
+    x = np.tile(_GRID - _GRID.mean(), g)
+    level, s = 0.1 + 0.6 * rng.beta(2.0, 2.0, g), slope + rng.normal(0.0, 0.03, g)
+    m = np.clip(np.repeat(level, len(_GRID)) + np.repeat(s, len(_GRID)) * x, 0.02, 0.98)
+    return pd.DataFrame({"fact": np.repeat(np.arange(g), len(_GRID)), "log_flops": x + _GRID.mean(),
+                         "p_true": rng.beta(8 * m, 8 * (1 - m))})
 
 
 def _covers(res, truth):
@@ -254,6 +347,79 @@ def checks(*, n_resamples: int = 999) -> list[Check]:
         k1, k2 = rng.binomial(n1, p2 + 0.05), rng.binomial(n2, p2)
         return _covers(proportions.stratified_difference(k1, n1, k2, n2), 0.05)
 
+
+    def kappa_null(rng):
+        predicted, known, facts = _labelled_errors(rng, 0.0)
+        return taxonomy.cluster_kappa(predicted, known, facts, n_resamples=n_resamples, rng=rng).pvalue < ALPHA
+
+    def kappa_cover(rng):
+        predicted, known, facts = _labelled_errors(rng, 0.5)
+        return _covers(taxonomy.cluster_kappa(predicted, known, facts, n_resamples=n_resamples, rng=rng),
+                       _kappa_population(0.5))
+
+    def composition_null(rng):
+        from .composition import composition_test
+        a, b, facts = _two_models_errors(rng)
+        return composition_test(a, b, facts, n_resamples=1, n_permutations=n_resamples, rng=rng).pvalue < ALPHA
+
+    def gee_joint(rng):
+        return fits.logit_gee_joint("correct ~ " + " * ".join(_STEPS), _factorial(rng, g=160), groups="fact",
+                                    terms=lambda t: ":" in t).pvalue < ALPHA
+
+    def rl_curve(rng):
+        d = rng.uniform(0.2, 3.0, 20)
+        y = fits.gao_rl(d, 0.3, 0.15) + rng.normal(0.0, 0.02, 20)
+        fitted = fits.fit_curve(fits.gao_rl, d, y, p0=[0.1, 0.1])
+        return _covers(fitted["alpha"], 0.3) and _covers(fitted["beta"], 0.15)
+
+    def bon_curve(rng):
+        n = np.arange(1, 17)
+        d = np.sqrt(np.log(n) - (n - 1) / n)                 # sqrt of best-of-n's KL bound
+        y = fits.gao_bon(d, 0.2, 0.05) + rng.normal(0.0, 0.005, len(n))
+        return _covers(fits.fit_curve(fits.gao_bon, d, y, p0=[0.1, 0.01])["beta"], 0.05)
+
+    def temperature_null(rng):
+        from .reliability import temperature
+        return temperature(*_softmax_labels(rng, 1.0)).pvalue < ALPHA
+
+    def temperature_cover(rng):
+        from .reliability import temperature
+        return _covers(temperature(*_softmax_labels(rng, 1.5)), 1.5)
+
+    calibrated_less = lambda c: c ** 1.3   # a second model, less overconfident than `miscalibrated`
+    ece10 = {f: _ece_population(f, n_bins=10) for f in (miscalibrated, calibrated_less)}
+
+    def ece_difference(debiased, null):
+        from .reliability import ece_difference as diff
+        other = miscalibrated if null else calibrated_less
+        truth = 0.0 if null else ece10[miscalibrated][int(debiased)] - ece10[other][int(debiased)]
+
+        def draw(rng):
+            r = diff(*_paired_confidence(rng, miscalibrated, other), n_bins=10, debiased=debiased,
+                     n_resamples=n_resamples, rng=rng)
+            return r.pvalue < ALPHA if null else _covers(r, truth)
+        return draw
+
+    def auroc_null(rng):
+        from .reliability import auroc
+        correct = rng.random(500) < 0.3
+        return auroc(rng.normal(0.0, 1.0, 500), correct).pvalue < ALPHA
+
+    def auroc_cover(rng):
+        from scipy.stats import norm
+        from .reliability import auroc
+        correct = rng.random(500) < 0.3
+        return _covers(auroc(rng.normal(0.0, 1.0, 500) + correct, correct), float(norm.cdf(1 / np.sqrt(2))))
+
+    def trend(slope):
+        from .flops import trend as fact_trend
+
+        def draw(rng):
+            r = fact_trend(_fact_trends(rng, slope), x="log_flops", y="p_true", n_resamples=n_resamples,
+                           n_permutations=n_resamples, rng=int(rng.integers(2 ** 32)))
+            return r.pvalue < ALPHA if slope == 0 else _covers(r, slope)
+        return draw
+
     paired = "paired binary, 200 items, item difficulty ~ N(0, 1.5) logit"
     runs = "5 worlds x 2 training runs, var_world 1, var_train 0.5"
     return [
@@ -299,14 +465,59 @@ def checks(*, n_resamples: int = 999) -> list[Check]:
         Check("Welch t-test", "type-I error", "40 vs 30, equal means, variances 4 : 1", ALPHA, welch_null),
         Check("stratified difference (CMH weights), Wald", "coverage", "4 strata, 10-120 vs 3-80, difference 0.05",
               LEVEL, stratified_cover),
+        Check("Cohen's kappa, cluster bootstrap Wald test", "type-I error",
+              "100 facts of 1-4 errors, 4 causes, labels independent of causes, half shared within a fact", ALPHA,
+              kappa_null),
+        Check("Cohen's kappa, cluster expanded percentile interval", "coverage",
+              "100 facts of 1-4 errors, 4 causes, cause named with probability 0.5", LEVEL, kappa_cover),
+        Check("error-composition permutation test (TV)", "type-I error",
+              "2 models, 100 facts of 1-3 items, classes exchangeable within a fact", ALPHA, composition_null),
+        Check("GEE joint Wald test, Hotelling F(df, G - df)", "type-I error",
+              "2^4 stacks x 160 facts, additive log-odds, fact effect sd 1: 11 interactions", ALPHA, gee_joint),
+        Check("Gao RL curve fit, t intervals (alpha and beta)", "coverage",
+              "20 checkpoints, d ~ U(0.2, 3), normal noise sd 0.02", LEVEL, rl_curve),
+        Check("Gao best-of-n curve fit, t interval (beta)", "coverage",
+              "n = 1-16 at d = sqrt(log n - (n-1)/n), normal noise sd 0.005", LEVEL, bon_curve),
+        Check("temperature, likelihood-ratio test of T = 1", "type-I error",
+              "500 items, 8 candidates, logits ~ N(0, 4), labels from the softmax", ALPHA, temperature_null),
+        Check("temperature, profile-likelihood interval", "coverage",
+              "500 items, 8 candidates, labels from the softmax at T = 1.5", LEVEL, temperature_cover),
+        Check("paired ECE difference (l1), bootstrap Wald test", "type-I error",
+              "500 shared items, 10 bins, both models P(correct) = conf^1.6", ALPHA, ece_difference(False, True)),
+        Check("paired ECE difference (l1), bootstrap Wald interval", "coverage",
+              "500 shared items, 10 bins, conf^1.6 vs conf^1.3", LEVEL, ece_difference(False, False)),
+        Check("paired debiased l2 CE difference, bootstrap Wald test", "type-I error",
+              "500 shared items, 10 bins, both models P(correct) = conf^1.6", ALPHA, ece_difference(True, True)),
+        Check("paired debiased l2 CE difference, bootstrap Wald interval", "coverage",
+              "500 shared items, 10 bins, conf^1.6 vs conf^1.3", LEVEL, ece_difference(True, False)),
+        Check("AUROC, Mann-Whitney test of 0.5", "type-I error", "500 items, 30% correct, score independent",
+              ALPHA, auroc_null),
+        Check("AUROC, DeLong interval", "coverage", "500 items, 30% correct, binormal shift 1 (AUROC 0.76)", LEVEL,
+              auroc_cover),
+        Check("per-fact trend, sign-flip test of the mean slope", "type-I error",
+              "60 facts x 9 SFT budgets, per-fact slopes ~ N(0, 0.03), Beta noise", ALPHA, trend(0.0)),
+        Check("per-fact trend, hull interval of the mean slope", "coverage",
+              "60 facts x 9 SFT budgets, per-fact slopes ~ N(0.02, 0.03), Beta noise", LEVEL, trend(0.02)),
     ]
+
+
+def _one_thread():
+    """Linear algebra on one thread: the checks run side by side in worker processes, and each worker's
+    BLAS on every core made the GEE checks five times slower."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:   # an optional speed-up, not a requirement
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
 
 
 def _run_check(i, replications, n_resamples, seed):
     c = checks(n_resamples=n_resamples)[i]
     rng = np.random.default_rng([seed, i])
     t = time.perf_counter()
-    values = np.array([float(c.draw(rng)) for _ in range(replications)])
+    with _one_thread(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # convergence and domain warnings of single replications
+        values = np.array([float(c.draw(rng)) for _ in range(replications)])
     return {"method": c.method, "kind": c.kind, "setting": c.setting, "target": c.target,
             "estimate": float(values.mean()), "mc_se": float(values.std(ddof=1) / np.sqrt(replications)),
             "replications": replications, "seconds": time.perf_counter() - t}

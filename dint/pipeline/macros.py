@@ -2,7 +2,8 @@
 
 ``results/<profile>/<notebook>/numbers.json`` → one ``\\newcommand`` per quoted value: for a
 number ``corr_frequent`` of notebook ``00_base_model``, ``\\BaseModelCorrFrequent`` (the estimate),
-``...Low`` and ``...High`` (its interval), ``...P`` (p-value, where a test is made) and ``...N``.
+``...Low`` and ``...High`` (its interval), ``...P`` (p-value, where a test is made; a bound "< x" where
+a Monte-Carlo p-value is at its floor, `pvalue`) and ``...N``.
 """
 from __future__ import annotations
 
@@ -41,10 +42,17 @@ def fmt(value, *, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-def _pvalue(p) -> str:
+def pvalue(p, floor=None) -> str:
+    """A p-value as the paper prints it: three decimals, "< 0.001" below that, and a bound "< x" where the
+    p-value is a Monte-Carlo p-value at its ``floor`` (no resample reached the statistic: the data say
+    only that p is at most the floor, ``x`` the next value above it at the printed digits)."""
     if p is None or not math.isfinite(p):
         return "n/a"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    if p < 0.001:
+        return "< 0.001"
+    if floor is not None and math.isfinite(floor) and p <= floor * (1 + 1e-9):
+        return f"< {(math.floor(p * 1000 + 1e-9) + 1) / 1000:.3f}"
+    return f"{p:.3f}"
 
 
 def lines(notebook: str, numbers: dict) -> list[str]:
@@ -57,7 +65,7 @@ def lines(notebook: str, numbers: dict) -> list[str]:
             out.append(f"\\newcommand{{\\{base}}}{{{fmt(v['estimate'])}}}")
             out.append(f"\\newcommand{{\\{base}Low}}{{{fmt(v.get('ci_low'))}}}")
             out.append(f"\\newcommand{{\\{base}High}}{{{fmt(v.get('ci_high'))}}}")
-            out.append(f"\\newcommand{{\\{base}P}}{{{_pvalue(v.get('pvalue'))}}}")
+            out.append(f"\\newcommand{{\\{base}P}}{{{pvalue(v.get('pvalue'), v.get('pvalue_floor'))}}}")
             out.append(f"\\newcommand{{\\{base}N}}{{{fmt(v.get('n'))}}}")
         elif isinstance(v, (int, float)) or v is None:
             out.append(f"\\newcommand{{\\{base}}}{{{fmt(v)}}}")

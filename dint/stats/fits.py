@@ -206,17 +206,27 @@ def logit_gee_joint(formula: str, data, *, groups, terms, cov_type: str = "bias_
     Returns
     -------
     Result
-        ``statistic`` the Wald chi-square, ``pvalue`` on ``df`` degrees of freedom (in
-        ``method``), ``n`` = rows; no interval (NaN). Only the estimable terms among ``terms`` are
+        ``statistic`` the Wald chi-square W, ``pvalue`` of ``W (G - df) / (df (G - 1))`` on the F
+        distribution with ``(df, G - df)`` degrees of freedom (G clusters; both in ``method``), ``n`` = rows;
+        no interval (NaN). Only the estimable terms among ``terms`` are
         tested (those `logit_gee` reports with a p-value); ``method`` and ``reason`` name the
         ones left out and why. NaN, with the ``reason``, when none is estimable.
 
     Notes
     -----
     ``W = b' V^-1 b`` with the cluster-robust covariance V of the tested coefficients b
-    (statsmodels' ``wald_test``, chi-square form). Where V is singular (a combination of the
-    tested terms has no variability of its own) the generalised Wald statistic ``b' V^+ b`` on
-    ``rank(V)`` degrees of freedom is used (Moore-Penrose inverse; Andrews 1987, Econometrica
+    (statsmodels' ``wald_test``, chi-square form). Its reference distribution is that of Hotelling's T^2:
+    ``W (G - df) / (df (G - 1))`` on ``F(df, G - df)`` with G clusters (Hotelling 1931; as a small-sample
+    Wald test with a cluster-robust covariance, Pan & Wall 2002, *Stat. Med.* 21:1429, and Cameron &
+    Miller 2015, *J. Human Resources* 50:317, sec. VI), which tends to the chi-square on ``df`` as G
+    grows: a joint test of many terms estimates a large covariance from G clusters, and the chi-square
+    reference rejects too often. Of a 2^4 factorial of interventions (11 interaction terms, a fact effect
+    of sd 1 logit) with no interaction, at 0.05 the chi-square test rejected in 8.7% of 300 simulations
+    with 80 facts and 7.6% of 2,000 with 160; ``W / df`` on ``F(df, G - 1)`` in 5.3% and 6.4%; this
+    reference in 2.3% and 4.7%; with 499 facts (notebook 05's design) all three in 5.5% of 200.
+    ``dint validate`` measures it at 160 facts. With no more clusters than tested terms the test is NaN.
+    Where V is singular (a combination of the tested terms has no variability of its own) the
+    generalised Wald statistic ``b' V^+ b`` on ``rank(V)`` degrees of freedom is used (Moore-Penrose inverse; Andrews 1987, Econometrica
     55:1465), and ``method`` says so.
     """
     fit, names, reasons = _gee_fit(formula, data, groups, cov_type)
@@ -230,12 +240,13 @@ def logit_gee_joint(formula: str, data, *, groups, terms, cov_type: str = "bias_
     for t in left:
         why.setdefault(reasons[t], []).append(t)
     reason = "; ".join(f"{', '.join(ts)} left out, {r}" for r, ts in why.items())
-    method = f"GEE joint Wald chi-square, df = {{df}} ({cov_type} sandwich)"
+    g = len(np.unique(np.asarray(fit.model.groups))) if fit is not None else 0
+    method = f"GEE joint Wald test, Hotelling F(df = {{df}}, {{df2}}) ({g} clusters, {cov_type} sandwich)"
     if left:
         method += f"; not estimable, left out: {', '.join(left)}"
     nan = float("nan")
     if not tested:
-        return Result(nan, ConfidenceInterval(nan, nan), len(data), method.format(df=0), nan,
+        return Result(nan, ConfidenceInterval(nan, nan), len(data), method.format(df=0, df2=g), nan,
                       f"no term of {chosen} is estimable: {reason}")
     fitted = list(fit.params.index)
     r = np.zeros((len(tested), len(fitted)))
@@ -245,14 +256,19 @@ def logit_gee_joint(formula: str, data, *, groups, terms, cov_type: str = "bias_
     eig = np.linalg.eigvalsh(cov)
     if eig.min() > 1e-12 * eig.max():
         w = fit.wald_test(r, scalar=True, use_f=False)
-        stat, pvalue, df = float(w.statistic), float(w.pvalue), len(tested)
+        stat, df = float(w.statistic), len(tested)
     else:
         b = r @ fit.params.to_numpy(float)
         df = int(np.sum(eig > 1e-12 * eig.max()))
         stat = float(b @ np.linalg.pinv(cov, rcond=1e-12, hermitian=True) @ b)
-        pvalue = float(sps.chi2.sf(stat, df))
         method += "; singular covariance: generalised Wald (Moore-Penrose inverse), df = its rank"
-    return Result(stat, ConfidenceInterval(nan, nan), len(data), method.format(df=df), pvalue, reason)
+    if g > df:
+        pvalue = float(sps.f.sf(stat * (g - df) / (df * (g - 1)), df, g - df))
+    else:
+        pvalue = nan
+        reason = "; ".join(filter(None, [reason, f"{g} clusters for {df} tested terms: the covariance of the "
+                                                 "tested terms cannot be estimated (need more clusters than terms)"]))
+    return Result(stat, ConfidenceInterval(nan, nan), len(data), method.format(df=df, df2=g - df), pvalue, reason)
 
 
 def fit_curve(f, x, y, p0, *, sigma=None, confidence_level: float = 0.95) -> dict:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from .checks import check_choice
+from .result import is_floor
 
 __all__ = ["adjust", "holm"]
 
@@ -65,7 +66,10 @@ def holm(table: pd.DataFrame, *, family: list[str] | None = None) -> pd.DataFram
 
     Returns
     -------
-    A copy of ``table`` with ``pvalue_holm`` (NaN where the row has no p-value).
+    A copy of ``table`` with ``pvalue_holm`` (NaN where the row has no p-value), and, where ``table`` has a
+    ``pvalue_floor`` column (`Result.row` of a Monte-Carlo p-value at its floor), ``pvalue_holm_floor``: the
+    adjusted p-value of each row whose p-value is at its floor, which is then a bound too (the adjustment
+    is monotone in every p-value), NaN elsewhere; `stats.results` with ``pvalue="pvalue_holm"`` carries it.
 
     Notes
     -----
@@ -80,6 +84,9 @@ def holm(table: pd.DataFrame, *, family: list[str] | None = None) -> pd.DataFram
         ok = g["pvalue"].notna()
         if ok.any():
             out.loc[g.index[ok], "pvalue_holm"] = adjust(g.loc[ok, "pvalue"].to_numpy(float), method="holm")
+    if "pvalue_floor" in out.columns:
+        floored = [is_floor(p, f) for p, f in zip(out["pvalue"], out["pvalue_floor"])]
+        out["pvalue_holm_floor"] = out["pvalue_holm"].where(floored)
     if "reason" in out.columns:
         left_out = out[out["pvalue"].isna() & out["reason"].fillna("").astype(bool)]
         names = [c for c in out.columns if c != "reason" and not pd.api.types.is_numeric_dtype(out[c])]   # labels

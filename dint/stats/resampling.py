@@ -11,9 +11,11 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from scipy import stats as sps
 
 from .checks import check_int, paired_arrays
 from .intervals import paired_bootstrap
+from .permutation import MIN_TAIL_COUNT, sign_flip_pvalue
 from .result import ConfidenceInterval, Result
 
 __all__ = ["bootstrap_values", "common_seed", "mean_difference", "paired_difference"]
@@ -68,29 +70,37 @@ def bootstrap_values(sums, value, n, n_resamples, rng):
 
 
 def paired_difference(a, b, confidence_level):
-    """Estimate, percentile interval, inverted-interval p-value and reason (empty unless the interval
-    and test are NaN) of the difference of two `bootstrap_values` results drawn on the same resamples.
+    """Estimate, interval, p-value and reason (empty unless the interval and test are NaN) of the
+    difference of two `bootstrap_values` results drawn on the same resamples.
 
-    ``p = min(1, 2 min(#{D* <= 0} + 1, #{D* >= 0} + 1) / (B + 1))`` is the smallest level at which the
-    two-sided percentile interval excludes 0 (Efron & Tibshirani 1993, sec. 15.4), never 0.
-    Resamples where either statistic is undefined are left out of B. When every resample gives the
-    same difference the bootstrap carries no information on its variability: a zero-width interval
-    and a p-value of 2 / (B + 1) (or 1 at 0) would be read as certainty, so both are NaN."""
+    The interval is the Wald interval ``D -+ z sd(D*)`` with the bootstrap standard error of the
+    difference, and the p-value its two-sided Wald test of 0, ``2 Phi(-|D| / sd(D*))`` (Efron &
+    Tibshirani 1993, ch. 6 and sec. 12.2), as for `dint.taxonomy.cluster_kappa` and the pass curves:
+    unlike the p-value that inverts the percentile interval, ``2 (k + 1) / (B + 1)``, it has no floor at
+    ``2 / (B + 1)``, which a correction over a notebook's tests multiplied into weak-looking evidence.
+    For differences of calibration errors it is also closer to its level than the percentile test: with
+    two equally (mis)calibrated models on 500 shared items (10 bins) the percentile test rejected at
+    0.05 in 1.4% (l1 ECE) and 1.8% (debiased l2) of 500 simulations, where ``dint validate`` (2,000
+    replications) measures the Wald test at 4.1% and 3.3% and the Wald interval's coverage at 0.96
+    for both (the percentile interval covered 0.94-0.98 in the 500). Resamples where either statistic is
+    undefined are left out. When every resample gives the same difference the bootstrap carries no
+    information on its variability: a zero-width interval and a certain test would be read as
+    certainty, so both are NaN."""
     if not 0 < confidence_level < 1:
         raise ValueError(f"confidence_level={confidence_level!r}: must lie in (0, 1)")
     nan = float("nan")
     boot = a[1] - b[1]
     boot = boot[np.isfinite(boot)]   # resamples where a statistic is undefined (see its docstring)
-    if len(boot) == 0:
-        return a[0] - b[0], ConfidenceInterval(nan, nan), nan, "the statistic is undefined on every resample"
+    est = a[0] - b[0]
+    if len(boot) < 2:
+        return est, ConfidenceInterval(nan, nan), nan, "the statistic is undefined on (almost) every resample"
     if np.ptp(boot) <= 1e-12 * max(1.0, float(np.abs(boot).max())):
-        return a[0] - b[0], ConfidenceInterval(nan, nan), nan, (
+        return est, ConfidenceInterval(nan, nan), nan, (
             "every bootstrap resample gives the same difference (a point mass, e.g. two identical models "
             "or constant data): no interval or test")
-    q = (1 - confidence_level) / 2
-    low, high = (float(v) for v in np.quantile(boot, [q, 1 - q]))
-    tail = min(np.count_nonzero(boot <= 0), np.count_nonzero(boot >= 0)) + 1
-    return a[0] - b[0], ConfidenceInterval(low, high), float(min(1.0, 2 * tail / (len(boot) + 1))), ""
+    se = float(np.std(boot, ddof=1))
+    z = float(sps.norm.ppf(0.5 + confidence_level / 2))
+    return est, ConfidenceInterval(float(est - z * se), float(est + z * se)), float(2 * sps.norm.sf(abs(est) / se)), ""
 
 
 def mean_difference(x, y, *, confidence_level: float = 0.95, n_resamples: int = 2000,
@@ -107,9 +117,11 @@ def mean_difference(x, y, *, confidence_level: float = 0.95, n_resamples: int = 
 
     Returns
     -------
-    Result with the mean difference, the interval and the two-sided p-value ``(k + 1) / (B + 1)``;
-    the p-value is NaN, with the ``reason``, when every difference is 0 (the sign flips leave
-    them unchanged: the test has no information).
+    Result with the mean difference, the interval and the two-sided p-value ``(k + 1) / (B + 1)``,
+    or, where fewer than 10 of the B sign flips reach the statistic (k < 10), the saddlepoint tail
+    of the exact sign-flip distribution (`dint.stats.permutation.sign_flip_sf`), which has no floor
+    at ``1 / (B + 1)``; the p-value is NaN, with the ``reason``, when every difference is 0 (the sign
+    flips leave them unchanged: the test has no information).
 
     Notes
     -----
@@ -124,10 +136,14 @@ def mean_difference(x, y, *, confidence_level: float = 0.95, n_resamples: int = 
     est = float(d.mean())
     null = [signs @ d / len(d) for signs in _draws("signs", len(d), n_permutations, rng)]
     null = np.concatenate(null)
-    p = (1 + np.count_nonzero(np.abs(null) >= abs(est) - 1e-12 * max(1.0, abs(est)))) / (n_permutations + 1)
-    reason = ""
+    k = np.count_nonzero(np.abs(null) >= abs(est) - 1e-12 * max(1.0, abs(est)))
+    p, reason, test = (1 + k) / (n_permutations + 1), "", "paired sign-flip permutation test"
     if not d.any():   # every sign flip gives 0: the null distribution is a point mass
         p, reason = float("nan"), ("every paired difference is 0: the sign-flip null distribution is a point "
                                    "mass and the test has no information")
-    return Result(est, ci.confidence_interval, len(d), f"mean difference, {ci.method.split(', ', 1)[1]}, "
-                  "paired sign-flip permutation test", float(p), reason)
+    elif k < MIN_TAIL_COUNT:   # beyond the Monte-Carlo resolution: the exact distribution's saddlepoint tail
+        p = sign_flip_pvalue(d)
+        test += (f", saddlepoint tail (fewer than {MIN_TAIL_COUNT} of {n_permutations} sign flips reach the "
+                 "statistic)")
+    return Result(est, ci.confidence_interval, len(d), f"mean difference, {ci.method.split(', ', 1)[1]}, {test}",
+                  float(p), reason)

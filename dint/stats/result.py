@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from string import Formatter
 
-__all__ = ["ROW", "ConfidenceInterval", "Result", "results"]
+__all__ = ["ROW", "ConfidenceInterval", "Result", "is_floor", "results"]
 
 # the columns of a result in a table, in order
 ROW = ("estimate", "ci_low", "ci_high", "pvalue", "n", "method", "reason")
@@ -29,12 +29,21 @@ def _float(value) -> float:
     return float("nan") if value is None else float(value)
 
 
+def _floor(value) -> float | None:
+    """A p-value floor from a table cell: None where there is none (missing or NaN)."""
+    value = _float(value)
+    return value if math.isfinite(value) else None
+
+
 @dataclass(frozen=True)
 class Result:
     """An estimate with its interval (and a p-value where a test is made).
 
     ``reason`` says why a part of the result is NaN (not estimable, e.g. "x is constant"); it is
-    empty when everything the method reports is defined.
+    empty when everything the method reports is defined. ``pvalue_floor`` is set (not None) only where
+    the p-value is a Monte-Carlo p-value at its floor, the smallest value its resamples can give
+    (``1 / (B + 1)``, two-sided ``2 / (B + 1)``): no resample reached the statistic, so the data say
+    "p < floor" and the paper prints that bound, not a number that reads as weak evidence.
     """
 
     statistic: float
@@ -43,21 +52,31 @@ class Result:
     method: str
     pvalue: float = float("nan")
     reason: str = ""
+    pvalue_floor: float | None = None
+
+    @property
+    def at_floor(self) -> bool:
+        """Whether the p-value is a Monte-Carlo p-value at its floor (a bound, "p < pvalue_floor")."""
+        return is_floor(self.pvalue, self.pvalue_floor)
 
     def asdict(self) -> dict:
         """The flat form of ``numbers.json``: the columns `ROW` (``estimate``, ``ci_low``, ``ci_high``, ``pvalue``,
-        ``n``, ``method``, ``reason``), then any field a subclass adds (e.g. McNemar's discordant counts)."""
+        ``n``, ``method``, ``reason``), ``pvalue_floor`` where the p-value is at its floor, then any field a
+        subclass adds (e.g. McNemar's discordant counts)."""
         d = asdict(self)
         ci, estimate = d.pop("confidence_interval"), d.pop("statistic")
         row = {"estimate": estimate, "ci_low": ci["low"], "ci_high": ci["high"], "pvalue": d.pop("pvalue"),
                "n": d.pop("n"), "method": d.pop("method"), "reason": d.pop("reason")}
-        return {**row, **d}
+        floor = d.pop("pvalue_floor")
+        return {**row, **({"pvalue_floor": floor} if self.at_floor else {}), **d}
 
     def row(self, **labels) -> dict:
-        """The result as a table row: ``labels`` (e.g. ``model="sft", measure="ece"``) then the columns `ROW`."""
+        """The result as a table row: ``labels`` (e.g. ``model="sft", measure="ece"``) then the columns `ROW`,
+        and ``pvalue_floor`` where the p-value is at its floor (`stats.holm` carries it to the adjusted
+        p-value)."""
         return {**labels, "estimate": self.statistic, "ci_low": self.confidence_interval.low,
                 "ci_high": self.confidence_interval.high, "pvalue": self.pvalue, "n": self.n, "method": self.method,
-                "reason": self.reason}
+                "reason": self.reason, **({"pvalue_floor": self.pvalue_floor} if self.at_floor else {})}
 
     @classmethod
     def not_estimable(cls, reason: str, *, n: int = 0, method: str = "not estimable") -> "Result":
@@ -71,8 +90,8 @@ class Result:
     @classmethod
     def from_row(cls, row, **changes) -> "Result":
         """The `Result` of a table row (a mapping, a pandas row or an ``itertuples`` tuple) with the columns
-        `ROW` (``pvalue`` and ``reason`` optional); ``changes`` replace fields (e.g. ``pvalue=`` a Holm-adjusted
-        p-value, ``method=``)."""
+        `ROW` (``pvalue``, ``reason`` and ``pvalue_floor`` optional); ``changes`` replace fields (e.g.
+        ``pvalue=`` a Holm-adjusted p-value, ``method=``)."""
         get = row.get if isinstance(row, Mapping) or hasattr(row, "get") else (lambda k, d=None: getattr(row, k, d))
         missing = [c for c in ("estimate", "ci_low", "ci_high", "n", "method") if get(c, None) is None]
         if missing:
@@ -83,7 +102,8 @@ class Result:
                   "confidence_interval": ConfidenceInterval(_float(get("ci_low")), _float(get("ci_high"))),
                   "n": int(n) if not (isinstance(n, float) and math.isnan(n)) else 0, "method": str(get("method")),
                   "pvalue": _float(get("pvalue", float("nan"))),
-                  "reason": reason if isinstance(reason, str) else ""}
+                  "reason": reason if isinstance(reason, str) else "",
+                  "pvalue_floor": _floor(get("pvalue_floor", None))}
         unknown = set(changes) - set(fields)
         if unknown:
             raise ValueError(f"changes: {sorted(unknown)} are not fields of Result ({sorted(fields)})")
@@ -98,7 +118,8 @@ def results(table, key: str, *, pvalue: str = "pvalue", **changes) -> dict[str, 
     table : a DataFrame with the columns `ROW` (``pvalue`` and ``reason`` optional) and label columns
     key : a format string over the label columns naming each row's result, e.g.
         ``"{model}_vs_{against}_{split}_d_accuracy"``; it must give every row its own name
-    pvalue : the column that holds the p-value to keep (e.g. ``"pvalue_holm"`` after `holm`)
+    pvalue : the column that holds the p-value to keep (e.g. ``"pvalue_holm"`` after `holm`); its floor, where the
+        table has one, is the column ``pvalue + "_floor"`` (``pvalue_floor``, ``pvalue_holm_floor``)
     changes : fields replaced in every result (e.g. ``method="McNemar exact, Holm"``)
 
     Returns
@@ -116,5 +137,11 @@ def results(table, key: str, *, pvalue: str = "pvalue", **changes) -> dict[str, 
         name = key.format(**row)
         if name in out:
             raise ValueError(f"key={key!r} names two rows {name!r}: add the label that tells them apart")
-        out[name] = Result.from_row(row, **{"pvalue": _float(row[pvalue]), **changes})
+        floor = _floor(row.get(f"{pvalue}_floor", None))
+        out[name] = Result.from_row(row, **{"pvalue": _float(row[pvalue]), "pvalue_floor": floor, **changes})
     return out
+
+
+def is_floor(pvalue, floor) -> bool:
+    """Whether ``pvalue`` sits at its Monte-Carlo ``floor`` (both finite, equal up to rounding)."""
+    return bool(math.isfinite(_float(pvalue)) and math.isfinite(_float(floor)) and pvalue <= floor * (1 + 1e-9))

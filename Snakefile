@@ -41,7 +41,7 @@ RUN = (f"--profile {PROFILE}" + (f" --seed {SEED}" if SEED is not None else "")
 NOTEBOOKS = list(notebooks.for_profile(PROFILE))
 # torch threads of a training or scoring job: the profile's interventions.threads (1 on tiny: two jobs side by side)
 JOB_THREADS = max(1, P.interventions.threads)
-INTERVENTIONS, ANSWERING = list(replication.INTERVENTIONS), list(replication.ANSWERING)
+INTERVENTIONS, ANSWERING = list(replication.interventions(P)), list(replication.answering(P))
 
 
 def code(*entries, build=False):

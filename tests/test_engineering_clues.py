@@ -136,6 +136,16 @@ def test_numbers_names_and_values(sweep, bon, baselines, twohop):
     assert "overopt_beta" in quoted.index and not quoted.index.str.startswith(("twohop", "bon_", "rl_")).any()
 
 
+def test_numbers_carry_the_format_only_controls_check(sweep, bon, baselines, twohop):
+    over = E.Overoptimisation({"beta": 0.01, "gold_peak_step": 10}, stats.Result(0.1, stats.ConfidenceInterval(0, 0.2),
+                                                                                  30, "mean difference"))
+    kw = dict(sweep=sweep, rl_fits=E.rl_fits(sweep), overoptimisation=over, bon=bon, kl_gap=E.kl_gap(bon), twohop=twohop)
+    assert "sft_format_vs_sft_heldout_format_mass" not in E.numbers(baselines=baselines, **kw)   # no control: absent
+    check = stats.bootstrap_mean(np.array([-0.02, 0.01, 0.0, -0.01, 0.03]))
+    out = E.numbers(baselines=E.Baselines(baselines.table, baselines.tests, check), **kw)
+    assert out["sft_format_vs_sft_heldout_format_mass"] is check
+
+
 def test_figure_draws_five_panels(sweep, bon, baselines, twohop):
     fitted = E.rl_fits(sweep)
     fig = E.figure(sweep=sweep, rl_fits=fitted, bon=bon, baselines=baselines, twohop=twohop)

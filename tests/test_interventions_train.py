@@ -1,6 +1,7 @@
 """Training interventions (SFT, DPO, full and LoRA) and the data they get from the world."""
 import copy
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,8 @@ def _config(kind):
     lora = trainer.gpt2_lora(r=4) if kind.endswith("lora") else None
     lr = 1e-2 if lora else (3e-3 if kind.startswith("sft") else 1e-3)
     cls = sft.SFTConfig if kind.startswith("sft") else dpo.DPOConfig
-    return cls(epochs=3, batch_size=16, lr=lr, threads=1, peft=lora)
+    # DPO-LoRA's adapters learn the NLL term of its loss slowly: 3 epochs of 3 steps leave its loss flat
+    return cls(epochs=8 if kind == "dpo-lora" else 3, batch_size=16, lr=lr, threads=1, peft=lora)
 
 
 def _state(model):
@@ -90,6 +92,34 @@ def test_shuffled_is_a_sham(demos):
     assert not sham.equals(data.shuffled(demos, seed=1))
     with pytest.raises(ValueError, match="relation"):
         data.shuffled(demos.drop(columns="relation"))
+
+
+def test_format_demos_ask_sfts_answers_about_entities_no_text_mentions():
+    from dint.models import word_tokenizer
+    from dint.world import WorldConfig, build
+
+    w = build(WorldConfig(n_entities=16, max_mentions=30, frequent_min=5, control_share=0.75), seed=3)
+    demos = data.sft_demos(w)
+    fmt = data.format_demos(w, seed=0)
+    # SFT's demonstrations, answers and number, asked about the control entities instead of the world's
+    assert fmt[["fact", "relation", "completion"]].equals(demos[["fact", "relation", "completion"]])
+    control, entities = set(w.control_entities), set(w.entities)
+    for row in fmt.itertuples():
+        words = set(row.prompt.split())
+        assert row.entity in control and row.entity in words and not words & entities
+        assert row.prompt.startswith("Q : ") and row.prompt.endswith(" A :")
+    for _, g in fmt.groupby("relation"):   # within a relation, each control entity is asked about once
+        assert g["entity"].is_unique
+    assert fmt.equals(data.format_demos(w, seed=0)) and not fmt.equals(data.format_demos(w, seed=1))
+    # the base's tokenizer reads them: words of the vocabulary that no corpus line holds
+    tok = word_tokenizer(w.vocabulary())
+    ids = tok((fmt["prompt"] + fmt["completion"]).tolist(), add_special_tokens=False)["input_ids"]
+    assert not any(tok.unk_token_id in row for row in ids)
+    assert not control & {word for line in w.corpus for word in line.split()}
+    with pytest.raises(ValueError, match="control_share"):
+        data.format_demos(build(WorldConfig(n_entities=16), seed=3))
+    with pytest.raises(ValueError, match="control_share"):   # too few for a relation's train facts
+        data.format_demos(build(WorldConfig(n_entities=16, control_share=0.1), seed=3))
 
 
 def test_preference_pairs_format(micro_world, pairs, micro_model):
@@ -261,12 +291,36 @@ def test_dpo_widens_preference_margin(trained, micro_model, pairs):
     assert margin(model) > margin(base) and rec.extra["reward_accuracy"] > 0.5
 
 
+def test_dpo_learns_to_stop(trained, micro_world, micro_model, pairs):
+    """Both answers of a pair end with the eos that ends SFT's demonstrations, and DPO's NLL term on the chosen
+    answer teaches it: DPO's greedy answers stop right after the answer far more often than with the
+    preference loss alone, which cannot teach what both answers share."""
+    from dint.divergence import token_shift
+
+    base, tok, _ = micro_model
+    # the stop the SFT data and the pairs end with: TRL appends the tokenizer's eos to each
+    assert tok.eos_token == "<eos>" and not any(a.endswith(tok.eos_token) for a in pairs["chosen"])
+    prompts = micro_world.prompts("qa", micro_world.facts[micro_world.facts["split"] == "train"])
+
+    def stops(model):
+        res = token_shift(model, base, tok, prompts["prompt"],
+                          answers=[[" " + c for c in cs] for cs in prompts["candidates"]],
+                          closings=(data.STYLE_MARKER,), max_new_tokens=4, n_resamples=100)
+        return res.items["stops_after_answer"].mean()
+
+    with_nll, _ = trained("dpo")
+    assert _config("dpo").sft_weight > 0
+    alone, _ = dpo.run(base, tok, pairs, replace(_config("dpo"), sft_weight=0.0), seed=0)
+    assert stops(with_nll) >= 0.8 and stops(with_nll) > stops(alone) + 0.2
+
+
 def test_configs_iv():
     cases = [(sft.SFTConfig, "epochs", 0), (sft.SFTConfig, "lr", 0.0), (sft.SFTConfig, "batch_size", 1.5),
              (sft.SFTConfig, "warmup", 1.0), (sft.SFTConfig, "scheduler", "zigzag"),
              (sft.SFTConfig, "peft", {"r": 4}), (sft.SFTConfig, "threads", -1),
              (dpo.DPOConfig, "beta", 0.0), (dpo.DPOConfig, "loss_type", "kto"),
-             (dpo.DPOConfig, "max_length", 1)]
+             (dpo.DPOConfig, "max_length", 1), (dpo.DPOConfig, "sft_weight", -0.1),
+             (dpo.DPOConfig, "sft_weight", float("nan"))]
     for cls, field, value in cases:
         with pytest.raises(ValueError, match=f"{cls.__name__}.{field}"):
             cls(**{field: value})

@@ -71,8 +71,9 @@ class Inputs:
 
 
 def answering() -> list[str]:
-    """The interventions that answer questions (all of `dint.interventions.plan` but the reward model and the sham)."""
-    return [n for n in plan.NAMES if n not in ("reward", "sft_sham")]
+    """The interventions that answer questions (all of `dint.interventions.plan` but the reward model, the sham and
+    the format-only control)."""
+    return [n for n in plan.NAMES if n not in ("reward", "sft_sham", "sft_format")]
 
 
 def load(profile: Profile, names, *, k_max: int = 64) -> Inputs:

@@ -13,8 +13,9 @@ In notebook order:
 `best_of_n`         exact best-of-n by the proxy on held-out QA items: the tidy curve (KL, proxy and gold
                     gains per n) and Gao et al.'s best-of-n form fitted to it; `kl_gap` the gap to the
                     bound log n − (n−1)/n item by item, against the collision probability.
-`baselines`         accuracy and in-set mass of the base, the sham and every intervention, and McNemar's
-                    tests of each intervention against the base and the sham (Holm).
+`baselines`         accuracy and in-set mass of the base, the sham, the format-only control and every
+                    intervention, and McNemar's tests of each intervention against the base and both controls
+                    (Holm); the format-only control's in-set mass against SFT's.
 `twohop`            two-hop questions answered directly, by chains and by verified chains, on a clean and a
                     stale store (`dint.analyses.reasoning`).
 `numbers`           the numbers the paper quotes (`quoted`: those outside the fits and curves, as a table);
@@ -226,14 +227,19 @@ class Baselines:
     """``table``: per (model, split, measure) — measure accuracy (top answer true, Wilson interval) or
     format_mass (mean mass inside the candidate set, t interval) — then `dint.stats.ROW`; ``tests``: per
     (model, against, split) the paired accuracy difference (McNemar exact, Newcombe interval), with
-    ``pvalue_holm`` over all of them."""
+    ``pvalue_holm`` over all of them; ``format_check``: the format-only control's mean in-set mass on held-out QA
+    prompts minus SFT's, paired by fact (hull interval; None where there is no format-only control)."""
 
     table: pd.DataFrame
     tests: pd.DataFrame
+    format_check: stats.Result | None = None
 
 
 def baselines(profile: Profile, inputs: Inputs, *, models=OTHERS) -> Baselines:
-    """Each intervention against the base and against the sham (SFT on shuffled answers), QA form, per split.
+    """Each intervention against the base and against two controls, QA form, per split: the sham (SFT on answers
+    shuffled among the train facts) and, on a synthetic world, the format-only control (SFT on the same answers
+    asked about entities no text mentions, `dint.interventions.data.format_demos`); the format-only control also
+    against the sham.
 
     Parameters
     ----------
@@ -248,28 +254,37 @@ def baselines(profile: Profile, inputs: Inputs, *, models=OTHERS) -> Baselines:
     if not models:
         raise ValueError("models=[]: pass at least one intervention, e.g. ('sft', 'dpo')")
     world = inputs.world
-    sham = artifacts.intervention_scores(profile, "sft_sham")
+    controls = {"sft_sham": artifacts.intervention_scores(profile, "sft_sham")}
+    if not profile.real:   # a real world has no entities that no text mentions
+        controls["sft_format"] = artifacts.intervention_scores(profile, "sft_format")
     others = {name: artifacts.intervention_scores(profile, name) for name in models}
+    inside = {}
     rows = []
-    for name, s in {"base": inputs.base_scores, "sft_sham": sham, **others}.items():
+    for name, s in {"base": inputs.base_scores, **controls, **others}.items():
         qa = s[s.form == "qa"]
-        inside = 1 - qa.groupby("fact").mass_outside.first()
+        inside[name] = 1 - qa.groupby("fact").mass_outside.first()
         top = qa.loc[qa.groupby("fact").p_set.idxmax()].set_index("fact")
         for split in ("train", "heldout"):
             facts = world.facts[world.facts.split == split].fact
             acc = stats.proportion(int(top.loc[facts, "is_true"].sum()), len(facts))
-            fmt = stats.bootstrap_mean(inside.loc[facts].to_numpy(), method="t")
+            fmt = stats.bootstrap_mean(inside[name].loc[facts].to_numpy(), method="t")
             rows += [acc.row(model=name, split=split, measure="accuracy"),
                      fmt.row(model=name, split=split, measure="format_mass")]
+    pairs = [(name, ref) for name in others for ref in ("base", *controls)]
+    pairs += [("sft_format", "sft_sham")] if "sft_format" in controls else []
+    scores = {"base": inputs.base_scores, **controls, **others}
     tests = []
-    for name, s in others.items():
-        for ref_name, ref in (("base", inputs.base_scores), ("sft_sham", sham)):
-            it = compare.shift(ref[ref.form == "qa"], s[s.form == "qa"], world.facts)
-            for split in ("train", "heldout"):
-                g = it[it.split == split]
-                r = proportions.mcnemar(g.correct_base.to_numpy(), g.correct_post.to_numpy())
-                tests.append(r.row(model=name, against=ref_name, split=split))
-    return Baselines(pd.DataFrame(rows), stats.holm(pd.DataFrame(tests)))
+    for name, ref in pairs:
+        it = compare.shift(scores[ref][scores[ref].form == "qa"], scores[name][scores[name].form == "qa"], world.facts)
+        for split in ("train", "heldout"):
+            g = it[it.split == split]
+            r = proportions.mcnemar(g.correct_base.to_numpy(), g.correct_post.to_numpy())
+            tests.append(r.row(model=name, against=ref, split=split))
+    check = None
+    if "sft_format" in controls and "sft" in others:
+        held = world.facts[world.facts.split == "heldout"].fact
+        check = stats.bootstrap_mean((inside["sft_format"].loc[held] - inside["sft"].loc[held]).to_numpy())
+    return Baselines(pd.DataFrame(rows), stats.holm(pd.DataFrame(tests)), check)
 
 
 # -- (d) two-hop reasoning -------------------------------------------------------------------------
@@ -352,6 +367,8 @@ def numbers(*, sweep: pd.DataFrame, rl_fits: pd.DataFrame, overoptimisation: Ove
     out.update(stats.results(table[table.measure == "accuracy"], "{model}_{split}_accuracy", method="Wilson"))
     mass = table[table.measure == "format_mass"]
     out.update({f"{m}_{s}_format_mass": float(v) for m, s, v in zip(mass.model, mass.split, mass.estimate)})
+    if baselines.format_check is not None:
+        out["sft_format_vs_sft_heldout_format_mass"] = baselines.format_check
     t = twohop.assign(key="twohop_" + twohop.store.str.split().str[0] + "_" + twohop.strategy)
     acc = t[t.measure == "accuracy"]
     out.update(stats.results(acc, "{key}_accuracy", method="Wilson"))

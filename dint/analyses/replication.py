@@ -24,11 +24,24 @@ from ..pipeline.config import Profile, load_profile, notebook_parameters, replic
 from ..pipeline.notebooks import for_profile
 from . import experiments, lora_sweep, sft_grid, stacks
 
-__all__ = ["INTERVENTIONS", "ANSWERING", "build", "collect", "profiles", "read_run", "reward_forms", "trained_stacks"]
+__all__ = ["INTERVENTIONS", "ANSWERING", "answering", "build", "interventions", "collect", "profiles", "read_run", "reward_forms", "trained_stacks"]
 
 # the interventions every run trains (the reward model is a step of RLHF, not an answering model)
-INTERVENTIONS = ("sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag")
+INTERVENTIONS = ("sft", "sft_lora", "sft_sham", "sft_format", "dpo", "dpo_lora", "reward", "rlhf", "rag")
 ANSWERING = tuple(n for n in INTERVENTIONS if n != "reward")
+
+
+def interventions(profile: Profile) -> tuple[str, ...]:
+    """The interventions a run of the profile trains: `INTERVENTIONS`, on a real profile without those only a
+    synthetic world can train (`dint.interventions.plan.WORLD_ONLY`)."""
+    from ..interventions.plan import WORLD_ONLY
+
+    return tuple(n for n in INTERVENTIONS if not (profile.real and n in WORLD_ONLY))
+
+
+def answering(profile: Profile) -> tuple[str, ...]:
+    """`interventions` that answer questions (all but the reward model)."""
+    return tuple(n for n in interventions(profile) if n != "reward")
 
 
 def trained_stacks(profile: Profile) -> list[str]:
@@ -73,7 +86,7 @@ def build(profile: Profile, *, rebuild: bool = False, progress: bool = False,
     done("base", artifacts.base_dir(profile))
     artifacts.base_scores(profile)
     done("base scores", artifacts.scores_dir(profile))
-    for n in INTERVENTIONS:
+    for n in interventions(profile):
         artifacts.intervention(profile, n, rebuild=rebuild, progress=progress)
         if n != "reward":
             artifacts.intervention_scores(profile, n, rebuild=rebuild)

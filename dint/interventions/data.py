@@ -1,4 +1,5 @@
-"""The data each intervention gets from the world: demonstrations, labelled preferences, shams.
+"""The data each intervention gets from the world: demonstrations, labelled preferences, shams and the
+format-only control.
 
 Every function here is a pure function of the world and a seed. Prompts are the world's own
 (`World.prompts`), and answers are continuations with a leading space (``" kessa vale"``), in
@@ -83,6 +84,46 @@ def shuffled(demos: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
         new[rows] = completion[rows][_derangement(completion[rows], rng)]
     out["completion"] = new
     return out
+
+
+def format_demos(world: World, *, form: str = "qa", seed: int = 0) -> pd.DataFrame:
+    """The format-only control's data: SFT's demonstrations asked about entities that no text states anything about.
+
+    Each train fact's demonstration keeps its relation and its answer, and asks about one of the world's
+    ``control_entities`` instead of its own entity (within a relation, each control entity once), so the control
+    has SFT's number of demonstrations, its format and its answers, and teaches no fact of an evaluated entity.
+    The sham (`shuffled`) instead gives the world's own entities wrong answers, which teaches that the answer does
+    not depend on the entity.
+
+    Parameters
+    ----------
+    world : World with ``control_entities`` (``WorldConfig.control_share`` > 0)
+    form : "qa" or "statement", as `sft_demos`
+    seed : int, the assignment of control entities (the only randomness)
+
+    Returns
+    -------
+    DataFrame with `sft_demos`' columns (``fact``: the train fact whose answer the demonstration carries) and
+    ``entity``, the control entity asked about.
+    """
+    control = tuple(getattr(world, "control_entities", ()))
+    if not control:
+        raise ValueError("world has no control_entities: the format-only control needs a synthetic world built with "
+                         "world.control_share > 0 in the profile (e.g. 0.6)")
+    facts = _facts(world, None)
+    relation = facts["relation"].to_numpy()
+    rng = np.random.default_rng(seed)
+    entity = np.empty(len(facts), dtype=object)
+    for r in sorted(set(relation)):
+        rows = np.flatnonzero(relation == r)
+        if len(rows) > len(control):
+            raise ValueError(f"world has {len(control)} control_entities but {len(rows)} train facts of relation {r!r}: "
+                             "raise world.control_share so that each relation's facts get distinct entities")
+        entity[rows] = np.asarray(control, dtype=object)[rng.permutation(len(control))[:len(rows)]]
+    demos = sft_demos(world, facts=facts, form=form)
+    demos["prompt"] = world.prompts(form, facts.assign(entity=entity))["prompt"].to_numpy()
+    demos["entity"] = entity
+    return demos
 
 
 def _derangement(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -6,7 +6,9 @@ its record. Every intervention starts from the same base model with the same see
 train/held-out split of facts:
 
 ``sft``, ``sft_lora``      supervised fine-tuning on true answers to train facts (QA form)
-``sft_sham``               the same training on answers shuffled among facts (format, not facts)
+``sft_sham``               the same training on answers shuffled among facts (wrong facts of the world's entities)
+``sft_format``             the same training on the same answers asked about entities no text states anything
+                           about (the format-only control; a synthetic world with ``control_share`` only)
 ``dpo``, ``dpo_lora``      DPO on biased labelers' preference pairs over train facts
 ``reward``                 the proxy reward model trained on those pairs (from the base)
 ``rlhf``                   SFT, then KL-penalised RL (RLOO) against the proxy reward
@@ -29,10 +31,12 @@ from ..stats.checks import check_int
 EXPERIMENT_FIELDS = ("rl_betas", "bon_n", "sft_epochs", "sft_data", "stack_steps")
 # the steps that stacks are made of (`dint.analyses.stacks`), in their canonical order
 STACK_STEPS = ("sft", "dpo", "rl", "rag")
-NAMES = ("sft", "sft_lora", "sft_sham", "dpo", "dpo_lora", "reward", "rlhf", "rag")
+NAMES = ("sft", "sft_lora", "sft_sham", "sft_format", "dpo", "dpo_lora", "reward", "rlhf", "rag")
 # what each intervention is trained from: the base model, or another intervention's model
-START = {"sft": "base", "sft_lora": "base", "sft_sham": "base", "dpo": "base", "dpo_lora": "base",
-         "reward": "base", "rlhf": "sft", "rag": "base"}
+START = {"sft": "base", "sft_lora": "base", "sft_sham": "base", "sft_format": "base", "dpo": "base",
+         "dpo_lora": "base", "reward": "base", "rlhf": "sft", "rag": "base"}
+# the interventions only a synthetic world can train (a real world has no entities that no text mentions)
+WORLD_ONLY = ("sft_format",)
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,9 @@ def build(name: str, cfg: InterventionsConfig, world, base, tokenizer, *, start=
                        progress=progress)
     if name == "sft_sham":
         return sft.run(model, tokenizer, data.shuffled(demos, seed=seed), cfg.config("sft"), seed=seed,
+                       progress=progress)
+    if name == "sft_format":
+        return sft.run(model, tokenizer, data.format_demos(world, seed=seed), cfg.config("sft"), seed=seed,
                        progress=progress)
     if name == "dpo":
         return dpo.run(model, tokenizer, pairs, cfg.config("dpo"), seed=seed, progress=progress)

@@ -389,7 +389,7 @@ def figure(table: pd.DataFrame, predicted: pd.DataFrame, gee: Interactions, forg
     -------
     The matplotlib figure.
     """
-    fig, axes = plot.panels(6 if lora is None else 9, row_height=3.2)
+    fig, axes = plot.panels(6 if lora is None else 9, row_height=3.2 if lora is None else 2.95)
     plot.additive(predicted, x="additive_logit", ax=axes[0])
     axes[0].set_xlabel("accuracy, additive prediction\n(main-effects GEE)")
     plot.stack_measure(_wide(table, "kl"), "kl", ax=axes[1], label="KL(stack ‖ base), nats")

@@ -348,7 +348,7 @@ def figure(calib: Calibration, temperatures: pd.DataFrame, curves: dict, diversi
     -------
     The matplotlib figure.
     """
-    fig, axes = plot.panels(9, row_height=3.4)
+    fig, axes = plot.panels(9, row_height=2.95)
     models = [m for m in dict.fromkeys(calib.diagrams.model) if not _added_form(m)]
     colors = dict(zip(models, plot.PALETTE))
     colors.update({statement(m): colors[m] for m in STATEMENT_FORM if m in colors})   # a model keeps its colour

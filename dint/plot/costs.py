@@ -180,7 +180,7 @@ def frontiers(points: pd.DataFrame, *, ax=None, reference: float | None = None,
     if reference is not None:
         ax.axhline(reference, color="0.35", lw=0.9, ls="--", label=reference_label)
     ax.set_xscale("log")
-    ax.set(xlabel="total FLOPs (post-training + inference on the query set)",
+    ax.set(xlabel="total FLOPs (training + inference, all queries)",
            ylabel="accuracy (abstention = not correct)", ylim=(-0.02, 1.02))
     legend(ax, loc="upper left", width=40)
     return fig

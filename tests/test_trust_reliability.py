@@ -90,7 +90,7 @@ def test_numbers_names_and_holm():
     assert "sft_aurc" not in shown and shown["n_tests"] == 2
 
 
-def test_calibration_changes_contrast_rlhf_and_dpo_with_sft_in_each_form():
+def _changes_and_inputs():
     facts, a = score_tables(n_per_relation=(30, 24), seed=3)
     _, b = score_tables(n_per_relation=(30, 24), seed=4, sharp=4.0)
     b = b.assign(is_true=a.is_true.to_numpy())
@@ -102,7 +102,12 @@ def test_calibration_changes_contrast_rlhf_and_dpo_with_sft_in_each_form():
     answers = {m: reliability.answer_table(s, facts) for m, s in conditions.items()}
     held = {m: x[x.split == "heldout"] for m, x in answers.items()}
     inputs = tr.Inputs(SimpleNamespace(facts=facts), ("sft", "dpo", "rlhf"), conditions, held)
-    ch = tr.calibration_changes(inputs, n_bins=5, n_resamples=99, n_test_resamples=99)
+    return inputs, tr.calibration_changes(inputs, n_bins=5, n_resamples=99, n_test_resamples=99)
+
+
+def test_calibration_changes_contrast_rlhf_and_dpo_with_sft_in_each_form():
+    inputs, ch = _changes_and_inputs()
+    conditions, held = inputs.conditions, inputs.held
     pairs = set(zip(ch.model, ch.reference))
     assert {("sft", "base"), ("rlhf", "sft"), ("dpo", "sft"), ("sft (statement)", "base (statement)"),
             ("rlhf (statement)", "sft (statement)"), ("dpo (statement)", "sft (statement)")} <= pairs
@@ -128,21 +133,6 @@ def test_statement_names():
     assert tr.statement("sft") == "sft (statement)" and tr.statement("base") == tr.STATEMENT
     assert tr.name(tr.statement("dpo"), tr.statement("sft"), "d_ece_debiased") == \
         "dpo_statement_vs_sft_statement_d_ece_debiased"
-
-
-def _changes_and_inputs():
-    facts, a = score_tables(n_per_relation=(30, 24), seed=3)
-    _, b = score_tables(n_per_relation=(30, 24), seed=4, sharp=4.0)
-    b = b.assign(is_true=a.is_true.to_numpy())
-
-    def mix(w):
-        return b.assign(p_set=a.p_set.to_numpy() * w + b.p_set.to_numpy() * (1 - w))
-    conditions = {tr.STATEMENT: a, "base": mix(0.9), "sft": b, "dpo": mix(0.3), "rlhf": mix(0.5),
-                  "sft (statement)": mix(0.8), "dpo (statement)": mix(0.6), "rlhf (statement)": mix(0.7)}
-    answers = {m: reliability.answer_table(s, facts) for m, s in conditions.items()}
-    held = {m: x[x.split == "heldout"] for m, x in answers.items()}
-    inputs = tr.Inputs(SimpleNamespace(facts=facts), ("sft", "dpo", "rlhf"), conditions, held)
-    return inputs, tr.calibration_changes(inputs, n_bins=5, n_resamples=99, n_test_resamples=99)
 
 
 def test_published_by_magnitude():

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dint.analyses import validity
+from dint.analyses import simulations, validity
 
 
 @pytest.fixture(scope="module")
@@ -84,16 +84,16 @@ def test_validate_truths_against_large_samples():
     # the known parameters the coverage checks use, against one very large sample of their process
     from statsmodels.stats.inter_rater import cohens_kappa
     rng = np.random.default_rng(0)
-    predicted, known, _ = validity._labelled_errors(rng, 0.5, g=200_000)
+    predicted, known, _ = simulations.labelled_errors(rng, 0.5, g=200_000)
     table = pd.crosstab(known, predicted).to_numpy()
-    assert cohens_kappa(table).kappa == pytest.approx(validity._kappa_population(0.5), abs=0.005)
-    assert validity._kappa_population(0.0) == pytest.approx(0.0, abs=1e-12)
+    assert cohens_kappa(table).kappa == pytest.approx(simulations.kappa_population(0.5), abs=0.005)
+    assert simulations.kappa_population(0.0) == pytest.approx(0.0, abs=1e-12)
     from dint import calibration
     f = lambda c: c ** 1.6
-    ca, ya, cb, yb = validity._paired_confidence(rng, f, f, n=400_000)
-    l1, l2 = validity._ece_population(f, n_bins=10)
+    ca, ya, cb, yb = simulations.paired_confidence(rng, f, f, n=400_000)
+    l1, l2 = simulations.ece_population(f, n_bins=10)
     assert calibration.ece(ca, ya, n_bins=10, n_resamples=0).statistic == pytest.approx(l1, abs=0.003)
     assert calibration.ece(cb, yb, n_bins=10, n_resamples=0).statistic == pytest.approx(l1, abs=0.003)
     assert np.corrcoef(ca, cb)[0, 1] > 0.5                       # paired by item
-    logp, labels = validity._softmax_labels(rng, 1.5, n=20_000)
+    logp, labels = simulations.softmax_labels(rng, 1.5, n=20_000)
     assert calibration.fit_temperature(logp, labels).temperature == pytest.approx(1.5, rel=0.03)

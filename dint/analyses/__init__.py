@@ -11,8 +11,8 @@ selection and two-hop chains), `composition` (error classes and pass@k), `reliab
 cached), `stacks` (stacked interventions, cached), `flops` and `sft_grid` (compute against accuracy, the SFT
 budget grid, cached), `parity` and `answer_risk` (verification with only what training sees, at equal FLOPs;
 conformal risk per returned answer), `installation` and `budgets` (notebook 08: does post-training install a
-fact), `replication` (the replicated runs) and `validity` (the simulation study of every test). Submodules
-load on first use.
+fact), `replication` (the replicated runs) and `validity` (the simulation study of every test, on the data of
+`simulations`). Submodules load on first use.
 """
 from ..lazy import submodules
 
@@ -21,5 +21,6 @@ NOTEBOOK_MODULES = ("base_model", "mechanism", "engineering_clues", "diagnosabil
 __getattr__, __dir__ = submodules(__name__, (*NOTEBOOK_MODULES, "answer_risk", "budgets", "composition", "diversity",
                                              "experiments", "flops", "installation", "lora_sweep", "overoptimisation",
                                              "parity", "reasoning", "reference", "reliability", "replication",
-                                             "selection", "sft_grid", "stacks", "temperature_sweep", "validity"),
+                                             "selection", "sft_grid", "simulations", "stacks", "temperature_sweep",
+                                             "validity"),
                                   globals())

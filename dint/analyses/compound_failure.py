@@ -101,7 +101,7 @@ class Interactions:
     """Logistic GEEs of correctness on the steps (one row per fact and canonical stack)."""
 
     gee: pd.DataFrame        # every interaction: term, then `dint.stats.ROW`, std_error, z
-    joint: stats.Result      # joint Wald test of every interaction
+    joint: stats.Result      # joint Wald test of every interaction (Hotelling's F, clusters as its size)
     pairwise: pd.DataFrame   # main effects and two-way interactions (`fits.logit_gee`)
     main: pd.DataFrame       # main effects only: the additive model on the log-odds scale
     n: int                   # rows of the design: facts x stacks

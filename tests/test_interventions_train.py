@@ -295,7 +295,7 @@ def test_dpo_learns_to_stop(trained, micro_world, micro_model, pairs):
     """Both answers of a pair end with the eos that ends SFT's demonstrations, and DPO's NLL term on the chosen
     answer teaches it: DPO's greedy answers stop right after the answer far more often than with the
     preference loss alone, which cannot teach what both answers share."""
-    from dint.divergence import token_shift
+    from dint.tokens import token_shift
 
     base, tok, _ = micro_model
     # the stop the SFT data and the pairs end with: TRL appends the tokenizer's eos to each

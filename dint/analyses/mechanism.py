@@ -26,7 +26,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from .. import compare, divergence, models, plot, stats
+from .. import compare, models, plot, stats
+from .. import tokens as token_level
 from ..interventions import bestofn, data, plan
 from ..pipeline import artifacts
 from . import experiments
@@ -239,7 +240,7 @@ def token_shift(inputs: Inputs, *, n_items: int = 100, max_new_tokens: int = 4, 
     full-vocabulary KL, where each answer stops, and how many positions each answer has.
 
     Each trained model decodes greedily (RAG on its context-augmented prompts) and the base ranks each
-    token (`dint.divergence.token_shift`, with the fact's candidate values and the labelers' closing
+    token (`dint.tokens.token_shift`, with the fact's candidate values and the labelers' closing
     marker `dint.interventions.data.STYLE_MARKER`): the answer tokens are those of the answer value; a
     forced continuation of it (the second word of the only two-word value that begins so), the stop (eos)
     and text after the answer are counted apart.
@@ -276,7 +277,7 @@ def token_shift(inputs: Inputs, *, n_items: int = 100, max_new_tokens: int = 4, 
         rag = name == "rag"
         frame = model.prompts(heldout) if rag else heldout
         with models.torch_threads(threads):
-            res = divergence.token_shift(model.model if rag else model, inputs.base, inputs.tokenizer,
+            res = token_level.token_shift(model.model if rag else model, inputs.base, inputs.tokenizer,
                                          list(frame["prompt"]),
                                          answers=[[" " + c for c in cs] for cs in frame["candidates"]],
                                          closings=(data.STYLE_MARKER,), max_new_tokens=max_new_tokens,
@@ -290,12 +291,12 @@ def token_shift(inputs: Inputs, *, n_items: int = 100, max_new_tokens: int = 4, 
 
 
 def _token_rows(name: str, res, *, n_resamples: int, rng) -> list:
-    """The `Tokens.shares` rows of one model's `dint.divergence.TokenShiftResult`."""
+    """The `Tokens.shares` rows of one model's `dint.tokens.TokenShiftResult`."""
     table, items = res.table, res.items
     rows = []
     for prefix, roles in (("answer_", ("answer",)), ("", None)):
         counted = table if roles is None else table[table.role.isin(roles)]
-        shares = divergence.shift_shares(table, roles, n_resamples=n_resamples, rng=rng)
+        shares = token_level.shift_shares(table, roles, n_resamples=n_resamples, rng=rng)
         # is the unshifted share one half? (URIAL's large models: about 0.78)
         if counted["item"].nunique() > 1:
             half = stats.share_test(counted["shift"] == "unshifted", counted["item"], value=0.5)
@@ -304,7 +305,7 @@ def _token_rows(name: str, res, *, n_resamples: int, rng) -> list:
                                           method="cluster bootstrap by item; Wald test of one half, standard errors "
                                                  "clustered by item")
         rows += [r.row(model=name, measure=prefix + c) for c, r in shares.items()]
-    with_forced = divergence.shift_shares(table, ("answer", "forced"), n_resamples=n_resamples, rng=rng)
+    with_forced = token_level.shift_shares(table, ("answer", "forced"), n_resamples=n_resamples, rng=rng)
     rows.append(with_forced["unshifted"].row(model=name, measure="answer_unshifted_with_forced"))
     answer = table[table.role.isin(("answer", "forced"))]
     rows.append(_share(answer, answer["role"] == "forced", n_resamples, rng).row(model=name, measure="forced_share"))
@@ -321,7 +322,7 @@ def _share(rows: pd.DataFrame, indicator: pd.Series, n_resamples: int, rng):
     """The share of ``rows`` where ``indicator`` holds, with its cluster-bootstrap interval by item."""
     if rows["item"].nunique() < 2:
         return stats.Result.not_estimable("fewer than two items with an answer token", n=len(rows))
-    return divergence.share_of_positions(stats.cluster_bootstrap(indicator.to_numpy(float), rows["item"].to_numpy(),
+    return token_level.share_of_positions(stats.cluster_bootstrap(indicator.to_numpy(float), rows["item"].to_numpy(),
                                                                  n_resamples=n_resamples, rng=rng), n=len(rows))
 
 

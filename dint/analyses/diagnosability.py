@@ -458,7 +458,7 @@ def figure(*, compositions: Compositions, agreement: Agreement, pass_at_k: PassA
     and pooled, (d) pass@k per model and the base, (e) pass@k of the errors by class with a uniform guess, and
     with ``world`` (f) κ with the world-only causes: the taxonomy (cross-fitted, default thresholds) and the
     one-line rule, with the paired difference, beside the one-line rule's κ with the circular causes."""
-    fig, axes = plot.panels(5 if world is None else 6, row_height=2.6)
+    fig, axes = plot.panels(5 if world is None else 6, ncols=2, row_height=2.6)
     plot.error_composition(compositions.shares, ax=axes[0])
     plot.confusion(agreement.pooled.confusion, ax=axes[1])
     plot.forest(agreement.kappas, hue="subset", ax=axes[2], xlabel="κ, class vs cause")

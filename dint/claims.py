@@ -472,11 +472,17 @@ def check_text(text: str, registry: Registry, table: pd.DataFrame) -> list[str]:
 
 
 _TEX_ESCAPE = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+               # the registry's symbols, in math mode (the paper's fonts have no Greek or math glyphs in text)
+               "α": r"$\alpha$", "β": r"$\beta$", "κ": r"$\kappa$", "±": r"$\pm$", "−": r"$-$", "×": r"$\times$",
+               "·": r"$\cdot$", "≈": r"$\approx$", "≤": r"$\leq$", "≥": r"$\geq$", "√": r"$\surd$",
+               "→": r"$\to$", "‖": r"$\|$"}
 
 
 def escape(text: str) -> str:
-    """``text`` with the characters LaTeX treats as special escaped."""
+    """``text`` with the characters LaTeX treats as special escaped, and the registry's symbols (Greek letters,
+    ±, ≈, −, ...) in math mode; any other character outside ASCII is left for LaTeX (test_claims checks that the
+    registry has none)."""
     return "".join(_TEX_ESCAPE.get(ch, ch) for ch in text)
 
 

@@ -41,6 +41,18 @@ def test_the_registry_of_the_paper_loads_with_one_primary_claim_per_notebook():
         assert c.refutation.startswith(("Cannot fail", "A manipulation check")) == (c.kind == "sanity"), c.id
 
 
+def test_every_text_of_the_registry_reaches_latex_as_ascii():
+    """What the paper prints from the registry (its tables and sentences) goes through `claims.escape`, which puts
+    the registry's symbols in math mode; a character it does not know would stop the paper's build."""
+    texts = []
+    for c in claims.load().claims:
+        texts += [c.id, c.observable, c.comparator, c.test, c.power, c.refutation, c.source, *c.changes,
+                  *c.predictions.values(), *c.sentences.values()]
+    bad = sorted({ch for t in texts for ch in claims.escape(t) if not ch.isascii()})
+    assert not bad, f"characters outside ASCII that claims.escape leaves for LaTeX: {bad}"
+    assert claims.escape("β ≈ 2 ± 0.1, κ − 1") == r"$\beta$ $\approx$ 2 $\pm$ 0.1, $\kappa$ $-$ 1"
+
+
 def test_verdict_rules(tmp_path):
     entries = [_entry("up", "01_mechanism/a"), _entry("small", "01_mechanism/b"), _entry("null", "01_mechanism/c"),
                _entry("wrong-way", "01_mechanism/d"), _entry("vague", "01_mechanism/e"),

@@ -1,5 +1,7 @@
 """Tests for dint.analyses.diagnosability (notebook 03) on synthetic classified items: the tidy tables, the one
 Holm family and the names of the numbers."""
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -191,6 +193,13 @@ def test_world_agreement_in_numbers_and_figure(world_case, diagnosis, analysed):
     assert "kappa_world_crossfit" in D.quoted(out).index
     fig = D.figure(compositions=compositions, agreement=agreement, pass_at_k=pass_at_k, world=wa)
     assert len([ax for ax in fig.axes if ax.get_visible()]) >= 6
+    # a world without a corpus (the real profile): panel (f) says why, and the figure still reads at print size
+    from dint import plot
+    empty = D.WorldAgreement(**{**{f.name: getattr(wa, f.name) for f in dataclasses.fields(wa)},
+                                "kappas": wa.kappas.head(0), "reason": "the world has no corpus to count (real facts: "
+                                "the corpus behind a pretrained model is not known), so no cause comes from it alone"})
+    fig = D.figure(compositions=compositions, agreement=agreement, pass_at_k=pass_at_k, world=empty)
+    assert plot.print_problems(fig) == []
 
 
 def test_world_agreement_without_a_corpus(world_case):

@@ -26,6 +26,7 @@ Every table with intervals has the columns `dint.stats.ROW` after its labels.
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -470,7 +471,7 @@ def figure(*, compositions: Compositions, agreement: Agreement, pass_at_k: PassA
                  "taxonomy − one-line": "difference"}
         plot.forest(k.assign(label=k.label.map(short)), y="label", hue="reference", ax=axes[5], xlabel="κ, by cause")
     elif world is not None:
-        axes[5].text(0.5, 0.5, world.reason, ha="center", va="center", wrap=True, fontsize=7)
+        axes[5].text(0.5, 0.5, textwrap.fill(world.reason, 48), ha="center", va="center", fontsize=7)
         axes[5].set_axis_off()
     for ax, letter in zip(axes, "abcdef"):
         ax.set_title(f"({letter})", loc="left", fontsize=9)

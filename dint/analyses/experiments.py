@@ -38,7 +38,8 @@ def _rl_sweep(profile: Profile, *, rebuild: bool = False, progress: bool = False
         sft_model, tok, _ = artifacts.intervention(profile, "sft", progress=progress)
         rm, _, _ = artifacts.intervention(profile, "reward", progress=progress)
         rows, tables = [], []
-        for beta in sorted({float(b) for b in profile.interventions.rl_betas} | {float(own)}):
+        swept = {float(b) for b in profile.interventions.rl_betas}
+        for beta in sorted(swept | {float(own)}):
             if beta == float(own):
                 record = artifacts.intervention(profile, "rlhf", progress=progress)[2]
                 table = artifacts.intervention_scores(profile, "rlhf")
@@ -48,7 +49,7 @@ def _rl_sweep(profile: Profile, *, rebuild: bool = False, progress: bool = False
                 with artifacts.threads(profile):
                     table = artifacts.score_world(policy, tok, w, profile)
             tables.append(table.assign(beta=beta)[["beta", *table.columns]])
-            if beta in {float(b) for b in profile.interventions.rl_betas}:
+            if beta in swept:
                 for c in record.extra["checkpoints"]:
                     rows.append({"beta": beta, **{k: v for k, v in c.items() if np.isscalar(v)},
                                  "train_flops": record.train_flops, "wall_time": record.wall_time})

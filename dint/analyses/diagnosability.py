@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 
 from .. import causes, plot, stats, taxonomy
+from ..agreement import accuracy_only, cluster_kappa_difference
+from ..agreement import agreement as cohen_agreement
 from ..interventions import data, plan, rag, retrieval
 from ..models import torch_threads
 from ..pipeline import artifacts
@@ -173,7 +175,7 @@ class Agreement:
     """``kappas``: per (label: "pooled" or a model, subset: "all errors" or "without rare") Cohen's κ
     (cluster bootstrap by fact), then `dint.stats.ROW` and ``observed`` (the observed agreement);
     ``by_form``: per (intervention, form) κ with its asymptotic interval (statsmodels); ``pooled``: the
-    pooled `dint.taxonomy.AgreementResult` (its ``confusion`` and ``per_class``)."""
+    pooled `dint.agreement.AgreementResult` (its ``confusion`` and ``per_class``)."""
 
     kappas: pd.DataFrame
     by_form: pd.DataFrame
@@ -181,16 +183,16 @@ class Agreement:
 
 
 def agreement(errors: pd.DataFrame, *, n_resamples: int = 2000, seed: int = 0) -> Agreement:
-    """Cohen's κ between each error's class and its known cause (`dint.taxonomy.agreement`)."""
+    """Cohen's κ between each error's class and its known cause (`dint.agreement.agreement`)."""
     check_int("n_resamples", n_resamples, 1)
     found, rows = {}, []
     for label, e in [("pooled", errors), *errors.groupby("intervention", sort=False)]:
         for subset, g in (("all errors", e), ("without rare", e[~e.ambiguous])):
             if len(g):
-                r = taxonomy.agreement(g["class"], g["cause"], clusters=g["fact"], n_resamples=n_resamples, rng=seed)
+                r = cohen_agreement(g["class"], g["cause"], clusters=g["fact"], n_resamples=n_resamples, rng=seed)
                 found[label, subset] = r
                 rows.append({**r.row(label=label, subset=subset), "observed": r.observed})
-    by_form = [taxonomy.agreement(g["class"], g["cause"]).row(intervention=name, form=form)
+    by_form = [cohen_agreement(g["class"], g["cause"]).row(intervention=name, form=form)
                for (name, form), g in errors.groupby(["intervention", "form"], sort=False)]
     return Agreement(pd.DataFrame(rows), pd.DataFrame(by_form), found["pooled", "all errors"])
 
@@ -268,7 +270,7 @@ def world_agreement(inputs: Inputs, diagnosis: Diagnosis, deployment: Deployment
 
     def add(key, predicted, known, keep=slice(None)):
         facts = e["fact"].to_numpy()[keep]
-        r = (taxonomy.agreement(np.asarray(predicted)[keep], np.asarray(known)[keep], clusters=facts, **boot)
+        r = (cohen_agreement(np.asarray(predicted)[keep], np.asarray(known)[keep], clusters=facts, **boot)
              if len(facts) else stats.Result.not_estimable("no errors in this subset", method="Cohen's kappa"))
         rows.append({**r.row(reference=key[0], label=key[1], subset=key[2]), "name": WORLD_NUMBERS[key]})
 
@@ -279,7 +281,7 @@ def world_agreement(inputs: Inputs, diagnosis: Diagnosis, deployment: Deployment
     add(("world, merged", "one-line rule", "all errors"), merged(e["class_oneline"]), merged(world))
     add(("world", "taxonomy, fitted", "all errors"), e["class_crossfit"], world)
     add(("world", "one-line rule", "all errors"), e["class_oneline"], world)
-    d = (taxonomy.cluster_kappa_difference(e["class_crossfit"], e["class_oneline"], world, e["fact"], **boot)
+    d = (cluster_kappa_difference(e["class_crossfit"], e["class_oneline"], world, e["fact"], **boot)
          if e["fact"].nunique() > 1 else
          stats.Result.not_estimable("fewer than two facts with errors", n=len(e),
                                     method="paired difference of Cohen's kappa"))
@@ -292,7 +294,7 @@ def world_agreement(inputs: Inputs, diagnosis: Diagnosis, deployment: Deployment
 
 @dataclass(frozen=True)
 class Compositions:
-    """``accuracy_only``: κ of accuracy-only accounting (`dint.taxonomy.accuracy_only`); ``shares`` and
+    """``accuracy_only``: κ of accuracy-only accounting (`dint.agreement.accuracy_only`); ``shares`` and
     ``shares_by_form``: `dint.analyses.composition.class_shares` per model (and form); ``pairs``:
     `dint.analyses.composition.compare_compositions` of every pair of models."""
 
@@ -307,7 +309,7 @@ def compositions(diagnosis: Diagnosis, *, margin: float = 0.05, n_resamples: int
     """What accuracy-only accounting tells apart, the class shares, and every pair of models compared."""
     items = diagnosis.items
     return Compositions(
-        taxonomy.accuracy_only(diagnosis.errors),
+        accuracy_only(diagnosis.errors),
         composition.class_shares(items, by="intervention", n_resamples=n_resamples, rng=seed),
         composition.class_shares(items, by=["intervention", "form"], n_resamples=n_resamples, rng=seed),
         composition.compare_compositions(items, margin=margin, n_resamples=n_resamples, n_permutations=n_permutations,

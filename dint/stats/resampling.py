@@ -75,7 +75,7 @@ def paired_difference(a, b, confidence_level):
 
     The interval is the Wald interval ``D -+ z sd(D*)`` with the bootstrap standard error of the
     difference, and the p-value its two-sided Wald test of 0, ``2 Phi(-|D| / sd(D*))`` (Efron &
-    Tibshirani 1993, ch. 6 and sec. 12.2), as for `dint.taxonomy.cluster_kappa` and the pass curves:
+    Tibshirani 1993, ch. 6 and sec. 12.2), as for `dint.agreement.cluster_kappa` and the pass curves:
     unlike the p-value that inverts the percentile interval, ``2 (k + 1) / (B + 1)``, it has no floor at
     ``2 / (B + 1)``, which a correction over a notebook's tests multiplied into weak-looking evidence.
     For differences of calibration errors it is also closer to its level than the percentile test: with

@@ -393,8 +393,9 @@ def pairs(runs: list[Run], config: LmEvalConfig = LmEvalConfig()) -> pd.DataFram
     Returns
     -------
     Tidy DataFrame ``task, model, reference, measure`` then `dint.stats.ROW`, ``b`` and ``c`` (McNemar's discordant
-    counts: right with the reference only, with the model only), ``prompts_differ`` (below), ``pvalue_holm`` (Holm across every test of the
-    table: all tasks, pairs and tested measures) and ``pvalue_bh`` (Benjamini-Hochberg, the same family). Measures
+    counts: right with the reference only, with the model only), ``prompts_differ`` (see Notes), ``pvalue_holm``
+    (Holm across every test of the table: all tasks, pairs and tested measures) and ``pvalue_bh``
+    (Benjamini-Hochberg, the same family). Measures
     (`PAIRED`): ``d_accuracy`` = accuracy(model) - accuracy(reference), Newcombe's paired interval and McNemar's exact
     test (`dint.stats.proportions.mcnemar`); ``kl`` = mean over documents of KL(model || reference) between the
     choice distributions, bootstrap interval, no test (it is never below 0); ``d_ece`` = ECE(model) - ECE(reference),

@@ -218,6 +218,8 @@ def test_figure_of_many_tasks_fits_a_page():
     fig = plot.lm_eval(cards, pairs)
     assert fig.get_figheight() <= 9.0 and plot.print_problems(fig) == []
     assert "of 57 tasks" in fig.get_supxlabel()
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]   # long names cut in the middle, still apart
+    assert len(set(labels)) == len(labels) and labels[0].endswith("number_00")
     one = plot.lm_eval(cards[cards.task.isin(tasks[:3])], pairs.iloc[:0])   # one run: panel (a) only
     assert len([a for a in one.axes if a.get_visible()]) == 1 and plot.print_problems(one) == []
 

@@ -11,11 +11,15 @@ from ._base import PAGE_WIDTH, PALETTE, PAPER_RC, legend
 MAX_HEIGHT = 9.0      # inches: the tallest figure a page holds with its caption
 ROW_BASE = 1.0        # inches of a panel row besides its tasks (title, axis, legend above)
 TASK_HEIGHT = 0.14    # inches per task of a panel (a 7 pt label and its markers)
-LABEL_CHARS = 28      # a task's label is cut to this many characters
+LABEL_CHARS = 28      # a longer task name is cut in the middle to this many characters
 
 
 def _label(task: str) -> str:
-    return task if len(task) <= LABEL_CHARS else task[:LABEL_CHARS - 1] + "…"
+    """The task's name, its middle cut where it is long: subtasks differ at the end (mmlu_…_chemistry)."""
+    if len(task) <= LABEL_CHARS:
+        return task
+    head = (LABEL_CHARS - 1) // 3
+    return task[:head] + "…" + task[len(task) - (LABEL_CHARS - 1 - head):]
 
 
 def _by_task(ax, table: pd.DataFrame, tasks: list[str], hue: str, *, reference=None, alpha=None, title="",

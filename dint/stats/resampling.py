@@ -3,7 +3,7 @@
 *Paired* items are two models' values on the same facts. Both are resampled with the same draws
 (common random numbers), so their statistics pair up resample by resample and a notebook's dozens of
 comparisons draw once: `mean_difference` here, and `bootstrap_values` / `paired_difference` behind
-`dint.analyses.reliability.ece_difference` and `dint.analyses.diversity.across_input_difference`.
+`dint.calibration.ece_difference` and `dint.analyses.diversity.across_input_difference`.
 *Clustered* items (the two prompt forms of a fact share it) are resampled by `dint.stats.clustered`.
 """
 from __future__ import annotations

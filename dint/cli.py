@@ -369,6 +369,19 @@ def _lm_eval(args):
     print(f"cards, pairs, figure and numbers -> {Path(args.out)}: {', '.join(done.files)}")
 
 
+def _lm_eval_tasks(args):
+    from . import lmeval_tasks
+    from .pipeline import artifacts
+    from .pipeline.config import load_profile
+
+    P = load_profile(args.profile, **_seeds(args))
+    names = lmeval_tasks.world_tasks(artifacts.world(P), args.out, split=None if args.split == "all" else args.split)
+    out = Path(args.out).resolve()
+    print(f"tasks {', '.join(names)} -> {out}")
+    print(f"run: lm_eval --model hf --model_args pretrained=MODEL --include_path {out} --tasks {','.join(names)} "
+          "--output_path OUT --log_samples")
+
+
 def _timings(args):
     from .pipeline import report
     from .pipeline.config import load_profile
@@ -524,6 +537,17 @@ def main(argv=None) -> int:
     p.add_argument("--n-resamples", type=_count(2), default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--seed", type=_count(0), default=0, help="seed of the bootstrap (default 0)")
     p.set_defaults(fn=_lm_eval)
+
+    p = sub.add_parser("lm-eval-tasks", help="a profile's world as lm-evaluation-harness tasks (YAML and JSON)",
+                       description="Write the profile's world's facts (held-out by default) as lm-eval "
+                                   "multiple-choice tasks, one per prompt form (world_qa, world_statement): the "
+                                   "relation's value set as choices, the true value as target. Run them with lm_eval "
+                                   "--include_path DIR --log_samples and compare the runs with dint lm-eval.")
+    _profile_args(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="the folder the task configs and data go to")
+    p.add_argument("--split", choices=["heldout", "train", "all"], default="heldout",
+                   help="the facts asked about (default: heldout)")
+    p.set_defaults(fn=_lm_eval_tasks)
 
     p = sub.add_parser("timings", help="the wall time of each job of a profile's last pipeline run",
                        description="Tabulate results/<profile>/timings/*.tsv (Snakemake's benchmark files), "

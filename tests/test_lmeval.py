@@ -12,23 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dint import lmeval, models, plot, stats
+from dint import lmeval, lmeval_tasks, models, plot, stats
 from dint.scoring import loglikelihood
-
-TASK = """task: {name}
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "{{{{prompt}}}}"
-doc_to_choice: "{{{{choices}}}}"
-doc_to_target: label
-metric_list:
-  - metric: acc
-  - metric: acc_norm
-"""
 
 GENERATE = """task: world_generate
 dataset_path: json
@@ -52,15 +37,9 @@ MC_TASKS = ["world_qa", "world_statement"]
 
 def write_tasks(world, folder: Path) -> Path:
     """lm-eval task configs and their local data: the world's held-out facts in both prompt forms as
-    multiple-choice tasks (the fact's relation's value set as choices), and a few as a generation task."""
-    folder.mkdir(parents=True, exist_ok=True)
+    multiple-choice tasks (`dint.lmeval_tasks.world_tasks`), and a few as a generation task."""
+    assert lmeval_tasks.world_tasks(world, folder) == MC_TASKS
     heldout = world.facts[world.facts.split == "heldout"]
-    for form in ("qa", "statement"):
-        P = world.prompts(form, heldout)
-        rows = [{"fact": int(f), "prompt": p, "choices": list(c), "label": list(c).index(t)}
-                for f, p, c, t in zip(P.fact, P.prompt, P.candidates, P.target)]
-        (folder / f"{form}.json").write_text(json.dumps(rows))
-        (folder / f"world_{form}.yaml").write_text(TASK.format(name=f"world_{form}", data=folder / f"{form}.json"))
     P = world.prompts("statement", heldout).head(4)
     (folder / "generate.json").write_text(json.dumps([{"prompt": p, "answer": t} for p, t in zip(P.prompt, P.target)]))
     (folder / "world_generate.yaml").write_text(GENERATE.format(data=folder / "generate.json"))
@@ -385,17 +364,12 @@ def test_countries_task_on_real_models(tmp_path):
     from dint import realworld
 
     world = realworld.build(realworld.RealWorldConfig(relations=("capital",), min_population=30_000_000), seed=0)
-    P = world.prompts("statement")
-    data = tmp_path / "capitals.json"
-    data.write_text(json.dumps([{"prompt": p, "choices": list(c), "label": list(c).index(t)}
-                                for p, c, t in zip(P.prompt, P.candidates, P.target)]))
-    (tmp_path / "tasks").mkdir()
-    (tmp_path / "tasks" / "capitals.yaml").write_text(TASK.format(name="capitals", data=data))
+    tasks = lmeval_tasks.world_tasks(world, tmp_path / "tasks", split=None, forms=("statement",), prefix="capitals")
     runs = []
     for name, load in (("smollm", models.load_smollm), ("gemma", models.load_gemma)):
         model, tok = load()
         models.save(model, tok, tmp_path / name)
-        run_lm_eval(tmp_path / name, ["capitals"], tmp_path / "tasks", tmp_path / "out" / name)
+        run_lm_eval(tmp_path / name, tasks, tmp_path / "tasks", tmp_path / "out" / name)
         run = lmeval.read(tmp_path / "out" / name, name=name)
         ours = loglikelihood(model, tok, list(zip(run.choices.context, run.choices.continuation)))
         np.testing.assert_allclose(run.choices.loglikelihood.to_numpy(), ours, atol=1e-4, rtol=0)
@@ -404,3 +378,25 @@ def test_countries_task_on_real_models(tmp_path):
     acc = done.cards[done.cards.measure == "accuracy"].set_index("model").estimate
     assert acc["gemma"] > 1 / 8 and acc["smollm"] > 1 / 8   # both above chance on capitals
     assert set(done.pairs.measure) == set(lmeval.PAIRED) and (tmp_path / "cmp" / "numbers.json").exists()
+
+
+def test_world_tasks_iv(micro_world, tmp_path):
+    with pytest.raises(ValueError, match="split='test'.*splits"):
+        lmeval_tasks.world_tasks(micro_world, tmp_path, split="test")
+    with pytest.raises(ValueError, match="forms='qa'"):
+        lmeval_tasks.world_tasks(micro_world, tmp_path, forms="qa")
+    names = lmeval_tasks.world_tasks(micro_world, tmp_path / "all", split=None, forms=("qa",), prefix="every")
+    assert names == ["every_qa"]
+    rows = json.loads((tmp_path / "all" / "every_qa.json").read_text())
+    assert len(rows) == len(micro_world.facts)
+    assert all(r["choices"][r["label"]] == v for r, v in zip(rows, micro_world.facts.value))
+
+
+def test_cli_lm_eval_tasks(tmp_path, capsys):
+    from dint import cli
+
+    assert cli.main(["lm-eval-tasks", "--profile", "smoke", "--out", str(tmp_path / "tasks")]) == 0
+    printed = capsys.readouterr().out
+    assert "world_qa, world_statement" in printed and "lm_eval --model hf" in printed
+    assert {p.name for p in (tmp_path / "tasks").iterdir()} == {"world_qa.yaml", "world_qa.json", "world_statement.yaml",
+                                                               "world_statement.json"}

@@ -486,10 +486,19 @@ def figure(points: pd.DataFrame, ceiling_: Ceiling, *, ceiling_type: str = "unse
     """
     n = 2 + (parity_ is not None) + (risk is not None)
     fig, axes = plot.panels(n, ncols=2, row_height=3.2)
-    colors = dict(zip(dict.fromkeys(points.family), [plot.PALETTE[i % len(plot.PALETTE)]
-                                                      for i in (0, 1, 2, 3, 6, 5, 4, 7, 8, 9)]))
+    # the profile's own methods drawn last, in greys, so that the built-in families keep their colours and markers
+    own = OWN.format(name="")
+
+    def last(t):
+        return pd.concat([t[~t.family.str.endswith(own)], t[t.family.str.endswith(own)]])
+
+    points, ceiling_points = last(points), last(ceiling_.points)
+    families = list(dict.fromkeys(points.family))
+    colors = dict(zip([f for f in families if not f.endswith(own)],
+                      [plot.PALETTE[i % len(plot.PALETTE)] for i in (0, 1, 2, 3, 6, 5, 4, 7, 8, 9)]))
+    colors.update(zip([f for f in families if f.endswith(own)], ("0.15", "0.45", "0.6", "0.3")))
     plot.frontiers(points, ax=axes[0], colors=colors)
-    plot.frontiers(ceiling_.points, ax=axes[1], colors=colors, reference=ceiling_.base_rate,
+    plot.frontiers(ceiling_points, ax=axes[1], colors=colors, reference=ceiling_.base_rate,
                    reference_label="base rate 1/K")
     axes[0].set_title("(a) held-out facts", loc="left", fontsize=9)
     axes[1].set_title(f"(b) {ceiling_type} held-out facts (n={ceiling_.n})", loc="left", fontsize=9)

@@ -87,7 +87,8 @@ def section(*names, grids=(), trained=True, custom=()):
 HAVE_TEX = shutil.which("latexmk") is not None
 # Replications of the validity study in the paper's appendix (`dint validate` defaults to 2000): the table
 # gives each estimate's Monte-Carlo standard error.
-VALIDITY_REPLICATIONS = {"smoke": 200, "real-smoke": 200, "tiny": 1000, "real": 400}.get(PROFILE, 2000)
+VALIDITY_REPLICATIONS = {"smoke": 200, "smoke-kto": 200, "real-smoke": 200, "tiny": 1000, "tiny-kto": 1000,
+                         "real": 400}.get(PROFILE, 2000)
 
 
 # Real profiles also characterise a second real model on the same facts: SmolLM2-135M-Instruct's distribution

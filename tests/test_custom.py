@@ -290,3 +290,27 @@ def test_kto_end_to_end_through_the_artifacts(project):
     assert moved > 1e-4
     base_scores, scores = artifacts.base_scores(P), artifacts.intervention_scores(P, "kto")
     assert len(scores) == len(base_scores) and not scores.logp.equals(base_scores.logp)
+
+
+@pytest.mark.slow
+def test_notebook_01_shows_kto_beside_sft(tmp_path):
+    """Notebook 01 on the smoke profile with KTO, asked for SFT alone: KTO is added, with its row in every table."""
+    import nbformat
+
+    from dint.pipeline import notebooks
+
+    out = notebooks.run("01_mechanism", profile="smoke-kto", output=tmp_path / "01.ipynb", progress=False,
+                        parameters={"interventions": ["sft"], "bon_n": 0, "token_shift_items": 5, "n_resamples": 50})
+    nb = nbformat.read(out, as_version=4)
+    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                if o.get("output_type") == "error"]
+    folder = artifacts.root(load_profile("smoke-kto")) / "01_mechanism"
+    import pandas as pd
+
+    records = pd.read_parquet(folder / "records.parquet").set_index("intervention")
+    assert list(records.index) == ["sft", "kto"] and records.loc["kto", "method"] == "kto"
+    assert records.loc["kto", "train_flops"] > 0 and records.loc["kto", "train_flops_rule"] == pytest.approx(1.0)
+    summary = pd.read_parquet(folder / "summary.parquet")
+    assert {"sft", "kto"} == set(summary.intervention)
+    numbers = json.loads((folder / "numbers.json").read_text())["numbers"]
+    assert "kto_kl" in numbers and "kto_answer_unshifted" in numbers

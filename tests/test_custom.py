@@ -292,7 +292,6 @@ def test_kto_end_to_end_through_the_artifacts(project):
     assert len(scores) == len(base_scores) and not scores.logp.equals(base_scores.logp)
 
 
-@pytest.mark.slow
 def test_notebook_01_shows_kto_beside_sft(tmp_path):
     """Notebook 01 on the smoke profile with KTO, asked for SFT alone: KTO is added, with its row in every table."""
     import nbformat

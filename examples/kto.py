@@ -12,6 +12,12 @@ A profile names it under ``interventions.custom`` (`dint.interventions.custom` h
       custom:
         kto: {function: examples.kto:run, config: {beta: 0.1, epochs: 3}}
 
+The defaults of `KTOConfig` are the KTO paper's (``beta`` 0.1, equal weights), which assume a start that already
+answers in the format. The world's base has never seen its QA format, and desirable and undesirable answers share
+it: with equal weights KTO unlearns the format on the undesirable answers about as fast as it teaches it on the
+desirable ones, much as DPO's shared parts cancel (`dint.interventions.dpo`). `config/tiny-kto.yaml` weights the
+desirable answers up (``undesirable_weight`` 0.3, ``beta`` 0.5), so that KTO teaches the format as well.
+
 `run` is the function the pipeline calls; `feedback` builds its data from the world's labelers, as
 `dint.interventions.data.preference_pairs` builds DPO's pairs; `KTOConfig` holds its settings (the profile's
 ``config``, each name and type checked when the profile loads). The TRL plumbing is dint's own, the one SFT and DPO

@@ -6,7 +6,7 @@ settings (its ``config``)::
     interventions:
       custom:
         kto: examples.kto:run                                        # default settings
-        kto_strong: {function: examples.kto:run, config: {beta: 0.5}}
+        kto_strong: {function: "examples.kto:run", config: {beta: 0.5}}
 
 The pipeline trains each one once from the profile's base model and scores it on every fact (a cached artifact,
 as ``sft`` or ``dpo``: ``dint build intervention kto``), and notebooks 01-07 show it beside the built-in methods.

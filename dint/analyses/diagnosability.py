@@ -36,6 +36,7 @@ from .. import causes, plot, stats, taxonomy
 from ..agreement import accuracy_only, cluster_kappa_difference
 from ..agreement import agreement as cohen_agreement
 from ..interventions import data, plan, rag, retrieval
+from ..interventions.record import InterventionRecord
 from ..models import torch_threads
 from ..pipeline import artifacts
 from ..pipeline.config import Profile
@@ -80,16 +81,19 @@ def answering() -> list[str]:
 
 
 def load(profile: Profile, names, *, k_max: int = 64) -> Inputs:
-    """The cached scores of the base and of the interventions ``names``.
+    """The cached scores of the base and of the interventions ``names``, with the profile's own methods.
 
     Parameters
     ----------
-    names : answering interventions (`answering`)
+    names : answering interventions (`answering`, or the profile's own methods); the profile's own methods
+        (``interventions.custom``) are added (`dint.interventions.plan.with_custom`)
     k_max : the largest k of pass@k, checked here (>= 8: pass@k is quoted at k = 1, 8 and k_max)
     """
-    bad = sorted(set(names) - set(answering()))
+    known = answering() + list(profile.interventions.custom_names)
+    bad = sorted(set(names) - set(known))
     if bad or not names:
-        raise ValueError(f"interventions: {bad or 'empty'}; choose answering interventions from {answering()}")
+        raise ValueError(f"interventions: {bad or 'empty'}; choose answering interventions from {known}")
+    names = plan.with_custom(profile.interventions, names)
     if not (isinstance(k_max, int) and k_max >= 8):
         raise ValueError(f"k_max={k_max!r}: must be an int >= 8 (pass@k is quoted at k = 1, 8 and k_max)")
     world = artifacts.world(profile)
@@ -206,7 +210,9 @@ def ambiguous(diagnosis: Diagnosis) -> pd.DataFrame:
 def taught(profile: Profile, inputs: Inputs, deployment: Deployment) -> dict:
     """Per model, the facts its training data sets a wrong value for (`dint.causes.taught_wrong`): SFT's
     demonstrations, DPO's preference pairs, both for RLHF (its SFT start and its reward model's pairs), RAG-SFT's
-    demonstrations for the RAG reader (on either store). Empty where the world has no corpus to count (real facts).
+    demonstrations for the RAG reader (on either store), and for a method of the profile's own what its record
+    says (``extra["taught_wrong"]``, `dint.interventions.custom`; none when it says nothing). Empty where the world
+    has no corpus to count (real facts).
     """
     world = inputs.world
     if not isinstance(getattr(world, "counts", None), pd.DataFrame):
@@ -220,6 +226,9 @@ def taught(profile: Profile, inputs: Inputs, deployment: Deployment) -> dict:
         clean = retrieval.build_store(world, dataclasses.replace(cfg.config("store"), stale_share=0.0), seed=seed)
         demos = rag.demonstrations(world, clean, retrieval.make_retriever("bm25", clean), cfg.config("rag"), seed=seed)
         found["rag"] = found["rag_stale"] = causes.taught_wrong(world, demos)
+    for name in (n for n in deployment.models if n in cfg.custom):
+        record = InterventionRecord.load(artifacts.ensure_intervention(profile, name) / "record.json")
+        found[name] = set(record.extra.get("taught_wrong", []))
     same = {"sft_lora": "sft", "dpo_lora": "dpo"}
     return {name: found[same.get(name, name)] for name in deployment.models if same.get(name, name) in found}
 

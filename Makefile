@@ -1,4 +1,5 @@
-# Two commands on a fresh machine:  make reproduce  (the paper's pipeline)  and  make test.
+# Two commands on a fresh machine:  make reproduce  (the paper's pipeline)  and  make test;  make lab  opens the
+# notebooks in JupyterLab.
 PROFILE ?= tiny
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -11,7 +12,7 @@ SEED ?=
 TRAIN_SEED ?=
 SNAKEMAKE_CONFIG := profile=$(PROFILE) $(if $(SEED),seed=$(SEED)) $(if $(TRAIN_SEED),train_seed=$(TRAIN_SEED))
 
-.PHONY: setup reproduce replicate paper test test-fast bench clean-results
+.PHONY: setup reproduce replicate paper lab test test-fast bench clean-results
 
 setup: $(STAMP)
 
@@ -46,6 +47,14 @@ paper: setup
 	@command -v latexmk >/dev/null || { $(BIN)/python -c "from dint.pipeline.paper import INSTALL; print(INSTALL)"; exit 1; }
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake paper --cores $(CORES) --rerun-incomplete --quiet rules host \
 		--config $(SNAKEMAKE_CONFIG)
+
+# JupyterLab on notebooks/, with the set-up's Python as each notebook's kernel (python3): the kernels of the
+# environment before any of the user's own (JUPYTER_PREFER_ENV_PATH), so that a notebook runs with dint installed.
+# LAB_ARGS: more options for jupyter lab (e.g. LAB_ARGS="--no-browser --port=8888"); as root, --allow-root.
+LAB_ARGS ?=
+lab: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" JUPYTER_PREFER_ENV_PATH=1 $(BIN)/jupyter lab notebooks \
+		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest

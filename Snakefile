@@ -42,6 +42,9 @@ NOTEBOOKS = list(notebooks.for_profile(PROFILE))
 # torch threads of a training or scoring job: the profile's interventions.threads (1 on tiny: two jobs side by side)
 JOB_THREADS = max(1, P.interventions.threads)
 INTERVENTIONS, ANSWERING = list(replication.interventions(P)), list(replication.answering(P))
+# the profile's own methods (interventions.custom, dint.interventions.custom): trained and scored by the intervention
+# rule, each with its function's source file and the dint modules it imports as code inputs
+CUSTOM = list(P.interventions.custom_names)
 
 
 def code(*entries, build=False):
@@ -62,13 +65,19 @@ def job(command, *, build=False, profile=True, run=None):
             "exit $s; }}")
 
 
-def section(*names, grids=(), trained=True):
+def section(*names, grids=(), trained=True, custom=()):
     """A rule's configuration (its params): a rule reruns when it changes. The interventions section
-    counts without the experiment grids a rule does not use (`plan.EXPERIMENT_FIELDS`); the training seed
-    counts for what is ``trained`` from the base model (not for the world, the base model and its scores)."""
+    counts without the experiment grids a rule does not use (`plan.EXPERIMENT_FIELDS`) and without the profile's
+    own methods (interventions.custom) other than those the rule trains (``custom``: a name or names); the training
+    seed counts for what is ``trained`` from the base model (not for the world, the base model and its scores)."""
     d = {n: SECTIONS[n] for n in names}
     if "interventions" in d:
-        d["interventions"] = {k: v for k, v in d["interventions"].items() if k not in EXPERIMENT_FIELDS or k in grids}
+        own = d["interventions"].get("custom", {})
+        chosen = [custom] if isinstance(custom, str) else list(custom)
+        d["interventions"] = {k: v for k, v in d["interventions"].items()
+                              if (k not in EXPERIMENT_FIELDS or k in grids) and k != "custom"}
+        if any(n in own for n in chosen):
+            d["interventions"]["custom"] = {n: own[n] for n in chosen if n in own}
     seeds = {"seed": P.seed, **({"train_seed": P.train_seed} if trained else {})}
     return json.dumps({**seeds, **d}, sort_keys=True)
 
@@ -78,7 +87,8 @@ def section(*names, grids=(), trained=True):
 HAVE_TEX = shutil.which("latexmk") is not None
 # Replications of the validity study in the paper's appendix (`dint validate` defaults to 2000): the table
 # gives each estimate's Monte-Carlo standard error.
-VALIDITY_REPLICATIONS = {"smoke": 200, "real-smoke": 200, "tiny": 1000, "real": 400}.get(PROFILE, 2000)
+VALIDITY_REPLICATIONS = {"smoke": 200, "smoke-kto": 200, "real-smoke": 200, "tiny": 1000, "tiny-kto": 1000,
+                         "real": 400}.get(PROFILE, 2000)
 
 
 # Real profiles also characterise a second real model on the same facts: SmolLM2-135M-Instruct's distribution
@@ -183,19 +193,27 @@ rule base_scores:
 INTERVENTION_CODE = code("dint.interventions.plan", "dint.interventions.rag", "dint.scoring", build=True)
 
 
+def custom_code(*names):
+    """The code inputs of the profile's own methods ``names``: each function's source file and the dint modules it
+    imports (none for the built-in interventions)."""
+    files = [str(f) for f in (P.interventions.method(n).source() for n in names if n in CUSTOM) if f is not None]
+    return code(*files) if files else []
+
+
 rule intervention:
     threads: JOB_THREADS
     priority: lambda w: PRIORITY.get(w.name, 0)
     input:
         INTERVENTION_CODE, rules.base_model.output,
         lambda w: [f"{R}/models/{n}/manifest.json" for n in (("sft", "reward") if w.name == "rlhf" else ())],
+        lambda w: custom_code(w.name),
     output:
         model=f"{R}/models/{{name}}/manifest.json",
         scores=f"{R}/scores/{{name}}/manifest.json",
     log: f"{R}/logs/intervention_{{name}}.log"
     benchmark: f"{R}/timings/intervention_{{name}}.tsv"
     wildcard_constraints: name="|".join(ANSWERING)
-    params: cfg=section("world", "base", "scoring", "interventions")
+    params: cfg=lambda w: section("world", "base", "scoring", "interventions", custom=w.name)
     shell: job("build intervention {wildcards.name}", build=True)
 
 
@@ -345,6 +363,7 @@ rule installation:
 # (`dint.pipeline.codegraph`); its data inputs are the artifacts it loads.
 ANSWERING_SCORES = expand(f"{R}/scores/{{name}}/manifest.json", name=ANSWERING)
 STACK_SCORES = [os.path.relpath(stacks.manifest_path(P, s), paths.root()) for s in stacks.plan(P) + stacks.orders(P)]
+CUSTOM_SCORES = expand(f"{R}/scores/{{name}}/manifest.json", name=CUSTOM)   # notebook 05 shows them beside the stacks
 BASE_SCORES = rules.base_scores.output
 NOTEBOOK_DATA = {
     "00_base_model": [BASE_SCORES],
@@ -353,7 +372,7 @@ NOTEBOOK_DATA = {
                              f"{R}/reward_scores/qa/manifest.json", ANSWERING_SCORES],
     "03_diagnosability": [BASE_SCORES, ANSWERING_SCORES],
     "04_trust_reliability": [BASE_SCORES, rules.rl_sweep.output, ANSWERING_SCORES],
-    "05_compound_failure": [STACK_SCORES] + ([] if P.real else [rules.lora_sweep.output]),
+    "05_compound_failure": [STACK_SCORES, CUSTOM_SCORES] + ([] if P.real else [rules.lora_sweep.output]),
     "06_resources": [BASE_SCORES, rules.training_curve.output, rules.rl_sweep.output,
                      f"{R}/models/reward/manifest.json", ANSWERING_SCORES],
     "07_verification": [f"{R}/reward_scores/{VERIFY_FORM}/manifest.json", ANSWERING_SCORES, STACK_SCORES],
@@ -429,12 +448,12 @@ rule run_world:
 rule run_train:
     threads: JOB_THREADS
     priority: PRIORITY["stacks"]
-    input: code("dint.analyses.replication", build=True), lambda w: world_scores(w.w)
+    input: code("dint.analyses.replication", build=True), custom_code(*CUSTOM), lambda w: world_scores(w.w)
     output: f"{RUNS_DIR}/w{{w}}-t{{t}}/run.json"
     log: f"{RUNS_DIR}/w{{w}}-t{{t}}/logs/train.log"
     benchmark: f"{RUNS_DIR}/w{{w}}-t{{t}}/timings/train.tsv"
     wildcard_constraints: w=r"\d+", t=r"\d+"
-    params: cfg=section("world", "base", "scoring", "interventions", grids=EXPERIMENT_FIELDS),
+    params: cfg=section("world", "base", "scoring", "interventions", grids=EXPERIMENT_FIELDS, custom=CUSTOM),
             run=lambda w: f"--profile {PROFILE} --seed {w.w} --train-seed {w.t}"
     shell: job("build run", build=True, run="{params.run}")
 

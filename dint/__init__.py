@@ -3,8 +3,8 @@
 The package is laid out by role, one level deep:
 
 - the toolkit, at the top: what a researcher imports for their own models (`world`, `realworld`, `models`,
-  `scoring`, `sampling`, `divergence`, `tokens`, `calibration`, `selective`, `verify`, `taxonomy`, `causes`,
-  `compare`, `card`, `interventions`, `plot`);
+  `scoring`, `sampling`, `divergence`, `tokens`, `calibration`, `selective`, `verify`, `taxonomy`, `agreement`,
+  `causes`, `compare`, `card`, `lmeval`, `interventions`, `plot`);
 - `dint.stats`: the statistics (intervals, resampling, tests, multiple testing, model fits, their validity);
 - `dint.analyses`: the analyses behind the claim notebooks;
 - `dint.pipeline`: the plumbing that runs them (profiles, paths, cached artifacts, notebooks, numbers,
@@ -24,7 +24,7 @@ from .lazy import submodules
 
 __version__ = "0.1.0"
 
-TOOLKIT = ("answers", "cache", "calibration", "card", "causes", "compare", "console", "countries", "divergence",
-           "interventions", "lazy", "models", "plot", "realworld", "sampling", "scoring", "selective", "taxonomy", "tokens",
-           "verify", "world")
+TOOLKIT = ("agreement", "answers", "cache", "calibration", "card", "causes", "compare", "console", "countries",
+           "divergence", "interventions", "lazy", "lmeval", "models", "plot", "realworld", "sampling", "scoring",
+           "selective", "taxonomy", "tokens", "verify", "world")
 __getattr__, __dir__ = submodules(__name__, (*TOOLKIT, "analyses", "cli", "pipeline", "stats"), globals())

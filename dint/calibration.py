@@ -2,9 +2,9 @@
 
 A model's *confidence* on an item is the largest probability it gives over the candidate answer
 set; *correct* says whether that argmax answer is right. This module measures how well the two
-agree (expected calibration error, the Brier score and its decomposition, reliability-diagram
-data) and repairs it post hoc (temperature scaling). Turning a confidence or verifier score into a
-rule that abstains is `dint.selective`.
+agree (expected calibration error, the paired difference of two models' errors on the same items,
+the Brier score and its decomposition, reliability-diagram data) and repairs it post hoc (temperature
+scaling). Turning a confidence or verifier score into a rule that abstains is `dint.selective`.
 
 Results are frozen dataclasses with scipy-like field names, never bare tuples; randomness only
 through an explicit ``rng`` (an int seed or a ``numpy.random.Generator``).
@@ -22,9 +22,11 @@ from scipy.stats import norm
 from statsmodels.stats.proportion import proportion_confint
 
 from .stats import ConfidenceInterval, Result
+from .stats.resampling import bootstrap_values, common_seed, paired_difference
 from .stats.checks import check_int
 
-__all__ = ["BrierResult", "TemperatureResult", "apply_temperature", "brier", "check_bins", "ece", "ece_from_bins",
+__all__ = ["BrierResult", "TemperatureResult", "apply_temperature", "brier", "check_bins", "ece", "ece_difference",
+           "ece_from_bins",
            "fit_temperature", "paired_inputs", "reliability_diagram", "temperature_nll", "temperature_nll_items"]
 
 
@@ -257,6 +259,68 @@ def ece(confidence, correct, *, n_bins: int = 15, binning: str = "width", debias
     else:
         low, high = (float(v) for v in np.quantile(boots, [a, 1 - a]))
     return Result(stat, ConfidenceInterval(low, high), len(c), method, reason=reason)
+
+
+# ------------------------------------------------------------------------------ paired ECE difference
+def _ece_bin_sums(confidence, correct, n_bins):
+    idx = bin_index(confidence, n_bins, "width")
+    f = np.zeros((len(confidence), 3 * n_bins))
+    rows = np.arange(len(confidence))
+    f[rows, idx], f[rows, n_bins + idx], f[rows, 2 * n_bins + idx] = 1.0, confidence, correct
+    return lambda w: w @ f
+
+
+def _ece_of_sums(n_bins, debiased):
+    def value(s):   # s: (R, 3B) per-bin counts, confidence sums, correct sums
+        return ece_from_bins(s[:, :n_bins], s[:, n_bins:2 * n_bins], s[:, 2 * n_bins:], debiased=debiased)
+    return value
+
+
+def ece_difference(confidence_a, correct_a, confidence_b, correct_b, *, n_bins: int = 15,
+                   debiased: bool = False, confidence_level: float = 0.95, n_resamples: int = 9999,
+                   rng: np.random.Generator | int = 0) -> Result:
+    """Paired difference ECE(a) - ECE(b) of two models on the same items, with interval and test.
+
+    Parameters
+    ----------
+    confidence_a, correct_a : (n,) confidence in [0, 1] and correctness of model a, item by item
+    confidence_b, correct_b : (n,) the same for model b on the same items in the same order
+    n_bins : equal-width bins, as in `dint.calibration.ece`
+    debiased : compare the debiased l2 calibration error (Kumar et al. 2019) instead of the l1 ECE
+    confidence_level : level of the interval
+    n_resamples : bootstrap resamples (they give the standard error)
+    rng : int seed or ``numpy.random.Generator``
+
+    Returns
+    -------
+    Result with the difference, the paired bootstrap Wald interval and test (the standard error from
+    items resampled jointly for both models, bin edges fixed; `dint.stats.resampling.paired_difference`).
+    When every resample gives the same difference (two identical models, or one occupied bin with one
+    confidence and one outcome per model) the bootstrap says nothing about the variability: the interval
+    and p-value are NaN, with the ``reason``.
+
+    Notes
+    -----
+    As `ece` for one model (Efron & Tibshirani 1993, ch. 13 and sec. 15.4); resampling
+    the pairs keeps the within-item dependence of the two models. Plug-in ECE is biased upward at
+    small bin counts, so its bootstrap distribution need not be centred on the estimate; compare
+    models at the same n and ``n_bins``. ``dint validate`` checks it with two equally miscalibrated models
+    (n = 500, 10 bins): type-I error at 0.05 and coverage of the 95% interval, for the l1 and the debiased
+    error.
+    """
+    ca, ya = paired_inputs("confidence_a", confidence_a, "correct_a", correct_a)
+    cb, yb = paired_inputs("confidence_b", confidence_b, "correct_b", correct_b)
+    if len(ca) != len(cb):
+        raise ValueError(f"confidence_a has {len(ca)} items but confidence_b has {len(cb)}; "
+                         "pass the two models' values on the same items in the same order")
+    check_bins(n_bins)
+    value, rng = _ece_of_sums(n_bins, debiased), common_seed(rng)
+    est, ci, p, reason = paired_difference(
+        bootstrap_values(_ece_bin_sums(ca, ya, n_bins), value, len(ca), n_resamples, rng),
+        bootstrap_values(_ece_bin_sums(cb, yb, n_bins), value, len(cb), n_resamples, rng), confidence_level)
+    what = "debiased l2 calibration error" if debiased else "ECE (l1)"
+    return Result(est, ci, len(ca), f"difference in {what}, {n_bins} equal-width bins, paired bootstrap Wald "
+                  "interval and test (bootstrap standard error)", p, reason)
 
 
 # ------------------------------------------------------------------------------ Brier

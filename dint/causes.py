@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 import pandas as pd
 
-from . import taxonomy
+from . import agreement, taxonomy
 from .taxonomy import TaxonomyConfig
 
 __all__ = ["GRID", "WORLD_CLASSES", "WORLD_RESOLUTION", "CrossFit", "at_world_resolution", "configs", "crossfit",
@@ -210,7 +210,7 @@ def fit(errors: pd.DataFrame, known, *, grid: dict = GRID) -> tuple[TaxonomyConf
         raise ValueError(f"errors and known must be non-empty and of one length: {len(errors)}, {len(known)}")
     best, best_k = None, -np.inf
     for config in configs(grid):
-        k = taxonomy.kappa(at_world_resolution(taxonomy.classes(errors, config)), known)
+        k = agreement.kappa(at_world_resolution(taxonomy.classes(errors, config)), known)
         if k > best_k + 1e-12:                            # NaN never wins
             best, best_k = config, k
     if best is None:

@@ -41,6 +41,14 @@ def _share(text):
     return value
 
 
+def _names(text):
+    """An argparse type: a comma-separated list of names, e.g. arc_easy,hellaswag."""
+    names = [t.strip() for t in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"give names separated by commas, e.g. a,b; got {text!r}")
+    return names
+
+
 def _profile_args(p):
     p.add_argument("--profile", default="tiny", help="a profile in config/ (default: tiny)")
     p.add_argument("--seed", type=_count(0), default=None,
@@ -335,6 +343,45 @@ def _card(args):
     print(f"card, calibration and verification -> {path}")
 
 
+def _lm_eval(args):
+    from . import lmeval
+
+    if args.names is not None and len(args.names) != len(args.run):
+        raise ValueError(f"--names: {len(args.names)} names for {len(args.run)} runs; give one name per RUN, in "
+                         "order, e.g. --names A,B")
+    config = lmeval.LmEvalConfig(normalise=args.normalise, n_bins=args.bins, n_resamples=args.n_resamples,
+                                 rng=args.seed)
+    names = args.names or [None] * len(args.run)
+    runs = [lmeval.read(path, name=name, tasks=args.tasks) for path, name in zip(args.run, names)]
+    tasks = lmeval.check_paired(runs)   # every log read and lined up before anything is computed
+    for r in runs:
+        print(f"{r.name}: {', '.join(f'{t} ({len(r.docs[r.docs.task == t])} documents)' for t in tasks)} <- {r.path}")
+    done = lmeval.report(runs, args.out, config)
+    for r in done.pairs[done.pairs.measure == "d_accuracy"].itertuples():
+        if r.prompts_differ:
+            print(f"note: task {r.task}: {r.model} and {r.reference} saw other prompts on {r.prompts_differ} of {r.n} "
+                  "documents (another --num_fewshot, chat template or system instruction): the comparison includes it")
+    wide = done.cards.pivot_table(index=["task", "model"], columns="measure", values="estimate", sort=False)
+    print(wide[list(lmeval.MEASURES)].round(3).to_string())
+    if len(done.pairs):
+        print(done.pairs[["task", "model", "reference", "measure", "estimate", "ci_low", "ci_high", "pvalue",
+                          "pvalue_holm"]].round(4).to_string(index=False))
+    print(f"cards, pairs, figure and numbers -> {Path(args.out)}: {', '.join(done.files)}")
+
+
+def _lm_eval_tasks(args):
+    from . import lmeval_tasks
+    from .pipeline import artifacts
+    from .pipeline.config import load_profile
+
+    P = load_profile(args.profile, **_seeds(args))
+    names = lmeval_tasks.world_tasks(artifacts.world(P), args.out, split=None if args.split == "all" else args.split)
+    out = Path(args.out).resolve()
+    print(f"tasks {', '.join(names)} -> {out}")
+    print(f"run: lm_eval --model hf --model_args pretrained=MODEL --include_path {out} --tasks {','.join(names)} "
+          "--output_path OUT --log_samples")
+
+
 def _timings(args):
     from .pipeline import report
     from .pipeline.config import load_profile
@@ -464,6 +511,43 @@ def main(argv=None) -> int:
     p.add_argument("--form", choices=["qa", "statement"], default="qa")
     p.add_argument("--alpha", type=_share, default=0.05, help="target joint error of the verification system")
     p.set_defaults(fn=_card)
+
+    p = sub.add_parser("lm-eval", help="compare lm-evaluation-harness runs as distributions, paired by document",
+                       description="Read the --log_samples output of lm_eval for multiple-choice tasks (a folder given "
+                                   "to --output_path, its model subfolder, or a samples_<task>_<date>.jsonl file per "
+                                   "RUN) and write to --out, per task and model, the distribution card over the "
+                                   "choices (accuracy with its Wilson interval, entropy, top-choice mass, ECE, Brier) "
+                                   "and, per pair of runs on the same documents, McNemar's test with Newcombe's "
+                                   "interval, the mean KL between choice distributions and the ECE difference, "
+                                   "Holm-adjusted across tasks and pairs: cards.csv, pairs.csv (and .parquet), "
+                                   "lm_eval.pdf/.png and numbers.json.")
+    p.add_argument("run", nargs="+", metavar="RUN", help="an lm_eval --output_path folder (written with --log_samples) "
+                                                        "or one samples_<task>_<date>.jsonl file; the first is the "
+                                                        "reference of the later ones")
+    p.add_argument("--out", required=True, metavar="DIR", help="the folder the tables, figure and numbers.json go to")
+    p.add_argument("--names", type=_names, default=None, metavar="A,B,...",
+                   help="one name per RUN, comma-separated (default: lm-eval's model name without its folders)")
+    p.add_argument("--tasks", type=_names, default=None, metavar="T1,T2,...",
+                   help="the tasks to compare, comma-separated as lm_eval's --tasks (default: every task of the runs; "
+                        "all must be multiple-choice)")
+    p.add_argument("--normalise", choices=["none", "chars"], default="none",
+                   help="the choice distribution: softmax of the summed log-likelihoods (none, lm-eval's acc) or of "
+                        "the log-likelihood per character (chars, lm-eval's acc_norm)")
+    p.add_argument("--bins", type=_count(1), default=10, help="equal-width bins of the ECE (default 10)")
+    p.add_argument("--n-resamples", type=_count(2), default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--seed", type=_count(0), default=0, help="seed of the bootstrap (default 0)")
+    p.set_defaults(fn=_lm_eval)
+
+    p = sub.add_parser("lm-eval-tasks", help="a profile's world as lm-evaluation-harness tasks (YAML and JSON)",
+                       description="Write the profile's world's facts (held-out by default) as lm-eval "
+                                   "multiple-choice tasks, one per prompt form (world_qa, world_statement): the "
+                                   "relation's value set as choices, the true value as target. Run them with lm_eval "
+                                   "--include_path DIR --log_samples and compare the runs with dint lm-eval.")
+    _profile_args(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="the folder the task configs and data go to")
+    p.add_argument("--split", choices=["heldout", "train", "all"], default="heldout",
+                   help="the facts asked about (default: heldout)")
+    p.set_defaults(fn=_lm_eval_tasks)
 
     p = sub.add_parser("timings", help="the wall time of each job of a profile's last pipeline run",
                        description="Tabulate results/<profile>/timings/*.tsv (Snakemake's benchmark files), "

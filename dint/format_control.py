@@ -10,7 +10,7 @@ seed, only the base differs) and the notebooks whose claims are judged on both.
 `compare` sets each of those claims' pooled verdicts on the two profiles side by side, and the difference of its
 number between them run by run (control minus profile at the same world and training seeds), pooled as the
 claims are (`dint.stats.pooling.pool`: Student-t on the world means). `tex` writes the paper's table and sentence;
-`control_of` names a profile's control.
+`control_of` names a profile's control; `collect` reads the two profiles' runs once for `compare` and `check`.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import pandas as pd
 from . import claims, replicated
 from .stats import pooling
 
-__all__ = ["CHECK", "COLUMNS", "check", "compare", "control_of", "tex"]
+__all__ = ["CHECK", "COLUMNS", "check", "collect", "compare", "control_of", "tex"]
 
 # what shows the control does what it is for: the base's accuracy on held-out QA prompts (notebook 04)
 CHECK = ("04_trust_reliability", "base_accuracy")
@@ -39,8 +39,27 @@ def control_of(profile: str, registry: claims.Registry | None = None) -> str | N
     return fc.profiles.get(profile) if fc else None
 
 
+def _control(profile, registry):
+    """The control of ``profile``; a ValueError naming the profiles that have one when there is none."""
+    control = control_of(profile, registry)
+    if control is None:
+        named = sorted(registry.format_control.profiles) if registry.format_control else []
+        raise ValueError(f"profile={profile!r}: the claims registry names no format control for it "
+                         f"(format_control.profiles names {named})")
+    return control
+
+
+def collect(profile: str, *, registry: claims.Registry | None = None) -> dict:
+    """The replication's numbers of ``profile`` and of its control, read once: ``{profile name: runs}``
+    (`dint.analyses.replication.collect`), for `compare` and `check`. Raises as `compare`."""
+    from .analyses import replication
+
+    registry = registry or claims.load()
+    return {name: replication.collect(name) for name in (profile, _control(profile, registry))}
+
+
 def compare(profile: str, *, registry: claims.Registry | None = None, notebooks=None,
-            level: float = 0.95) -> pd.DataFrame:
+            level: float = 0.95, runs: dict | None = None) -> pd.DataFrame:
     """The claims of the format control's notebooks on ``profile`` and on its control, each on its pooled runs.
 
     Parameters
@@ -50,6 +69,7 @@ def compare(profile: str, *, registry: claims.Registry | None = None, notebooks=
     notebooks : the notebooks whose claims are compared (default: the registered ones, ``format_control.notebooks``;
         others are outside the registered comparison)
     level : of the difference's interval
+    runs : `collect`'s numbers of the two profiles, when the caller has read them already
 
     Returns
     -------
@@ -62,17 +82,13 @@ def compare(profile: str, *, registry: claims.Registry | None = None, notebooks=
     ValueError if the registry names no control for ``profile``, or the two replications share no run;
     FileNotFoundError naming the runs that have no numbers yet and the command that makes them
     """
-    from .analyses import replication
-
     registry = registry or claims.load()
-    control = control_of(profile, registry)
-    if control is None:
-        named = sorted(registry.format_control.profiles) if registry.format_control else []
-        raise ValueError(f"profile={profile!r}: the claims registry names no format control for it "
-                         f"(format_control.profiles names {named})")
-    (mine, _), (theirs, k) = replicated.verdicts(profile, registry=registry), replicated.verdicts(control, registry=registry)
-    runs = replication.collect(profile).merge(replication.collect(control), on=["world_seed", "train_seed", "notebook", "key"],
-                                              suffixes=("", "_control"))
+    control = _control(profile, registry)
+    runs = collect(profile, registry=registry) if runs is None else runs
+    (mine, _), (theirs, k) = (replicated.verdicts(profile, registry=registry, runs=runs[profile]),
+                              replicated.verdicts(control, registry=registry, runs=runs[control]))
+    runs = runs[profile].merge(runs[control], on=["world_seed", "train_seed", "notebook", "key"],
+                               suffixes=("", "_control"))
     if runs.empty:
         raise ValueError(f"profiles {profile!r} and {control!r} share no run (world seed x training seed): give "
                          "their replications the same seeds in config/<profile>.yaml")
@@ -105,18 +121,14 @@ def compare(profile: str, *, registry: claims.Registry | None = None, notebooks=
     return out
 
 
-def check(profile: str, *, registry: claims.Registry | None = None, level: float = 0.95) -> dict:
+def check(profile: str, *, registry: claims.Registry | None = None, level: float = 0.95,
+          runs: dict | None = None) -> dict:
     """`CHECK` pooled across the runs of ``profile`` and of its control: ``{profile name: pooled dict}``
-    (`dint.stats.pooling.Pooled.asdict`). Raises as `compare`."""
-    from .analyses import replication
-
-    control = control_of(profile, registry)
-    if control is None:
-        raise ValueError(f"profile={profile!r}: the claims registry names no format control for it")
+    (`dint.stats.pooling.Pooled.asdict`); ``runs`` as `compare`'s. Raises as `compare`."""
+    runs = collect(profile, registry=registry) if runs is None else runs
     out = {}
-    for name in (profile, control):
-        runs = replication.collect(name)
-        sub = runs[(runs.notebook == CHECK[0]) & (runs.key == CHECK[1])]
+    for name, r in runs.items():
+        sub = r[(r.notebook == CHECK[0]) & (r.key == CHECK[1])]
         out[name] = pooling.pool(sub["estimate"].to_numpy(float), sub["world_seed"].to_numpy(), level=level).asdict()
     return out
 
@@ -143,14 +155,15 @@ def tex(profile: str, *, registry: claims.Registry | None = None) -> str:
         return "\n".join(head + [r"\newcommand{\formatcontroltally}{the claims registry names no format control "
                                  rf"for the {claims.escape(profile)} profile}}", r"\newcommand{\formatcontroltable}{}"]) + "\n"
     try:
-        every = compare(profile, registry=registry, notebooks=sorted({c.notebook for c in registry.claims}))
+        runs = collect(profile, registry=registry)
     except FileNotFoundError:
         return "\n".join(head + [rf"\newcommand{{\formatcontroltally}}{{the control profile {claims.escape(control)} has "
                                  rf"not been run (\texttt{{make replicate PROFILE={claims.escape(control)}}})}}",
                                  r"\newcommand{\formatcontroltable}{}"]) + "\n"
+    every = compare(profile, registry=registry, notebooks=sorted({c.notebook for c in registry.claims}), runs=runs)
     table = every[every.notebook.isin(registry.format_control.notebooks)]
+    base = {k: claims.estimate_tex(v, inline=True) for k, v in check(profile, registry=registry, runs=runs).items()}
     runs = every.attrs["runs_control"]
-    base = {k: claims.estimate_tex(v, inline=True) for k, v in check(profile, registry=registry).items()}
     kept = int(table["kept"].sum())
     moved = table[(table["ci_low"] > 0) | (table["ci_high"] < 0)]
     nbs = [n.split("_")[0] for n in registry.format_control.notebooks]

@@ -218,10 +218,11 @@ def paper_numbers(runs: pd.DataFrame, agreement_table: pd.DataFrame, *, level: f
 
 
 def verdicts(profile: str, *, seed: int | None = None, train_seed: int | None = None,
-             registry: claims.Registry | None = None) -> tuple[pd.DataFrame, int]:
+             registry: claims.Registry | None = None, runs: pd.DataFrame | None = None) -> tuple[pd.DataFrame, int]:
     """The registry's verdicts on a profile: on its replication's pooled runs when its file has a replication
     of more than one run, else on its one run (`dint.claims.verdicts`); with ``seed`` or ``train_seed``, on the
-    one run at those seeds.
+    one run at those seeds. ``runs``: the replication's numbers when the caller has collected them already
+    (`dint.analyses.replication.collect`), so that they are read once.
 
     Returns
     -------
@@ -238,7 +239,7 @@ def verdicts(profile: str, *, seed: int | None = None, train_seed: int | None = 
     if seed is not None or train_seed is not None or len(runs_of(profile)) == 1:
         return claims.verdicts(profile, seed=seed, train_seed=train_seed, registry=registry), 1
     P = load_profile(profile)
-    runs = replication.collect(profile)
+    runs = replication.collect(profile) if runs is None else runs
     return judge(registry, runs, reference="real" if P.real else "world"), runs["run"].nunique()
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dint import causes, taxonomy
+from dint import agreement, causes, taxonomy
 from dint import world as world_mod
 from dint.interventions import data, retrieval
 from dint.taxonomy import TaxonomyConfig
@@ -154,7 +154,7 @@ def test_crossfit_classifies_each_half_with_the_other_halfs_thresholds():
         to = half != r.fitted_on
         assert out.classes[to].tolist() == taxonomy.classes(e[to], config).tolist()
         on = half == r.fitted_on
-        assert r.kappa_fit == pytest.approx(taxonomy.kappa(causes.at_world_resolution(taxonomy.classes(e[on], config)),
+        assert r.kappa_fit == pytest.approx(agreement.kappa(causes.at_world_resolution(taxonomy.classes(e[on], config)),
                                                            known[on]))
         assert r.absent_factor == 3.0
     with pytest.raises(ValueError, match="no half"):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dint import stats, taxonomy
+from dint import agreement, stats, taxonomy
 from dint.analyses import diagnosability as D
 
 CLASSES = ["imitative", "regression", "selection", "absent_support"]
@@ -54,16 +54,16 @@ def test_load_and_deploy_iv():
 
 
 def test_agreement_tables(diagnosis, analysed):
-    agreement = analysed[0]
-    k = agreement.kappas
+    tables = analysed[0]
+    k = tables.kappas
     assert list(k.columns) == ["label", "subset", *stats.ROW, "observed"]
     assert list(dict.fromkeys(k.label)) == ["pooled", *MODELS]
     pooled = k[(k.label == "pooled") & (k.subset == "all errors")].iloc[0]
-    assert pooled["n"] == len(diagnosis.errors) and pooled["estimate"] == agreement.pooled.statistic
-    ref = taxonomy.agreement(diagnosis.errors["class"], diagnosis.errors["cause"])
+    assert pooled["n"] == len(diagnosis.errors) and pooled["estimate"] == tables.pooled.statistic
+    ref = agreement.agreement(diagnosis.errors["class"], diagnosis.errors["cause"])
     assert pooled["estimate"] == pytest.approx(ref.statistic)          # the same κ, another interval
-    assert list(agreement.by_form.columns) == ["intervention", "form", *stats.ROW]
-    assert len(agreement.by_form) == len(MODELS) * 2
+    assert list(tables.by_form.columns) == ["intervention", "form", *stats.ROW]
+    assert len(tables.by_form) == len(MODELS) * 2
     assert D.ambiguous(diagnosis).index.tolist() == MODELS
 
 
@@ -166,10 +166,10 @@ def test_world_agreement_tables(world_case):
     assert e.groupby("fact").world_cause.nunique().max() == 1
     assert k["kappa_world_vs_oneline"] == pytest.approx(k["kappa_world_full_taxonomy"] - k["kappa_world_full_oneline"])
     assert k["kappa_world_oneline"] == 0                  # one class at the world's resolution: accuracy alone
-    assert k["kappa_oneline_pooled_all"] == pytest.approx(taxonomy.kappa(causes.one_line(e), e["cause"]))
-    assert k["kappa_world_crossfit"] == pytest.approx(taxonomy.kappa(causes.at_world_resolution(e.class_crossfit),
+    assert k["kappa_oneline_pooled_all"] == pytest.approx(agreement.kappa(causes.one_line(e), e["cause"]))
+    assert k["kappa_world_crossfit"] == pytest.approx(agreement.kappa(causes.at_world_resolution(e.class_crossfit),
                                                                      causes.at_world_resolution(e.world_cause)))
-    assert k["kappa_world_default"] == pytest.approx(taxonomy.kappa(causes.at_world_resolution(e["class"]),
+    assert k["kappa_world_default"] == pytest.approx(agreement.kappa(causes.at_world_resolution(e["class"]),
                                                                     causes.at_world_resolution(e.world_cause)))
     # every error classified with the thresholds fitted on the other half of the facts
     assert list(wa.fitted.fitted_on) == [0, 1] and set(e.fold) == {0, 1}

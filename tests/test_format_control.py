@@ -35,7 +35,13 @@ def _two_profiles(monkeypatch, shift):
     control = {k: [x + shift.get(k, 0.0) + rng.normal(0, 0.001) for x in v] for k, v in base.items()}
     control[format_control.CHECK] = list(0.30 + rng.normal(0, 0.01, 6))
     tables = {"tiny": _runs(base), "tiny-qa": _runs(control)}
-    monkeypatch.setattr(replication, "collect", lambda name: tables[name])
+    read = []   # the profiles whose runs were read, in order
+
+    def collect(name):
+        read.append(name)
+        return tables[name]
+    collect.read = read
+    monkeypatch.setattr(replication, "collect", collect)
     monkeypatch.setattr("dint.pipeline.config.replication", lambda name: list(range(6)))
     return registry
 
@@ -77,7 +83,9 @@ def test_compare_sets_the_verdicts_side_by_side_with_the_difference_by_run(monke
     assert others.kept.all() and np.allclose(others.estimate, 0.0, atol=0.01)
     mine, _ = replicated.verdicts("tiny", registry=registry)
     assert row.estimate_profile == pytest.approx(mine.set_index("id").loc["rl-undoes-sft", "estimate"])
+    del replication.collect.read[:]
     tex = format_control.tex("tiny", registry=registry)
+    assert sorted(replication.collect.read) == ["tiny", "tiny-qa"]   # each profile's runs read once
     assert r"\dintcontroltrue" in tex and r"\newcommand{\formatcontroltable}" in tex
     assert f"{len(table) - 1} of the {len(table)} claims and replications of notebooks 01, 04 and 05 keep" in tex
     assert r"\@namedef{controlverdict@rl-undoes-sft}{contradicted}" in tex

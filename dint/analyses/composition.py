@@ -303,7 +303,7 @@ def pass_curve(items: pd.DataFrame, k, *, column: str = "p_true_post", by=None, 
     Notes
     -----
     The test of zero excess is a Wald test with the cluster bootstrap standard error, as in
-    `dint.taxonomy.cluster_kappa`.
+    `dint.agreement.cluster_kappa`.
     """
     check_resampling(n_resamples, confidence_level)
     missing = sorted({column, cluster, *([reference] if reference else [])} - set(getattr(items, "columns", ())))

@@ -17,12 +17,14 @@ Tables with estimates are tidy: label columns (``stack``, ``measure``, ``outcome
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .. import compare, divergence, plot, stats
+from ..interventions.record import InterventionRecord
 from ..pipeline import artifacts
 from ..pipeline.config import Profile
 from ..stats import fits, proportions
@@ -45,10 +47,11 @@ class Inputs:
     steps: tuple          # the steps of the factorial plan
     plan: tuple           # the names of the plan's stacks (canonical order, `stacks.plan`), the base first
     pairs: tuple          # the reversed orders of the plan (`stacks.orders`)
-    scores: dict          # {stack name: `stacks.stack_scores`}, the plan then the order variants
-    costs: pd.DataFrame   # `stacks.describe` per stack
+    scores: dict          # {stack name: `stacks.stack_scores`}, the plan, the order variants, then `others`
+    costs: pd.DataFrame   # `stacks.describe` per stack (and per method of `others`)
     heldout: dict         # {stack name: `stacks.outcomes` on the held-out facts}
     train: dict           # {stack name: `stacks.outcomes` on the train facts}
+    others: tuple = ()    # the profile's own methods (interventions.custom): single steps beside the stacks
 
     @property
     def canonical(self) -> dict:
@@ -66,24 +69,35 @@ def load(profile: Profile, *, form: str = "qa") -> Inputs:
 
     Returns
     -------
-    `Inputs`.
+    `Inputs`; the profile's own methods (``interventions.custom``) ride along as ``others``: single steps from the
+    base, measured beside the stacks (`per_stack`) and left out of every test of stacking.
     """
     if form not in ("qa", "statement"):
         raise ValueError(f"form={form!r}: choose 'qa' or 'statement'")
     world = artifacts.world(profile)
     base_scores = artifacts.base_scores(profile)
     names = [stacks.name(s) for s in stacks.plan(profile) + stacks.orders(profile)]
+    others = profile.interventions.custom_names
     scores = {n: stacks.stack_scores(profile, n) for n in names}
-    costs = pd.DataFrame([stacks.describe(profile, n) for n in names])
-    heldout = stacks.outcomes(base_scores, scores, world.facts, form=form, split="heldout")
-    train = stacks.outcomes(base_scores, scores, world.facts, form=form, split="train")
+    scores.update({n: artifacts.intervention_scores(profile, n) for n in others})
+    costs = pd.DataFrame([stacks.describe(profile, n) for n in names] + [_describe(profile, n) for n in others])
+    heldout = stacks.outcomes(base_scores, scores, world.facts, form=form, split="heldout", others=others)
+    train = stacks.outcomes(base_scores, scores, world.facts, form=form, split="train", others=others)
     return Inputs(form, tuple(profile.interventions.stack_steps), tuple(stacks.name(s) for s in stacks.plan(profile)),
-                  tuple(stacks.orders(profile)), scores, costs, heldout, train)
+                  tuple(stacks.orders(profile)), scores, costs, heldout, train, others)
+
+
+def _describe(profile: Profile, name: str) -> dict:
+    """A method of the profile's own as `stacks.describe` gives a stack: one step, its record's cost."""
+    r = InterventionRecord.load(artifacts.ensure_intervention(profile, name) / "record.json")
+    return {"stack": name, "n_steps": 1, "train_flops": float(r.train_flops), "train_tokens": int(r.tokens),
+            "wall_time": float(r.wall_time), "steps_detail": json.dumps([r.method])}
 
 
 def per_stack(inputs: Inputs, *, n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """`stacks.measures` of every stack on the held-out facts, with its training FLOPs (a label column)."""
-    table = stacks.measures(inputs.heldout, n_resamples=n_resamples, rng=seed)
+    """`stacks.measures` of every stack (and of the profile's own methods, `Inputs.others`) on the held-out facts,
+    with its training FLOPs (a label column)."""
+    table = stacks.measures(inputs.heldout, n_resamples=n_resamples, rng=seed, others=inputs.others)
     return table.merge(inputs.costs[["stack", "train_flops"]], on="stack")[
         ["stack", "n_steps", "train_flops", *(c for c in table.columns if c not in ("stack", "n_steps"))]]
 
@@ -173,6 +187,8 @@ def forgetting(inputs: Inputs) -> pd.DataFrame:
     installed = (~train["sft"].correct_base & train["sft"].correct_post).to_numpy()
     rows = []
     for n, it in train.items():
+        if n in inputs.others:   # not a stack
+            continue
         steps = stacks.parse(n)
         if len(steps) < 2 or steps[0] != "sft":
             continue

@@ -33,7 +33,10 @@ import numpy as np
 import pandas as pd
 
 from .. import causes, plot, stats, taxonomy
+from ..agreement import accuracy_only, cluster_kappa_difference
+from ..agreement import agreement as cohen_agreement
 from ..interventions import data, plan, rag, retrieval
+from ..interventions.record import InterventionRecord
 from ..models import torch_threads
 from ..pipeline import artifacts
 from ..pipeline.config import Profile
@@ -78,16 +81,19 @@ def answering() -> list[str]:
 
 
 def load(profile: Profile, names, *, k_max: int = 64) -> Inputs:
-    """The cached scores of the base and of the interventions ``names``.
+    """The cached scores of the base and of the interventions ``names``, with the profile's own methods.
 
     Parameters
     ----------
-    names : answering interventions (`answering`)
+    names : answering interventions (`answering`, or the profile's own methods); the profile's own methods
+        (``interventions.custom``) are added (`dint.interventions.plan.with_custom`)
     k_max : the largest k of pass@k, checked here (>= 8: pass@k is quoted at k = 1, 8 and k_max)
     """
-    bad = sorted(set(names) - set(answering()))
+    known = answering() + list(profile.interventions.custom_names)
+    bad = sorted(set(names) - set(known))
     if bad or not names:
-        raise ValueError(f"interventions: {bad or 'empty'}; choose answering interventions from {answering()}")
+        raise ValueError(f"interventions: {bad or 'empty'}; choose answering interventions from {known}")
+    names = plan.with_custom(profile.interventions, names)
     if not (isinstance(k_max, int) and k_max >= 8):
         raise ValueError(f"k_max={k_max!r}: must be an int >= 8 (pass@k is quoted at k = 1, 8 and k_max)")
     world = artifacts.world(profile)
@@ -173,7 +179,7 @@ class Agreement:
     """``kappas``: per (label: "pooled" or a model, subset: "all errors" or "without rare") Cohen's κ
     (cluster bootstrap by fact), then `dint.stats.ROW` and ``observed`` (the observed agreement);
     ``by_form``: per (intervention, form) κ with its asymptotic interval (statsmodels); ``pooled``: the
-    pooled `dint.taxonomy.AgreementResult` (its ``confusion`` and ``per_class``)."""
+    pooled `dint.agreement.AgreementResult` (its ``confusion`` and ``per_class``)."""
 
     kappas: pd.DataFrame
     by_form: pd.DataFrame
@@ -181,16 +187,16 @@ class Agreement:
 
 
 def agreement(errors: pd.DataFrame, *, n_resamples: int = 2000, seed: int = 0) -> Agreement:
-    """Cohen's κ between each error's class and its known cause (`dint.taxonomy.agreement`)."""
+    """Cohen's κ between each error's class and its known cause (`dint.agreement.agreement`)."""
     check_int("n_resamples", n_resamples, 1)
     found, rows = {}, []
     for label, e in [("pooled", errors), *errors.groupby("intervention", sort=False)]:
         for subset, g in (("all errors", e), ("without rare", e[~e.ambiguous])):
             if len(g):
-                r = taxonomy.agreement(g["class"], g["cause"], clusters=g["fact"], n_resamples=n_resamples, rng=seed)
+                r = cohen_agreement(g["class"], g["cause"], clusters=g["fact"], n_resamples=n_resamples, rng=seed)
                 found[label, subset] = r
                 rows.append({**r.row(label=label, subset=subset), "observed": r.observed})
-    by_form = [taxonomy.agreement(g["class"], g["cause"]).row(intervention=name, form=form)
+    by_form = [cohen_agreement(g["class"], g["cause"]).row(intervention=name, form=form)
                for (name, form), g in errors.groupby(["intervention", "form"], sort=False)]
     return Agreement(pd.DataFrame(rows), pd.DataFrame(by_form), found["pooled", "all errors"])
 
@@ -204,7 +210,9 @@ def ambiguous(diagnosis: Diagnosis) -> pd.DataFrame:
 def taught(profile: Profile, inputs: Inputs, deployment: Deployment) -> dict:
     """Per model, the facts its training data sets a wrong value for (`dint.causes.taught_wrong`): SFT's
     demonstrations, DPO's preference pairs, both for RLHF (its SFT start and its reward model's pairs), RAG-SFT's
-    demonstrations for the RAG reader (on either store). Empty where the world has no corpus to count (real facts).
+    demonstrations for the RAG reader (on either store), and for a method of the profile's own what its record
+    says (``extra["taught_wrong"]``, `dint.interventions.custom`; none when it says nothing). Empty where the world
+    has no corpus to count (real facts).
     """
     world = inputs.world
     if not isinstance(getattr(world, "counts", None), pd.DataFrame):
@@ -218,6 +226,9 @@ def taught(profile: Profile, inputs: Inputs, deployment: Deployment) -> dict:
         clean = retrieval.build_store(world, dataclasses.replace(cfg.config("store"), stale_share=0.0), seed=seed)
         demos = rag.demonstrations(world, clean, retrieval.make_retriever("bm25", clean), cfg.config("rag"), seed=seed)
         found["rag"] = found["rag_stale"] = causes.taught_wrong(world, demos)
+    for name in (n for n in deployment.models if n in cfg.custom):
+        record = InterventionRecord.load(artifacts.ensure_intervention(profile, name) / "record.json")
+        found[name] = set(record.extra.get("taught_wrong", []))
     same = {"sft_lora": "sft", "dpo_lora": "dpo"}
     return {name: found[same.get(name, name)] for name in deployment.models if same.get(name, name) in found}
 
@@ -268,7 +279,7 @@ def world_agreement(inputs: Inputs, diagnosis: Diagnosis, deployment: Deployment
 
     def add(key, predicted, known, keep=slice(None)):
         facts = e["fact"].to_numpy()[keep]
-        r = (taxonomy.agreement(np.asarray(predicted)[keep], np.asarray(known)[keep], clusters=facts, **boot)
+        r = (cohen_agreement(np.asarray(predicted)[keep], np.asarray(known)[keep], clusters=facts, **boot)
              if len(facts) else stats.Result.not_estimable("no errors in this subset", method="Cohen's kappa"))
         rows.append({**r.row(reference=key[0], label=key[1], subset=key[2]), "name": WORLD_NUMBERS[key]})
 
@@ -279,7 +290,7 @@ def world_agreement(inputs: Inputs, diagnosis: Diagnosis, deployment: Deployment
     add(("world, merged", "one-line rule", "all errors"), merged(e["class_oneline"]), merged(world))
     add(("world", "taxonomy, fitted", "all errors"), e["class_crossfit"], world)
     add(("world", "one-line rule", "all errors"), e["class_oneline"], world)
-    d = (taxonomy.cluster_kappa_difference(e["class_crossfit"], e["class_oneline"], world, e["fact"], **boot)
+    d = (cluster_kappa_difference(e["class_crossfit"], e["class_oneline"], world, e["fact"], **boot)
          if e["fact"].nunique() > 1 else
          stats.Result.not_estimable("fewer than two facts with errors", n=len(e),
                                     method="paired difference of Cohen's kappa"))
@@ -292,7 +303,7 @@ def world_agreement(inputs: Inputs, diagnosis: Diagnosis, deployment: Deployment
 
 @dataclass(frozen=True)
 class Compositions:
-    """``accuracy_only``: κ of accuracy-only accounting (`dint.taxonomy.accuracy_only`); ``shares`` and
+    """``accuracy_only``: κ of accuracy-only accounting (`dint.agreement.accuracy_only`); ``shares`` and
     ``shares_by_form``: `dint.analyses.composition.class_shares` per model (and form); ``pairs``:
     `dint.analyses.composition.compare_compositions` of every pair of models."""
 
@@ -307,7 +318,7 @@ def compositions(diagnosis: Diagnosis, *, margin: float = 0.05, n_resamples: int
     """What accuracy-only accounting tells apart, the class shares, and every pair of models compared."""
     items = diagnosis.items
     return Compositions(
-        taxonomy.accuracy_only(diagnosis.errors),
+        accuracy_only(diagnosis.errors),
         composition.class_shares(items, by="intervention", n_resamples=n_resamples, rng=seed),
         composition.class_shares(items, by=["intervention", "form"], n_resamples=n_resamples, rng=seed),
         composition.compare_compositions(items, margin=margin, n_resamples=n_resamples, n_permutations=n_permutations,

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .. import compare, plot, stats
-from ..interventions import bestofn, retrieval
+from ..interventions import bestofn, plan, retrieval
 from ..pipeline import artifacts
 from ..pipeline.config import Profile
 from ..stats import fits, proportions
@@ -235,7 +235,7 @@ class Baselines:
     format_check: stats.Result | None = None
 
 
-def baselines(profile: Profile, inputs: Inputs, *, models=OTHERS) -> Baselines:
+def baselines(profile: Profile, inputs: Inputs, *, models=None) -> Baselines:
     """Each intervention against the base and against two controls, QA form, per split: the sham (SFT on answers
     shuffled among the train facts) and, on a synthetic world, the format-only control (SFT on the same answers
     asked about entities no text mentions, `dint.interventions.data.format_demos`); the format-only control also
@@ -244,13 +244,14 @@ def baselines(profile: Profile, inputs: Inputs, *, models=OTHERS) -> Baselines:
     Parameters
     ----------
     profile, inputs : the profile and `load`'s inputs
-    models : the interventions compared (names of `dint.interventions.plan`)
+    models : the interventions compared (names of `dint.interventions.plan.names`); default `OTHERS` and the
+        profile's own methods (``interventions.custom``)
 
     Returns
     -------
     Baselines
     """
-    models = list(models)
+    models = plan.with_custom(profile.interventions, OTHERS) if models is None else list(models)
     if not models:
         raise ValueError("models=[]: pass at least one intervention, e.g. ('sft', 'dpo')")
     world = inputs.world

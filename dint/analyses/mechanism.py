@@ -63,21 +63,25 @@ class Shifts:
 
 
 def load(P, interventions) -> Inputs:
-    """The world, the base model and every intervention named, with their exact answer distributions.
+    """The world, the base model and every intervention named, with the profile's own methods, and their exact
+    answer distributions.
 
     Parameters
     ----------
     P : `dint.pipeline.config.Profile`
-    interventions : names of answer-producing interventions (`dint.interventions.plan.NAMES` but ``"reward"``)
+    interventions : names of answer-producing interventions (`dint.interventions.plan.names` but ``"reward"``); the
+        profile's own methods (``interventions.custom``) are added (`dint.interventions.plan.with_custom`)
 
     Returns
     -------
     Inputs (the interventions trained on first use, then loaded)
     """
-    bad = sorted(set(interventions) - set(plan.NAMES) | ({"reward"} & set(interventions)))
+    known = plan.names(P.interventions)
+    bad = sorted(set(interventions) - set(known) | ({"reward"} & set(interventions)))
     if bad:
         raise ValueError(f"interventions={list(interventions)!r}: {bad} are not answer-producing interventions; "
-                         f"choose from {[n for n in plan.NAMES if n != 'reward']}")
+                         f"choose from {[n for n in known if n != 'reward']}")
+    interventions = plan.with_custom(P.interventions, interventions)
     base, tokenizer, _ = artifacts.base_model(P)
     return Inputs(world=artifacts.world(P), base=base, tokenizer=tokenizer, base_scores=artifacts.base_scores(P),
                   trained={name: artifacts.intervention(P, name) for name in interventions},

@@ -33,10 +33,12 @@ ANSWERING = tuple(n for n in INTERVENTIONS if n != "reward")
 
 def interventions(profile: Profile) -> tuple[str, ...]:
     """The interventions a run of the profile trains: `INTERVENTIONS`, on a real profile without those only a
-    synthetic world can train (`dint.interventions.plan.WORLD_ONLY`)."""
+    synthetic world can train (`dint.interventions.plan.WORLD_ONLY`), then the profile's own methods
+    (``interventions.custom``, `dint.interventions.custom`)."""
     from ..interventions.plan import WORLD_ONLY
 
-    return tuple(n for n in INTERVENTIONS if not (profile.real and n in WORLD_ONLY))
+    builtin = tuple(n for n in INTERVENTIONS if not (profile.real and n in WORLD_ONLY))
+    return builtin + profile.interventions.custom_names
 
 
 def answering(profile: Profile) -> tuple[str, ...]:

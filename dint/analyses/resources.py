@@ -32,6 +32,7 @@ import pandas as pd
 
 from .. import models, plot, stats, verify
 from ..interventions import retrieval as rag_store
+from ..interventions.record import InterventionRecord
 from ..pipeline import artifacts
 from ..pipeline.config import Profile
 from . import answer_risk, experiments, parity, selection
@@ -40,6 +41,7 @@ from .flops import (accuracy_cost, answer_matrix, draw_tokens, greedy, outcomes,
                     pareto, rl_points, trend, with_outside)
 
 __all__ = [
+    "OWN",
     "RL_FAMILY",
     "SFT",
     "Ceiling",
@@ -65,6 +67,7 @@ __all__ = [
 
 SFT = "SFT (epochs × data)"               # the family of the SFT grid and the base (its zero-training point)
 RL_FAMILY = "RL checkpoints (β sweep)"    # the family of `rl_checkpoints`
+OWN = "{name} (own method)"               # the family of a method of the profile's own (interventions.custom)
 
 
 # ------------------------------------------------------------------------------ notebook 06
@@ -81,10 +84,10 @@ class Inputs:
     ceiling_type : ``"unseen"`` (facts the corpus never states); ``"rare"`` on real facts, whose corpus
         cannot be searched (countries below the median population, a proxy: `dint.realworld`)
     tokenizer : the base model's
-    records : {"sft", "reward", "rlhf", "rag": `InterventionRecord`}
+    records : {"sft", "reward", "rlhf", "rag", the profile's own methods: `InterventionRecord`}
     reward_model : the proxy reward model (the learned verifier)
     rag_policy : the RAG policy (its retriever routes the prompts)
-    answers : {"base", "sft", "rlhf", "rag": `flops.Answers` on the held-out facts}
+    answers : {"base", "sft", "rlhf", "rag", the profile's own methods: `flops.Answers` on the held-out facts}
     gen : (m, k + 1) forward tokens of one sampled answer per item and candidate (`flops.draw_tokens`)
     """
 
@@ -120,8 +123,11 @@ def load(P: Profile) -> Inputs:
     rag_policy, _, rag_record = artifacts.intervention(P, "rag")
     records = {"sft": artifacts.intervention(P, "sft")[2], "reward": reward_record,
                "rlhf": artifacts.intervention(P, "rlhf")[2], "rag": rag_record}
+    own = P.interventions.custom_names   # the profile's own methods (interventions.custom), charged their records
+    records.update({n: InterventionRecord.load(artifacts.ensure_intervention(P, n) / "record.json") for n in own})
     answers = {"base": answer_matrix(artifacts.base_scores(P), heldout.fact)}
-    answers.update({n: answer_matrix(artifacts.intervention_scores(P, n), heldout.fact) for n in ("sft", "rlhf", "rag")})
+    answers.update({n: answer_matrix(artifacts.intervention_scores(P, n), heldout.fact)
+                    for n in ("sft", "rlhf", "rag", *own)})
     gen = draw_tokens(tokenizer, prompts.prompt, answers["base"].candidates)   # (m, k + 1) tokens of one sampled answer
     return Inputs(world=world, heldout=heldout, prompts=prompts, unseen=unseen, ceiling_type=ceiling_type,
                   tokenizer=tokenizer, records=records, reward_model=reward_model, rag_policy=rag_policy,
@@ -141,7 +147,8 @@ class Training:
     Attributes
     ----------
     curve : `training_curve`, one row per SFT run and held-out fact
-    outcomes : `flops.outcomes` of the base (zero training), every SFT run (``epochs``, ``data_share``) and RLHF
+    outcomes : `flops.outcomes` of the base (zero training), every SFT run (``epochs``, ``data_share``), RLHF and
+        each of the profile's own methods (its own family, `OWN`)
     grid : accuracy and mean P(true) per SFT run, epochs by data share (the display)
     """
 
@@ -151,8 +158,10 @@ class Training:
 
 
 def training(P: Profile, inputs: Inputs) -> Training:
-    """Greedy answers of the base, of SFT over the profile's grid of epochs × data shares and of RLHF, with
-    their FLOPs; RLHF is charged the SFT, the reward model and the RL run, rollouts included."""
+    """Greedy answers of the base, of SFT over the profile's grid of epochs × data shares, of RLHF and of the
+    profile's own methods (``interventions.custom``), with their FLOPs; RLHF is charged the SFT, the reward model
+    and the RL run, rollouts included; an own method its record's training and inference FLOPs (e.g. KTO's frozen
+    reference)."""
     N, gen, records = inputs.n_params, inputs.gen, inputs.records
     curve = training_curve(P)
     base, rlhf = inputs.answers["base"], inputs.answers["rlhf"]
@@ -166,6 +175,10 @@ def training(P: Profile, inputs: Inputs) -> Training:
     correct, tokens = greedy(rlhf, gen)
     rl_train = sum(records[k].train_flops for k in ("sft", "reward", "rlhf")) + records["rlhf"].inference_flops
     rows.append(outcomes("RLHF", "rlhf", rlhf.fact, correct, cost=2 * N * tokens, train_flops=rl_train))
+    for name in (n for n in inputs.answers if n in P.interventions.custom):
+        correct, tokens = greedy(inputs.answers[name], gen)
+        rows.append(outcomes(OWN.format(name=name), name, inputs.answers[name].fact, correct, cost=2 * N * tokens,
+                             train_flops=records[name].train_flops + records[name].inference_flops))
     grid = curve.groupby(["data_share", "epochs"]).agg(train_flops=("train_flops", "first"),
                                                        accuracy=("correct", "mean"),
                                                        p_true=("p_true", "mean")).unstack("data_share")
@@ -473,10 +486,19 @@ def figure(points: pd.DataFrame, ceiling_: Ceiling, *, ceiling_type: str = "unse
     """
     n = 2 + (parity_ is not None) + (risk is not None)
     fig, axes = plot.panels(n, ncols=2, row_height=3.2)
-    colors = dict(zip(dict.fromkeys(points.family), [plot.PALETTE[i % len(plot.PALETTE)]
-                                                      for i in (0, 1, 2, 3, 6, 5, 4, 7, 8, 9)]))
+    # the profile's own methods drawn last, in greys, so that the built-in families keep their colours and markers
+    own = OWN.format(name="")
+
+    def last(t):
+        return pd.concat([t[~t.family.str.endswith(own)], t[t.family.str.endswith(own)]])
+
+    points, ceiling_points = last(points), last(ceiling_.points)
+    families = list(dict.fromkeys(points.family))
+    colors = dict(zip([f for f in families if not f.endswith(own)],
+                      [plot.PALETTE[i % len(plot.PALETTE)] for i in (0, 1, 2, 3, 6, 5, 4, 7, 8, 9)]))
+    colors.update(zip([f for f in families if f.endswith(own)], ("0.15", "0.45", "0.6", "0.3")))
     plot.frontiers(points, ax=axes[0], colors=colors)
-    plot.frontiers(ceiling_.points, ax=axes[1], colors=colors, reference=ceiling_.base_rate,
+    plot.frontiers(ceiling_points, ax=axes[1], colors=colors, reference=ceiling_.base_rate,
                    reference_label="base rate 1/K")
     axes[0].set_title("(a) held-out facts", loc="left", fontsize=9)
     axes[1].set_title(f"(b) {ceiling_type} held-out facts (n={ceiling_.n})", loc="left", fontsize=9)

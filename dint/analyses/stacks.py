@@ -281,7 +281,7 @@ def describe(profile: Profile, steps) -> dict:
 
 
 def outcomes(base_scores: pd.DataFrame, scores: dict, facts: pd.DataFrame, *, form: str = "qa",
-             split: str | None = "heldout") -> dict:
+             split: str | None = "heldout", others=()) -> dict:
     """Per-item shift of each stack from the base (`dint.compare.shift`) with its confidence.
 
     Parameters
@@ -291,6 +291,7 @@ def outcomes(base_scores: pd.DataFrame, scores: dict, facts: pd.DataFrame, *, fo
     facts : the world's ``facts`` table
     form : prompt form kept (``"qa"`` or ``"statement"``)
     split : ``"heldout"``, ``"train"`` or None (all facts)
+    others : names in ``scores`` that are not stacks (a profile's own methods), kept as they are
 
     Returns
     -------
@@ -311,16 +312,18 @@ def outcomes(base_scores: pd.DataFrame, scores: dict, facts: pd.DataFrame, *, fo
         items = shift(b, s, facts)
         _, logp, _ = distributions(s)
         items["confidence"] = np.exp(logp.max(axis=1))
-        out[name(key)] = items
+        out[key if key in others else name(key)] = items
     return out
 
 
-def measures(items: dict, *, n_resamples: int = 2000, rng: int = 0, n_bins: int = 10) -> pd.DataFrame:
+def measures(items: dict, *, n_resamples: int = 2000, rng: int = 0, n_bins: int = 10, others=()) -> pd.DataFrame:
     """Accuracy, KL from the base and calibration error of each stack, each with its interval.
 
     Parameters
     ----------
     items : `outcomes`' mapping (the base included as ``"base"``, KL 0)
+    others : names in ``items`` that are not stacks but single interventions outside the plan (a profile's own
+        methods, ``interventions.custom``), one step each
     n_resamples, rng : of the bootstrap intervals
     n_bins : equal-width bins of the debiased calibration error
 
@@ -337,7 +340,8 @@ def measures(items: dict, *, n_resamples: int = 2000, rng: int = 0, n_bins: int 
 
     rows = []
     for key, it in items.items():
-        n, labels = len(it), {"stack": name(key), "n_steps": len(parse(key))}
+        n = len(it)
+        labels = {"stack": key, "n_steps": 1} if key in others else {"stack": name(key), "n_steps": len(parse(key))}
         acc = st.proportion(int(it["correct_post"].sum()), n)
         kl = it["kl"].to_numpy(float)
         klr = (st.Result(0.0, st.ConfidenceInterval(0.0, 0.0), n, "zero") if np.ptp(kl) == 0 and kl[0] == 0

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .. import calibration, plot, selective, stats
-from ..interventions.plan import NAMES
+from ..interventions import plan
 from ..pipeline import artifacts
 from ..pipeline.config import Profile
 from . import diversity, reliability
@@ -77,7 +77,8 @@ def load(profile: Profile, *, interventions: list, n_draws: int = 8) -> Inputs:
     Parameters
     ----------
     profile : the run's profile
-    interventions : answering interventions (`dint.interventions.plan.NAMES` but ``reward``)
+    interventions : answering interventions (`dint.interventions.plan.names` but ``reward``); the profile's own
+        methods (``interventions.custom``) are added (`dint.interventions.plan.with_custom`)
     n_draws : draws for the expected number of distinct answers
 
     Returns
@@ -85,10 +86,11 @@ def load(profile: Profile, *, interventions: list, n_draws: int = 8) -> Inputs:
     `Inputs`; models in the order base (statement), base, ``interventions``, then those of `STATEMENT_FORM` among
     ``interventions`` in the statement form (`statement`).
     """
-    answering = [n for n in NAMES if n != "reward"]
+    answering = [n for n in plan.names(profile.interventions) if n != "reward"]
     bad = sorted(set(interventions) - set(answering))
     if bad:
         raise ValueError(f"interventions={bad}: not answering interventions; choose from {answering}")
+    interventions = plan.with_custom(profile.interventions, interventions)
     world = artifacts.world(profile)
     base_scores = artifacts.base_scores(profile)
     conditions = {STATEMENT: base_scores[base_scores.form == "statement"], "base": base_scores[base_scores.form == "qa"]}

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .. import calibration, divergence, selective, stats, taxonomy
+from .. import agreement, calibration, divergence, selective, stats
 from ..stats import fits, proportions
 from . import simulations as sim
 
@@ -193,11 +193,11 @@ def checks(*, n_resamples: int = 999) -> list[Check]:
 
     def kappa_null(rng):
         predicted, known, facts = sim.labelled_errors(rng, 0.0)
-        return taxonomy.cluster_kappa(predicted, known, facts, n_resamples=n_resamples, rng=rng).pvalue < ALPHA
+        return agreement.cluster_kappa(predicted, known, facts, n_resamples=n_resamples, rng=rng).pvalue < ALPHA
 
     def kappa_cover(rng):
         predicted, known, facts = sim.labelled_errors(rng, 0.5)
-        return _covers(taxonomy.cluster_kappa(predicted, known, facts, n_resamples=n_resamples, rng=rng),
+        return _covers(agreement.cluster_kappa(predicted, known, facts, n_resamples=n_resamples, rng=rng),
                        sim.kappa_population(0.5))
 
     def composition_null(rng):

@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from .. import card, compare, plot, selective, stats, verify
-from ..interventions import retrieval
+from ..interventions import plan, retrieval
 from ..pipeline import artifacts
 from ..pipeline.config import Profile
 from ..world import World
@@ -58,11 +58,12 @@ class Inputs:
     world : the profile's `dint.world.World`
     form : the prompt form evaluated
     base_scores : the base model's `score_world` table
-    models : {model name: `score_world` table}, the base first, then `INTERVENTIONS`, then the stacks
+    models : {model name: `score_world` table}, the base first, then `INTERVENTIONS` and the profile's own methods
+        (``interventions.custom``), then the stacks
     items : (m,) facts of the rows of ``proxy`` (``experiments.candidate_rewards``), sorted
     proxy : (m, k) the proxy reward model's score of every candidate of every fact
-    highlight : the models whose risk-coverage curves the figure shows (the base, four interventions and
-        the full stack)
+    highlight : the models whose risk-coverage curves the figure shows (the base, four interventions, the
+        profile's own methods and the full stack)
     """
 
     world: object
@@ -96,17 +97,18 @@ class Systems:
 
 
 def load(P: Profile, *, form: str = "qa") -> Inputs:
-    """The cached score tables of every model and the proxy reward of every candidate, on prompt ``form``."""
+    """The cached score tables of every model (the base, `INTERVENTIONS`, the profile's own methods, the stacks) and
+    the proxy reward of every candidate, on prompt ``form``."""
     world = artifacts.world(P)
     base_scores = artifacts.base_scores(P)
     models = {"base": base_scores}
-    models.update({n: artifacts.intervention_scores(P, n) for n in INTERVENTIONS})
+    models.update({n: artifacts.intervention_scores(P, n) for n in plan.with_custom(P.interventions, INTERVENTIONS)})
     models.update({stacks.name(s): stacks.stack_scores(P, s) for s in stacks.plan(P) + stacks.orders(P)
                    if s and s not in stacks.ALIASES})
     # the proxy reward model's score of every candidate (a cached artifact, scored once for every notebook)
     items, _, _, proxy = experiments.candidate_rewards(experiments.reward_table(P, form=form), base_scores, form=form)
-    highlight = tuple(m for m in ("base", "sft", "dpo", "rlhf", "rag", stacks.name(P.interventions.stack_steps))
-                      if m in models)
+    highlight = tuple(m for m in ("base", "sft", "dpo", "rlhf", "rag", *P.interventions.custom_names,
+                                  stacks.name(P.interventions.stack_steps)) if m in models)
     return Inputs(world=world, form=form, base_scores=base_scores, models=models, items=items, proxy=proxy,
                   highlight=highlight)
 

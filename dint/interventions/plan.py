@@ -14,6 +14,10 @@ train/held-out split of facts:
 ``rlhf``                   SFT, then KL-penalised RL (RLOO) against the proxy reward
 ``rag``                    retrieval (BM25 over a clean document store) with a reader trained by RAG-SFT
 
+A profile may add methods of its own (``interventions.custom``: a function of the researcher's module,
+`dint.interventions.custom`), each trained from the base model by `build` as the built-in ones are; `names`
+lists every intervention a profile's plan can build, and `with_custom` adds the profile's own methods to a list.
+
 Beside them, notebook 02's proxies that start aligned: `gold_pairs` (pairs judged by the truth) and
 `aligned_proxy` (a reward model trained on them); `rl_against` runs RL against any proxy, prompt by prompt.
 
@@ -51,7 +55,9 @@ class InterventionsConfig:
     ``sft_epochs`` × ``sft_data`` the grid of `dint.analyses.sft_grid.training_curve` (notebook 06): SFT
     epochs, and shares of the training demonstrations (nested subsets); ``stack_steps`` the steps of
     notebook 05's factorial plan of stacks (`dint.analyses.stacks.plan`: every subset, in the canonical order
-    sft, dpo, rl, rag), all four by default.
+    sft, dpo, rl, rag), all four by default; ``custom`` the profile's own methods, name -> ``"module:function"``
+    or ``{function: ..., config: {...}}`` (`dint.interventions.custom`), checked here (the function imported, its
+    signature and config) and kept in the long form.
     """
 
     threads: int = 1
@@ -70,6 +76,7 @@ class InterventionsConfig:
     sft_epochs: tuple[int, ...] = (1, 2, 3, 6, 12)
     sft_data: tuple[float, ...] = (0.25, 0.5, 1.0)
     stack_steps: tuple[str, ...] = STACK_STEPS
+    custom: dict = field(default_factory=dict)
 
     def __post_init__(self):
         for f in fields(self):
@@ -86,6 +93,10 @@ class InterventionsConfig:
                                      "without repeats, in that order")
             elif f.name == "threads":
                 check_int("interventions.threads", v, 0)   # 0: torch's default
+            elif f.name == "custom":
+                methods = _method("custom").methods(v)
+                object.__setattr__(self, "custom", {n: {"function": m.function, "config": m.config}
+                                                    for n, m in methods.items()})
             elif not isinstance(v, dict):
                 raise ValueError(f"interventions.{f.name} must be a mapping of field -> value, got {v!r}")
         if any(int(n) != n or n < 1 for n in self.bon_n):
@@ -124,6 +135,17 @@ class InterventionsConfig:
     def lora_config(self):
         return _method("trainer").gpt2_lora(**self.lora)
 
+    @property
+    def custom_names(self) -> tuple[str, ...]:
+        """The names of the profile's own methods (``custom``), in the profile's order."""
+        return tuple(self.custom)
+
+    def method(self, name: str):
+        """The `dint.interventions.custom.Method` of the profile's own method ``name``."""
+        if name not in self.custom:
+            raise ValueError(f"{name!r} is not a method of interventions.custom; the profile's own: {self.custom_names}")
+        return _method("custom").Method(name, self.custom[name]["function"], dict(self.custom[name]["config"]))
+
 
 # the config class of each section field; the method modules (TRL, PEFT, ...) load on first use
 _CONFIGS = {"labeler": ("data", "LabelerConfig"), "sft": ("sft", "SFTConfig"), "dpo": ("dpo", "DPOConfig"),
@@ -157,13 +179,25 @@ def _method(name: str):
     return importlib.import_module(f"{__package__}.{name}")
 
 
+def names(cfg: InterventionsConfig) -> tuple[str, ...]:
+    """Every intervention a profile's plan builds: `NAMES`, then the profile's own methods (``cfg.custom``)."""
+    return NAMES + cfg.custom_names
+
+
+def with_custom(cfg: InterventionsConfig, chosen) -> list[str]:
+    """``chosen`` (names of interventions), then the profile's own methods that it does not already name: every
+    notebook that compares interventions shows them."""
+    chosen = list(chosen)
+    return chosen + [n for n in cfg.custom_names if n not in chosen]
+
+
 def train_facts(world):
     return world.facts[world.facts["split"] == "train"]
 
 
 def build(name: str, cfg: InterventionsConfig, world, base, tokenizer, *, start=None, seed: int = 0,
           progress: bool = False):
-    """Train intervention ``name`` (one of `NAMES`) on ``world``.
+    """Train intervention ``name`` (one of `names`: `NAMES` or a profile's own method) on ``world``.
 
     Parameters
     ----------
@@ -175,11 +209,14 @@ def build(name: str, cfg: InterventionsConfig, world, base, tokenizer, *, start=
     (model, record) — for ``reward`` the model is a `reward.RewardModel`; for ``rag`` a
     `rag.RAGPolicy`.
     """
-    from . import data, dpo, reward, sft
+    from . import custom, data, dpo, reward, sft
 
-    if name not in NAMES:
-        raise ValueError(f"unknown intervention {name!r}; choose one of {NAMES}")
+    if name not in names(cfg):
+        raise ValueError(f"unknown intervention {name!r}; choose one of {names(cfg)}")
     model = base if start is None else start
+    if name in cfg.custom:   # the profile's own method, on the world's data for the train facts
+        return custom.run(cfg.method(name), model, tokenizer, custom.data(world, cfg.config("labeler"), seed=seed),
+                          seed=seed, threads=cfg.threads, progress=progress)
     demos = data.sft_demos(world)
     pairs = data.preference_pairs(world, cfg.config("labeler"), facts=train_facts(world), seed=seed)
     if name == "sft":

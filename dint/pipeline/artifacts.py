@@ -418,14 +418,19 @@ def intervention_dir(profile: Profile, name: str) -> Path:
 def intervention_manifest(profile: Profile, name: str, *, grids: tuple[str, ...] = ()) -> dict:
     """Manifest of a trained artifact: the world, the base and the interventions section without the
     experiment grids (`plan.EXPERIMENT_FIELDS`) other than ``grids``, so that widening a sweep does not
-    retrain every model."""
+    retrain every model, and without the profile's own methods (``interventions.custom``), so that adding one
+    retrains nothing else; the artifact of an own method records its entry and its source file's SHA256
+    (``custom``), so that a changed function retrains it."""
     from ..interventions.plan import EXPERIMENT_FIELDS
 
     unknown = sorted(set(grids) - set(EXPERIMENT_FIELDS))
     if unknown:
         raise ValueError(f"grids={unknown!r}: choose among {EXPERIMENT_FIELDS}")
     m = _manifest(profile, "intervention", ("world", "base", "interventions"))
-    m["interventions"] = {k: v for k, v in m["interventions"].items() if k not in EXPERIMENT_FIELDS or k in grids}
+    m["interventions"] = {k: v for k, v in m["interventions"].items()
+                          if (k not in EXPERIMENT_FIELDS or k in grids) and k != "custom"}
+    if name in profile.interventions.custom:
+        m["custom"] = {**profile.interventions.custom[name], "source_sha256": profile.interventions.method(name).digest()}
     return {**m, "name": name}
 
 
@@ -450,12 +455,13 @@ def ensure_intervention(profile: Profile, name: str, *, rebuild: bool = False, p
     """The folder of an intervention of the profile's plan, trained (or retrained) unless valid (`cached`).
 
     Its inputs are the world and the base model, and for ``"rlhf"`` the SFT model it starts from and the
-    reward model it optimises.
+    reward model it optimises. ``name`` may be one of the profile's own methods (``interventions.custom``), trained
+    from the base model by its function (`dint.interventions.custom`).
     """
     from ..interventions import plan, rag
 
-    if name not in plan.NAMES:
-        raise ValueError(f"unknown intervention {name!r}; choose one of {plan.NAMES}")
+    if name not in plan.names(profile.interventions):
+        raise ValueError(f"unknown intervention {name!r}; choose one of {plan.names(profile.interventions)}")
     inputs = {"world": ensure_world(profile), "base": ensure_base(profile, progress=progress)}
     if name == "rlhf":
         inputs["sft"] = ensure_intervention(profile, "sft", progress=progress)
@@ -486,7 +492,8 @@ def ensure_intervention(profile: Profile, name: str, *, rebuild: bool = False, p
 
 
 def intervention(profile: Profile, name: str, *, rebuild: bool = False, progress: bool = False):
-    """An intervention of the profile's plan (`dint.interventions.plan.NAMES`), trained on first use.
+    """An intervention of the profile's plan (`dint.interventions.plan.names`: the built-in ones and the profile's
+    own methods), trained on first use.
 
     Returns
     -------

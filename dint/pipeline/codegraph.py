@@ -131,7 +131,8 @@ def closure(*entries: str | Path) -> list[str]:
 
     Parameters
     ----------
-    entries : a dint module's dotted name (``"dint.analyses.stacks"``), a ``.py`` file or a ``.ipynb`` notebook
+    entries : a dint module's dotted name (``"dint.analyses.stacks"``), a ``.py`` file (inside dint or not: a file
+        outside brings the dint modules it imports) or a ``.ipynb`` notebook
 
     Returns
     -------
@@ -169,6 +170,8 @@ def closure(*entries: str | Path) -> list[str]:
             parts = name.split(".")
             todo += [module_file(".".join(parts[:i])) for i in range(1, len(parts))]   # parent packages
             todo += [module_file(m) for m in _module_imports(f)]
+        else:   # an entry outside dint (a profile's own method, examples/kto.py): the dint modules it imports
+            todo += [module_file(m) for m in imports(f.read_text())]
     root = paths.root().resolve()
     out = {str(f.relative_to(root)) if f.is_relative_to(root) else str(f) for f in seen | extra}
     return sorted(out)

@@ -26,7 +26,7 @@ import yaml
 from .. import models, realworld, world
 from . import paths
 from ..cache import key
-from ..interventions import plan
+from ..interventions import custom, plan
 from ..interventions.plan import InterventionsConfig
 from ..lazy import LazyModule
 from ..scoring import ScoringConfig
@@ -61,10 +61,13 @@ class Profile:
         return self.reference == "real"
 
     def asdict(self) -> dict:
-        """The profile as a dict; the world section without options at their neutral value (`world.config_dict`)."""
+        """The profile as a dict; the world section without options at their neutral value (`world.config_dict`), the
+        interventions section without ``custom`` when the profile has no method of its own."""
         d = asdict(self)
         if isinstance(self.world, world.WorldConfig):
             d["world"] = world.config_dict(self.world)
+        if not d["interventions"]["custom"]:   # no method of the profile's own: the profile as it was without them
+            del d["interventions"]["custom"]
         return d
 
     def digest(self, *sections: str) -> str:
@@ -245,12 +248,18 @@ def check_fields(cls, values: dict, *, where: str) -> dict:
 
 
 def _section(cls, name: str, values: dict) -> dict:
-    """A section's values, type-checked; the interventions section's method mappings too."""
+    """A section's values, type-checked; the interventions section's method mappings too, and the config of each
+    method of the profile's own (``custom``) whose function annotates it with a dataclass."""
     values = check_fields(cls, values, where=name)
     if cls is InterventionsConfig:
         for field, given in values.items():
             if field in plan.METHOD_FIELDS:
                 check_fields(plan.config_class(field), given, where=f"{name}.{field}")
+        if values.get("custom"):
+            custom.search(paths.root())   # a method's module may live in the project folder (examples/kto.py)
+            for m in custom.methods(values["custom"], settings=False).values():
+                if (cls_ := m.config_class()) is not None:
+                    check_fields(cls_, m.config, where=f"{m.where}.config")
     return values
 
 

@@ -163,7 +163,7 @@ def confusion(table: pd.DataFrame, *, ax=None, cmap: str = "Blues", xlabel: str 
 
     Parameters
     ----------
-    table : `dint.taxonomy.AgreementResult.confusion` (a crosstab of counts, rows the known cause)
+    table : `dint.agreement.AgreementResult.confusion` (a crosstab of counts, rows the known cause)
     drop_empty : leave out rows without any item (e.g. no error has the known cause "unclassified")
     """
     fig, ax = figure_axes(ax)

@@ -42,12 +42,15 @@ def analysed(diagnosis):
 
 
 def test_load_and_deploy_iv():
+    from dint.pipeline.config import load_profile
+
+    P = load_profile("smoke")   # nothing of it is built: each input is checked before anything is loaded
     with pytest.raises(ValueError, match="interventions: \\['reward'\\]"):
-        D.load(None, ["sft", "reward"])
+        D.load(P, ["sft", "reward"])
     with pytest.raises(ValueError, match="interventions: empty"):
-        D.load(None, [])
+        D.load(P, [])
     with pytest.raises(ValueError, match="k_max=4"):
-        D.load(None, ["sft"], k_max=4)
+        D.load(P, ["sft"], k_max=4)
     with pytest.raises(ValueError, match="stale_share=2"):
         D.deploy_rag(None, None, stale_share=2)
     assert "reward" not in D.answering() and "sft_sham" not in D.answering() and "sft" in D.answering()

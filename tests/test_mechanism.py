@@ -47,8 +47,10 @@ def _record(n_params=10, tokens=100, train_flops=6000.0, inference_tokens=0, inf
 
 
 def test_load_iv():
+    from dint.pipeline.config import load_profile
+
     with pytest.raises(ValueError, match="interventions=.*: \\['nope', 'reward'\\] are not"):
-        mechanism.load(None, ["sft", "nope", "reward"])
+        mechanism.load(load_profile("smoke"), ["sft", "nope", "reward"])   # checked before anything is loaded
 
 
 def test_records_flops_rules():

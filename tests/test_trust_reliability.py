@@ -21,8 +21,10 @@ def _inputs():
 
 
 def test_load_iv():
+    from dint.pipeline.config import load_profile
+
     with pytest.raises(ValueError, match=r"interventions=\['reward'\]"):
-        tr.load(None, interventions=["sft", "reward"])   # checked before anything is loaded
+        tr.load(load_profile("smoke"), interventions=["sft", "reward"])   # checked before anything is loaded
 
 
 def test_name_against_theory():

@@ -39,7 +39,7 @@ def shift_measure(summary: pd.DataFrame, measure: str, *, ax=None, xlabel: str |
     ax.set_yticks(np.arange(len(names)), names)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel or measure)
-    legend(ax, loc="best")
+    legend(ax, above=True)   # above the panel: with one row per model, no place inside is free of data
     return fig
 
 
@@ -56,7 +56,7 @@ def transitions(summary: pd.DataFrame, *, ax=None):
     ax.set_yticks(y, names)
     ax.invert_yaxis()
     ax.set_xlabel("share of items")
-    legend(ax, loc="lower right")
+    legend(ax, above=True)
     return fig
 
 
@@ -92,7 +92,7 @@ def token_shift(shares: pd.DataFrame, *, ax=None, reference: dict | None = None,
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of answer tokens" if prefix == "answer_" else "share of greedy tokens")
-    ax.legend(fontsize=7, frameon=False, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    ax.legend(fontsize=7, frameon=False, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.26))
     return fig
 
 
@@ -123,7 +123,7 @@ def answer_positions(shares: pd.DataFrame, *, ax=None):
     ax.invert_yaxis()
     ax.set_xlim(0, max(1.0, float(np.nanmax(right))) * 1.6)
     ax.set_xlabel("positions per item")
-    ax.legend(fontsize=7, frameon=False, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    ax.legend(fontsize=7, frameon=False, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.26))
     return fig
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 import uuid
@@ -208,3 +209,19 @@ def atomic_write(path: str | os.PathLike, write_fn: Callable[[Path], Any]) -> Pa
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def json_ready(value):
+    """``value`` as JSON can hold it: dicts (keys as str), lists, objects with ``asdict()`` (a `dint.stats.Result`)
+    and numpy scalars as plain values, NaN and infinities as null (JSON has no NaN)."""
+    if hasattr(value, "asdict"):
+        return json_ready(value.asdict())
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if hasattr(value, "item"):   # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -29,7 +29,7 @@ import pandas as pd
 from scipy.special import log_softmax
 
 from . import calibration, divergence, stats
-from .cache import atomic_write
+from .cache import atomic_write, json_ready
 from .stats import proportions
 from .stats.checks import check_choice, check_int, check_level
 
@@ -458,17 +458,6 @@ def figure(card_table: pd.DataFrame, pair_table: pd.DataFrame):
     return plot.lm_eval(card_table, pair_table)
 
 
-def _finite(value):
-    """A JSON value with NaN as null (JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if hasattr(value, "item"):   # numpy scalars
-        value = value.item()
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
 def report(runs: list[Run], out, config: LmEvalConfig = LmEvalConfig()) -> Report:
     """Compare lm-eval runs and write what a notebook would: the tables, the figure and ``numbers.json``.
 
@@ -501,5 +490,5 @@ def report(runs: list[Run], out, config: LmEvalConfig = LmEvalConfig()) -> Repor
                                  "files": {t: str(f) for t, f in r.files.items()}} for r in runs},
                "numbers": {k: v.asdict() for k, v in numbers(card_table, pair_table).items()}}
     paths["numbers.json"] = atomic_write(out / "numbers.json",
-                                         lambda p: Path(p).write_text(json.dumps(_finite(payload), indent=1)))
+                                         lambda p: Path(p).write_text(json.dumps(json_ready(payload), indent=1)))
     return Report(card_table, pair_table, paths)

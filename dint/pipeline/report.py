@@ -6,7 +6,6 @@ can be generated from them; each write is atomic, so a failed run leaves no comp
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,22 +13,8 @@ import pandas as pd
 
 from . import artifacts
 from .. import plot
-from ..cache import atomic_write
+from ..cache import atomic_write, json_ready
 from .config import Profile
-
-
-def _plain(value):
-    if hasattr(value, "asdict"):
-        return _plain(value.asdict())
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item"):  # numpy scalars
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 @dataclass(frozen=True)
@@ -58,7 +43,7 @@ class Outputs:
 
     def numbers(self, numbers: dict) -> Path:
         """Write ``numbers.json``: every quoted number with its interval, test and method."""
-        payload = {"notebook": self.name, "profile": self.profile.asdict(), "numbers": _plain(numbers)}
+        payload = {"notebook": self.name, "profile": self.profile.asdict(), "numbers": json_ready(numbers)}
         path = self.folder / "numbers.json"
         atomic_write(path, lambda p: Path(p).write_text(json.dumps(payload, indent=1)))
         return path

@@ -78,3 +78,48 @@ def test_mean_difference_saddlepoint_tail():
     assert 0.5 < r.pvalue / sps.ttest_1samp(d, 0).pvalue < 2
     moderate = resampling.mean_difference(y + rng.normal(0.01, 0.1, 300), y, n_permutations=999, rng=0)
     assert "saddlepoint" not in moderate.method and moderate.pvalue * 1000 == pytest.approx(round(moderate.pvalue * 1000))
+
+
+def _mean_sums(x):
+    return lambda w: (w @ x)[:, None], lambda s: s[:, 0] / len(x)
+
+
+def test_iterated_bootstrap_draws():
+    # the same draws for the same seed (two models pair up), whether cached or made in blocks
+    from dint.stats.resampling import iterated_bootstrap_values
+    x = np.random.default_rng(0).normal(size=40)
+    sums, value = _mean_sums(x)
+    a = iterated_bootstrap_values(sums, value, 40, 6, 5, 3)
+    assert a.shape == (6, 5)
+    assert np.array_equal(a, iterated_bootstrap_values(sums, value, 40, 6, 5, 3))
+    assert np.allclose(a, iterated_bootstrap_values(sums, value, 40, 6, 5, 3, max_cells=400))   # 2 outer per block
+    assert not np.allclose(a, iterated_bootstrap_values(sums, value, 40, 6, 5, 4))
+    # each row resamples one resample of the data: its values lie within the data's range
+    assert (a >= x.min()).all() and (a <= x.max()).all()
+    with pytest.raises(ValueError, match="n_inner"):
+        iterated_bootstrap_values(sums, value, 40, 6, 1, 3)
+
+
+def test_iterated_bootstrap_variance_against_theory():
+    # the squared mean of n standard normals: on a resample its noise adds to that of the data, so the bootstrap
+    # variance is 4 m^2 s^2 / n + 2 s^4 / n^2 (m, s^2 the data's mean and plug-in variance), and on a resample of a
+    # resample it is larger by 4 s^4 / n^2 on average: the excess the iterated bootstrap removes (Hall & Martin 1988)
+    from dint.stats.resampling import bootstrap_values, iterated_bootstrap_values, paired_difference
+    n, rng = 50, np.random.default_rng(7)
+    square = lambda s: (s[:, 0] / n) ** 2
+    first, excess = [], []
+    for k in range(100):
+        x = rng.normal(size=n)
+        m, s2 = x.mean(), x.var()
+        sums = lambda w: (w @ x)[:, None]
+        a = bootstrap_values(sums, square, n, 1999, k)
+        it = iterated_bootstrap_values(sums, square, n, 60, 60, k)
+        v1, v2 = np.var(a[1], ddof=1), np.var(it, axis=1, ddof=1).mean()
+        first.append(v1 / (4 * m ** 2 * s2 / n + 2 * s2 ** 2 / n ** 2))
+        excess.append((v2 - v1) / (4 * s2 ** 2 / n ** 2))
+        # the corrected variance is 2 v1 - v2, or v1 where that is not positive
+        ci = paired_difference(a, (0.0, np.zeros(1999)), 0.95, iterated=(it, np.zeros_like(it)))[1]
+        se = (ci.high - ci.low) / (2 * sps.norm.ppf(0.975))
+        assert se ** 2 == pytest.approx(2 * v1 - v2 if 2 * v1 > v2 else v1, rel=1e-9)
+    assert np.mean(first) == pytest.approx(1.0, abs=0.05)
+    assert np.mean(excess) == pytest.approx(1.0, abs=0.25)

@@ -62,4 +62,14 @@ def test_write_pvalue_bound(tmp_path, monkeypatch):
     (nb / "numbers.json").write_text(json.dumps({"notebook": "03_diagnosability", "numbers": numbers}))
     text = macros.write("smoke").read_text()
     assert r"\newcommand{\DiagnosabilityTvP}{< 0.015}" in text
-    assert r"\newcommand{\DiagnosabilityTvPlainP}{0.014}" in text
+    assert r"\newcommand{\DiagnosabilityTvPlainP}{= 0.014}" in text   # the paper prints $p = 0.014$
+
+
+def test_p_relation_and_small_numbers():
+    # "p = 0.014", a bound "p < 0.015" at a Monte-Carlo floor, no relation where no test was made
+    assert macros.p_relation(0.0142) == "= 0.014" and macros.p_relation(0.0142, 0.0142) == "< 0.015"
+    assert macros.p_relation(2e-5) == "< 0.001" and macros.p_relation(float("nan")) == r"\text{ n/a}"
+    # a number below 0.01 gets a third decimal rather than a power of ten, which would claim a precision
+    # that two significant digits of a small effect do not have; below 0.001 the power of ten stays
+    assert macros.fmt(0.0097) == "0.010" and macros.fmt(-0.0042) == "-0.004" and macros.fmt(0.0014) == "0.001"
+    assert macros.fmt(0.00049) == r"4.9\times 10^{-4}"

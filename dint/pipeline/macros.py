@@ -2,8 +2,9 @@
 
 ``results/<profile>/<notebook>/numbers.json`` → one ``\\newcommand`` per quoted value: for a
 number ``corr_frequent`` of notebook ``00_base_model``, ``\\BaseModelCorrFrequent`` (the estimate),
-``...Low`` and ``...High`` (its interval), ``...P`` (p-value, where a test is made; a bound "< x" where
-a Monte-Carlo p-value is at its floor, `pvalue`) and ``...N``.
+``...Low`` and ``...High`` (its interval), ``...P`` (the p-value with its relation, "= 0.014", or a bound
+"< x" where a Monte-Carlo p-value is at its floor: `p_relation`; the paper prints ``$p = 0.014$``) and
+``...N``.
 """
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ def fmt(value, *, digits: int = 2) -> str:
         return "yes" if value else "no"
     if isinstance(value, int):
         return f"{value:,}".replace(",", "{,}")
+    if value != 0 and abs(value) < 10 ** -digits and round(abs(value), digits + 1) >= 10 ** -(digits + 1):
+        return f"{value:.{digits + 1}f}"   # 0.0097 as 0.010, 0.0042 as 0.004: one more decimal, not a power of ten
     if value != 0 and (abs(value) < 10 ** -digits or abs(value) >= 1e5):
         mantissa, exp = f"{value:.1e}".split("e")
         return f"{mantissa}\\times 10^{{{int(exp)}}}"
@@ -55,6 +58,13 @@ def pvalue(p, floor=None) -> str:
     return f"{p:.3f}"
 
 
+def p_relation(p, floor=None) -> str:
+    """The p-value as it follows ``p`` in math mode: "= 0.014", a bound "< 0.001" (`pvalue`), or
+    ``\\text{ n/a}`` where no test could be made."""
+    text = pvalue(p, floor)
+    return r"\text{ n/a}" if text == "n/a" else text if text.startswith("<") else f"= {text}"
+
+
 def lines(notebook: str, numbers: dict) -> list[str]:
     """``\\newcommand`` lines for one notebook's numbers."""
     stem = name(re.sub(r"^\d+_", "", notebook))
@@ -65,7 +75,7 @@ def lines(notebook: str, numbers: dict) -> list[str]:
             out.append(f"\\newcommand{{\\{base}}}{{{fmt(v['estimate'])}}}")
             out.append(f"\\newcommand{{\\{base}Low}}{{{fmt(v.get('ci_low'))}}}")
             out.append(f"\\newcommand{{\\{base}High}}{{{fmt(v.get('ci_high'))}}}")
-            out.append(f"\\newcommand{{\\{base}P}}{{{pvalue(v.get('pvalue'), v.get('pvalue_floor'))}}}")
+            out.append(f"\\newcommand{{\\{base}P}}{{{p_relation(v.get('pvalue'), v.get('pvalue_floor'))}}}")
             out.append(f"\\newcommand{{\\{base}N}}{{{fmt(v.get('n'))}}}")
         elif isinstance(v, (int, float)) or v is None:
             out.append(f"\\newcommand{{\\{base}}}{{{fmt(v)}}}")

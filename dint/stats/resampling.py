@@ -129,7 +129,8 @@ def paired_difference(a, b, confidence_level, *, iterated=None):
     against 0.0193) and that of the l1 ECE difference by 5% (0.0154 against 0.0147), and their tests
     rejected at 0.05 in 4.2% and 4.1%; corrected, the standard errors were 0.0194 and 0.0143 and the tests
     rejected in 5.2% and 5.9%. The percentile test was more conservative still (1.4% and 1.8% in 500).
-    ``dint validate`` measures the corrected test and interval (2,000 replications).
+    ``dint validate`` (2,000 replications, seed 0) measures the corrected tests at 5.9% (l1) and 4.5%
+    (debiased l2), and the coverage of their 95% intervals at 0.937 and 0.955.
 
     Resamples where either statistic is undefined are left out. When every resample gives the same
     difference the bootstrap carries no information on its variability: a zero-width interval and a

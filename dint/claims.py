@@ -47,7 +47,7 @@ from .stats import adjust
 
 __all__ = ["FRAMINGS", "KINDS", "NOT_APPLICABLE", "REFERENCES", "SANITY_CHECKS", "VERDICTS", "Claim", "FormatControl",
            "Registry", "check_text", "escape", "estimate_tex", "held_tex", "id_tex", "judge", "load", "numbers",
-           "registry_path", "sentence", "summary", "tex", "verdicts"]
+           "grouping_tex", "registry_path", "sentence", "summary", "tex", "verdicts"]
 
 KINDS = ("claim", "replication", "sanity")
 REFERENCES = ("world", "real")   # where the truth comes from: the synthetic world, or real facts
@@ -515,6 +515,48 @@ def held_tex(r, runs: int, *, inline: bool = False) -> str:
     return f", held in {h:.0f} of {runs} runs" if inline else rf"\newline held in {h:.0f} of {runs}"
 
 
+def _ids_tex(ids) -> str:
+    """Claim ids in typewriter type, joined in words ("a, b and c"); "none" for no ids."""
+    ids = [id_tex(i) for i in ids]
+    return "none" if not ids else ids[0] if len(ids) == 1 else ", ".join(ids[:-1]) + " and " + ids[-1]
+
+
+def grouping_tex(registry: Registry, table: pd.DataFrame) -> list[str]:
+    """The verdicts grouped for the abstract and the introduction, each group in registry order, over the
+    entries that apply to the profile's reference. Every rule states the distributional framing's prediction,
+    so a verdict says whether that prediction held, not that the installation framing's did: a claim can fail
+    the other way from both (e.g. a rise far larger than the one predicted).
+
+    ``\\claimleaning``: how many claims and replications had the distributional prediction hold, fail, or not
+    settled; ``\\claimsagainst``: the registry's sentence of every claim and replication whose distributional
+    prediction failed (contradicted), with its id (or "It failed for none."); ``\\claimsheld`` and ``\\claimsunsettled``: the ids of those
+    it held for and of those not settled; ``\\primaryheld``, ``\\primaryagainst``, ``\\primaryunsettled``: the
+    sentences of the primary claims in each group (empty for none); ``\\sanityfailed``: the ids of failed sanity checks."""
+    t = table.set_index("id")
+    shown = [c for c in registry.claims if t.loc[c.id, "verdict"] != NOT_APPLICABLE]
+    main = [c for c in shown if c.kind != "sanity"]
+    group = {v: [c for c in main if t.loc[c.id, "verdict"] == v] for v in VERDICTS}
+
+    def sentences(claims, with_id=False):
+        out = [escape(sentence(registry, table, c.id)) + (f" ({id_tex(c.id)})" if with_id else "")
+               for c in claims]
+        return " ".join(out)
+
+    held, against, unsettled = (len(group[v]) for v in VERDICTS)
+    leaning = (f"the distributional framing's prediction held for {held} of the {len(main)} claims and replications, "
+               f"failed for {against} and was not settled for {unsettled}")
+    failed = [c.id for c in shown if c.kind == "sanity" and t.loc[c.id, "verdict"] == "failed"]
+    primary = {v: [c for c in group[v] if c.primary] for v in VERDICTS}
+    return [rf"\newcommand{{\claimleaning}}{{{leaning}}}",
+            rf"\newcommand{{\claimsagainst}}{{{sentences(group['contradicted'], with_id=True) or 'It failed for none.'}}}",
+            rf"\newcommand{{\claimsheld}}{{{_ids_tex(c.id for c in group['supported'])}}}",
+            rf"\newcommand{{\claimsunsettled}}{{{_ids_tex(c.id for c in group['inconclusive'])}}}",
+            rf"\newcommand{{\primaryheld}}{{{sentences(primary['supported'])}}}",
+            rf"\newcommand{{\primaryagainst}}{{{sentences(primary['contradicted'])}}}",
+            rf"\newcommand{{\primaryunsettled}}{{{sentences(primary['inconclusive'])}}}",
+            rf"\newcommand{{\sanityfailed}}{{{_ids_tex(failed)}}}"]
+
+
 def tex(registry: Registry, table: pd.DataFrame, *, runs: int = 1) -> str:
     """LaTeX for the paper: ``\\claimstable`` (claims and replications: the two predictions, estimate
     [interval], verdict; on pooled runs, the runs whose own verdict it is), ``\\sanitytable`` (sanity checks:
@@ -536,7 +578,7 @@ def tex(registry: Registry, table: pd.DataFrame, *, runs: int = 1) -> str:
              f"{count.get('contradicted', 0)} contradicted and {count.get('inconclusive', 0)} inconclusive "
              f"({runs} run{'s' if runs != 1 else ''}); {int((sanity['verdict'] == 'passed').sum())} of {len(sanity)} "
              "sanity checks pass")
-    lines += [r"\makeatother", rf"\newcommand{{\claimtally}}{{{tally}}}",
+    lines += [r"\makeatother", rf"\newcommand{{\claimtally}}{{{tally}}}", *grouping_tex(registry, table),
               r"\newcommand{\claimsentence}[1]{\csname claimsentence@#1\endcsname}",
               r"\newcommand{\claimverdict}[1]{\csname claimverdict@#1\endcsname}",
               r"\newcommand{\claimestimate}[1]{\csname claimestimate@#1\endcsname}"]

@@ -199,3 +199,30 @@ def test_an_entry_that_does_not_apply_to_a_reference_is_left_out(tmp_path):
         _registry(tmp_path, [{**_entry("x", "01_mechanism/a"), "applies": ["mars"]}])
     with pytest.raises(ValueError, match="reference="):
         claims.judge(reg, results, reference="mars")
+
+
+def test_verdicts_grouped_for_the_abstract(tmp_path):
+    # the abstract's and introduction's lists come from the verdicts: which distributional predictions held,
+    # failed or were not settled, the primary claims' sentences by group, and the failed sanity checks
+    entries = [{**_entry("held", "01_mechanism/a"), "primary": True}, _entry("failed", "02_engineering_clues/b"),
+               {**_entry("open", "03_diagnosability/c"), "primary": True}, _entry("also-held", "04_trust_reliability/d"),
+               _entry("check", "05_compound_failure/e", kind="sanity", at_most=0.1),
+               {**_entry("world-only", "06_resources/f"), "applies": ["world"]}]
+    reg = _registry(tmp_path, entries)
+    results = {"01_mechanism": {"a": _r(0.5, 0.4, 0.6, 1e-4)}, "02_engineering_clues": {"b": _r(0.0, -0.01, 0.01, 0.9)},
+               "03_diagnosability": {"c": _r(0.05, -0.1, 0.2, 0.5)}, "04_trust_reliability": {"d": _r(0.3, 0.2, 0.4, 1e-5)},
+               "05_compound_failure": {"e": _r(0.5, 0.4, 0.6)}, "06_resources": {"f": _r(0.0, -0.01, 0.01, 0.9)}}
+    table = claims.judge(reg, results, reference="real")
+    lines = dict(line[len(r"\newcommand{"):].split("}{", 1) for line in claims.grouping_tex(reg, table))
+    lines = {k.lstrip("\\"): v[:-1] for k, v in lines.items()}
+    assert lines["claimleaning"] == ("the distributional framing's prediction held for 2 of the 4 claims and "
+                                     "replications, failed for 1 and was not settled for 1")
+    assert lines["claimsagainst"] == r"failed is contradicted. (\texttt{failed})"
+    assert "held" in lines["claimsheld"] and "also" in lines["claimsheld"] and " and " in lines["claimsheld"]
+    assert lines["primaryheld"] == "held is supported." and lines["primaryagainst"] == ""
+    assert lines["primaryunsettled"] == "open is inconclusive."
+    assert lines["sanityfailed"] == r"\texttt{check}"
+    assert "world-only" not in "".join(lines.values())   # not applicable on real facts
+    # nothing failed: the list says so in a sentence
+    table = claims.judge(reg, {**results, "02_engineering_clues": {"b": _r(0.3, 0.2, 0.4, 1e-6)}}, reference="real")
+    assert r"\newcommand{\claimsagainst}{It failed for none.}" in claims.grouping_tex(reg, table)

@@ -7,6 +7,7 @@ from dint.pipeline import macros, notebooks, paper, paths
 
 SOURCE = paths.root() / "paper" / "main.tex"
 BODIES = {"world": paths.root() / "paper" / "world.tex", "real": paths.root() / "paper" / "real.tex"}
+RELATED = paths.root() / "paper" / "related.tex"   # input by both bodies
 # a number standing alone in the prose (not part of a name such as GPT-4 or Llama-2-7b)
 NUMBER = re.compile(r"(?<![\w.\-])\d+(?:[.,]\d+)?(?:\\?%)?(?![\w\-])")
 
@@ -22,7 +23,7 @@ def _prose(tex: str) -> str:
     return re.sub(r"\$[^$]*\$", lambda m: m.group() if re.search(r"\d\.\d", m.group()) else "", body)
 
 
-@pytest.mark.parametrize("source", [SOURCE, *BODIES.values()], ids=lambda p: p.name)
+@pytest.mark.parametrize("source", [SOURCE, *BODIES.values(), RELATED], ids=lambda p: p.name)
 def test_no_result_number_is_typed_into_the_prose(source):
     found = NUMBER.findall(_prose(source.read_text()))
     assert not found, f"numbers typed into paper/{source.name} (use a generated macro or \\published{{}}): {found}"
@@ -47,7 +48,7 @@ def test_the_number_check_catches_typed_numbers():
 
 
 def test_every_macro_the_paper_uses_is_generated_on_smoke():
-    used = paper.macros_used(SOURCE.read_text() + BODIES["world"].read_text())
+    used = paper.macros_used(SOURCE.read_text() + BODIES["world"].read_text() + RELATED.read_text())
     assert len(used) > 20
     for name in notebooks.NOTEBOOKS:   # the notebooks' numbers (run here if this test runs alone)
         if not (paths.results("smoke") / name / "numbers.json").exists():

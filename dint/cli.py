@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -276,6 +277,26 @@ def _paper(args):
     print(f"paper -> {paper.build(args.profile, **_seeds(args))}")
 
 
+def _snapshot(args):
+    from . import snapshot
+
+    if args.action == "write":
+        out = snapshot.write(args.profile)
+        print(f"snapshot -> {out}: {json.loads((out / 'manifest.json').read_text())['summary']}")
+    elif args.action == "paper":
+        print(f"paper -> {snapshot.paper(args.profile)}")
+    elif args.action == "refresh":
+        print(f"snapshot -> {snapshot.refresh(args.profile)}")
+    else:
+        table = snapshot.compare(args.profile)
+        print(table.round(3).to_string(index=False))
+        differ = table[~table.same]
+        print(f"{int(table.same.sum())} of {len(table)} verdicts agree with the snapshot"
+              + (f"; they differ for {', '.join(differ.id)}" if len(differ) else ""))
+        if len(differ):
+            raise SystemExit(1)
+
+
 def _format_control(args):
     from . import format_control
 
@@ -483,6 +504,16 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=_count(0), default=0)
     p.add_argument("--output", default=None, help="folder of the table (default: results/validity)")
     p.set_defaults(fn=_validate)
+
+    p = sub.add_parser("snapshot", help="the profile's reference snapshot in snapshots/<profile>/",
+                       description="write: copy a run's numbers, macros, PNG figures and verdicts into "
+                                   "snapshots/<profile>/; paper: build results/<profile>/paper-snapshot/dint.pdf from "
+                                   "the snapshot alone; compare: a fresh run's verdicts against the snapshot's "
+                                   "(exit 1 where one differs); refresh: its macros and verdicts again from its numbers, "
+                                   "after a change of the registry or of the macros' format.")
+    p.add_argument("action", choices=["write", "paper", "compare", "refresh"])
+    p.add_argument("--profile", required=True, help="a profile with a snapshot, e.g. real")
+    p.set_defaults(fn=_snapshot)
 
     p = sub.add_parser("paper", help="build the paper PDF from a profile's figures and macros",
                        description="Build results/<profile>/paper/dint.pdf from paper/main.tex with latexmk; the "

@@ -41,19 +41,24 @@ def _command(profile: str, seed: int | None, train_seed: int | None) -> str:
             + (f" --train-seed {train_seed}" if train_seed is not None else ""))
 
 
-def setup(profile: str, *, seed: int | None = None, train_seed: int | None = None) -> Path:
+def setup(profile: str, *, seed: int | None = None, train_seed: int | None = None,
+          snapshot: str | Path | None = None) -> Path:
     """Write ``setup.tex`` for ``profile`` (at other seeds than its own, if given: that run's
-    results); the macros and figures must exist (run the pipeline first)."""
+    results); the macros and figures must exist (run the pipeline first). With ``snapshot``, a folder
+    `dint.snapshot.write` made, the macros, figures and validity table are the snapshot's and the paper's
+    folder is ``results/<profile>/paper-snapshot/``."""
     from . import artifacts
 
     P, results = _run(profile, seed, train_seed)
+    if snapshot is not None:
+        results, figures, folder = Path(snapshot), Path(snapshot) / "figures", results / "paper-snapshot"
+    else:
+        figures, folder = artifacts.figures_root(P), results / "paper"
     macros = results / "macros.tex"
     if not macros.exists():
         run = _command(profile, seed, train_seed)
         raise FileNotFoundError(f"{macros} is missing: run `dint macros {run}` (or the pipeline) first")
     validity = results / "validity" / "validity.tex"
-    figures = artifacts.figures_root(P)
-    folder = results / "paper"
     claims = folder / "claims.tex"
     if not claims.exists():
         run = _command(profile, seed, train_seed)
@@ -79,13 +84,13 @@ def _needs_bibtex(folder: Path) -> bool:
 
 
 def build(profile: str, *, source: str | Path | None = None, seed: int | None = None,
-          train_seed: int | None = None) -> Path:
-    """Build ``results/<profile>/paper/dint.pdf`` (at other seeds: in that run's folder) with latexmk;
-    raises with install advice without TeX."""
+          train_seed: int | None = None, snapshot: str | Path | None = None) -> Path:
+    """Build ``results/<profile>/paper/dint.pdf`` (at other seeds: in that run's folder; from a ``snapshot``:
+    in ``paper-snapshot/``, see `setup`) with latexmk; raises with install advice without TeX."""
     src = Path(source) if source else paths.root() / "paper" / "main.tex"
     if shutil.which("latexmk") is None:
         raise FileNotFoundError(INSTALL)
-    folder = setup(profile, seed=seed, train_seed=train_seed).parent
+    folder = setup(profile, seed=seed, train_seed=train_seed, snapshot=snapshot).parent
     env = {**os.environ, "TEXINPUTS": f"{folder.resolve()}{os.pathsep}{src.parent.resolve()}{os.pathsep}",
            "BIBINPUTS": f"{src.parent.resolve()}{os.pathsep}"}
     cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-jobname=dint",

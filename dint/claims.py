@@ -486,10 +486,23 @@ def escape(text: str) -> str:
     return "".join(_TEX_ESCAPE.get(ch, ch) for ch in text)
 
 
+def _decimals(lo, hi) -> int | None:
+    """Decimals that give two significant digits of an interval's half-width (0 to 4), None without a width."""
+    half = (hi - lo) / 2 if all(isinstance(x, (int, float)) and math.isfinite(x) for x in (lo, hi)) else 0.0
+    return None if not half > 0 else int(min(4, max(0, 1 - math.floor(math.log10(half)))))
+
+
 def estimate_tex(r, *, inline: bool = False) -> str:
-    """The judged estimate [interval] (the claims table breaks the line before the interval; ``inline`` does not)."""
+    """The judged estimate [interval] (the claims table breaks the line before the interval; ``inline`` does not),
+    to the precision the interval gives: two significant digits of its half-width (-0.004 [-0.014, 0.007], not
+    -0.00377 [-0.0143, 0.0067]); three significant digits where there is no interval."""
+    places = _decimals(r["ci_low"], r["ci_high"])
+
     def f(x):
-        return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3g}".replace("-", "$-$")
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            return "n/a"
+        text = f"{x:.{places}f}" if places is not None else f"{x:.3g}"
+        return ("0" if places is None else f"{0:.{places}f}") if float(text) == 0 else text.replace("-", "$-$")
     if isinstance(r["ci_low"], float) and not math.isnan(r["ci_low"]):
         sep = " " if inline else r"\newline "
         return rf"{f(r['estimate'])}{sep}[{f(r['ci_low'])}, {f(r['ci_high'])}]"
@@ -521,6 +534,12 @@ def _ids_tex(ids) -> str:
     return "none" if not ids else ids[0] if len(ids) == 1 else ", ".join(ids[:-1]) + " and " + ids[-1]
 
 
+def _itemize(claims_, registry: Registry, table: pd.DataFrame) -> str:
+    """A compact list of the claims' sentences, each with its id; empty for no claims."""
+    items = "".join(rf"\item {escape(sentence(registry, table, c.id))} ({id_tex(c.id)})" for c in claims_)
+    return rf"\begin{{itemize}}\setlength{{\itemsep}}{{0pt}}\setlength{{\parskip}}{{0pt}}{items}\end{{itemize}}" if items else ""
+
+
 def grouping_tex(registry: Registry, table: pd.DataFrame) -> list[str]:
     """The verdicts grouped for the abstract and the introduction, each group in registry order, over the
     entries that apply to the profile's reference. Every rule states the distributional framing's prediction,
@@ -529,7 +548,7 @@ def grouping_tex(registry: Registry, table: pd.DataFrame) -> list[str]:
 
     ``\\claimleaning``: how many claims and replications had the distributional prediction hold, fail, or not
     settled; ``\\claimsagainst``: the registry's sentence of every claim and replication whose distributional
-    prediction failed (contradicted), with its id (or "It failed for none."); ``\\claimsheld`` and ``\\claimsunsettled``: the ids of those
+    prediction failed (contradicted), with its id, as a list (or "It failed for none."); ``\\claimsheld`` and ``\\claimsunsettled``: the ids of those
     it held for and of those not settled; ``\\primaryheld``, ``\\primaryagainst``, ``\\primaryunsettled``: the
     sentences of the primary claims in each group (empty for none); ``\\sanityfailed``: the ids of failed sanity checks."""
     t = table.set_index("id")
@@ -537,10 +556,8 @@ def grouping_tex(registry: Registry, table: pd.DataFrame) -> list[str]:
     main = [c for c in shown if c.kind != "sanity"]
     group = {v: [c for c in main if t.loc[c.id, "verdict"] == v] for v in VERDICTS}
 
-    def sentences(claims, with_id=False):
-        out = [escape(sentence(registry, table, c.id)) + (f" ({id_tex(c.id)})" if with_id else "")
-               for c in claims]
-        return " ".join(out)
+    def sentences(claims_):
+        return " ".join(escape(sentence(registry, table, c.id)) for c in claims_)
 
     held, against, unsettled = (len(group[v]) for v in VERDICTS)
     leaning = (f"the distributional framing's prediction held for {held} of the {len(main)} claims and replications, "
@@ -548,7 +565,7 @@ def grouping_tex(registry: Registry, table: pd.DataFrame) -> list[str]:
     failed = [c.id for c in shown if c.kind == "sanity" and t.loc[c.id, "verdict"] == "failed"]
     primary = {v: [c for c in group[v] if c.primary] for v in VERDICTS}
     return [rf"\newcommand{{\claimleaning}}{{{leaning}}}",
-            rf"\newcommand{{\claimsagainst}}{{{sentences(group['contradicted'], with_id=True) or 'It failed for none.'}}}",
+            rf"\newcommand{{\claimsagainst}}{{{_itemize(group['contradicted'], registry, table) or 'It failed for none.'}}}",
             rf"\newcommand{{\claimsheld}}{{{_ids_tex(c.id for c in group['supported'])}}}",
             rf"\newcommand{{\claimsunsettled}}{{{_ids_tex(c.id for c in group['inconclusive'])}}}",
             rf"\newcommand{{\primaryheld}}{{{sentences(primary['supported'])}}}",

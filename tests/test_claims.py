@@ -217,7 +217,8 @@ def test_verdicts_grouped_for_the_abstract(tmp_path):
     lines = {k.lstrip("\\"): v[:-1] for k, v in lines.items()}
     assert lines["claimleaning"] == ("the distributional framing's prediction held for 2 of the 4 claims and "
                                      "replications, failed for 1 and was not settled for 1")
-    assert lines["claimsagainst"] == r"failed is contradicted. (\texttt{failed})"
+    assert r"\item failed is contradicted. (\texttt{failed})" in lines["claimsagainst"]
+    assert lines["claimsagainst"].startswith(r"\begin{itemize}") and lines["claimsagainst"].count(r"\item ") == 1
     assert "held" in lines["claimsheld"] and "also" in lines["claimsheld"] and " and " in lines["claimsheld"]
     assert lines["primaryheld"] == "held is supported." and lines["primaryagainst"] == ""
     assert lines["primaryunsettled"] == "open is inconclusive."

@@ -117,6 +117,12 @@ def test_reward_and_bon_plots():
     np.testing.assert_allclose(lines[0].get_xdata(), [0.0, 0.5, 1.0])            # beta 0.1, proxy, sorted by d
     np.testing.assert_allclose(lines[0].get_ydata(), [0, 0.2, 0.4])
     np.testing.assert_allclose(lines[1].get_ydata(), [0, -0.1, -0.2])            # then its gold
+    # one measure drawn by hue: each value in its own colour and legend entry, no entry for the measure not drawn
+    gold = pd.DataFrame({"d": [0.0, 0.5] * 3, "measure": "gold", "estimate": [0, -0.1] * 3, "share": [0.25] * 2 + [1.0] * 2
+                         + [0.0625] * 2})
+    fig = plot.reward_vs_kl(gold, hue="share")
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["share 0.0625", "share 0.25", "share 1"]
+    assert len({line.get_color() for line in fig.axes[0].lines}) == 3
     curve = pd.DataFrame({"best_of": [1, 2, 4] * 2, "kl_bound": [0, 0.193, 0.636] * 2,
                           "measure": ["kl"] * 3 + ["gold"] * 3, "estimate": [0, 0.19, 0.6, 0, 0.1, 0.2],
                           "ci_low": [0, 0.18, 0.55, 0, 0, 0], "ci_high": [0, 0.2, 0.65, 0, 0.3, 0.3]})
@@ -134,7 +140,9 @@ def test_reward_and_bon_plots():
                          "ci_low": [0.05, 0.2, 0.1], "ci_high": [0.2, 0.4, 0.3], "tokens_per_question": [300, 2000, 2000]})
     fig = plot.accuracy_cost(cost)
     assert fig.axes[0].get_xscale() == "log"
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["direct (clean)", "verified (clean)"]
+    # one entry per strategy (its marker) and per store (its colour), the accuracy rows only
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["direct", "verified", "store: clean"]
+    assert len(fig.axes[0].lines) == 2 * 3   # two points, each an errorbar (marker, two caps)
 
 
 def test_taxonomy_plots():

@@ -432,11 +432,13 @@ def figure(*, sweep: pd.DataFrame, rl_fits: pd.DataFrame, bon: BestOfN, baseline
     if aligned is not None:
         gao = aligned.gao_fits.set_index(["proxy", "parameter"]).estimate
         share = aligned.proxies.set_index("proxy").share
+        rank = {v: i for i, v in enumerate(sorted(share.unique()))}   # the colour of each share's gold curve
         plot.reward_vs_kl(aligned.curves[aligned.curves.measure == "gold"], hue="share", ax=axes[5],
-                          fits={f"fit (share {share[p]:g})": (lambda d, a=gao[(p, "alpha")], b=gao[(p, "beta")]:
-                                                               fits.gao_rl(d, a, b), plot.PALETTE[3 + i % 3])
-                                for i, p in enumerate(share.index)})
+                          fits={f"fit, share {share[p]:g}": (lambda d, a=gao[(p, "alpha")], b=gao[(p, "beta")]:
+                                                              fits.gao_rl(d, a, b), plot.PALETTE[rank[share[p]]])
+                                for p in share.index})
         axes[5].set_ylabel("gold gain (aligned proxies)")
+        plot.legend(axes[5], above=True, width=18)
     for ax, letter in zip(axes, "abcdef"):
         ax.set_title(f"({letter})", loc="left", fontsize=9)
     return fig

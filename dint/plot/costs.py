@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.lines
 import numpy as np
 import pandas as pd
 
@@ -15,16 +16,22 @@ def reward_vs_kl(table: pd.DataFrame, *, x: str = "d", ax=None, hue: str | None 
     ----------
     table : tidy rows with ``x``, ``measure`` ("proxy", "gold") and ``estimate`` (e.g. RL checkpoints, or
         `dint.analyses.engineering_clues.best_of_n`'s curve)
-    hue : column whose values get separate markers (e.g. ``beta``)
+    hue : column whose values are drawn apart (e.g. ``beta``): shaded by value, or, where the table holds one
+        measure, each in its own colour (``PALETTE[i]``, the values in ascending order)
     fits : {label: (callable d -> R, color)} curves drawn over the range of ``x``
     """
     fig, ax = figure_axes(ax)
-    groups = [(None, table)] if hue is None else table.groupby(hue, sort=True)
-    styles = (("proxy", "o", PALETTE[0]), ("gold", "s", PALETTE[3]))
+    groups = [(None, table)] if hue is None else list(table.groupby(hue, sort=True))
+    styles = [s for s in (("proxy", "o", PALETTE[0]), ("gold", "s", PALETTE[3])) if (table["measure"] == s[0]).any()]
+    by_hue = hue is not None and len(styles) == 1   # one measure: each value of ``hue`` in its own colour
     for i, (key, g) in enumerate(groups):
         lab = "" if key is None else f" ({hue} {key:g})"
         for measure, marker, color in styles:
             m = g[g["measure"] == measure].sort_values(x)
+            if by_hue:
+                ax.plot(m[x], m["estimate"], marker=marker, ms=3, lw=0.8, color=PALETTE[i % len(PALETTE)],
+                        label=f"{hue} {key:g}")
+                continue
             ax.plot(m[x], m["estimate"], marker=marker, ms=3, lw=0.8, color=color,
                     alpha=0.4 + 0.6 * i / max(1, len(groups)),
                     label=f"{measure}{lab}" if i in (0, len(groups) - 1) else None)
@@ -34,7 +41,7 @@ def reward_vs_kl(table: pd.DataFrame, *, x: str = "d", ax=None, hue: str | None 
             ax.plot(d, f(d), color=color, lw=1.5, ls="--", label=label)
     ax.set_xlabel("d = √KL(policy ‖ start)")
     ax.set_ylabel("reward")
-    legend(ax)
+    legend(ax, above=len(ax.get_legend_handles_labels()[1]) > 4)   # many entries: above, where they hide no curve
     return fig
 
 
@@ -100,7 +107,13 @@ def accuracy_cost(summary: pd.DataFrame, *, ax=None):
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set(xlabel="inference tokens per question", ylabel="accuracy (abstention = wrong)")
-    legend(ax)
+    # one legend entry per strategy (marker) and per store (colour), above the panel, where it hides no point
+    stores = list(dict.fromkeys(summary.loc[summary["measure"] == "accuracy", "store"]))
+    strategies = list(dict.fromkeys(summary.loc[summary["measure"] == "accuracy", "strategy"]))
+    handles = ([matplotlib.lines.Line2D([], [], ls="", marker=markers.get(s, "o"), color="0.3", ms=5) for s in strategies]
+               + [matplotlib.lines.Line2D([], [], ls="", marker="s", color=PALETTE[i], ms=5) for i in range(len(stores))])
+    ax.legend(handles, strategies + [f"store: {s}" for s in stores], fontsize=7, frameon=False, loc="lower right",
+              bbox_to_anchor=(1.0, 1.07), ncols=2, columnspacing=0.8, handlelength=1.2)
     return fig
 
 

@@ -14,21 +14,22 @@ def corpus_fit(table: pd.DataFrame, *, ax=None, annotate: dict | None = None):
     Parameters
     ----------
     table : `dint.analyses.reference.facts_table` output (``corpus_p_true``, ``p_true``, ``type``)
-    annotate : optional {label: `dint.stats.Result`} printed in the corner (e.g. correlations)
+    annotate : optional {label: `dint.stats.Result`} printed in the upper left corner (e.g. correlations); the
+        legend (facts per type in brackets) is above the panel
     """
     fig, ax = figure_axes(ax)
     for t in ("rare", "frequent", "contested"):
         g = table[table["type"] == t]
         ax.scatter(g["corpus_p_true"], g["p_true"], s=12 if t == "rare" else 18, alpha=0.35 if t == "rare" else 0.8,
-                   color=TYPE_COLORS[t], marker=TYPE_MARKERS[t], label=f"{t} (n={len(g)})", linewidths=0)
+                   color=TYPE_COLORS[t], marker=TYPE_MARKERS[t], label=f"{t} ({len(g)})", linewidths=0)
     ax.plot([0, 1], [0, 1], color="0.4", lw=0.8, ls="--", label="model = corpus")
     ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel="corpus: share of true statements",
            ylabel="base model: P(true value)")
-    legend(ax, loc="upper left")
+    legend(ax, above=True, ncols=2)   # above the panel: inside, it hid the frequent facts near the diagonal
     if annotate:
-        text = "\n".join(f"{k}: {r.statistic:.2f} [{r.confidence_interval.low:.2f}, {r.confidence_interval.high:.2f}]"
-                         for k, r in annotate.items())
-        ax.text(0.98, 0.03, text, transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+        text = "\n".join(f"{k}\n{r.statistic:.2f} [{r.confidence_interval.low:.2f}, {r.confidence_interval.high:.2f}]"
+                         for k, r in annotate.items())   # narrow, in the corner no fact reaches
+        ax.text(0.02, 0.98, text, transform=ax.transAxes, ha="left", va="top", fontsize=7)   # where no fact lies
     return fig
 
 
@@ -69,7 +70,7 @@ def type_distribution(table: pd.DataFrame, *, ax=None, by: str = "type"):
     sns.barplot(long, x=by, y="score", hue="measure", order=order, ax=ax, palette=PALETTE[:3],
                 errorbar=("ci", 95), n_boot=1000, seed=0, err_kws={"linewidth": 1})
     ax.set(ylim=(0, 1.02), xlabel="fact type" if by == "type" else by, ylabel="")
-    legend(ax)
+    legend(ax, above=True)   # inside, the legend hid the bars of the middle types
     return fig
 
 

@@ -8,6 +8,8 @@ every candidate.
 """
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pandas as pd
 
@@ -298,8 +300,8 @@ def _aligned(profile: Profile, config: AlignedConfig, *, progress: bool) -> dict
             with models.torch_threads(cfg.threads):
                 right = rm.score(p["prompt"], p["chosen"]) > rm.score(p["prompt"], p["rejected"])
             row.update({f"{split}_correct": int(right.sum()), f"{split}_pairs": len(p)})
-        _, rl_record = plan.rl_against(cfg, w, sft_model, sft_tok, rm, prompts, evaluation, config=rl_config,
-                                       seed=seed, progress=progress)
+        policy, rl_record = plan.rl_against(cfg, w, sft_model, sft_tok, rm, prompts, evaluation, config=rl_config,
+                                            seed=seed, progress=progress)
         proxies.append({**row, "wall_time": record.wall_time + rl_record.wall_time})
         for c in rl_record.extra["checkpoints"]:
             per = c["per_prompt"]
@@ -316,5 +318,7 @@ def _aligned(profile: Profile, config: AlignedConfig, *, progress: bool) -> dict
         candidates.append(pd.DataFrame({"proxy": name, "fact": np.repeat(evaluation["fact"].to_numpy(), sizes),
                                         "candidate": np.concatenate([np.arange(n) for n in sizes]),
                                         "answer": answers, "reward": reward}))
+        del rm, policy   # this proxy and its policy, before the next proxy trains (a real base: GBs each)
+        gc.collect()
     return {"proxies": pd.DataFrame(proxies), "checkpoints": pd.concat(checkpoints, ignore_index=True),
             "runs": pd.DataFrame(runs), "candidates": pd.concat(candidates, ignore_index=True)}

@@ -391,3 +391,21 @@ def test_select():
     assert out["n"].tolist() == [3, 3]
     out2 = bestofn.select(samples, samples["text"].map(scores).to_numpy(), n=2)
     assert out2["text"].tolist() == ["v", "y"] and out2["n"].tolist() == [2, 2]
+
+
+def test_sequence_logp_in_chunks_of_bounded_logits(micro_model, micro_world, monkeypatch):
+    # the teacher-forced log-probability of sampled sequences is the same whether they go through in one batch or
+    # in chunks that keep (B, T, V) logits under the budget (a 262k vocabulary made one batch tens of GB)
+    from types import SimpleNamespace
+    import pandas as pd
+    from dint.interventions import rl
+
+    model, tok, _ = micro_model
+    prompts = micro_world.prompts("qa").prompt.tolist()[:7]
+    rows = pd.DataFrame({"prompt": prompts, "tokens": [tok(" " + w, add_special_tokens=False)["input_ids"]
+                                                       for w in ["a", "b c", "d", "e f g", "h", "i", "j k"]]})
+    ev = SimpleNamespace(tokenizer=tok)
+    whole = rl._EvalSet._sequence_logp(ev, model, rows)
+    monkeypatch.setattr(rl, "_LOGITS_BUDGET", 1)   # one sequence per forward pass
+    np.testing.assert_allclose(rl._EvalSet._sequence_logp(ev, model, rows), whole, rtol=1e-5, atol=1e-6)
+    assert whole.shape == (7,) and (whole < 0).all()

@@ -128,6 +128,9 @@ class _ProxyReward:
         return rewards.tolist()
 
 
+_LOGITS_BUDGET = 2 ** 26   # logits per forward pass of `_EvalSet._sequence_logp` (256 MB in float32)
+
+
 class _EvalSet:
     """Fixed evaluation prompts: exact answer distributions, and samples for the sequence-level view."""
 
@@ -167,14 +170,23 @@ class _EvalSet:
         mask = torch.zeros_like(x)
         for b, s in enumerate(seqs):
             x[b, :len(s)], mask[b, :len(s)] = torch.tensor(s), 1
+        # the logits of a batch are (B, T, V): with a large vocabulary (Gemma's 262k) and hundreds of sequences
+        # they would take tens of GB, so the sequences go through in chunks of at most _LOGITS_BUDGET logits
+        vocab = int(getattr(model.config, "vocab_size", 0) or 50_000)
+        per = max(1, _LOGITS_BUDGET // (width * vocab))
         was_training = model.training
         model.eval()
+        chunks = []
         try:
-            logits = model(input_ids=x.to(model.device), attention_mask=mask.to(model.device)).logits
+            for i in range(0, len(seqs), per):
+                xb, mb = x[i:i + per], mask[i:i + per]
+                logits = model(input_ids=xb.to(model.device), attention_mask=mb.to(model.device)).logits
+                logp = torch.log_softmax(logits[:, :-1].float(), -1)                        # (b, T-1, V)
+                chunks.append(logp.gather(-1, xb[:, 1:, None].to(logp.device))[..., 0].double().cpu())
+                del logits, logp
         finally:
             model.train(was_training)
-        logp = torch.log_softmax(logits[:, :-1].float(), -1)                        # (B, T-1, V)
-        tok = logp.gather(-1, x[:, 1:, None].to(logp.device))[..., 0].double().cpu()  # (B, T-1)
+        tok = torch.cat(chunks)                                                         # (B, T-1)
         starts = torch.tensor([len(p) - 1 for p in pids])[:, None]                 # first predicting position
         ends = starts + torch.tensor([len(t) for t in rows["tokens"]])[:, None]
         pos = torch.arange(width - 1)[None, :]

@@ -40,7 +40,7 @@ def _existing(profile: str) -> Path:
     if not (out / "manifest.json").exists():
         made = sorted(p.name for p in folder(profile).parent.glob("*/manifest.json"))
         raise FileNotFoundError(f"profile={profile!r} has no snapshot in {out.parent} (snapshots: "
-                                f"{', '.join(p for p in made) or 'none'}); make one with `dint snapshot write "
+                                f"{', '.join(made) or 'none'}); make one with `dint snapshot write "
                                 f"--profile {profile}` after its pipeline run")
     return out
 
@@ -170,7 +170,7 @@ def paper(profile: str) -> Path:
     from .pipeline.config import load_profile
 
     snap, registry, P = _existing(profile), claims.load(), load_profile(profile)
-    table = claims.judge(registry, claims.numbers(snap), reference="real" if P.real else "world")
+    table = verdicts(profile)
     problems = claims.check_text(replicated.paper_text(P), registry, table)
     if problems:
         raise ValueError(f"{'real' if P.real else 'world'}.tex contradicts the snapshot's verdicts: " + "; ".join(problems))

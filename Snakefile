@@ -292,7 +292,7 @@ rule aligned_sweep:
     output: f"{R}/aligned/manifest.json"
     log: f"{R}/logs/aligned_sweep.log"
     benchmark: f"{R}/timings/aligned_sweep.tsv"
-    params: cfg=section("world", "base", "interventions", grids=("rl_betas",))
+    params: cfg=section("world", "base", "interventions", grids=("rl_betas", "aligned"))
     shell: job("build aligned", build=True)
 
 

@@ -235,7 +235,7 @@ def _sections():
     out = [("world", WorldConfig, {}), ("base", BaseModelConfig, {}), ("scoring", ScoringConfig, {}),
            ("interventions", InterventionsConfig, {}),
            ("world", realworld.RealWorldConfig, {"real": True}), ("base", models.PretrainedConfig, {"real": True})]
-    out += [(f"interventions.{m}", plan.config_class(m), {}) for m in plan.METHOD_FIELDS]
+    out += [(f"interventions.{m}", plan.config_class(m), {}) for m in plan.CONFIG_FIELDS]
     return out
 
 

@@ -147,3 +147,19 @@ def test_aligned_config_iv():
         AlignedConfig(shares=(0.5, 1.0), names=("a",))
     with pytest.raises(ValueError, match="n_eval"):
         AlignedConfig(n_eval=2)
+
+
+def test_aligned_config_from_the_profile():
+    """The experiment's size is a profile setting (``interventions.aligned``): the default when absent (and the
+    profile's dict as without the field), the given fields otherwise, checked when the section is built."""
+    from dint.interventions.plan import InterventionsConfig
+    from dint.pipeline.config import load_profile
+
+    assert InterventionsConfig().config("aligned") == AlignedConfig()
+    assert "aligned" not in load_profile("tiny").asdict()["interventions"]
+    cfg = InterventionsConfig(aligned={"n_eval": 32, "shares": [0.5, 1.0], "names": ["half", "all"]})
+    assert cfg.config("aligned") == AlignedConfig(n_eval=32, shares=(0.5, 1.0), names=("half", "all"))
+    with pytest.raises(ValueError, match="interventions.aligned.n_eval"):
+        InterventionsConfig(aligned={"n_eval": 2})
+    with pytest.raises(ValueError, match=r"unknown interventions.aligned parameter\(s\) \['steps'\]"):
+        InterventionsConfig(aligned={"steps": 3})

@@ -19,7 +19,7 @@ from ..pipeline import artifacts
 from .. import compare, stats
 from ..pipeline.config import Profile
 from ..interventions import bestofn, plan
-from ..stats.checks import check_int
+from ..interventions.plan import AlignedConfig
 
 
 RL_SWEEP_FILES = ("checkpoints", "scores")   # the RL sweep's tables (`rl_sweep`, `rl_sweep_scores`)
@@ -196,28 +196,6 @@ def bon_curve(logp: np.ndarray, proxy: np.ndarray, true: np.ndarray, ns) -> pd.D
 # -- proxies that start aligned (notebook 02, over-optimisation) ------------------------------------
 
 @dataclass(frozen=True)
-class AlignedConfig:
-    """The aligned-proxy experiment: proxies trained on gold-labelled pairs of nested shares of the train
-    facts (the profile's reward config), and RL from the SFT model against each at the smallest β of the
-    profile's sweep, every checkpoint evaluated on the same prompts of train facts."""
-
-    shares: tuple[float, ...] = (0.0625, 0.25, 1.0)   # shares of the train facts whose gold pairs a proxy sees
-    names: tuple[str, ...] = ("small", "medium", "large")   # the proxies' names, in the order of shares
-    pairs_per_fact: int = 2     # gold-labelled pairs per fact, each against a fresh wrong value
-    n_eval: int = 256           # evaluation prompts (QA prompts of train facts; all of them when fewer)
-    eval_samples: int = 2       # sampled completions per evaluation prompt (the sequence-level view of rl.run)
-
-    def __post_init__(self):
-        if (not self.shares or len(self.names) != len(self.shares) or len(set(self.names)) != len(self.names)
-                or any(not 0 < s <= 1 for s in self.shares) or list(self.shares) != sorted(set(self.shares))):
-            raise ValueError(f"AlignedConfig: shares={self.shares!r}, names={self.names!r}: give increasing shares "
-                             "in (0, 1] and one distinct name each")
-        check_int("AlignedConfig.pairs_per_fact", self.pairs_per_fact, 1)
-        check_int("AlignedConfig.n_eval", self.n_eval, 4)
-        check_int("AlignedConfig.eval_samples", self.eval_samples, 2)
-
-
-@dataclass(frozen=True)
 class Aligned:
     """`aligned_sweep`'s tables.
 
@@ -239,7 +217,7 @@ class Aligned:
 ALIGNED_FILES = ("proxies", "checkpoints", "runs", "candidates")
 
 
-def aligned_sweep(profile: Profile, config: AlignedConfig = AlignedConfig(), *, rebuild: bool = False,
+def aligned_sweep(profile: Profile, config: AlignedConfig | None = None, *, rebuild: bool = False,
                   progress: bool = False) -> Aligned:
     """Proxies that start aligned, and RL against each (a cached artifact, ``results/<profile>/aligned/``).
 
@@ -254,6 +232,7 @@ def aligned_sweep(profile: Profile, config: AlignedConfig = AlignedConfig(), *, 
     -------
     Aligned
     """
+    config = profile.interventions.config("aligned") if config is None else config
     if not isinstance(config, AlignedConfig):
         raise TypeError(f"config must be an AlignedConfig, got {type(config).__name__}")
     manifest = {**artifacts.intervention_manifest(profile, "aligned", grids=("rl_betas",)), "kind": "aligned",

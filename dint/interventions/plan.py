@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, fields
 from ..stats.checks import check_int
 
 # fields of the section that set experiments' grids, not how any model is trained
-EXPERIMENT_FIELDS = ("rl_betas", "bon_n", "sft_epochs", "sft_data", "stack_steps")
+EXPERIMENT_FIELDS = ("rl_betas", "bon_n", "sft_epochs", "sft_data", "stack_steps", "aligned")
 # the steps that stacks are made of (`dint.analyses.stacks`), in their canonical order
 STACK_STEPS = ("sft", "dpo", "rl", "rag")
 NAMES = ("sft", "sft_lora", "sft_sham", "sft_format", "dpo", "dpo_lora", "reward", "rlhf", "rag")
@@ -41,6 +41,32 @@ START = {"sft": "base", "sft_lora": "base", "sft_sham": "base", "sft_format": "b
          "dpo_lora": "base", "reward": "base", "rlhf": "sft", "rag": "base"}
 # the interventions only a synthetic world can train (a real world has no entities that no text mentions)
 WORLD_ONLY = ("sft_format",)
+
+
+@dataclass(frozen=True)
+class AlignedConfig:
+    """The aligned-proxy experiment of notebook 02 (`dint.analyses.experiments.aligned_sweep`; the section's
+    ``aligned`` field): proxies trained on gold-labelled pairs of nested shares of the train facts (the profile's
+    reward config), and RL from the SFT model against each at the smallest β of the profile's sweep, every
+    checkpoint evaluated on the same prompts of train facts."""
+
+    shares: tuple[float, ...] = (0.0625, 0.25, 1.0)   # shares of the train facts whose gold pairs a proxy sees
+    names: tuple[str, ...] = ("small", "medium", "large")   # the proxies' names, in the order of shares
+    pairs_per_fact: int = 2     # gold-labelled pairs per fact, each against a fresh wrong value
+    n_eval: int = 256           # evaluation prompts (QA prompts of train facts; all of them when fewer)
+    eval_samples: int = 2       # sampled completions per evaluation prompt (the sequence-level view of rl.run)
+
+    def __post_init__(self):
+        for name in ("shares", "names"):   # a profile's YAML gives lists
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        if (not self.shares or len(self.names) != len(self.shares) or len(set(self.names)) != len(self.names)
+                or any(not 0 < s <= 1 for s in self.shares) or list(self.shares) != sorted(set(self.shares))):
+            raise ValueError(f"interventions.aligned: shares={self.shares!r}, names={self.names!r}: give increasing shares "
+                             "in (0, 1] and one distinct name each")
+        check_int("interventions.aligned.pairs_per_fact", self.pairs_per_fact, 1)
+        check_int("interventions.aligned.n_eval", self.n_eval, 4)
+        check_int("interventions.aligned.eval_samples", self.eval_samples, 2)
 
 
 @dataclass(frozen=True)
@@ -57,7 +83,8 @@ class InterventionsConfig:
     notebook 05's factorial plan of stacks (`dint.analyses.stacks.plan`: every subset, in the canonical order
     sft, dpo, rl, rag), all four by default; ``custom`` the profile's own methods, name -> ``"module:function"``
     or ``{function: ..., config: {...}}`` (`dint.interventions.custom`), checked here (the function imported, its
-    signature and config) and kept in the long form.
+    signature and config) and kept in the long form; ``aligned`` the fields of `AlignedConfig`, the aligned-proxy
+    experiment's size (its default when empty).
     """
 
     threads: int = 1
@@ -77,6 +104,7 @@ class InterventionsConfig:
     sft_data: tuple[float, ...] = (0.25, 0.5, 1.0)
     stack_steps: tuple[str, ...] = STACK_STEPS
     custom: dict = field(default_factory=dict)
+    aligned: dict = field(default_factory=dict)
 
     def __post_init__(self):
         for f in fields(self):
@@ -111,7 +139,7 @@ class InterventionsConfig:
             _method("trainer").check_lora(**self.lora)
         except ValueError as e:
             raise ValueError(f"interventions.lora: {e}") from None
-        for name in ("labeler", "sft", "sft_lora", "dpo", "dpo_lora", "reward", "rl", "store", "rag"):
+        for name in ("labeler", "sft", "sft_lora", "dpo", "dpo_lora", "reward", "rl", "store", "rag", "aligned"):
             self.config(name, **({"peft": None} if name in _LORA else {}))
 
     def config(self, name: str, **override):
@@ -151,10 +179,12 @@ class InterventionsConfig:
 _CONFIGS = {"labeler": ("data", "LabelerConfig"), "sft": ("sft", "SFTConfig"), "dpo": ("dpo", "DPOConfig"),
             "sft_lora": ("sft", "SFTConfig"), "dpo_lora": ("dpo", "DPOConfig"),
             "reward": ("reward", "RewardConfig"), "rl": ("rl", "RLConfig"), "store": ("retrieval", "StoreConfig"),
-            "rag": ("rag", "RAGSFTConfig")}
+            "rag": ("rag", "RAGSFTConfig"), "aligned": ("plan", "AlignedConfig")}
 _LORA = {"sft_lora": "sft", "dpo_lora": "dpo"}   # the LoRA variants and the method whose fields they override
 # the fields of the section that hold one method's config, as a mapping of its fields
-METHOD_FIELDS = tuple(_CONFIGS)
+METHOD_FIELDS = tuple(n for n in _CONFIGS if n != "aligned")
+# the fields that hold a config dataclass's fields: each method's, and the aligned-proxy experiment's
+CONFIG_FIELDS = tuple(_CONFIGS)
 
 
 def config_class(name: str) -> type:
@@ -163,14 +193,14 @@ def config_class(name: str) -> type:
 
     Parameters
     ----------
-    name : one of `METHOD_FIELDS`
+    name : one of `CONFIG_FIELDS` (a method's, or ``aligned``)
 
     Returns
     -------
     the dataclass
     """
     if name not in _CONFIGS:
-        raise ValueError(f"{name!r} is not a method of the interventions section; choose one of {METHOD_FIELDS}")
+        raise ValueError(f"{name!r} is not a config field of the interventions section; choose one of {CONFIG_FIELDS}")
     module, cls = _CONFIGS[name]
     return getattr(_method(module), cls)
 

@@ -62,12 +62,14 @@ class Profile:
 
     def asdict(self) -> dict:
         """The profile as a dict; the world section without options at their neutral value (`world.config_dict`), the
-        interventions section without ``custom`` when the profile has no method of its own."""
+        interventions section without ``custom`` when the profile has no method of its own and without ``aligned`` when
+        it keeps that experiment's default."""
         d = asdict(self)
         if isinstance(self.world, world.WorldConfig):
             d["world"] = world.config_dict(self.world)
-        if not d["interventions"]["custom"]:   # no method of the profile's own: the profile as it was without them
-            del d["interventions"]["custom"]
+        for name in ("custom", "aligned"):   # no own method, the aligned experiment's default: as without the field
+            if not d["interventions"][name]:
+                del d["interventions"][name]
         return d
 
     def digest(self, *sections: str) -> str:
@@ -253,7 +255,7 @@ def _section(cls, name: str, values: dict) -> dict:
     values = check_fields(cls, values, where=name)
     if cls is InterventionsConfig:
         for field, given in values.items():
-            if field in plan.METHOD_FIELDS:
+            if field in plan.CONFIG_FIELDS:
                 check_fields(plan.config_class(field), given, where=f"{name}.{field}")
         if values.get("custom"):
             custom.search(paths.root())   # a method's module may live in the project folder (examples/kto.py)

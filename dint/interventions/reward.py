@@ -19,6 +19,7 @@ import os
 import re
 import string
 import tempfile
+from collections import OrderedDict
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -326,11 +327,31 @@ def gold_reward(world, facts, completions) -> np.ndarray:
     facts, completions = list(facts), list(completions)
     if len(facts) != len(completions):
         raise ValueError(f"facts has {len(facts)} items but completions has {len(completions)}")
-    table = world.facts.set_index("fact")
-    unknown = sorted(set(facts) - set(table.index))
+    index, truth = _truth(world)
+    unknown = sorted(set(facts) - set(truth))
     if unknown:
         raise ValueError(f"facts {unknown[:5]} are not fact ids of this world (see world.facts['fact'])")
-    index = {}  # relation -> first word -> [(value words, value)], longest first
+    out = np.zeros(len(facts))
+    for i, (f, text) in enumerate(zip(facts, completions)):
+        rel, value = truth[f]
+        out[i] = float(_first_value(_words(text), index[rel]) == value)
+    return out
+
+
+# (world, its value index, its facts' truth) of the last few worlds: RL calls `gold_reward` at every step
+_TRUTH: OrderedDict = OrderedDict()
+_TRUTH_SIZE = 4
+
+
+def _truth(world) -> tuple[dict, dict]:
+    """The world's values indexed for matching (relation -> first word -> [(value words, value)], longest
+    first) and its facts' truth (fact -> (relation, value)), memoised on the world object (held, so that its id
+    is not reused while memoised)."""
+    key = id(world)
+    if key in _TRUTH and _TRUTH[key][0] is world:
+        _TRUTH.move_to_end(key)
+        return _TRUTH[key][1:]
+    index = {}
     for rel, values in world.values.items():
         by_first: dict[str, list] = {}
         for v in values:
@@ -339,12 +360,12 @@ def gold_reward(world, facts, completions) -> np.ndarray:
         for lst in by_first.values():
             lst.sort(key=lambda x: -len(x[0]))
         index[rel] = by_first
-    out = np.zeros(len(facts))
-    for i, (f, text) in enumerate(zip(facts, completions)):
-        rel, truth = table.at[f, "relation"], table.at[f, "value"]
-        answer = _first_value(_words(text), index[rel])
-        out[i] = float(answer == truth)
-    return out
+    f = world.facts
+    truth = dict(zip(f["fact"].tolist(), zip(f["relation"].tolist(), f["value"].tolist())))
+    _TRUTH[key] = (world, index, truth)
+    while len(_TRUTH) > _TRUTH_SIZE:
+        _TRUTH.popitem(last=False)
+    return index, truth
 
 
 def _words(text: str) -> list[str]:

@@ -483,7 +483,7 @@ rule run_notebooks:
     benchmark: f"{RUNS_DIR}/w{{w}}-t{{t}}/timings/notebooks.tsv"
     wildcard_constraints: w=r"\d+", t=r"\d+"
     params: run=lambda w: f"--profile {PROFILE} --seed {w.w} --train-seed {w.t}"
-    shell: job("execute", run="{params.run}")
+    shell: job("execute --no-figures", run="{params.run}")
 
 
 rule replication:

@@ -166,7 +166,7 @@ def _execute(args):
     from .pipeline import notebooks
 
     names = args.notebook or list(notebooks.for_profile(args.profile))
-    for f in notebooks.execute(names, profile=args.profile, **_seeds(args)):
+    for f in notebooks.execute(names, profile=args.profile, figures=not args.no_figures, **_seeds(args)):
         print(f"numbers -> {f}")
 
 
@@ -451,7 +451,9 @@ def main(argv=None) -> int:
                        description="Execute the claim notebooks (or the NOTEBOOKs given) in this process, one "
                                    "namespace each, with the run's parameters: their numbers, tables and figures, "
                                    "without a kernel per notebook or an executed copy.")
-    p.add_argument("notebook", nargs="*", help="notebook names (default: all eight)")
+    p.add_argument("notebook", nargs="*", help="notebook names (default: the profile's notebooks)")
+    p.add_argument("--no-figures", action="store_true",
+                   help="write no figure files (a replication's run: its numbers and tables are what is pooled)")
     _profile_args(p)
     p.set_defaults(fn=_execute)
 

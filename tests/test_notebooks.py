@@ -74,6 +74,14 @@ def test_execute_in_one_process_gives_papermills_numbers(tmp_path):
     assert notebooks.execute(["00_base_model"], profile="smoke", train_seed=3) == [path]
     assert json.loads(path.read_text()) == by_papermill
     assert by_papermill["profile"]["train_seed"] == 3 and "runs" in path.parts
+    # without figures (a replication's run): the same numbers, and no figure file written
+    figures = sorted(artifacts.figures_root(P).glob("00_base_model*"))
+    assert figures
+    for f in figures + [path]:
+        f.unlink()
+    assert notebooks.execute(["00_base_model"], profile="smoke", train_seed=3, figures=False) == [path]
+    assert json.loads(path.read_text()) == by_papermill
+    assert not list(artifacts.figures_root(P).glob("00_base_model*"))
 
 
 def test_run_iv():

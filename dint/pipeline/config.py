@@ -10,6 +10,7 @@ a message naming the parameter and the fix.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import json
@@ -19,6 +20,7 @@ import sys
 import types
 import typing
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import yaml
@@ -270,6 +272,18 @@ _CLASSES = {"world": world.WorldConfig, "base": models.BaseModelConfig, "scoring
 _REAL_CLASSES = {**_CLASSES, "world": realworld.RealWorldConfig, "base": models.PretrainedConfig}
 
 
+def _parse(path: Path):
+    """The YAML of ``path``, parsed once per content of the file: a run loads its profile thousands of times
+    (every artifact checks that it is the file's), and reading the text is cheap where parsing it is not."""
+    text = path.read_text()
+    if _PARSED.get(str(path), (None,))[0] != text:   # new, or changed since: parsed (again)
+        _PARSED[str(path)] = (text, yaml.safe_load(text))
+    return _PARSED[str(path)][1]
+
+
+_PARSED: dict = {}   # path -> (text, parsed YAML)
+
+
 def _read(name: str) -> dict:
     """``config/<name>.yaml`` as a mapping; ValueError with the line of a syntax error."""
     available = profiles()
@@ -278,7 +292,7 @@ def _read(name: str) -> dict:
                          f"(files in {paths.config_dir()})")
     where = f"config/{name}.yaml"
     try:
-        raw = yaml.safe_load((paths.config_dir() / f"{name}.yaml").read_text())
+        raw = copy.deepcopy(_parse(paths.config_dir() / f"{name}.yaml"))
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = f"line {mark.line + 1}: " if mark is not None else ""

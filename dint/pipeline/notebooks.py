@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 from pathlib import Path
 
@@ -176,14 +177,16 @@ def run(name: str, *, profile: str = "tiny", seed: int | None = None, train_seed
     return out
 
 
-def execute(names, *, profile: str = "tiny", seed: int | None = None, train_seed: int | None = None) -> list[Path]:
+def execute(names, *, profile: str = "tiny", seed: int | None = None, train_seed: int | None = None,
+            figures: bool = True) -> list[Path]:
     """Execute notebooks' code in this process, one after another, each in a namespace of its own: what a
     replication's runs use (`dint.pipeline.replication`), which need each notebook's ``numbers.json`` and
     tables but neither a kernel per notebook nor an executed copy.
 
     The parameters are `run`'s (the notebook's parameters cell, then the profile's ``notebooks`` section, the
     seeds); they are set right after the parameters cell, where Papermill injects them. Figures go to the run's
-    folder (`dint.pipeline.artifacts.figures_root`). A notebook that fails raises, and its ``numbers.json`` is
+    folder (`dint.pipeline.artifacts.figures_root`); with ``figures=False`` none is written (the figures are
+    still drawn, by the notebooks' own code: only their files and checks are skipped). A notebook that fails raises, and its ``numbers.json`` is
     not written (a notebook writes it in its last cell).
 
     Returns
@@ -202,16 +205,17 @@ def execute(names, *, profile: str = "tiny", seed: int | None = None, train_seed
     checked = [(name, *_parameters(name, profile, seed, train_seed, None)) for name in names]   # all, before any runs
     out = []
     cwd = os.getcwd()
-    try:
-        os.chdir(paths.notebooks())
-        for name, params, ran in checked:
-            namespace = {"__name__": "__main__", "display": lambda *args, **kwargs: None}
-            for cell in _cells(name):
-                exec(compile("".join(cell["source"]), f"{name}.ipynb", "exec"), namespace)
-                if "parameters" in cell.get("metadata", {}).get("tags", []):
-                    namespace.update(params)
-            plt.close("all")
-            out.append(report.Outputs(name, ran).folder / "numbers.json")
-    finally:
-        os.chdir(cwd)
+    with contextlib.nullcontext() if figures else report.no_figures():
+        try:
+            os.chdir(paths.notebooks())
+            for name, params, ran in checked:
+                namespace = {"__name__": "__main__", "display": lambda *args, **kwargs: None}
+                for cell in _cells(name):
+                    exec(compile("".join(cell["source"]), f"{name}.ipynb", "exec"), namespace)
+                    if "parameters" in cell.get("metadata", {}).get("tags", []):
+                        namespace.update(params)
+                plt.close("all")
+                out.append(report.Outputs(name, ran).folder / "numbers.json")
+        finally:
+            os.chdir(cwd)
     return out

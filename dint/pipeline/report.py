@@ -6,6 +6,7 @@ can be generated from them; each write is atomic, so a failed run leaves no comp
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,20 @@ from . import artifacts
 from .. import plot
 from ..cache import atomic_write, json_ready
 from .config import Profile
+
+
+_FIGURES = [True]   # whether `Outputs.figure` writes figures (`no_figures` turns it off)
+
+
+@contextmanager
+def no_figures():
+    """Within the block, `Outputs.figure` writes no figure (a replication's run: its numbers and tables are
+    pooled, its figures are the main run's to show)."""
+    _FIGURES.append(False)
+    try:
+        yield
+    finally:
+        _FIGURES.pop()
 
 
 @dataclass(frozen=True)
@@ -33,7 +48,9 @@ class Outputs:
         return artifacts.figures_root(self.profile)
 
     def figure(self, fig, suffix: str = "") -> list[Path]:
-        """Save ``fig`` as ``figures/<profile>/<name><suffix>.pdf`` and ``.png``."""
+        """Save ``fig`` as ``figures/<profile>/<name><suffix>.pdf`` and ``.png`` (nothing within `no_figures`)."""
+        if not _FIGURES[-1]:
+            return []
         return plot.save(fig, self.figures / f"{self.name}{suffix}")
 
     def table(self, name: str, df: pd.DataFrame) -> Path:

@@ -1,6 +1,7 @@
 """A TRL training run that leaves the process as it found it, and prints nothing."""
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import warnings
@@ -22,6 +23,7 @@ def session(progress: bool = False, threads: int = 0):
     import datasets
     import torch
 
+    _freeze_once()
     py, np_state, n_threads = random.getstate(), np.random.get_state(), torch.get_num_threads()
     bars = datasets.utils.is_progress_bar_enabled()
     loggers = [logging.getLogger(n) for n in ("transformers", "trl", "accelerate")]
@@ -46,6 +48,19 @@ def session(progress: bool = False, threads: int = 0):
             lg.setLevel(level)
         if bars:
             datasets.utils.enable_progress_bars()
+
+
+_FROZEN = [False]
+
+
+def _freeze_once() -> None:
+    """Move what is alive at the first training of the process (the imported libraries, the world, the base
+    model) out of the garbage collector's sight (`gc.freeze`), once: `transformers.Trainer` runs a full collection
+    at the start of every training (accelerate's ``free_memory``), which otherwise walks all of it every time."""
+    if not _FROZEN[0]:
+        gc.collect()
+        gc.freeze()
+        _FROZEN[0] = True
 
 
 def quiet(trainer) -> None:

@@ -550,14 +550,16 @@ def grouping_tex(registry: Registry, table: pd.DataFrame) -> list[str]:
     settled; ``\\claimsagainst``: the registry's sentence of every claim and replication whose distributional
     prediction failed (contradicted), with its id, as a list (or "It failed for none."); ``\\claimsheld`` and ``\\claimsunsettled``: the ids of those
     it held for and of those not settled; ``\\primaryheld``, ``\\primaryagainst``, ``\\primaryunsettled``: the
-    sentences of the primary claims in each group (empty for none); ``\\sanityfailed``: the ids of failed sanity checks."""
+    sentences of the primary claims in each group, after the group's label ("Held:", "Failed:", "Not settled:";
+    empty for none); ``\\sanityfailed``: the ids of failed sanity checks."""
     t = table.set_index("id")
     shown = [c for c in registry.claims if t.loc[c.id, "verdict"] != NOT_APPLICABLE]
     main = [c for c in shown if c.kind != "sanity"]
     group = {v: [c for c in main if t.loc[c.id, "verdict"] == v] for v in VERDICTS}
 
-    def sentences(claims_):
-        return " ".join(escape(sentence(registry, table, c.id)) for c in claims_)
+    def sentences(claims_, label=""):
+        text = " ".join(escape(sentence(registry, table, c.id)) for c in claims_)
+        return rf"\emph{{{label}:}} {text}" if label and text else text
 
     held, against, unsettled = (len(group[v]) for v in VERDICTS)
     leaning = (f"the distributional framing's prediction held for {held} of the {len(main)} claims and replications, "
@@ -568,9 +570,9 @@ def grouping_tex(registry: Registry, table: pd.DataFrame) -> list[str]:
             rf"\newcommand{{\claimsagainst}}{{{_itemize(group['contradicted'], registry, table) or 'It failed for none.'}}}",
             rf"\newcommand{{\claimsheld}}{{{_ids_tex(c.id for c in group['supported'])}}}",
             rf"\newcommand{{\claimsunsettled}}{{{_ids_tex(c.id for c in group['inconclusive'])}}}",
-            rf"\newcommand{{\primaryheld}}{{{sentences(primary['supported'])}}}",
-            rf"\newcommand{{\primaryagainst}}{{{sentences(primary['contradicted'])}}}",
-            rf"\newcommand{{\primaryunsettled}}{{{sentences(primary['inconclusive'])}}}",
+            rf"\newcommand{{\primaryheld}}{{{sentences(primary['supported'], 'Held')}}}",
+            rf"\newcommand{{\primaryagainst}}{{{sentences(primary['contradicted'], 'Failed')}}}",
+            rf"\newcommand{{\primaryunsettled}}{{{sentences(primary['inconclusive'], 'Not settled')}}}",
             rf"\newcommand{{\sanityfailed}}{{{_ids_tex(failed)}}}"]
 
 

@@ -220,8 +220,8 @@ def test_verdicts_grouped_for_the_abstract(tmp_path):
     assert r"\item failed is contradicted. (\texttt{failed})" in lines["claimsagainst"]
     assert lines["claimsagainst"].startswith(r"\begin{itemize}") and lines["claimsagainst"].count(r"\item ") == 1
     assert "held" in lines["claimsheld"] and "also" in lines["claimsheld"] and " and " in lines["claimsheld"]
-    assert lines["primaryheld"] == "held is supported." and lines["primaryagainst"] == ""
-    assert lines["primaryunsettled"] == "open is inconclusive."
+    assert lines["primaryheld"] == r"\emph{Held:} held is supported." and lines["primaryagainst"] == ""
+    assert lines["primaryunsettled"] == r"\emph{Not settled:} open is inconclusive."
     assert lines["sanityfailed"] == r"\texttt{check}"
     assert "world-only" not in "".join(lines.values())   # not applicable on real facts
     # nothing failed: the list says so in a sentence

@@ -438,7 +438,7 @@ def figure(*, sweep: pd.DataFrame, rl_fits: pd.DataFrame, bon: BestOfN, baseline
                                                               fits.gao_rl(d, a, b), plot.PALETTE[rank[share[p]]])
                                 for p in share.index})
         axes[5].set_ylabel("gold gain (aligned proxies)")
-        plot.legend(axes[5], above=True, width=18)
+        plot.legend(axes[5], above=True, width=18, bbox_to_anchor=(1.0, 1.12))   # clear of the panel's letter
     for ax, letter in zip(axes, "abcdef"):
         ax.set_title(f"({letter})", loc="left", fontsize=9)
     return fig

@@ -84,7 +84,7 @@ def baselines(table: pd.DataFrame, *, ax=None):
                error_kw={"lw": 0.8})
     ax.set_xticks(np.arange(len(names)), names, rotation=40, ha="right", fontsize=7)
     ax.set_ylabel("accuracy (QA form)")
-    legend(ax)
+    legend(ax, above=True)   # inside, it hid the bars of the middle models
     return fig
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ._base import PALETTE, TYPE_COLORS, TYPE_MARKERS, figure_axes, legend
+from ._base import PALETTE, TYPE_COLORS, TYPE_MARKERS, figure_axes, label_points, legend
 
 
 def corpus_fit(table: pd.DataFrame, *, ax=None, annotate: dict | None = None):
@@ -70,6 +70,10 @@ def type_distribution(table: pd.DataFrame, *, ax=None, by: str = "type"):
     sns.barplot(long, x=by, y="score", hue="measure", order=order, ax=ax, palette=PALETTE[:3],
                 errorbar=("ci", 95), n_boot=1000, seed=0, err_kws={"linewidth": 1})
     ax.set(ylim=(0, 1.02), xlabel="fact type" if by == "type" else by, ylabel="")
+    if by != "type":   # longer names (a real world's relations) would run into each other
+        ax.tick_params(axis="x", labelrotation=30)
+        for t in ax.get_xticklabels():
+            t.set_horizontalalignment("right")
     legend(ax, above=True)   # inside, the legend hid the bars of the middle types
     return fig
 
@@ -80,14 +84,13 @@ def misconception_scatter(table: pd.DataFrame, *, ax=None, label: str = "entity"
     Parameters
     ----------
     table : a facts table (`dint.analyses.reference.facts_table`) with ``type``, ``p_true``,
-        ``p_misconception`` and a ``label`` column naming each point
+        ``p_misconception`` and a ``label`` column naming each point (labels that would overlap another are left
+        out)
     """
     fig, ax = figure_axes(ax)
     c = table[table["type"] == "contested"]
     ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=0.8)
     ax.scatter(c["p_true"], c["p_misconception"], s=14, color=TYPE_COLORS["contested"], marker=TYPE_MARKERS["contested"])
-    for r in c.itertuples():
-        ax.annotate(str(getattr(r, label)), (r.p_true, r.p_misconception), fontsize=7, alpha=0.7,
-                    xytext=(2, 2), textcoords="offset points")
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="P(true value)", ylabel="P(misconception)")
+    label_points(ax, c["p_true"], c["p_misconception"], c[label])   # crowded points go unlabelled
     return fig

@@ -46,7 +46,7 @@ from .pipeline import paths
 from .stats import adjust
 
 __all__ = ["FRAMINGS", "KINDS", "NOT_APPLICABLE", "REFERENCES", "SANITY_CHECKS", "VERDICTS", "Claim", "FormatControl",
-           "Registry", "check_text", "escape", "estimate_tex", "held_tex", "id_tex", "judge", "load", "numbers",
+           "Registry", "check_text", "escape", "estimate_tex", "held_tex", "id_tex", "judge", "judge_profile", "load", "numbers",
            "grouping_tex", "registry_path", "sentence", "summary", "tex", "verdicts"]
 
 KINDS = ("claim", "replication", "sanity")
@@ -427,13 +427,20 @@ def verdicts(profile: str, *, seed: int | None = None, train_seed: int | None = 
     from .pipeline import artifacts
     from .pipeline.config import load_profile
 
-    registry = registry or load()
     P = load_profile(profile, seed=seed, train_seed=train_seed)
     folder = artifacts.root(P)
     found = numbers(folder)
     if not found:
         raise FileNotFoundError(f"no numbers under {folder}: run the pipeline first (make reproduce PROFILE={profile})")
-    return judge(registry, found, reference="real" if P.real else "world")
+    return judge_profile(profile, found, registry=registry)
+
+
+def judge_profile(profile: str, found: dict, *, registry: Registry | None = None) -> pd.DataFrame:
+    """`judge` the registry (default ``paper/claims.yaml``) on ``found``, one run's numbers of ``profile``
+    (`numbers`), on the profile's reference: what applies to real facts, or to the world."""
+    from .pipeline.config import load_profile
+
+    return judge(registry or load(), found, reference="real" if load_profile(profile).real else "world")
 
 
 def sentence(registry: Registry, table: pd.DataFrame, claim_id: str) -> str:

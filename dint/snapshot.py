@@ -25,7 +25,7 @@ import pandas as pd
 from . import claims
 from .pipeline import paths
 
-__all__ = ["compare", "folder", "paper", "refresh", "stale", "verdicts", "verdicts_of", "write"]
+__all__ = ["compare", "folder", "paper", "refresh", "stale", "verdicts", "write"]
 
 _COLUMNS = ["id", "kind", "verdict", "estimate", "ci_low", "ci_high", "pvalue_holm", "reason"]
 
@@ -74,7 +74,7 @@ def write(profile: str) -> Path:
     if missing:
         raise FileNotFoundError(f"the {profile} run has no {', '.join(missing)} under {results} and {figures}: run "
                                 f"`make reproduce PROFILE={profile}` first")
-    table = verdicts_of(profile, claims.numbers(results))   # judged before the old snapshot is touched
+    table = claims.judge_profile(profile, claims.numbers(results))   # judged before the old snapshot is touched
     out = folder(profile)
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -133,16 +133,9 @@ def stale(profile: str) -> list[str]:
     return out
 
 
-def verdicts_of(profile: str, numbers: dict) -> pd.DataFrame:
-    """The registry judged on one run's numbers of ``profile`` (its reference decides what applies)."""
-    from .pipeline.config import load_profile
-
-    return claims.judge(claims.load(), numbers, reference="real" if load_profile(profile).real else "world")
-
-
 def verdicts(profile: str) -> pd.DataFrame:
     """The registry's verdicts on the snapshot's numbers (`dint.claims.judge`)."""
-    return verdicts_of(profile, claims.numbers(_existing(profile)))
+    return claims.judge_profile(profile, claims.numbers(_existing(profile)))
 
 
 def compare(profile: str) -> pd.DataFrame:

@@ -305,10 +305,15 @@ def test_label_points_leaves_out_labels_that_would_overlap():
     left_out = plot.label_points(ax, xs, ys, ["a long label", "b long label", "c long label", "d long label",
                                               "e long label", "far"])
     placed = [t.get_text() for t in ax.texts]
-    # four places around (nearly) one point: the fifth label there is left out, the far one placed
-    assert placed == ["a long label", "b long label", "c long label", "d long label", "far"]
-    assert left_out == ["e long label"]
+    # at most four places around (nearly) one point, fewer where a place would leave the axes: the rest there
+    # are left out, the far one placed (below and left of it, inside the axes)
+    assert 1 <= len(placed) - 1 <= 4 and placed[-1] == "far"
+    assert sorted(placed + left_out) == sorted(["a long label", "b long label", "c long label", "d long label",
+                                                "e long label", "far"])
+    assert "e long label" in left_out
     renderer = fig.canvas.get_renderer()
     boxes = [t.get_window_extent(renderer) for t in ax.texts]
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    frame = ax.get_window_extent(renderer)
+    assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1 for b in boxes)
     plt.close(fig)

@@ -108,9 +108,9 @@ _LABEL_OFFSETS = ((3, 2, "left", "bottom"), (3, -2, "left", "top"), (-3, 2, "rig
 
 
 def label_points(ax, xs, ys, labels, *, fontsize: float = 7) -> list[str]:
-    """Label points with text that overlaps no other label: each label goes to the first free place of four
-    around its point, in order; a label with no free place is left out. Call it once everything that sets
-    the axes' limits is drawn.
+    """Label points with text that overlaps no other label and stays inside the axes: each label goes to the
+    first free place of four around its point, in order; a label with no free place is left out. Call it once
+    everything that sets the axes' limits is drawn.
 
     Returns
     -------
@@ -119,13 +119,15 @@ def label_points(ax, xs, ys, labels, *, fontsize: float = 7) -> list[str]:
     fig = ax.figure
     ax.autoscale_view()   # the data limits the points are drawn at (autoscaling is otherwise left to the draw)
     renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
     placed, left_out = [], []
     for x, y, label in zip(xs, ys, labels):
         for dx, dy, ha, va in _LABEL_OFFSETS:
             text = ax.annotate(str(label), (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
                                ha=ha, va=va)
             box = text.get_window_extent(renderer).expanded(1.05, 1.1)
-            if not any(box.overlaps(other) for other in placed):
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(other) for other in placed):
                 placed.append(box)
                 break
             text.remove()

@@ -18,7 +18,7 @@ def reward_vs_kl(table: pd.DataFrame, *, x: str = "d", ax=None, hue: str | None 
         `dint.analyses.engineering_clues.best_of_n`'s curve)
     hue : column whose values are drawn apart (e.g. ``beta``): shaded by value, or, where the table holds one
         measure, each in its own colour (``PALETTE[i]``, the values in ascending order)
-    fits : {label: (callable d -> R, color)} curves drawn over the range of ``x``
+    fits : {label: (callable d -> R, color)} curves drawn over the range of ``x`` (not where the curve is all NaN)
     """
     fig, ax = figure_axes(ax)
     groups = [(None, table)] if hue is None else list(table.groupby(hue, sort=True))
@@ -38,7 +38,9 @@ def reward_vs_kl(table: pd.DataFrame, *, x: str = "d", ax=None, hue: str | None 
     if fits:
         d = np.linspace(max(1e-3, table[x].min()), table[x].max(), 200)
         for label, (f, color) in fits.items():
-            ax.plot(d, f(d), color=color, lw=1.5, ls="--", label=label)
+            y = np.asarray(f(d), float)
+            if np.isfinite(y).any():   # a fit that could not be made (too few checkpoints) is neither drawn nor listed
+                ax.plot(d, y, color=color, lw=1.5, ls="--", label=label)
     ax.set_xlabel("d = √KL(policy ‖ start)")
     ax.set_ylabel("reward")
     legend(ax, above=len(ax.get_legend_handles_labels()[1]) > 4)   # many entries: above, where they hide no curve

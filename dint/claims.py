@@ -522,8 +522,8 @@ def id_tex(claim_id: str) -> str:
 
 
 # the columns of the claims and sanity tables: the id, two texts, the estimate and the verdict
-_COLUMNS = (r"@{}>{\raggedright\arraybackslash}p{0.15\textwidth}>{\raggedright\arraybackslash}p{0.3\textwidth}"
-            r">{\raggedright\arraybackslash}p{0.3\textwidth}>{\raggedright\arraybackslash}p{0.11\textwidth}"
+_COLUMNS = (r"@{}>{\raggedright\arraybackslash}p{0.15\textwidth}>{\raggedright\arraybackslash}p{0.29\textwidth}"
+            r">{\raggedright\arraybackslash}p{0.29\textwidth}>{\raggedright\arraybackslash}p{0.11\textwidth}"
             r">{\raggedright\arraybackslash}p{0.08\textwidth}@{}")
 
 
@@ -584,9 +584,9 @@ def grouping_tex(registry: Registry, table: pd.DataFrame) -> list[str]:
 
 
 def tex(registry: Registry, table: pd.DataFrame, *, runs: int = 1) -> str:
-    """LaTeX for the paper: ``\\claimstable`` (claims and replications: the two predictions, estimate
-    [interval], verdict; on pooled runs, the runs whose own verdict it is), ``\\sanitytable`` (sanity checks:
-    passed or failed), ``\\claimtally`` (the counts of verdicts, in words), and for each entry
+    """LaTeX for the paper: ``\\claimstable{<caption>}`` (claims and replications: the two predictions, estimate
+    [interval], verdict; on pooled runs, the runs whose own verdict it is), ``\\sanitytable{<caption>}`` (sanity
+    checks: passed or failed), both long tables that break across pages with their header repeated, ``\\claimtally`` (the counts of verdicts, in words), and for each entry
     ``\\claimsentence{<id>}``, the registry's sentence for the verdict it got, ``\\claimverdict{<id>}``, the verdict,
     and ``\\claimestimate{<id>}``, the judged estimate with its interval (and on pooled runs, the runs that hold it)."""
     t = table.set_index("id")
@@ -616,10 +616,10 @@ def tex(registry: Registry, table: pd.DataFrame, *, runs: int = 1) -> str:
         rows.append(rf"{id_tex(c.id)}{' (replication)' if c.kind == 'replication' else ''} & "
                     rf"{escape(c.predictions['installation'])} & {escape(c.predictions['distributional'])} & "
                     rf"{estimate_tex(r)} & \textbf{{{r['verdict']}}}{held_tex(r, runs)} \\")
-    lines += [rf"\newcommand{{\claimstable}}{{{{\footnotesize\begin{{tabular}}{{{_COLUMNS}}}\toprule",
-              r"claim & truth installation predicts & distributional intervention predicts & "
-              + ("pooled estimate [95\\% CI]" if runs > 1 else r"estimate [95\% CI]") +
-              rf" & verdict ({runs} run{'s' if runs != 1 else ''}) \\ \midrule", *rows, r"\bottomrule\end{tabular}}}"]
+    header = (r"claim & truth installation predicts & distributional intervention predicts & "
+              + ("pooled estimate [95\\% CI]" if runs > 1 else r"estimate [95\% CI]")
+              + rf" & verdict ({runs} run{'s' if runs != 1 else ''})")
+    lines += _long_table("claimstable", header, rows)
     rows = []
     for c in registry.claims:
         if c.kind != "sanity" or t.loc[c.id, "verdict"] == NOT_APPLICABLE:
@@ -627,7 +627,14 @@ def tex(registry: Registry, table: pd.DataFrame, *, runs: int = 1) -> str:
         r = t.loc[c.id]
         rows.append(rf"{id_tex(c.id)} & {escape(c.observable)} & {escape(c.refutation)} & {estimate_tex(r)} & "
                     rf"{r['verdict']}{held_tex(r, runs)} \\")
-    lines += [rf"\newcommand{{\sanitytable}}{{{{\footnotesize\begin{{tabular}}{{{_COLUMNS}}}\toprule",
-              r"check & observable & why it cannot fail & estimate & result \\ \midrule", *rows,
-              r"\bottomrule\end{tabular}}}"]
+    lines += _long_table("sanitytable", r"check & observable & why it cannot fail & estimate & result", rows)
     return "\n".join(lines) + "\n"
+
+
+def _long_table(name: str, header: str, rows: list[str]) -> list[str]:
+    """``\\<name>{<caption>}``: a ``longtable`` in the paper's text that breaks across pages, its caption (which may
+    hold the ``\\label``) on the first page and the header repeated on every page."""
+    return [rf"\newcommand{{\{name}}}[1]{{\begingroup\footnotesize\setlength{{\LTcapwidth}}{{\textwidth}}"
+            r"\setlength{\tabcolsep}{4pt}"
+            rf"\begin{{longtable}}{{{_COLUMNS}}}\caption{{#1}}\\ \toprule {header} \\ \midrule\endfirsthead",
+            rf"\toprule {header} \\ \midrule\endhead \bottomrule\endfoot", *rows, r"\end{longtable}\endgroup}"]

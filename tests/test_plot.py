@@ -155,6 +155,10 @@ def test_taxonomy_plots():
     widths = sorted(round(p.get_width()) for p in ax.patches)
     assert widths == sorted([10, 20, 0, 5, 5, 12])
     assert {t.get_text() for t in ax.texts} == {"10", "20", "12"}          # counts >= 8 written in
+    # on long bars a segment under 7% of the longest bar stays unwritten, however many errors it holds
+    long = shares.assign(count=[500, 30, 60, 400, 20, 9])
+    texts = {t.get_text() for t in plot.error_composition(long).axes[0].texts}
+    assert texts == {"500", "60", "400"}
     cm = pd.DataFrame([[5, 1], [2, 7]], index=pd.Index(["selection", "absent_support"], name="known"),
                       columns=pd.Index(["selection", "absent_support"], name="predicted"))
     fig = plot.confusion(cm)

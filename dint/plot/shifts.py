@@ -127,7 +127,8 @@ def answer_positions(shares: pd.DataFrame, *, ax=None):
     return fig
 
 
-def error_composition(shares: pd.DataFrame, *, by: str = "intervention", ax=None, min_label: int = 8):
+def error_composition(shares: pd.DataFrame, *, by: str = "intervention", ax=None, min_label: int = 8,
+                      min_width: float = 0.07):
     """Stacked horizontal bars: each model's errors by class, with the counts written in.
 
     Parameters
@@ -135,6 +136,7 @@ def error_composition(shares: pd.DataFrame, *, by: str = "intervention", ax=None
     shares : `dint.analyses.composition.class_shares` table (``by``, ``class``, ``count``)
     by : the column that names the model (one bar each, top to bottom in first-seen order)
     min_label : write a segment's count only when it is at least this
+    min_width : and only when the segment is at least this share of the longest bar (narrower ones would overlap)
     """
     fig, ax = figure_axes(ax)
     models = list(dict.fromkeys(shares[by]))
@@ -143,12 +145,13 @@ def error_composition(shares: pd.DataFrame, *, by: str = "intervention", ax=None
     classes = [c for c in CLASS_COLORS if c in counts.columns] + [c for c in counts.columns if c not in CLASS_COLORS]
     y = np.arange(len(models))[::-1]
     left = np.zeros(len(models))
+    shortest = max(min_label, min_width * float(counts[classes].sum(axis=1).max()))
     for i, c in enumerate(classes):
         w = counts[c].to_numpy(float)
         ax.barh(y, w, left=left, color=CLASS_COLORS.get(c, PALETTE[i % len(PALETTE)]), label=c.replace("_", " "),
                 edgecolor="white", lw=0.5)
         for yy, ll, ww in zip(y, left, w):
-            if ww >= min_label:
+            if ww >= shortest:
                 ax.text(ll + ww / 2, yy, f"{ww:.0f}", ha="center", va="center", fontsize=7)
         left += w
     ax.set_yticks(y, models, fontsize=8)

@@ -586,7 +586,8 @@ def grouping_tex(registry: Registry, table: pd.DataFrame) -> list[str]:
 def tex(registry: Registry, table: pd.DataFrame, *, runs: int = 1) -> str:
     """LaTeX for the paper: ``\\claimstable{<caption>}`` (claims and replications: the two predictions, estimate
     [interval], verdict; on pooled runs, the runs whose own verdict it is), ``\\sanitytable{<caption>}`` (sanity
-    checks: passed or failed), both long tables that break across pages with their header repeated, ``\\claimtally`` (the counts of verdicts, in words), and for each entry
+    checks: passed or failed), both long tables that break across pages with their header repeated,
+    ``\\claimtally`` (the counts of verdicts, in words), and for each entry
     ``\\claimsentence{<id>}``, the registry's sentence for the verdict it got, ``\\claimverdict{<id>}``, the verdict,
     and ``\\claimestimate{<id>}``, the judged estimate with its interval (and on pooled runs, the runs that hold it)."""
     t = table.set_index("id")

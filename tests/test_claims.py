@@ -195,6 +195,10 @@ def test_an_entry_that_does_not_apply_to_a_reference_is_left_out(tmp_path):
     assert "not measured on this reference" in claims.sentence(reg, real.reset_index(), "world-only")
     tex = claims.tex(reg, real.reset_index())
     assert "world-only" not in tex.split(r"\newcommand{\claimstable}")[1]   # not in the tables
+    # both tables are long tables that take their caption as an argument and break across pages
+    for name in ("claimstable", "sanitytable"):
+        table = tex.split(rf"\newcommand{{\{name}}}[1]")[1].split(r"\end{longtable}")[0]
+        assert r"\begin{longtable}" in table and r"\caption{#1}" in table and r"\endhead" in table
     with pytest.raises(ValueError, match="applies="):
         _registry(tmp_path, [{**_entry("x", "01_mechanism/a"), "applies": ["mars"]}])
     with pytest.raises(ValueError, match="reference="):

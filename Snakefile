@@ -504,7 +504,7 @@ rule paper:
     input:
         REPLICATION_OUT,
         "paper/main.tex", "paper/world.tex" if not P.real else "paper/real.tex", "paper/refs.bib", "paper/claims.yaml",
-        code("dint.pipeline.paper", "dint.claims", "dint.replicated", "dint.format_control"),
+        code("dint.pipeline.paper", "dint.claims", "dint.claims_tex", "dint.replicated", "dint.format_control"),
         CONTROL_RUNS, rules.macros.output, rules.validity.output, expand(f"{F}/{{nb}}.pdf", nb=NOTEBOOKS),
     output: f"{R}/paper/dint.pdf"
     log: f"{R}/logs/paper.log"

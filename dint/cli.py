@@ -220,7 +220,7 @@ def _macros(args):
 def _claims(args):
     from pathlib import Path
 
-    from . import claims, replicated
+    from . import claims, claims_tex, replicated
     from .pipeline import paths
 
     registry = claims.load()
@@ -235,7 +235,7 @@ def _claims(args):
     if args.tex:
         out = Path(args.tex)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(claims.tex(registry, table, runs=runs))
+        out.write_text(claims_tex.tex(registry, table, runs=runs))
         print(f"claims table -> {out}")
     problems = [p for f in args.check for p in claims.check_text((paths.root() / f).read_text(), registry, table)]
     for p in problems:
@@ -259,7 +259,7 @@ def _validate(args):
 
 
 def _paper(args):
-    from . import claims, format_control, replicated
+    from . import claims, claims_tex, format_control, replicated
     from .pipeline import artifacts, paper
     from .pipeline.config import load_profile
 
@@ -272,7 +272,7 @@ def _paper(args):
         raise ValueError(f"{'real' if P.real else 'world'}.tex contradicts the claims' verdicts: " + "; ".join(problems))
     out = artifacts.root(P) / "paper" / "claims.tex"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(claims.tex(registry, table, runs=runs) + format_control.tex(args.profile, registry=registry))
+    out.write_text(claims_tex.tex(registry, table, runs=runs) + format_control.tex(args.profile, registry=registry))
     print(claims.summary(table, runs=runs))
     print(f"paper -> {paper.build(args.profile, **_seeds(args))}")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import claims, replicated
+from . import claims, claims_tex, replicated
 from .stats import pooling
 
 __all__ = ["CHECK", "COLUMNS", "check", "collect", "compare", "control_of", "tex"]
@@ -134,7 +134,7 @@ def check(profile: str, *, registry: claims.Registry | None = None, level: float
 
 
 def _interval(est, lo, hi) -> str:
-    return claims.estimate_tex({"estimate": est, "ci_low": lo, "ci_high": hi}, inline=True)
+    return claims_tex.estimate_tex({"estimate": est, "ci_low": lo, "ci_high": hi}, inline=True)
 
 
 def tex(profile: str, *, registry: claims.Registry | None = None) -> str:
@@ -153,31 +153,31 @@ def tex(profile: str, *, registry: claims.Registry | None = None) -> str:
             r"\newif\ifdintcontrol", rf"\newcommand{{\formatcontrolprofile}}{{{control or 'none'}}}"]
     if control is None:
         return "\n".join(head + [r"\newcommand{\formatcontroltally}{the claims registry names no format control "
-                                 rf"for the {claims.escape(profile)} profile}}", r"\newcommand{\formatcontroltable}{}"]) + "\n"
+                                 rf"for the {claims_tex.escape(profile)} profile}}", r"\newcommand{\formatcontroltable}{}"]) + "\n"
     try:
         runs = collect(profile, registry=registry)
     except FileNotFoundError:
-        return "\n".join(head + [rf"\newcommand{{\formatcontroltally}}{{the control profile {claims.escape(control)} has "
-                                 rf"not been run (\texttt{{make replicate PROFILE={claims.escape(control)}}})}}",
+        return "\n".join(head + [rf"\newcommand{{\formatcontroltally}}{{the control profile {claims_tex.escape(control)} has "
+                                 rf"not been run (\texttt{{make replicate PROFILE={claims_tex.escape(control)}}})}}",
                                  r"\newcommand{\formatcontroltable}{}"]) + "\n"
     every = compare(profile, registry=registry, notebooks=sorted({c.notebook for c in registry.claims}), runs=runs)
     table = every[every.notebook.isin(registry.format_control.notebooks)]
-    base = {k: claims.estimate_tex(v, inline=True) for k, v in check(profile, registry=registry, runs=runs).items()}
+    base = {k: claims_tex.estimate_tex(v, inline=True) for k, v in check(profile, registry=registry, runs=runs).items()}
     runs = every.attrs["runs_control"]
     kept = int(table["kept"].sum())
     moved = table[(table["ci_low"] > 0) | (table["ci_high"] < 0)]
     nbs = [n.split("_")[0] for n in registry.format_control.notebooks]
     nbs = ", ".join(nbs[:-1]) + f" and {nbs[-1]}" if len(nbs) > 1 else nbs[0]
     tally = (f"{kept} of the {len(table)} claims and replications of notebooks {nbs} keep their verdict on "
-             f"{claims.escape(control)}, and for {len(moved)} of them the interval of the difference in the number "
+             f"{claims_tex.escape(control)}, and for {len(moved)} of them the interval of the difference in the number "
              "(the control minus this profile, paired by run) excludes 0")
-    changed = [rf"{claims.id_tex(r.id)} ({r.verdict} here, {r.verdict_control} on the control)"
+    changed = [rf"{claims_tex.id_tex(r.id)} ({r.verdict} here, {r.verdict_control} on the control)"
                for r in table.itertuples() if not r.kept]
     changed = ("no claim changes its verdict" if not changed else
                "the claims that change their verdict are " + "; ".join(changed))
 
     def ids(rows):
-        names = [claims.id_tex(i) for i in rows.id]
+        names = [claims_tex.id_tex(i) for i in rows.id]
         return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
     lost = table[(table.verdict == "supported") & (table.verdict_control != "supported")]
     gained = table[(table.verdict != "supported") & (table.verdict_control == "supported")]
@@ -194,19 +194,19 @@ def tex(profile: str, *, registry: claims.Registry | None = None) -> str:
         control_row = {"estimate": r.estimate_control, "ci_low": r.ci_low_control, "ci_high": r.ci_high_control,
                        "held": r.held_control}
         lines += [rf"\@namedef{{controlverdict@{r.id}}}{{{r.verdict_control}}}",
-                  rf"\@namedef{{controlestimate@{r.id}}}{{{claims.estimate_tex(control_row, inline=True)}"
-                  rf"{claims.held_tex(control_row, runs, inline=True)}}}",
+                  rf"\@namedef{{controlestimate@{r.id}}}{{{claims_tex.estimate_tex(control_row, inline=True)}"
+                  rf"{claims_tex.held_tex(control_row, runs, inline=True)}}}",
                   rf"\@namedef{{controldifference@{r.id}}}{{{_interval(r.estimate, r.ci_low, r.ci_high)}}}"]
     lines += [r"\makeatother", r"\newcommand{\controlverdict}[1]{\csname controlverdict@#1\endcsname}",
               r"\newcommand{\controlestimate}[1]{\csname controlestimate@#1\endcsname}",
               r"\newcommand{\controldifference}[1]{\csname controldifference@#1\endcsname}"]
-    rows = [rf"{claims.id_tex(r.id)} & {_interval(r.estimate_profile, r.ci_low_profile, r.ci_high_profile)} & "
+    rows = [rf"{claims_tex.id_tex(r.id)} & {_interval(r.estimate_profile, r.ci_low_profile, r.ci_high_profile)} & "
             rf"{r.verdict} & {_interval(r.estimate_control, r.ci_low_control, r.ci_high_control)} & "
             rf"{r.verdict_control} & {_interval(r.estimate, r.ci_low, r.ci_high)} \\" for r in table.itertuples()]
     cols = (r"@{}>{\raggedright\arraybackslash}p{0.24\textwidth}llll"
             r">{\raggedright\arraybackslash}p{0.17\textwidth}@{}")
     lines += [rf"\newcommand{{\formatcontroltable}}{{{{\footnotesize\begin{{tabular}}{{{cols}}}\toprule",
-              rf"claim & \multicolumn{{2}}{{l}}{{{claims.escape(profile)}: pooled estimate, verdict}} & "
-              rf"\multicolumn{{2}}{{l}}{{{claims.escape(control)}: pooled estimate, verdict}} & difference [95\% CI] \\",
+              rf"claim & \multicolumn{{2}}{{l}}{{{claims_tex.escape(profile)}: pooled estimate, verdict}} & "
+              rf"\multicolumn{{2}}{{l}}{{{claims_tex.escape(control)}: pooled estimate, verdict}} & difference [95\% CI] \\",
               r"\midrule", *rows, r"\bottomrule\end{tabular}}}"]
     return "\n".join(lines) + "\n"

@@ -158,7 +158,7 @@ def compare(profile: str) -> pd.DataFrame:
 
 def paper(profile: str) -> Path:
     """Build the profile's paper from its snapshot alone: ``results/<profile>/paper-snapshot/dint.pdf``."""
-    from . import format_control, replicated
+    from . import claims_tex, format_control, replicated
     from .pipeline import artifacts, paper as build
     from .pipeline.config import load_profile
 
@@ -169,5 +169,5 @@ def paper(profile: str) -> Path:
         raise ValueError(f"{'real' if P.real else 'world'}.tex contradicts the snapshot's verdicts: " + "; ".join(problems))
     out = artifacts.root(P) / "paper-snapshot" / "claims.tex"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(claims.tex(registry, table) + format_control.tex(profile, registry=registry))
+    out.write_text(claims_tex.tex(registry, table) + format_control.tex(profile, registry=registry))
     return build.build(profile, snapshot=snap)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import yaml
 
-from dint import claims
+from dint import claims, claims_tex
 from dint.pipeline import paths
 from dint.stats import adjust
 
@@ -42,15 +42,15 @@ def test_the_registry_of_the_paper_loads_with_one_primary_claim_per_notebook():
 
 
 def test_every_text_of_the_registry_reaches_latex_as_ascii():
-    """What the paper prints from the registry (its tables and sentences) goes through `claims.escape`, which puts
+    """What the paper prints from the registry (its tables and sentences) goes through `claims_tex.escape`, which puts
     the registry's symbols in math mode; a character it does not know would stop the paper's build."""
     texts = []
     for c in claims.load().claims:
         texts += [c.id, c.observable, c.comparator, c.test, c.power, c.refutation, c.source, *c.changes,
                   *c.predictions.values(), *c.sentences.values()]
-    bad = sorted({ch for t in texts for ch in claims.escape(t) if not ch.isascii()})
-    assert not bad, f"characters outside ASCII that claims.escape leaves for LaTeX: {bad}"
-    assert claims.escape("β ≈ 2 ± 0.1, κ − 1") == r"$\beta$ $\approx$ 2 $\pm$ 0.1, $\kappa$ $-$ 1"
+    bad = sorted({ch for t in texts for ch in claims_tex.escape(t) if not ch.isascii()})
+    assert not bad, f"characters outside ASCII that claims_tex.escape leaves for LaTeX: {bad}"
+    assert claims_tex.escape("β ≈ 2 ± 0.1, κ − 1") == r"$\beta$ $\approx$ 2 $\pm$ 0.1, $\kappa$ $-$ 1"
 
 
 def test_verdict_rules(tmp_path):
@@ -193,7 +193,7 @@ def test_an_entry_that_does_not_apply_to_a_reference_is_left_out(tmp_path):
     assert world.loc["both", "pvalue_holm"] == pytest.approx(0.04)  # beside world-only
     assert claims.summary(real.reset_index()).startswith("claims: 1 registered, 1 supported")
     assert "not measured on this reference" in claims.sentence(reg, real.reset_index(), "world-only")
-    tex = claims.tex(reg, real.reset_index())
+    tex = claims_tex.tex(reg, real.reset_index())
     assert "world-only" not in tex.split(r"\newcommand{\claimstable}")[1]   # not in the tables
     # both tables are long tables that take their caption as an argument and break across pages
     for name in ("claimstable", "sanitytable"):
@@ -217,7 +217,7 @@ def test_verdicts_grouped_for_the_abstract(tmp_path):
                "03_diagnosability": {"c": _r(0.05, -0.1, 0.2, 0.5)}, "04_trust_reliability": {"d": _r(0.3, 0.2, 0.4, 1e-5)},
                "05_compound_failure": {"e": _r(0.5, 0.4, 0.6)}, "06_resources": {"f": _r(0.0, -0.01, 0.01, 0.9)}}
     table = claims.judge(reg, results, reference="real")
-    lines = dict(line[len(r"\newcommand{"):].split("}{", 1) for line in claims.grouping_tex(reg, table))
+    lines = dict(line[len(r"\newcommand{"):].split("}{", 1) for line in claims_tex.grouping_tex(reg, table))
     lines = {k.lstrip("\\"): v[:-1] for k, v in lines.items()}
     assert lines["claimleaning"] == ("the distributional framing's prediction held for 2 of the 4 claims and "
                                      "replications, failed for 1 and was not settled for 1")
@@ -230,4 +230,4 @@ def test_verdicts_grouped_for_the_abstract(tmp_path):
     assert "world-only" not in "".join(lines.values())   # not applicable on real facts
     # nothing failed: the list says so in a sentence
     table = claims.judge(reg, {**results, "02_engineering_clues": {"b": _r(0.3, 0.2, 0.4, 1e-6)}}, reference="real")
-    assert r"\newcommand{\claimsagainst}{It failed for none.}" in claims.grouping_tex(reg, table)
+    assert r"\newcommand{\claimsagainst}{It failed for none.}" in claims_tex.grouping_tex(reg, table)

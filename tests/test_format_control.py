@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from dint import claims, format_control, replicated
+from dint import claims, claims_tex, format_control, replicated
 from dint.analyses import replication
 
 
@@ -98,7 +98,7 @@ def test_compare_sets_the_verdicts_side_by_side_with_the_difference_by_run(monke
     pooled = format_control.check("tiny", registry=registry)
     assert pooled["tiny"]["estimate"] == pytest.approx(0.05, abs=0.02)
     assert pooled["tiny-qa"]["estimate"] == pytest.approx(0.30, abs=0.02)
-    assert rf"\newcommand{{\formatcheckcontrol}}{{{claims.estimate_tex(pooled['tiny-qa'], inline=True)}}}" in tex
+    assert rf"\newcommand{{\formatcheckcontrol}}{{{claims_tex.estimate_tex(pooled['tiny-qa'], inline=True)}}}" in tex
 
 
 def test_no_control_or_no_runs_is_said_in_the_paper(monkeypatch):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from dint import claims, replicated
+from dint import claims, claims_tex, replicated
 from dint.analyses import replication
 from dint.pipeline import artifacts, config, paths
 from dint.pipeline.config import load_profile
@@ -115,10 +115,10 @@ def test_pooled_verdicts_and_the_runs_that_held():
     assert set(table["verdict"]) <= {"supported", "contradicted", "inconclusive", "passed", "failed",
                                      claims.NOT_APPLICABLE}
     # the paper quotes the pooled estimate and the runs that held it with \claimestimate{<id>}
-    tex = claims.tex(registry, table, runs=6)
+    tex = claims_tex.tex(registry, table, runs=6)
     line = next(x for x in tex.splitlines() if x.startswith(rf"\@namedef{{claimestimate@{c.id}}}"))
     # (to the precision of its interval: two significant digits of the half-width)
-    assert claims.estimate_tex(row, inline=True) + ", held in 5 of 6 runs}" in line and r"\newline" not in line
+    assert claims_tex.estimate_tex(row, inline=True) + ", held in 5 of 6 runs}" in line and r"\newline" not in line
     assert line.count("[") == 1
     assert r"\newcommand{\claimestimate}" in tex
 

@@ -36,8 +36,8 @@ def layer(module: str) -> str:
         return parts[1]
     if module in ("dint.cli", "dint.__main__"):
         return "cli"
-    if module in ("dint.claims", "dint.replicated", "dint.format_control", "dint.snapshot"):   # the registry judged on a pipeline's
-        # results (its runs pooled; a profile beside its format control)
+    if module in ("dint.claims", "dint.claims_tex", "dint.replicated", "dint.format_control", "dint.snapshot"):
+        # the registry judged on a pipeline's results (its runs pooled; a profile beside its format control; its LaTeX)
         return "claims"
     return "toolkit"
 

@@ -185,9 +185,9 @@ def execute(names, *, profile: str = "tiny", seed: int | None = None, train_seed
 
     The parameters are `run`'s (the notebook's parameters cell, then the profile's ``notebooks`` section, the
     seeds); they are set right after the parameters cell, where Papermill injects them. Figures go to the run's
-    folder (`dint.pipeline.artifacts.figures_root`); with ``figures=False`` none is written (the figures are
-    still drawn, by the notebooks' own code: only their files and checks are skipped). A notebook that fails raises, and its ``numbers.json`` is
-    not written (a notebook writes it in its last cell).
+    folder (`dint.pipeline.artifacts.figures_root`); with ``figures=False`` none is written (the notebooks' own
+    code still draws them: only their files are skipped). A notebook that fails raises, and its ``numbers.json``
+    is not written (a notebook writes it in its last cell).
 
     Returns
     -------
